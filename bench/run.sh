@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Benchmarks over synthetic projects (examples/synth.rs). Not part of CI: targets live here and
+# in BENCHMARKS.md, never in timed tests. Usage: bench/run.sh [models_for_parse] [models_for_build]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/strata/target}"
+BIG=${1:-10000}
+SMALL=${2:-1000}
+RUNS=${RUNS:-5}
+cargo build --profile perf --bin strata --example synth --example replay >/dev/null 2>&1
+BIN="$CARGO_TARGET_DIR/perf/strata"
+EX="$CARGO_TARGET_DIR/perf/examples"
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+"$EX/synth" "$BIG" "$WORK/big" 2>/dev/null
+"$EX/synth" "$SMALL" "$WORK/small" 2>/dev/null
+
+# best (min) wall seconds and max peak RSS (MB) of RUNS runs of a command
+measure() {
+  local best="" peak=0
+  for _ in $(seq "$RUNS"); do
+    local out
+    out=$( { /usr/bin/time -f "%e %M" "$@" >/dev/null 2>/dev/null; } 2>&1 | tail -1)
+    local secs=${out% *} kb=${out#* }
+    if [ -z "$best" ] || awk "BEGIN{exit !($secs < $best)}"; then best=$secs; fi
+    [ "$kb" -gt "$peak" ] && peak=$kb
+  done
+  echo "$best $((peak / 1024))"
+}
+
+echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -srm)"
+read -r s m < <(measure "$BIN" parse --project-dir "$WORK/big")
+echo "parse   $BIG models: ${s}s wall, ${m} MB peak (target < 1 s, < 300 MB)"
+read -r s m < <(measure "$BIN" compile --project-dir "$WORK/big")
+echo "compile $BIG models: ${s}s wall, ${m} MB peak (target < 2 s)"
+
+"$BIN" ls --project-dir "$WORK/small" --resource-type model seed --output json > "$WORK/order.txt" 2>/dev/null
+best=""
+for _ in $(seq "$RUNS"); do
+  rm -f "$WORK/small/synth.duckdb"
+  t0=$(date +%s.%N)
+  "$BIN" build --project-dir "$WORK/small" --threads 2 >/dev/null 2>&1
+  t1=$(date +%s.%N)
+  secs=$(awk "BEGIN{print $t1 - $t0}")
+  if [ -z "$best" ] || awk "BEGIN{exit !($secs < $best)}"; then best=$secs; fi
+done
+base=""
+for _ in $(seq "$RUNS"); do
+  secs=$("$EX/replay" "$WORK/small" "$WORK/order.txt" "$WORK/replay.duckdb" 2>/dev/null)
+  if [ -z "$base" ] || awk "BEGIN{exit !($secs < $base)}"; then base=$secs; fi
+done
+echo "build   $SMALL models: ${best}s wall (strata, --threads 2, fresh database)"
+echo "duckdb alone, same statements, one connection: ${base}s"
+echo "ratio: $(awk "BEGIN{printf \"%.2f\", $best / $base}") (target <= 1.2)"

@@ -1,0 +1,252 @@
+//! DuckDB, embedded: the only user of the duckdb crate. One database instance per invocation,
+//! one cloned connection per worker (a `Connection` is `Send` but not `Sync`, so each is behind a
+//! mutex and used by one worker at a time).
+
+use super::{Adapter, AdapterResponse, Column, Connection, DbError, Table};
+use crate::project::profiles::Target;
+use duckdb::types::{TimeUnit, Value as DValue};
+use serde_json::Value as Json;
+use std::sync::{Arc, Mutex};
+
+/// An open DuckDB database.
+pub struct DuckDb {
+    base: Mutex<duckdb::Connection>,
+}
+
+fn err(e: duckdb::Error) -> DbError {
+    DbError(e.to_string())
+}
+
+impl DuckDb {
+    /// Open the target's database file (creating its folder) or an in-memory database, load the
+    /// profile's extensions and apply its settings.
+    pub fn open(target: &Target) -> Result<DuckDb, DbError> {
+        let conn = if target.path == ":memory:" || target.path.is_empty() {
+            duckdb::Connection::open_in_memory().map_err(err)?
+        } else {
+            if let Some(parent) = std::path::Path::new(&target.path).parent() {
+                if !parent.as_os_str().is_empty() {
+                    std::fs::create_dir_all(parent)
+                        .map_err(|e| DbError(format!("cannot create {}: {e}", parent.display())))?;
+                }
+            }
+            duckdb::Connection::open(&target.path).map_err(err)?
+        };
+        if !target.project_root.as_os_str().is_empty() {
+            let root = target.project_root.to_string_lossy().replace('\'', "''");
+            conn.execute_batch(&format!("SET file_search_path = '{root}'")).map_err(err)?;
+        }
+        for ext in &target.extensions {
+            if conn.execute_batch(&format!("LOAD {ext}")).is_err() {
+                conn.execute_batch(&format!("INSTALL {ext}; LOAD {ext}")).map_err(err)?;
+            }
+        }
+        for (k, v) in &target.settings {
+            let val = match v {
+                Json::String(s) => format!("'{}'", s.replace('\'', "''")),
+                other => other.to_string(),
+            };
+            conn.execute_batch(&format!("SET {k} = {val}")).map_err(err)?;
+        }
+        Ok(DuckDb { base: Mutex::new(conn) })
+    }
+}
+
+impl Adapter for DuckDb {
+    fn connect(&self) -> Result<Arc<dyn Connection>, DbError> {
+        let c = self.base.lock().map_err(|_| DbError("connection lock poisoned".into()))?.try_clone().map_err(err)?;
+        Ok(Arc::new(DuckConn { conn: Mutex::new(c) }))
+    }
+    fn type_name(&self) -> &'static str {
+        "duckdb"
+    }
+}
+
+/// One DuckDB connection.
+pub struct DuckConn {
+    conn: Mutex<duckdb::Connection>,
+}
+
+impl DuckConn {
+    fn with<T>(&self, f: impl FnOnce(&duckdb::Connection) -> Result<T, DbError>) -> Result<T, DbError> {
+        let c = self.conn.lock().map_err(|_| DbError("connection lock poisoned".into()))?;
+        f(&c)
+    }
+}
+
+impl Connection for DuckConn {
+    fn execute(&self, sql: &str) -> Result<AdapterResponse, DbError> {
+        self.with(|c| {
+            c.execute_batch(sql).map_err(err)?;
+            Ok(AdapterResponse { message: "OK".into(), rows_affected: None })
+        })
+    }
+
+    fn query(&self, sql: &str, limit: Option<usize>) -> Result<Table, DbError> {
+        self.with(|c| {
+            let mut stmt = c.prepare(sql).map_err(err)?;
+            let mut out = Table::default();
+            {
+                let mut rows = stmt.query([]).map_err(err)?;
+                while let Some(row) = rows.next().map_err(err)? {
+                    if limit.is_some_and(|l| out.rows.len() >= l) {
+                        break;
+                    }
+                    let stmt_ref = row.as_ref();
+                    let n = stmt_ref.column_count();
+                    let mut vals = Vec::with_capacity(n);
+                    for i in 0..n {
+                        let v: DValue = row.get(i).map_err(err)?;
+                        vals.push(to_json(v));
+                    }
+                    out.rows.push(vals);
+                }
+            }
+            out.columns = stmt.column_names();
+            out.types = (0..out.columns.len()).map(|i| type_name(&stmt.column_type(i))).collect();
+            Ok(out)
+        })
+    }
+
+    fn relation_kind(&self, database: &str, schema: &str, name: &str) -> Result<Option<String>, DbError> {
+        let sql = format!(
+            "select table_type from information_schema.tables where table_catalog = {} and table_schema = {} and table_name = {}",
+            lit(database),
+            lit(schema),
+            lit(name)
+        );
+        let t = self.query(&sql, Some(1))?;
+        Ok(t.rows.first().and_then(|r| r.first()).and_then(Json::as_str).map(|s| {
+            if s.eq_ignore_ascii_case("VIEW") {
+                "view".to_string()
+            } else {
+                "table".to_string()
+            }
+        }))
+    }
+
+    fn columns(&self, database: &str, schema: &str, name: &str) -> Result<Vec<Column>, DbError> {
+        let sql = format!(
+            "select column_name, data_type from information_schema.columns where table_catalog = {} and table_schema = {} and table_name = {} order by ordinal_position",
+            lit(database),
+            lit(schema),
+            lit(name)
+        );
+        let t = self.query(&sql, None)?;
+        Ok(t.rows
+            .into_iter()
+            .map(|r| Column {
+                name: r.first().and_then(Json::as_str).unwrap_or_default().to_string(),
+                data_type: r.get(1).and_then(Json::as_str).unwrap_or_default().to_string(),
+            })
+            .collect())
+    }
+
+    fn rollback(&self) {
+        let _ = self.with(|c| {
+            let _ = c.execute_batch("ROLLBACK");
+            Ok(())
+        });
+    }
+}
+
+/// A SQL string literal.
+pub fn lit(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+fn type_name(t: &duckdb::arrow::datatypes::DataType) -> String {
+    use duckdb::arrow::datatypes::DataType as D;
+    match t {
+        D::Boolean => "BOOLEAN".into(),
+        D::Int8 => "TINYINT".into(),
+        D::Int16 => "SMALLINT".into(),
+        D::Int32 => "INTEGER".into(),
+        D::Int64 => "BIGINT".into(),
+        D::UInt8 => "UTINYINT".into(),
+        D::UInt16 => "USMALLINT".into(),
+        D::UInt32 => "UINTEGER".into(),
+        D::UInt64 => "UBIGINT".into(),
+        D::Float32 => "FLOAT".into(),
+        D::Float64 => "DOUBLE".into(),
+        D::Utf8 | D::LargeUtf8 | D::Utf8View => "VARCHAR".into(),
+        D::Date32 | D::Date64 => "DATE".into(),
+        D::Timestamp(_, None) => "TIMESTAMP".into(),
+        D::Timestamp(_, Some(_)) => "TIMESTAMP WITH TIME ZONE".into(),
+        D::Decimal128(p, s) => format!("DECIMAL({p},{s})"),
+        other => format!("{other:?}").to_uppercase(),
+    }
+}
+
+fn ts_string(unit: TimeUnit, v: i64) -> String {
+    let micros = match unit {
+        TimeUnit::Second => v.saturating_mul(1_000_000),
+        TimeUnit::Millisecond => v.saturating_mul(1_000),
+        TimeUnit::Microsecond => v,
+        TimeUnit::Nanosecond => v / 1_000,
+    };
+    match chrono::DateTime::from_timestamp_micros(micros) {
+        Some(dt) => {
+            let naive = dt.naive_utc();
+            if naive.and_utc().timestamp_subsec_micros() == 0 {
+                naive.format("%Y-%m-%d %H:%M:%S").to_string()
+            } else {
+                naive.format("%Y-%m-%d %H:%M:%S%.6f").to_string()
+            }
+        }
+        None => v.to_string(),
+    }
+}
+
+/// A DuckDB value as JSON: numbers and booleans as themselves, dates and times as ISO strings.
+fn to_json(v: DValue) -> Json {
+    match v {
+        DValue::Null => Json::Null,
+        DValue::Boolean(b) => Json::Bool(b),
+        DValue::TinyInt(i) => Json::from(i),
+        DValue::SmallInt(i) => Json::from(i),
+        DValue::Int(i) => Json::from(i),
+        DValue::BigInt(i) => Json::from(i),
+        DValue::HugeInt(i) => i64::try_from(i).map(Json::from).unwrap_or_else(|_| Json::String(i.to_string())),
+        DValue::UHugeInt(i) => u64::try_from(i).map(Json::from).unwrap_or_else(|_| Json::String(i.to_string())),
+        DValue::UTinyInt(i) => Json::from(i),
+        DValue::USmallInt(i) => Json::from(i),
+        DValue::UInt(i) => Json::from(i),
+        DValue::UBigInt(i) => Json::from(i),
+        DValue::Float(f) => Json::from(f as f64),
+        DValue::Double(f) => Json::from(f),
+        DValue::Decimal(d) => {
+            let s = d.to_string();
+            s.parse::<f64>().map(Json::from).unwrap_or(Json::String(s))
+        }
+        DValue::Timestamp(u, v) => Json::String(ts_string(u, v)),
+        DValue::Text(s) | DValue::Enum(s) => Json::String(s),
+        DValue::Blob(b) | DValue::Geometry(b) => Json::String(String::from_utf8_lossy(&b).to_string()),
+        DValue::Date32(d) => Json::String(
+            chrono::NaiveDate::from_ymd_opt(1970, 1, 1)
+                .and_then(|e| e.checked_add_signed(chrono::Duration::days(d as i64)))
+                .map(|d| d.format("%Y-%m-%d").to_string())
+                .unwrap_or_else(|| d.to_string()),
+        ),
+        DValue::Time64(u, v) => {
+            let s = ts_string(u, v);
+            Json::String(s.split(' ').nth(1).unwrap_or(&s).to_string())
+        }
+        DValue::Interval { months, days, nanos } => Json::String(format!("{months} months {days} days {nanos} ns")),
+        DValue::List(items) | DValue::Array(items) => Json::Array(items.into_iter().map(to_json).collect()),
+        DValue::Struct(m) => Json::Object(m.iter().map(|(k, v)| (k.clone(), to_json(v.clone()))).collect()),
+        DValue::Map(m) => Json::Object(
+            m.iter()
+                .map(|(k, v)| {
+                    let key = match to_json(k.clone()) {
+                        Json::String(s) => s,
+                        other => other.to_string(),
+                    };
+                    (key, to_json(v.clone()))
+                })
+                .collect(),
+        ),
+        DValue::Union(v) => to_json(*v),
+        other => Json::String(format!("{other:?}")),
+    }
+}

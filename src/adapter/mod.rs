@@ -1,0 +1,64 @@
+//! The database boundary. [`Adapter`] opens connections; [`Connection`] runs SQL and answers
+//! catalog questions. Nothing outside `adapter::duckdb` knows which database is behind it.
+
+pub mod duckdb;
+
+use serde_json::Value as Json;
+use std::sync::Arc;
+
+/// A database error, with the database's own message.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct DbError(pub String);
+
+/// What a statement did.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct AdapterResponse {
+    /// Short status such as `OK`.
+    #[serde(rename = "_message")]
+    pub message: String,
+    /// Rows changed or returned, when the database says.
+    pub rows_affected: Option<i64>,
+}
+
+/// A query result: column names and types, rows of JSON values.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct Table {
+    /// Column names.
+    pub columns: Vec<String>,
+    /// Column types as the database names them.
+    pub types: Vec<String>,
+    /// Rows.
+    pub rows: Vec<Vec<Json>>,
+}
+
+/// A column of a relation in the catalog.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Column {
+    /// Column name.
+    pub name: String,
+    /// Type as the database names it.
+    pub data_type: String,
+}
+
+/// One connection, used by one worker at a time.
+pub trait Connection: Send + Sync {
+    /// Run a statement (or several separated by `;`).
+    fn execute(&self, sql: &str) -> Result<AdapterResponse, DbError>;
+    /// Run a query and fetch up to `limit` rows.
+    fn query(&self, sql: &str, limit: Option<usize>) -> Result<Table, DbError>;
+    /// `table`, `view` or None when the relation does not exist.
+    fn relation_kind(&self, database: &str, schema: &str, name: &str) -> Result<Option<String>, DbError>;
+    /// Columns of a relation, in order.
+    fn columns(&self, database: &str, schema: &str, name: &str) -> Result<Vec<Column>, DbError>;
+    /// Roll back an open transaction, if any.
+    fn rollback(&self);
+}
+
+/// Opens connections to one database.
+pub trait Adapter: Send + Sync {
+    /// A new connection (cheap: shares the database instance).
+    fn connect(&self) -> Result<Arc<dyn Connection>, DbError>;
+    /// The adapter's type name, as `target.type` shows it.
+    fn type_name(&self) -> &'static str;
+}

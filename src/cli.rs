@@ -1,0 +1,353 @@
+//! The command line: the only user of clap. Flags, environment variables and defaults are
+//! resolved once into [`Settings`]; flags are accepted before or after the command, as dbt does.
+//! In: argv. Out: [`Settings`] or a usage error.
+
+use crate::output::LogFormat;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde_json::{Map, Value as Json};
+use std::path::PathBuf;
+
+/// strata: build dbt projects on DuckDB.
+#[derive(Debug, Parser)]
+#[command(
+    name = "strata",
+    version,
+    about = "A dbt-compatible SQL transformation compiler for DuckDB",
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    #[command(flatten)]
+    global: GlobalArgs,
+}
+
+#[derive(Debug, Args)]
+struct GlobalArgs {
+    /// Folder with dbt_project.yml [default: current folder]
+    #[arg(long, global = true, env = "DBT_PROJECT_DIR")]
+    project_dir: Option<PathBuf>,
+    /// Folder with profiles.yml [default: $DBT_PROFILES_DIR, the project folder, then ~/.dbt]
+    #[arg(long, global = true)]
+    profiles_dir: Option<PathBuf>,
+    /// Target (output) of the profile to use
+    #[arg(short = 't', long, global = true, env = "DBT_TARGET")]
+    target: Option<String>,
+    /// Where artifacts go [default: target-path of dbt_project.yml, else target]
+    #[arg(long, global = true, env = "DBT_TARGET_PATH")]
+    target_path: Option<PathBuf>,
+    /// Where dbt.log goes [default: log-path of dbt_project.yml, else logs]
+    #[arg(long, global = true, env = "DBT_LOG_PATH")]
+    log_path: Option<PathBuf>,
+    /// Variables as YAML or JSON, e.g. '{start_date: 2024-01-01}'
+    #[arg(long, global = true)]
+    vars: Option<String>,
+    /// Worker threads [default: the profile's threads]
+    #[arg(long, global = true)]
+    threads: Option<usize>,
+    /// Nodes to include (dbt selection syntax)
+    #[arg(short = 's', long = "select", global = true, num_args = 1.., action = clap::ArgAction::Append, alias = "models")]
+    select: Vec<String>,
+    /// Nodes to leave out
+    #[arg(long, global = true, num_args = 1.., action = clap::ArgAction::Append)]
+    exclude: Vec<String>,
+    /// Rebuild incremental models and reload seeds from scratch
+    #[arg(long, global = true)]
+    full_refresh: bool,
+    /// Stop at the first failure
+    #[arg(short = 'x', long, global = true)]
+    fail_fast: bool,
+    /// Log format on stderr
+    #[arg(long, global = true, value_enum, default_value = "text", env = "DBT_LOG_FORMAT")]
+    log_format: LogFormatArg,
+    /// No ANSI colours (also: NO_COLOR)
+    #[arg(long, global = true)]
+    no_color: bool,
+    /// Resource types for `ls`
+    #[arg(long = "resource-type", global = true, num_args = 1.., action = clap::ArgAction::Append, alias = "resource-types")]
+    resource_type: Vec<String>,
+    /// Output of `ls`
+    #[arg(long, short = 'o', global = true, value_enum, default_value = "selector")]
+    output: OutputArg,
+    /// SQL to compile or show instead of a selected node
+    #[arg(long, global = true)]
+    inline: Option<String>,
+    /// Rows for `show`
+    #[arg(long, global = true, default_value_t = 5)]
+    limit: i64,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormatArg {
+    Text,
+    Json,
+    Default,
+    Debug,
+}
+
+/// `ls --output`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputArg {
+    /// Node names as selectors.
+    Name,
+    /// File paths.
+    Path,
+    /// One JSON object per node.
+    Json,
+    /// fqn-style selectors.
+    Selector,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create a new project with a working DuckDB profile
+    Init {
+        /// Project name (and folder)
+        project_name: Option<String>,
+        /// Do not write profiles.yml
+        #[arg(long)]
+        skip_profile_setup: bool,
+    },
+    /// Check the project, the profile and the DuckDB connection
+    Debug,
+    /// Parse the project and report every problem
+    Parse,
+    /// Render models to target/compiled (prints the SQL of one selected node or --inline)
+    Compile,
+    /// Build models
+    Run,
+    /// Load seeds
+    Seed,
+    /// Build seeds and models in dependency order
+    Build,
+    /// List nodes
+    #[command(alias = "list")]
+    Ls,
+    /// Run a model's or an inline query's SQL and print the rows
+    Show,
+    /// Delete the clean-targets (target/ by default)
+    Clean,
+}
+
+/// Which command to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cmd {
+    /// `init`.
+    Init {
+        /// Name, if given.
+        name: Option<String>,
+        /// --skip-profile-setup.
+        skip_profile: bool,
+    },
+    /// `debug`.
+    Debug,
+    /// `parse`.
+    Parse,
+    /// `compile`.
+    Compile,
+    /// `run`.
+    Run,
+    /// `seed`.
+    Seed,
+    /// `build`.
+    Build,
+    /// `ls`.
+    Ls,
+    /// `show`.
+    Show,
+    /// `clean`.
+    Clean,
+}
+
+impl Cmd {
+    /// The dbt name of the command (`flags.WHICH`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Cmd::Init { .. } => "init",
+            Cmd::Debug => "debug",
+            Cmd::Parse => "parse",
+            Cmd::Compile => "compile",
+            Cmd::Run => "run",
+            Cmd::Seed => "seed",
+            Cmd::Build => "build",
+            Cmd::Ls => "list",
+            Cmd::Show => "show",
+            Cmd::Clean => "clean",
+        }
+    }
+}
+
+/// Everything a command needs to know from the command line and environment.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The command.
+    pub command: Cmd,
+    /// --project-dir or the current folder.
+    pub project_dir: PathBuf,
+    /// --profiles-dir.
+    pub profiles_dir: Option<PathBuf>,
+    /// DBT_PROFILES_DIR.
+    pub profiles_env_dir: Option<PathBuf>,
+    /// $HOME.
+    pub home: Option<PathBuf>,
+    /// --target.
+    pub target: Option<String>,
+    /// --target-path.
+    pub target_path: Option<PathBuf>,
+    /// --log-path.
+    pub log_path: Option<PathBuf>,
+    /// --vars, parsed.
+    pub vars: Map<String, Json>,
+    /// --threads.
+    pub threads: Option<usize>,
+    /// --select.
+    pub select: Vec<String>,
+    /// --exclude.
+    pub exclude: Vec<String>,
+    /// --full-refresh.
+    pub full_refresh: bool,
+    /// --fail-fast.
+    pub fail_fast: bool,
+    /// --log-format.
+    pub log_format: LogFormat,
+    /// Colour on stderr.
+    pub color: bool,
+    /// --resource-type.
+    pub resource_types: Vec<String>,
+    /// --output.
+    pub output: OutputArg,
+    /// --inline.
+    pub inline: Option<String>,
+    /// --limit.
+    pub limit: i64,
+}
+
+/// Parse argv. Usage errors come back as clap's error (printed by main, exit 2).
+pub fn parse<I, T>(
+    args: I,
+    env: &dyn Fn(&str) -> Option<String>,
+    stderr_is_tty: bool,
+) -> Result<Settings, Result<clap::Error, String>>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let cli = Cli::try_parse_from(args).map_err(Ok)?;
+    let Cli { command, global } = cli;
+    let GlobalArgs {
+        project_dir,
+        profiles_dir,
+        target,
+        target_path,
+        log_path,
+        vars,
+        threads,
+        select,
+        exclude,
+        full_refresh,
+        fail_fast,
+        log_format,
+        no_color,
+        resource_type,
+        output,
+        inline,
+        limit,
+    } = global;
+    let command = match command {
+        Command::Init { project_name, skip_profile_setup } => {
+            Cmd::Init { name: project_name, skip_profile: skip_profile_setup }
+        }
+        Command::Debug => Cmd::Debug,
+        Command::Parse => Cmd::Parse,
+        Command::Compile => Cmd::Compile,
+        Command::Run => Cmd::Run,
+        Command::Seed => Cmd::Seed,
+        Command::Build => Cmd::Build,
+        Command::Ls => Cmd::Ls,
+        Command::Show => Cmd::Show,
+        Command::Clean => Cmd::Clean,
+    };
+    let vars = match vars {
+        None => Map::new(),
+        Some(text) => parse_vars(&text).map_err(Err)?,
+    };
+    let no_color_env = env("NO_COLOR").is_some_and(|v| !v.is_empty());
+    Ok(Settings {
+        command,
+        project_dir: project_dir.unwrap_or_else(|| PathBuf::from(".")),
+        profiles_dir,
+        profiles_env_dir: env("DBT_PROFILES_DIR").map(PathBuf::from),
+        home: env("HOME").map(PathBuf::from),
+        target,
+        target_path,
+        log_path,
+        vars,
+        threads,
+        select: select.iter().flat_map(|s| split_selectors(s)).collect(),
+        exclude: exclude.iter().flat_map(|s| split_selectors(s)).collect(),
+        full_refresh,
+        fail_fast,
+        log_format: match log_format {
+            LogFormatArg::Json => LogFormat::Json,
+            _ => LogFormat::Text,
+        },
+        color: !no_color && !no_color_env && stderr_is_tty,
+        resource_types: resource_type,
+        output,
+        inline,
+        limit,
+    })
+}
+
+/// `-s "a b"` and `-s a -s b` both mean the union of a and b; each stays one selector string.
+fn split_selectors(s: &str) -> Vec<String> {
+    vec![s.trim().to_string()]
+}
+
+/// Parse `--vars` (YAML, so JSON too) into a mapping.
+pub fn parse_vars(text: &str) -> Result<Map<String, Json>, String> {
+    let y: serde_yaml::Value =
+        serde_yaml::from_str(text).map_err(|e| format!("--vars is not valid YAML or JSON: {e}"))?;
+    match crate::project::yaml::to_json(&y) {
+        Json::Object(m) => Ok(m),
+        Json::Null => Ok(Map::new()),
+        _ => Err("--vars must be a mapping, e.g. '{key: value}'".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_before_or_after_the_command() {
+        let env = |_: &str| None;
+        let a =
+            parse(["strata", "--project-dir", "p", "run", "-s", "a+", "--exclude", "b", "--threads", "3"], &env, false)
+                .unwrap();
+        let b = parse(
+            ["strata", "run", "--project-dir", "p", "--select", "a+", "--exclude", "b", "--threads", "3"],
+            &env,
+            false,
+        )
+        .unwrap();
+        assert_eq!(
+            (a.project_dir.clone(), a.select.clone(), a.exclude.clone(), a.threads),
+            (b.project_dir, b.select, b.exclude, b.threads)
+        );
+        assert_eq!(a.command, Cmd::Run);
+    }
+
+    #[test]
+    fn vars_accept_yaml_and_json_and_reject_scalars() {
+        assert_eq!(parse_vars("{a: 1}").unwrap()["a"], serde_json::json!(1));
+        assert_eq!(parse_vars("{\"a\": \"x\"}").unwrap()["a"], serde_json::json!("x"));
+        assert!(parse_vars("3").is_err());
+    }
+
+    #[test]
+    fn no_color_env_turns_colour_off() {
+        let env = |k: &str| (k == "NO_COLOR").then(|| "1".to_string());
+        assert!(!parse(["strata", "parse"], &env, true).unwrap().color);
+    }
+}

@@ -1,0 +1,624 @@
+//! One function per command: load, parse, select, then compile or run, and print. Exit codes:
+//! 0 ok, 1 a node failed, 2 diagnostics (user mistakes), usage or internal errors.
+
+use crate::adapter::duckdb::DuckDb;
+use crate::adapter::{Adapter, Connection};
+use crate::cli::{Cmd, OutputArg, Settings};
+use crate::compile::{write_target_file, Compiler};
+use crate::diagnostics::{Diagnostic, Diagnostics};
+use crate::graph::Dag;
+use crate::output::Printer;
+use crate::parse::{Manifest, ResourceType};
+use crate::project::{LoadOptions, Project};
+use crate::run::RunOptions;
+use crate::templating::{Engine, Globals, MacroSource, Phase};
+use crate::Invocation;
+use rayon::prelude::*;
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Run the command in `settings`; returns the exit code.
+pub fn execute(settings: &Settings) -> i32 {
+    match &settings.command {
+        Cmd::Init { name, skip_profile } => init(settings, name.as_deref(), *skip_profile),
+        Cmd::Clean => clean(settings),
+        Cmd::Debug => debug(settings),
+        _ => project_command(settings),
+    }
+}
+
+fn printer_for(settings: &Settings, log_dir: Option<&Path>) -> Printer {
+    Printer::new(settings.color, settings.log_format, log_dir)
+}
+
+fn load_options(settings: &Settings, require_profile: bool) -> LoadOptions {
+    LoadOptions {
+        project_dir: settings.project_dir.clone(),
+        profiles_dir: settings.profiles_dir.clone(),
+        profiles_env_dir: settings.profiles_env_dir.clone(),
+        home: settings.home.clone(),
+        target: settings.target.clone(),
+        cli_vars: settings.vars.clone(),
+        require_profile,
+    }
+}
+
+/// A project loaded, parsed and planned.
+struct Loaded {
+    project: Project,
+    engine: Engine,
+    manifest: Manifest,
+    dag: Dag,
+    invocation: Invocation,
+    target_dir: PathBuf,
+}
+
+fn target_dir(settings: &Settings, project: &Project) -> PathBuf {
+    // Relative paths are relative to the project folder, where dbt runs.
+    project.root.join(settings.target_path.clone().unwrap_or_else(|| PathBuf::from(&project.config.target_path)))
+}
+
+fn load(settings: &Settings, printer: &mut Printer) -> Result<Loaded, i32> {
+    let invocation = Invocation::new(settings.command.name(), settings.full_refresh);
+    let (project, warnings) = match crate::project::load(&load_options(settings, true)) {
+        Ok(x) => x,
+        Err(d) => {
+            let mut d = d;
+            d.sort();
+            printer.diagnostics(&d.items);
+            return Err(2);
+        }
+    };
+    let log_dir =
+        project.root.join(settings.log_path.clone().unwrap_or_else(|| PathBuf::from(&project.config.log_path)));
+    *printer = printer_for(settings, Some(&log_dir));
+    printer.info(&format!("Running with strata={}", env!("CARGO_PKG_VERSION")));
+    let mut diags = warnings;
+    let macro_files: Vec<MacroSource> = project
+        .macros
+        .iter()
+        .chain(&project.generic_tests)
+        .map(|f| MacroSource { path: f.path.clone(), package: project.config.name.clone(), source: f.source.clone() })
+        .collect();
+    let (engine, macro_diags) = Engine::new(&macro_files);
+    diags.extend(macro_diags);
+    let globals = Arc::new(crate::parse::parse_globals(&project, &invocation));
+    let manifest = match crate::parse::parse(&project, &engine, &globals) {
+        Ok((m, w)) => {
+            diags.extend(w.items);
+            m
+        }
+        Err(d) => {
+            diags.extend(d.items);
+            diags.sort();
+            printer.diagnostics(&diags.items);
+            return Err(2);
+        }
+    };
+    let dag = match Dag::build(&manifest) {
+        Ok(d) => d,
+        Err(d) => {
+            diags.push(d);
+            diags.sort();
+            printer.diagnostics(&diags.items);
+            return Err(2);
+        }
+    };
+    diags.sort();
+    if diags.has_errors() {
+        printer.diagnostics(&diags.items);
+        return Err(2);
+    }
+    printer.diagnostics(&diags.items);
+    let target_dir = target_dir(settings, &project);
+    Ok(Loaded { project, engine, manifest, dag, invocation, target_dir })
+}
+
+fn compile_globals(l: &Loaded) -> Arc<Globals> {
+    let mut g = crate::parse::parse_globals(&l.project, &l.invocation);
+    g.resolver = l.manifest.resolver();
+    g.graph = minijinja::Value::from_serialize(l.manifest.graph_json());
+    Arc::new(g)
+}
+
+fn counts(m: &Manifest, macros: usize) -> String {
+    let n = |t: ResourceType| m.nodes.values().filter(|x| x.resource_type == t).count();
+    let plural = |n: usize, s: &str, p: &str| format!("{n} {}", if n == 1 { s } else { p });
+    let mut parts =
+        vec![plural(n(ResourceType::Model), "model", "models"), plural(n(ResourceType::Seed), "seed", "seeds")];
+    if n(ResourceType::Analysis) > 0 {
+        parts.push(plural(n(ResourceType::Analysis), "analysis", "analyses"));
+    }
+    parts.push(plural(m.sources.len(), "source", "sources"));
+    parts.push(plural(macros, "macro", "macros"));
+    format!("Found {}", parts.join(", "))
+}
+
+fn plan_for(settings: &Settings, l: &Loaded, types: &[ResourceType], printer: &Printer) -> Result<Vec<String>, i32> {
+    match crate::select::select(&l.manifest, &l.dag, &settings.select, &settings.exclude) {
+        Ok(ids) => Ok(ids
+            .into_iter()
+            .filter(|id| l.manifest.nodes.get(id).is_some_and(|n| types.contains(&n.resource_type)))
+            .collect()),
+        Err(d) => {
+            printer.diagnostics(&d);
+            Err(2)
+        }
+    }
+}
+
+fn project_command(settings: &Settings) -> i32 {
+    let mut printer = printer_for(settings, None);
+    let l = match load(settings, &mut printer) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    printer.info(&counts(&l.manifest, l.engine.macros.len()));
+    match settings.command {
+        Cmd::Parse => {
+            let _ = std::fs::create_dir_all(&l.target_dir);
+            printer.info("Parsed the project: no problems found.");
+            0
+        }
+        Cmd::Ls => ls(settings, &l),
+        Cmd::Compile => compile_cmd(settings, &l, &printer),
+        Cmd::Show => show(settings, &l, &printer),
+        Cmd::Run => run_cmd(settings, &l, &printer, &[ResourceType::Model], "models"),
+        Cmd::Seed => run_cmd(settings, &l, &printer, &[ResourceType::Seed], "seeds"),
+        Cmd::Build => run_cmd(settings, &l, &printer, &[ResourceType::Model, ResourceType::Seed], "seeds and models"),
+        _ => 2,
+    }
+}
+
+fn ls(settings: &Settings, l: &Loaded) -> i32 {
+    let ids = match crate::select::select(&l.manifest, &l.dag, &settings.select, &settings.exclude) {
+        Ok(ids) => ids,
+        Err(d) => {
+            printer_for(settings, None).diagnostics(&d);
+            return 2;
+        }
+    };
+    // dbt lists in unique-id order.
+    let mut ids = ids;
+    ids.sort();
+    let wanted =
+        |t: &str| settings.resource_types.is_empty() || settings.resource_types.iter().any(|r| r == t || r == "all");
+    let mut lines = vec![];
+    for id in ids {
+        if let Some(n) = l.manifest.nodes.get(&id) {
+            if !wanted(n.resource_type.as_str()) {
+                continue;
+            }
+            lines.push(match settings.output {
+                OutputArg::Name => n.name.clone(),
+                OutputArg::Path => n.original_file_path.clone(),
+                OutputArg::Selector => n.fqn.join("."),
+                OutputArg::Json => json!({
+                    "name": n.name, "resource_type": n.resource_type.as_str(), "package_name": n.package_name,
+                    "original_file_path": n.original_file_path, "unique_id": n.unique_id, "alias": n.relation.identifier,
+                    "config": n.config.to_json(), "tags": n.config.tags(),
+                    "depends_on": {"nodes": n.depends_on, "macros": []},
+                })
+                .to_string(),
+            });
+        } else if let Some(s) = l.manifest.sources.get(&id) {
+            if !wanted("source") {
+                continue;
+            }
+            lines.push(match settings.output {
+                OutputArg::Name => format!("{}.{}", s.table.source_name, s.table.name),
+                OutputArg::Path => s.table.file.to_string_lossy().replace('\\', "/"),
+                OutputArg::Selector => format!("source:{}", s.fqn.join(".")),
+                OutputArg::Json => json!({
+                    "name": s.table.name, "source_name": s.table.source_name, "resource_type": "source",
+                    "package_name": s.fqn[0], "original_file_path": s.table.file.to_string_lossy().replace('\\', "/"),
+                    "unique_id": s.unique_id, "config": s.table.config.to_json(), "tags": s.table.tags,
+                })
+                .to_string(),
+            });
+        }
+    }
+    let mut out = lines.join("\n");
+    if !out.is_empty() {
+        out.push('\n');
+    }
+    print!("{out}");
+    0
+}
+
+fn connect(l: &Loaded, printer: &Printer) -> Result<(DuckDb, Arc<dyn Connection>), i32> {
+    let Some(target) = &l.project.target else { return Err(2) };
+    match DuckDb::open(target).and_then(|db| db.connect().map(|c| (db, c))) {
+        Ok(x) => Ok(x),
+        Err(e) => {
+            printer.diagnostics(&[Diagnostic::error("E0801", format!("cannot open DuckDB at '{}': {e}", target.path))
+                .with_help("check `path` in profiles.yml and that no other process holds the file")]);
+            Err(2)
+        }
+    }
+}
+
+fn inline_node(l: &Loaded, sql: &str) -> crate::parse::Node {
+    let g = &l.project.target;
+    let db = g.as_ref().map(|t| t.database.clone()).unwrap_or_default();
+    let schema = g.as_ref().map(|t| t.schema.clone()).unwrap_or_default();
+    crate::parse::Node {
+        unique_id: format!("sql_operation.{}.inline_query", l.project.config.name),
+        name: "inline_query".into(),
+        resource_type: ResourceType::Analysis,
+        package_name: l.project.config.name.clone(),
+        path: "inline_query.sql".into(),
+        original_file_path: "<inline>".into(),
+        raw_code: sql.to_string(),
+        fqn: vec![l.project.config.name.clone(), "inline_query".into()],
+        config: Default::default(),
+        description: String::new(),
+        columns: vec![],
+        patch_path: None,
+        refs: vec![],
+        sources: vec![],
+        depends_on: vec![],
+        relation: crate::templating::relation::Relation::new(&db, &schema, "inline_query"),
+        file_path: PathBuf::new(),
+        config_warnings: vec![],
+    }
+}
+
+fn compile_cmd(settings: &Settings, l: &Loaded, printer: &Printer) -> i32 {
+    let (db, _conn) = match connect(l, printer) {
+        Ok(x) => x,
+        Err(c) => return c,
+    };
+    let globals = compile_globals(l);
+    let compiler = Compiler::new(&l.engine, globals, &l.manifest);
+    if let Some(sql) = &settings.inline {
+        let node = inline_node(l, sql);
+        return match compiler.compile(&node, Phase::Compile, db.connect().ok(), false) {
+            Ok(c) => {
+                println!("{}", c.sql.trim_end());
+                0
+            }
+            Err(d) => {
+                printer.diagnostics(&[d]);
+                2
+            }
+        };
+    }
+    let plan = match plan_for(settings, l, &[ResourceType::Model, ResourceType::Analysis], printer) {
+        Ok(p) => p,
+        Err(c) => return c,
+    };
+    let project = &l.project.config.name;
+    let results: Vec<(String, Result<String, Diagnostic>)> = plan
+        .par_iter()
+        .map_init(
+            || db.connect().ok(),
+            |conn, id| {
+                let node = &l.manifest.nodes[id];
+                let r = compiler.compile(node, Phase::Compile, conn.clone(), false).map(|c| c.sql);
+                if let Ok(sql) = &r {
+                    let _ = write_target_file(&l.target_dir, "compiled", project, &node.original_file_path, sql);
+                }
+                (id.clone(), r)
+            },
+        )
+        .collect();
+    let mut diags = Diagnostics::default();
+    for (_, r) in &results {
+        if let Err(d) = r {
+            diags.push(d.clone());
+        }
+    }
+    diags.sort();
+    if diags.has_errors() {
+        printer.diagnostics(&diags.items);
+        return 2;
+    }
+    if !settings.select.is_empty() && results.len() == 1 {
+        let (id, Ok(sql)) = &results[0] else { return 2 };
+        printer.info(&format!("Compiled node '{}' is:", l.manifest.nodes[id].name));
+        println!("{}", sql.trim_end());
+    } else {
+        printer.info(&format!("Compiled {} nodes to {}", results.len(), l.target_dir.join("compiled").display()));
+    }
+    0
+}
+
+fn show(settings: &Settings, l: &Loaded, printer: &Printer) -> i32 {
+    let (_db, conn) = match connect(l, printer) {
+        Ok(x) => x,
+        Err(c) => return c,
+    };
+    let globals = compile_globals(l);
+    let compiler = Compiler::new(&l.engine, globals, &l.manifest);
+    let node = match &settings.inline {
+        Some(sql) => inline_node(l, sql),
+        None => {
+            let plan = match plan_for(
+                settings,
+                l,
+                &[ResourceType::Model, ResourceType::Seed, ResourceType::Analysis],
+                printer,
+            ) {
+                Ok(p) => p,
+                Err(c) => return c,
+            };
+            match plan.as_slice() {
+                [one] => l.manifest.nodes[one].clone(),
+                _ => {
+                    printer.diagnostics(&[Diagnostic::error(
+                        "E0602",
+                        format!("`show` needs exactly one node; the selection matched {}", plan.len()),
+                    )
+                    .with_help("pass --select with one model name, or --inline \"select ...\"")]);
+                    return 2;
+                }
+            }
+        }
+    };
+    let sql = if node.resource_type == ResourceType::Seed {
+        format!("select * from {}", node.relation.render())
+    } else {
+        match compiler.compile(&node, Phase::Compile, Some(conn.clone()), false) {
+            Ok(c) => c.sql,
+            Err(d) => {
+                printer.diagnostics(&[d]);
+                return 2;
+            }
+        }
+    };
+    let limited = if settings.limit >= 0 {
+        format!("select * from (\n{}\n) as strata_show limit {}", sql.trim_end().trim_end_matches(';'), settings.limit)
+    } else {
+        sql
+    };
+    match conn.query(&limited, None) {
+        Ok(t) => {
+            printer.info(&format!(
+                "Previewing {}:",
+                if settings.inline.is_some() { "inline node".to_string() } else { format!("node '{}'", node.name) }
+            ));
+            print!("{}", format_table(&t));
+            0
+        }
+        Err(e) => {
+            printer.diagnostics(&[Diagnostic::error("E0501", format!("database error: {e}"))
+                .with_note(format!("while running the SQL of '{}'", node.name))]);
+            1
+        }
+    }
+}
+
+/// A query result as a Markdown-like table (numbers right-aligned), as `dbt show` prints it.
+pub fn format_table(t: &crate::adapter::Table) -> String {
+    let cell = |v: &serde_json::Value| match v {
+        serde_json::Value::Null => String::new(),
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let rows: Vec<Vec<String>> = t.rows.iter().map(|r| r.iter().map(cell).collect()).collect();
+    let mut widths: Vec<usize> = t.columns.iter().map(|c| c.chars().count()).collect();
+    for r in &rows {
+        for (i, c) in r.iter().enumerate() {
+            widths[i] = widths[i].max(c.chars().count());
+        }
+    }
+    let numeric: Vec<bool> =
+        (0..t.columns.len()).map(|i| t.rows.iter().all(|r| r[i].is_number() || r[i].is_null())).collect();
+    let mut out = String::new();
+    let fmt_row = |cells: &[String], out: &mut String| {
+        out.push('|');
+        for (i, c) in cells.iter().enumerate() {
+            let pad = widths[i] - c.chars().count();
+            if numeric[i] {
+                out.push_str(&format!(" {}{} |", " ".repeat(pad), c));
+            } else {
+                out.push_str(&format!(" {}{} |", c, " ".repeat(pad)));
+            }
+        }
+        out.push('\n');
+    };
+    fmt_row(&t.columns, &mut out);
+    out.push('|');
+    for w in &widths {
+        out.push_str(&format!(" {} |", "-".repeat(*w)));
+    }
+    out.push('\n');
+    for r in &rows {
+        fmt_row(r, &mut out);
+    }
+    out
+}
+
+fn run_cmd(settings: &Settings, l: &Loaded, printer: &Printer, types: &[ResourceType], what: &str) -> i32 {
+    let plan = match plan_for(settings, l, types, printer) {
+        Ok(p) => crate::run::runnable(&l.manifest, &p),
+        Err(c) => return c,
+    };
+    let globals = compile_globals(l);
+    let compiler = Compiler::new(&l.engine, globals, &l.manifest);
+    let bad = crate::run::check_materializations(&compiler, &l.manifest, &plan);
+    if !bad.is_empty() {
+        printer.diagnostics(&bad);
+        return 2;
+    }
+    let (db, conn) = match connect(l, printer) {
+        Ok(x) => x,
+        Err(c) => return c,
+    };
+    let target = l.project.target.as_ref().map(|t| (t.name.clone(), t.threads)).unwrap_or_default();
+    let threads = settings.threads.unwrap_or(target.1).max(1);
+    printer.info(&format!("Concurrency: {threads} threads (target='{}')", target.0));
+    printer.info("");
+    // Schemas first, on one connection, so workers never race to create the same schema.
+    let mut schemas: Vec<(String, String)> = plan
+        .iter()
+        .filter_map(|id| {
+            let r = &l.manifest.nodes[id].relation;
+            Some((r.database.clone()?, r.schema.clone()?))
+        })
+        .collect();
+    schemas.sort();
+    schemas.dedup();
+    for (d, s) in &schemas {
+        let sql = format!(
+            "create schema if not exists {}.{}",
+            crate::templating::relation::quote(d),
+            crate::templating::relation::quote(s)
+        );
+        if let Err(e) = conn.execute(&sql) {
+            printer.diagnostics(&[Diagnostic::error("E0802", format!("cannot create schema {d}.{s}: {e}"))]);
+            return 2;
+        }
+    }
+    if let Err(d) = crate::run::run_hooks(&compiler, &l.project.config.on_run_start, "on-run-start", conn.clone()) {
+        printer.diagnostics(&[d]);
+        return 1;
+    }
+    let opts = RunOptions {
+        threads,
+        fail_fast: settings.fail_fast,
+        full_refresh: settings.full_refresh,
+        target_dir: l.target_dir.clone(),
+    };
+    let results = crate::run::execute(&compiler, &l.manifest, &l.dag, &plan, &db, &opts, printer);
+    let mut code = if results.failed() { 1 } else { 0 };
+    if let Err(d) = crate::run::run_hooks(&compiler, &l.project.config.on_run_end, "on-run-end", conn.clone()) {
+        printer.diagnostics(&[d]);
+        code = 1;
+    }
+    let args = json!({
+        "which": settings.command.name(), "select": settings.select, "exclude": settings.exclude,
+        "full_refresh": settings.full_refresh, "threads": threads, "vars": settings.vars,
+    });
+    let rr = crate::artifacts::run_results_json(&results, &l.invocation, args);
+    if let Err(e) = crate::artifacts::write_json(&l.target_dir, "run_results.json", &rr) {
+        printer.warn(&format!("cannot write run_results.json: {e}"));
+    }
+    let n = results.results.len();
+    printer.summary(&results, &format!("{n} {}", if n == 1 { what.trim_end_matches('s') } else { what }));
+    code
+}
+
+fn clean(settings: &Settings) -> i32 {
+    let printer = printer_for(settings, None);
+    let (project, _) = match crate::project::load(&load_options(settings, false)) {
+        Ok(x) => x,
+        Err(d) => {
+            printer.diagnostics(&d.items);
+            return 2;
+        }
+    };
+    let mut targets = project.config.clean_targets.clone();
+    if let Some(tp) = &settings.target_path {
+        targets.push(tp.to_string_lossy().to_string());
+    }
+    for t in targets {
+        let p = project.root.join(&t);
+        let inside =
+            std::fs::canonicalize(&p).map(|c| c.starts_with(&project.root) && c != project.root).unwrap_or(false);
+        if !inside {
+            if p.exists() {
+                printer.warn(&format!("not removing {t}: it is outside the project folder"));
+            }
+            continue;
+        }
+        match std::fs::remove_dir_all(&p) {
+            Ok(()) => printer.info(&format!("Cleaned {t}/")),
+            Err(e) => printer.warn(&format!("cannot remove {t}: {e}")),
+        }
+    }
+    printer.info("Finished cleaning all paths.");
+    0
+}
+
+fn debug(settings: &Settings) -> i32 {
+    let printer = printer_for(settings, None);
+    printer.info(&format!("strata version: {}", env!("CARGO_PKG_VERSION")));
+    let (project, _) = match crate::project::load(&load_options(settings, true)) {
+        Ok(x) => x,
+        Err(d) => {
+            printer.diagnostics(&d.items);
+            printer.info("Checks failed: fix the errors above.");
+            return 2;
+        }
+    };
+    printer.info(&format!("project: {} ({})", project.config.name, project.root.join("dbt_project.yml").display()));
+    let Some(t) = &project.target else { return 2 };
+    printer.info(&format!("profiles.yml: {} [OK found and valid]", t.profiles_file.display()));
+    printer.info(&format!(
+        "profile: {}, target: {}, type: {}, path: {}, schema: {}, threads: {}",
+        t.profile_name, t.name, t.adapter_type, t.path, t.schema, t.threads
+    ));
+    match DuckDb::open(t).and_then(|db| db.connect()).and_then(|c| c.query("select 1 as ok", None)) {
+        Ok(_) => {
+            printer.info("Connection test: [OK connection ok]");
+            printer.info("All checks passed!");
+            0
+        }
+        Err(e) => {
+            printer
+                .diagnostics(&[Diagnostic::error("E0801", format!("cannot connect to DuckDB at '{}': {e}", t.path))]);
+            1
+        }
+    }
+}
+
+fn init(settings: &Settings, name: Option<&str>, skip_profile: bool) -> i32 {
+    let printer = printer_for(settings, None);
+    let Some(name) = name else {
+        printer
+            .diagnostics(&[Diagnostic::error("E0010", "`strata init` needs a project name")
+                .with_help("run `strata init my_project`")]);
+        return 2;
+    };
+    if name.is_empty()
+        || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        || name.starts_with(|c: char| c.is_ascii_digit())
+    {
+        printer.diagnostics(&[Diagnostic::error("E0011", format!("'{name}' is not a valid project name"))
+            .with_help("use letters, digits and underscores, starting with a letter")]);
+        return 2;
+    }
+    let root = settings.project_dir.join(name);
+    if root.exists() {
+        printer.diagnostics(&[Diagnostic::error("E0012", format!("{} already exists", root.display()))
+            .with_help("choose another name or folder")]);
+        return 2;
+    }
+    let files: Vec<(&str, String)> = vec![
+        ("dbt_project.yml", format!(
+            "name: {name}\nversion: '1.0.0'\nconfig-version: 2\nprofile: {name}\n\nmodel-paths: [\"models\"]\nseed-paths: [\"seeds\"]\nmacro-paths: [\"macros\"]\ntest-paths: [\"tests\"]\nsnapshot-paths: [\"snapshots\"]\nanalysis-paths: [\"analyses\"]\n\nclean-targets:\n  - target\n\nmodels:\n  {name}:\n    example:\n      +materialized: view\n"
+        )),
+        ("models/example/my_first_model.sql", "{{ config(materialized='table') }}\n\nselect 1 as id\nunion all\nselect 2 as id\n".into()),
+        ("models/example/my_second_model.sql", "select *\nfrom {{ ref('my_first_model') }}\nwhere id = 1\n".into()),
+        ("models/example/schema.yml", "version: 2\n\nmodels:\n  - name: my_first_model\n    description: \"A starter table model\"\n    columns:\n      - name: id\n        description: \"The primary key\"\n  - name: my_second_model\n    description: \"A starter view on my_first_model\"\n".into()),
+        ("seeds/.gitkeep", String::new()),
+        ("macros/.gitkeep", String::new()),
+        ("tests/.gitkeep", String::new()),
+        ("snapshots/.gitkeep", String::new()),
+        ("analyses/.gitkeep", String::new()),
+        (".gitignore", "target/\ndbt_packages/\nlogs/\n*.duckdb\n*.duckdb.wal\n".into()),
+    ];
+    let mut files = files;
+    if !skip_profile {
+        files.push(("profiles.yml", format!("{name}:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n      path: {name}.duckdb\n      schema: main\n      threads: 4\n")));
+    }
+    for (rel, text) in files {
+        let p = root.join(rel);
+        if let Some(parent) = p.parent() {
+            if let Err(e) = std::fs::create_dir_all(parent) {
+                printer.diagnostics(&[Diagnostic::error("E0013", format!("cannot create {}: {e}", parent.display()))]);
+                return 2;
+            }
+        }
+        if let Err(e) = std::fs::write(&p, text) {
+            printer.diagnostics(&[Diagnostic::error("E0013", format!("cannot write {}: {e}", p.display()))]);
+            return 2;
+        }
+    }
+    printer.info(&format!("Created project '{name}' in {}", root.display()));
+    printer.info(&format!("Next: cd {} && strata build", root.display()));
+    0
+}

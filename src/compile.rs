@@ -1,0 +1,204 @@
+//! Compile: render a node's SQL with real relations (`execute = true`) and inline the ephemeral
+//! models it references as CTEs, as dbt does (`with __dbt__cte__name as (...)`).
+//! In: a parsed node. Out: [`CompiledNode`]; files under `target/compiled/`.
+
+use crate::adapter::Connection;
+use crate::diagnostics::Diagnostic;
+use crate::parse::{Manifest, Node};
+use crate::templating::{Engine, Globals, NodeContext, Phase};
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+/// A node's compiled SQL.
+#[derive(Debug, Clone, Default)]
+pub struct CompiledNode {
+    /// The SQL, with ephemeral CTEs injected.
+    pub sql: String,
+    /// Ephemeral models inlined, in dependency order.
+    pub ephemerals: Vec<String>,
+}
+
+/// Compiles nodes of one manifest; caches ephemeral models so each is rendered once.
+pub struct Compiler<'a> {
+    engine: &'a Engine,
+    globals: Arc<Globals>,
+    manifest: &'a Manifest,
+    ephemerals: Mutex<HashMap<String, CompiledNode>>,
+}
+
+impl<'a> Compiler<'a> {
+    /// A compiler over a parsed manifest.
+    pub fn new(engine: &'a Engine, globals: Arc<Globals>, manifest: &'a Manifest) -> Compiler<'a> {
+        Compiler { engine, globals, manifest, ephemerals: Mutex::new(HashMap::new()) }
+    }
+
+    /// The globals renders use.
+    pub fn globals(&self) -> &Arc<Globals> {
+        &self.globals
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Engine {
+        self.engine
+    }
+
+    /// The Jinja context for a node.
+    pub fn node_context(&self, node: &Node, is_incremental: bool) -> NodeContext {
+        NodeContext {
+            unique_id: node.unique_id.clone(),
+            name: node.name.clone(),
+            package: node.package_name.clone(),
+            this: Some(node.relation.clone()),
+            config: node.config.clone(),
+            model: node.to_json(),
+            is_incremental,
+            extra: vec![],
+        }
+    }
+
+    /// Render one node and inject its ephemeral dependencies.
+    pub fn compile(
+        &self,
+        node: &Node,
+        phase: Phase,
+        conn: Option<Arc<dyn Connection>>,
+        is_incremental: bool,
+    ) -> Result<CompiledNode, Diagnostic> {
+        let ctx = self.node_context(node, is_incremental);
+        let out =
+            self.engine.render(&node.original_file_path, &node.raw_code, phase, &self.globals, ctx, conn.clone())?;
+        let mut order: Vec<String> = vec![];
+        let mut ctes: Vec<(String, String)> = vec![];
+        for id in &out.ephemerals {
+            let eph = self.ephemeral(id, phase, conn.clone())?;
+            for inner in eph.ephemerals.iter().chain(std::iter::once(id)) {
+                if order.contains(inner) {
+                    continue;
+                }
+                let sql = if inner == id {
+                    eph.sql_without_ctes.clone()
+                } else {
+                    self.ephemeral(inner, phase, conn.clone())?.sql_without_ctes
+                };
+                let name = self.manifest.nodes.get(inner).map(|n| n.name.clone()).unwrap_or_default();
+                order.push(inner.clone());
+                ctes.push((format!("__dbt__cte__{name}"), sql));
+            }
+        }
+        Ok(CompiledNode { sql: inject_ctes(&out.sql, &ctes), ephemerals: order })
+    }
+
+    fn ephemeral(&self, id: &str, phase: Phase, conn: Option<Arc<dyn Connection>>) -> Result<EphemeralSql, Diagnostic> {
+        if let Some(c) = self.ephemerals.lock().unwrap_or_else(|e| e.into_inner()).get(id) {
+            return Ok(EphemeralSql { sql_without_ctes: c.sql.clone(), ephemerals: c.ephemerals.clone() });
+        }
+        let node = self
+            .manifest
+            .nodes
+            .get(id)
+            .ok_or_else(|| Diagnostic::error("E0902", format!("internal: unknown node {id}")))?;
+        let ctx = self.node_context(node, false);
+        let out =
+            self.engine.render(&node.original_file_path, &node.raw_code, phase, &self.globals, ctx, conn.clone())?;
+        let mut deps: Vec<String> = vec![];
+        for inner in &out.ephemerals {
+            let e = self.ephemeral(inner, phase, conn.clone())?;
+            for d in e.ephemerals.iter().chain(std::iter::once(inner)) {
+                if !deps.contains(d) {
+                    deps.push(d.clone());
+                }
+            }
+        }
+        let c = CompiledNode { sql: out.sql.clone(), ephemerals: deps.clone() };
+        self.ephemerals.lock().unwrap_or_else(|e| e.into_inner()).insert(id.to_string(), c);
+        Ok(EphemeralSql { sql_without_ctes: out.sql, ephemerals: deps })
+    }
+}
+
+struct EphemeralSql {
+    sql_without_ctes: String,
+    ephemerals: Vec<String>,
+}
+
+/// Prepend CTEs to `sql`, merging with a leading `with` (after `recursive`) when there is one.
+pub fn inject_ctes(sql: &str, ctes: &[(String, String)]) -> String {
+    if ctes.is_empty() {
+        return sql.to_string();
+    }
+    let defs: Vec<String> = ctes.iter().map(|(name, body)| format!("{name} as (\n{}\n)", body.trim())).collect();
+    let defs = defs.join(", ");
+    let start = skip_ws_and_comments(sql);
+    let rest = &sql[start..];
+    if starts_with_word(rest, "with") {
+        let mut after = start + 4;
+        let tail = &sql[after..];
+        let ws = tail.len() - tail.trim_start().len();
+        if starts_with_word(tail.trim_start(), "recursive") {
+            after += ws + "recursive".len();
+        }
+        format!("{} {defs},{}", &sql[..after], &sql[after..])
+    } else {
+        format!("{}with {defs}\n{}", &sql[..start], rest)
+    }
+}
+
+fn starts_with_word(s: &str, w: &str) -> bool {
+    s.len() >= w.len()
+        && s[..w.len()].eq_ignore_ascii_case(w)
+        && s[w.len()..].chars().next().is_none_or(|c| !(c.is_alphanumeric() || c == '_'))
+}
+
+fn skip_ws_and_comments(sql: &str) -> usize {
+    let mut i = 0;
+    loop {
+        let rest = &sql[i..];
+        let trimmed = rest.trim_start();
+        i += rest.len() - trimmed.len();
+        if trimmed.starts_with("--") {
+            i += trimmed.find('\n').map(|n| n + 1).unwrap_or(trimmed.len());
+        } else if trimmed.starts_with("/*") {
+            i += trimmed.find("*/").map(|n| n + 2).unwrap_or(trimmed.len());
+        } else {
+            return i;
+        }
+    }
+}
+
+/// Write `sql` to `<target>/<kind>/<project>/<original_file_path>`.
+pub fn write_target_file(
+    target_dir: &Path,
+    kind: &str,
+    project: &str,
+    original_file_path: &str,
+    sql: &str,
+) -> std::io::Result<()> {
+    let path = target_dir.join(kind).join(project).join(original_file_path);
+    if let Some(p) = path.parent() {
+        std::fs::create_dir_all(p)?;
+    }
+    std::fs::write(path, sql)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn injects_before_or_into_with() {
+        let ctes = vec![("__dbt__cte__a".to_string(), "select 1 as x".to_string())];
+        assert_eq!(
+            inject_ctes("select * from __dbt__cte__a", &ctes),
+            "with __dbt__cte__a as (\nselect 1 as x\n)\nselect * from __dbt__cte__a"
+        );
+        assert_eq!(
+            inject_ctes("-- c\nWITH b as (select 2) select * from b", &ctes),
+            "-- c\nWITH __dbt__cte__a as (\nselect 1 as x\n), b as (select 2) select * from b"
+        );
+        assert_eq!(
+            inject_ctes("with recursive r as (select 1) select 1", &ctes),
+            "with recursive __dbt__cte__a as (\nselect 1 as x\n), r as (select 1) select 1"
+        );
+        assert_eq!(inject_ctes("withdrawn", &[]), "withdrawn");
+    }
+}

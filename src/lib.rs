@@ -1,0 +1,94 @@
+//! strata: a dbt-compatible SQL transformation compiler for DuckDB.
+//!
+//! The pipeline, each arrow a plain data type so each stage can be tested alone:
+//! `cli` (argv → `Settings`) → `project::load` (files → `Project`) → `parse` (`Project` →
+//! `Manifest`, rendering each model once to record refs and configs) → `graph` (`Dag`) →
+//! `select` (plan) → `compile` / `run` (materializations through `adapter`) → `artifacts`.
+
+pub mod adapter;
+pub mod artifacts;
+pub mod cli;
+pub mod commands;
+pub mod compile;
+pub mod diagnostics;
+pub mod graph;
+pub mod output;
+pub mod parse;
+pub mod project;
+pub mod run;
+pub mod seeds;
+pub mod select;
+pub mod templating;
+
+use serde_json::{json, Value as Json};
+
+/// Facts about this invocation that every render and artifact shares.
+#[derive(Debug, Clone)]
+pub struct Invocation {
+    /// A fresh UUID.
+    pub id: String,
+    /// When the command started.
+    pub started_at: chrono::DateTime<chrono::Utc>,
+    /// `flags` in Jinja (`WHICH`, `FULL_REFRESH`, ...).
+    pub flags: Json,
+    /// Whether `log(..., info=True)` prints.
+    pub print_logs: bool,
+}
+
+impl Invocation {
+    /// A new invocation of `which`.
+    pub fn new(which: &str, full_refresh: bool) -> Invocation {
+        Invocation {
+            id: uuid::Uuid::new_v4().to_string(),
+            started_at: chrono::Utc::now(),
+            flags: json!({"WHICH": which, "FULL_REFRESH": full_refresh, "STORE_FAILURES": false, "WARN_ERROR": false}),
+            print_logs: true,
+        }
+    }
+}
+
+/// `target` as Jinja sees it: the profile output plus name, schema, database, type, threads.
+pub fn target_json(project: &project::Project) -> Json {
+    match &project.target {
+        Some(t) => {
+            let mut m = t.raw.clone();
+            m.insert("name".into(), json!(t.name));
+            m.insert("target_name".into(), json!(t.name));
+            m.insert("schema".into(), json!(t.schema));
+            m.insert("database".into(), json!(t.database));
+            m.insert("type".into(), json!(t.adapter_type));
+            m.insert("threads".into(), json!(t.threads));
+            m.insert("profile_name".into(), json!(t.profile_name));
+            m.insert("path".into(), json!(t.path));
+            Json::Object(m)
+        }
+        None => json!({"name": "none", "schema": "main", "database": "memory", "type": "duckdb", "threads": 1}),
+    }
+}
+
+/// Run strata with these arguments; returns the exit code (0 ok, 1 a node failed, 2 error).
+pub fn main_with_args<I, T>(args: I) -> i32
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    use std::io::IsTerminal;
+    let env = |k: &str| std::env::var(k).ok();
+    match cli::parse(args, &env, std::io::stderr().is_terminal()) {
+        Ok(settings) => commands::execute(&settings),
+        Err(Ok(e)) => {
+            let code =
+                if matches!(e.kind(), clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion) {
+                    0
+                } else {
+                    2
+                };
+            let _ = e.print();
+            code
+        }
+        Err(Err(msg)) => {
+            eprintln!("error: {msg}");
+            2
+        }
+    }
+}

@@ -1,0 +1,679 @@
+//! Parse: turn the files of a [`Project`] into nodes with resolved configs, relations and
+//! dependencies. Every model is rendered once with `execute = false` to record its `ref()`,
+//! `source()` and `config()` calls (in parallel), then configs are merged with dbt's precedence
+//! (in-file `config()` > property YAML > dbt_project.yml folders) and relation names come from
+//! `generate_database_name` / `generate_schema_name` / `generate_alias_name`.
+//! In: `Project` + `Engine`. Out: [`Manifest`] or diagnostics.
+
+use crate::diagnostics::{did_you_mean, Diagnostic, Diagnostics, Span};
+use crate::project::config::Config;
+use crate::project::properties::{ColumnDef, NodePatch, SourceTable};
+use crate::project::{Project, SourceFile};
+use crate::templating::relation::Relation;
+use crate::templating::{Engine, Globals, NodeContext, Phase, RefCall, Resolved, Resolver};
+use rayon::prelude::*;
+use serde_json::{json, Value as Json};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+/// What kind of node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ResourceType {
+    /// A SQL model.
+    Model,
+    /// A CSV seed.
+    Seed,
+    /// An analysis (compiled, never run).
+    Analysis,
+    /// A declared source table.
+    Source,
+}
+
+impl ResourceType {
+    /// The name dbt uses (`model`, `seed` ...).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ResourceType::Model => "model",
+            ResourceType::Seed => "seed",
+            ResourceType::Analysis => "analysis",
+            ResourceType::Source => "source",
+        }
+    }
+}
+
+/// A model, seed or analysis after parse.
+#[derive(Debug, Clone)]
+pub struct Node {
+    /// `model.<package>.<name>`.
+    pub unique_id: String,
+    /// Name.
+    pub name: String,
+    /// Kind.
+    pub resource_type: ResourceType,
+    /// Package.
+    pub package_name: String,
+    /// Path inside the resource folder.
+    pub path: String,
+    /// Path from the project root.
+    pub original_file_path: String,
+    /// The file's text.
+    pub raw_code: String,
+    /// Fully qualified name: package, folders, name.
+    pub fqn: Vec<String>,
+    /// Resolved config.
+    pub config: Config,
+    /// Description from property YAML.
+    pub description: String,
+    /// Columns from property YAML.
+    pub columns: Vec<ColumnDef>,
+    /// The property file that described it.
+    pub patch_path: Option<String>,
+    /// ref() calls.
+    pub refs: Vec<RefCall>,
+    /// source() calls.
+    pub sources: Vec<(String, String)>,
+    /// Unique ids this node depends on (nodes and sources), sorted.
+    pub depends_on: Vec<String>,
+    /// Where it is built.
+    pub relation: Relation,
+    /// Absolute path of a seed's CSV.
+    pub file_path: std::path::PathBuf,
+    /// Warnings about unknown keys in the file's own config() call.
+    pub config_warnings: Vec<Diagnostic>,
+}
+
+impl Node {
+    /// `materialized` (seeds are always `seed`).
+    pub fn materialized(&self) -> String {
+        match self.resource_type {
+            ResourceType::Seed => "seed".into(),
+            _ => self.config.materialized("view"),
+        }
+    }
+
+    /// The `model` object Jinja sees.
+    pub fn to_json(&self) -> Json {
+        json!({
+            "unique_id": self.unique_id,
+            "name": self.name,
+            "resource_type": self.resource_type.as_str(),
+            "package_name": self.package_name,
+            "path": self.path,
+            "original_file_path": self.original_file_path,
+            "fqn": self.fqn,
+            "config": self.config.to_json(),
+            "tags": self.config.tags(),
+            "description": self.description,
+            "database": self.relation.database,
+            "schema": self.relation.schema,
+            "alias": self.relation.identifier,
+            "identifier": self.relation.identifier,
+            "raw_code": self.raw_code,
+            "refs": self.refs.iter().map(|r| json!({"name": r.name, "package": r.package})).collect::<Vec<_>>(),
+            "sources": self.sources.iter().map(|(s, t)| json!([s, t])).collect::<Vec<_>>(),
+            "depends_on": {"nodes": self.depends_on},
+            "columns": self.columns.iter().map(|c| (c.name.clone(), json!({"name": c.name, "description": c.description, "data_type": c.data_type, "meta": c.meta, "tags": c.tags}))).collect::<serde_json::Map<_, _>>(),
+        })
+    }
+}
+
+/// A source table after parse.
+#[derive(Debug, Clone)]
+pub struct SourceNode {
+    /// `source.<package>.<source>.<table>`.
+    pub unique_id: String,
+    /// The declaration.
+    pub table: SourceTable,
+    /// Fully qualified name.
+    pub fqn: Vec<String>,
+    /// Where it lives.
+    pub relation: Relation,
+}
+
+/// The parsed project: every enabled node and source.
+#[derive(Debug, Clone, Default)]
+pub struct Manifest {
+    /// Models, seeds and analyses by unique id.
+    pub nodes: BTreeMap<String, Node>,
+    /// Sources by unique id.
+    pub sources: BTreeMap<String, SourceNode>,
+    /// Unique ids of disabled nodes.
+    pub disabled: BTreeSet<String>,
+    /// `{% docs %}` blocks by name: (text, file).
+    pub docs: BTreeMap<String, (String, String)>,
+}
+
+impl Manifest {
+    /// Lookup tables for ref() and source().
+    pub fn resolver(&self) -> Resolver {
+        let mut r = Resolver::default();
+        for n in self.nodes.values() {
+            if n.resource_type == ResourceType::Analysis {
+                continue;
+            }
+            let ephemeral = n.materialized() == "ephemeral";
+            r.nodes.entry(n.name.clone()).or_default().push(Resolved {
+                unique_id: n.unique_id.clone(),
+                package: n.package_name.clone(),
+                relation: if ephemeral { Relation::cte(&n.name) } else { n.relation.clone() },
+                ephemeral,
+            });
+        }
+        for s in self.sources.values() {
+            r.sources.insert(
+                (s.table.source_name.clone(), s.table.name.clone()),
+                Resolved {
+                    unique_id: s.unique_id.clone(),
+                    package: s.fqn[0].clone(),
+                    relation: s.relation.clone(),
+                    ephemeral: false,
+                },
+            );
+        }
+        r
+    }
+
+    /// `graph` as Jinja sees it.
+    pub fn graph_json(&self) -> Json {
+        let nodes: serde_json::Map<String, Json> =
+            self.nodes.values().map(|n| (n.unique_id.clone(), n.to_json())).collect();
+        let sources: serde_json::Map<String, Json> = self
+            .sources
+            .values()
+            .map(|s| {
+                (
+                    s.unique_id.clone(),
+                    json!({
+                        "unique_id": s.unique_id, "name": s.table.name, "source_name": s.table.source_name,
+                        "resource_type": "source", "database": s.relation.database, "schema": s.relation.schema,
+                        "identifier": s.relation.identifier, "description": s.table.description,
+                        "loaded_at_field": s.table.loaded_at_field, "fqn": s.fqn,
+                    }),
+                )
+            })
+            .collect();
+        json!({"nodes": nodes, "sources": sources, "exposures": {}, "metrics": {}, "groups": {}})
+    }
+}
+
+/// Globals for the parse render.
+pub fn parse_globals(project: &Project, invocation: &crate::Invocation) -> Globals {
+    let target = project.target.as_ref();
+    Globals {
+        project_name: project.config.name.clone(),
+        target: crate::target_json(project),
+        target_database: target.map(|t| t.database.clone()).unwrap_or_else(|| "memory".into()),
+        target_schema: target.map(|t| t.schema.clone()).unwrap_or_else(|| "main".into()),
+        cli_vars: project.cli_vars.clone(),
+        project_vars: project.config.vars.clone(),
+        run_started_at: invocation.started_at,
+        invocation_id: invocation.id.clone(),
+        flags: invocation.flags.clone(),
+        resolver: Resolver::default(),
+        graph: minijinja::Value::from_serialize(json!({"nodes": {}, "sources": {}, "exposures": {}, "metrics": {}})),
+        print_logs: invocation.print_logs,
+    }
+}
+
+struct Pending<'a> {
+    file: &'a SourceFile,
+    resource_type: ResourceType,
+    fqn: Vec<String>,
+    config: Config,
+    patch: Option<&'a NodePatch>,
+}
+
+/// Parse the project into a manifest.
+pub fn parse(
+    project: &Project,
+    engine: &Engine,
+    globals: &Arc<Globals>,
+) -> Result<(Manifest, Diagnostics), Diagnostics> {
+    let mut diags = Diagnostics::default();
+    let pkg = project.config.name.clone();
+    let props = &project.properties;
+    let mut pending: Vec<Pending> = vec![];
+    let fqn_of = |f: &SourceFile| -> Vec<String> {
+        let mut v = vec![pkg.clone()];
+        v.extend(f.folders());
+        v.push(f.stem());
+        v
+    };
+    for f in &project.models {
+        let fqn = fqn_of(f);
+        let mut config = project.config.models.resolve(&fqn);
+        let patch = props.models.get(&f.stem());
+        if let Some(p) = patch {
+            config.merge(&p.config);
+        }
+        pending.push(Pending { file: f, resource_type: ResourceType::Model, fqn, config, patch });
+    }
+    for f in &project.analyses {
+        let fqn = fqn_of(f);
+        let mut config = project.config.analyses.resolve(&fqn);
+        let patch = props.analyses.get(&f.stem());
+        if let Some(p) = patch {
+            config.merge(&p.config);
+        }
+        pending.push(Pending { file: f, resource_type: ResourceType::Analysis, fqn, config, patch });
+    }
+    for f in &project.seeds {
+        let fqn = fqn_of(f);
+        let mut config = project.config.seeds.resolve(&fqn);
+        let patch = props.seeds.get(&f.stem());
+        if let Some(p) = patch {
+            config.merge(&p.config);
+        }
+        pending.push(Pending { file: f, resource_type: ResourceType::Seed, fqn, config, patch });
+    }
+
+    // Render models and analyses once to record ref/source/config calls.
+    let rendered: Vec<Result<Node, Diagnostic>> = pending
+        .par_iter()
+        .map(|p| {
+            let name = p.file.stem();
+            let unique_id = format!("{}.{}.{}", p.resource_type.as_str(), pkg, name);
+            let mut node = Node {
+                unique_id: unique_id.clone(),
+                name: name.clone(),
+                resource_type: p.resource_type,
+                package_name: pkg.clone(),
+                path: p.file.resource_path.clone(),
+                original_file_path: p.file.path.clone(),
+                raw_code: p.file.source.clone(),
+                fqn: p.fqn.clone(),
+                config: p.config.clone(),
+                description: p.patch.map(|x| x.description.clone()).unwrap_or_default(),
+                columns: p.patch.map(|x| x.columns.clone()).unwrap_or_default(),
+                patch_path: p.patch.map(|x| x.file.to_string_lossy().replace('\\', "/")),
+                refs: vec![],
+                sources: vec![],
+                depends_on: vec![],
+                relation: Relation::new(&globals.target_database, &globals.target_schema, &name),
+                file_path: p.file.abs_path.clone(),
+                config_warnings: vec![],
+            };
+            if p.resource_type == ResourceType::Seed {
+                return Ok(node);
+            }
+            let ctx = NodeContext {
+                unique_id,
+                name: name.clone(),
+                package: pkg.clone(),
+                this: Some(node.relation.clone()),
+                config: p.config.clone(),
+                model: node.to_json(),
+                is_incremental: false,
+                extra: vec![],
+            };
+            let out = engine.render(&p.file.path, &p.file.source, Phase::Parse, globals, ctx, None)?;
+            node.config.merge(&out.config);
+            node.config_warnings = unknown_config_keys(&node, &out.config);
+            node.refs = out.refs;
+            node.sources = out.sources;
+            Ok(node)
+        })
+        .collect();
+
+    let mut manifest = Manifest::default();
+    let mut by_name: BTreeMap<(ResourceType, String), String> = BTreeMap::new();
+    let mut ref_names: BTreeMap<String, String> = BTreeMap::new();
+    for r in rendered {
+        let node = match r {
+            Ok(n) => n,
+            Err(d) => {
+                diags.push(d);
+                continue;
+            }
+        };
+        diags.extend(node.config_warnings.iter().cloned());
+        if !node.config.enabled() {
+            manifest.disabled.insert(node.unique_id.clone());
+            continue;
+        }
+        if node.resource_type != ResourceType::Analysis {
+            if let Some(prev) = ref_names.get(&node.name) {
+                diags.push(
+                    Diagnostic::error("E0204", format!("two resources are named '{}'", node.name))
+                        .with_span(Span::file_only(&node.original_file_path))
+                        .with_note(format!("also defined in {prev}"))
+                        .with_help("rename one of them, or disable one with `enabled: false`"),
+                );
+                continue;
+            }
+            ref_names.insert(node.name.clone(), node.original_file_path.clone());
+        }
+        by_name.insert((node.resource_type, node.name.clone()), node.unique_id.clone());
+        manifest.nodes.insert(node.unique_id.clone(), node);
+    }
+
+    // Property entries that describe nothing.
+    for (kind, rt, patches) in [
+        ("model", ResourceType::Model, &props.models),
+        ("seed", ResourceType::Seed, &props.seeds),
+        ("analysis", ResourceType::Analysis, &props.analyses),
+    ] {
+        let names: Vec<&str> = by_name.keys().filter(|(t, _)| *t == rt).map(|(_, n)| n.as_str()).collect();
+        for (name, patch) in patches {
+            let disabled = manifest.disabled.contains(&format!("{}.{}.{}", rt.as_str(), pkg, name));
+            if !by_name.contains_key(&(rt, name.clone())) && !disabled {
+                let doc_span = Span::file_only(&patch.file);
+                diags.push(
+                    Diagnostic::warning(
+                        "W0201",
+                        format!("{kind} '{name}' is described in YAML but no such {kind} exists"),
+                    )
+                    .with_span(locate_patch(project, patch).unwrap_or(doc_span))
+                    .with_opt_help(did_you_mean(name, names.iter().copied())),
+                );
+            }
+        }
+    }
+
+    // Sources.
+    for t in &props.sources {
+        let unique_id = format!("source.{}.{}.{}", pkg, t.source_name, t.name);
+        if !t.config.enabled() {
+            manifest.disabled.insert(unique_id);
+            continue;
+        }
+        let mut fqn = vec![pkg.clone()];
+        fqn.extend(
+            std::path::Path::new(&t.file)
+                .parent()
+                .into_iter()
+                .flat_map(|p| p.components().skip(1).map(|c| c.as_os_str().to_string_lossy().to_string())),
+        );
+        fqn.push(t.source_name.clone());
+        fqn.push(t.name.clone());
+        let database = t.database.clone().unwrap_or_else(|| globals.target_database.clone());
+        let relation = Relation::new(&database, &t.schema, &t.identifier);
+        manifest.sources.insert(unique_id.clone(), SourceNode { unique_id, table: t.clone(), fqn, relation });
+    }
+
+    // Relation names.
+    let naming: Vec<(String, Result<Relation, Diagnostic>)> =
+        manifest.nodes.par_iter().map(|(id, n)| (id.clone(), relation_for(engine, globals, n))).collect();
+    for (id, r) in naming {
+        match r {
+            Ok(rel) => {
+                if let Some(n) = manifest.nodes.get_mut(&id) {
+                    n.relation = rel;
+                }
+            }
+            Err(d) => diags.push(d),
+        }
+    }
+
+    // Dependencies.
+    let resolver = manifest.resolver();
+    let mut deps: Vec<(String, Vec<String>)> = vec![];
+    for n in manifest.nodes.values() {
+        let mut d = BTreeSet::new();
+        for r in &n.refs {
+            match resolver.node(r, &n.package_name) {
+                Some(t) => {
+                    d.insert(t.unique_id.clone());
+                }
+                None => {
+                    let disabled = manifest.disabled.iter().any(|u| u.rsplit('.').next() == Some(r.name.as_str()));
+                    let (code, msg, help) = if disabled {
+                        (
+                            "E0205",
+                            format!("'{}' depends on '{}', which is disabled", n.name, r.name),
+                            Some("enable it, or remove the ref".to_string()),
+                        )
+                    } else {
+                        let names: Vec<&str> = resolver.nodes.keys().map(String::as_str).collect();
+                        (
+                            "E0201",
+                            format!("ref('{}') does not match any model, seed or snapshot", r.name),
+                            did_you_mean(&r.name, names),
+                        )
+                    };
+                    diags
+                        .push(Diagnostic::error(code, msg).with_span(call_span(n, "ref", &r.name)).with_opt_help(help));
+                }
+            }
+        }
+        for (s, t) in &n.sources {
+            match resolver.sources.get(&(s.clone(), t.clone())) {
+                Some(x) => {
+                    d.insert(x.unique_id.clone());
+                }
+                None => {
+                    let names: Vec<String> = resolver.sources.keys().map(|(a, b)| format!("{a}.{b}")).collect();
+                    let help = did_you_mean(&format!("{s}.{t}"), names.iter().map(String::as_str))
+                        .unwrap_or_else(|| "declare it under `sources:` in a property file".into());
+                    diags.push(
+                        Diagnostic::error(
+                            "E0202",
+                            format!("source('{s}', '{t}') is not declared in any property file"),
+                        )
+                        .with_span(call_span(n, "source", s))
+                        .with_help(help),
+                    );
+                }
+            }
+        }
+        deps.push((n.unique_id.clone(), d.into_iter().collect()));
+    }
+    for (id, d) in deps {
+        if let Some(n) = manifest.nodes.get_mut(&id) {
+            n.depends_on = d;
+        }
+    }
+
+    manifest.docs = docs_blocks(project, &mut diags);
+    render_descriptions(project, &mut manifest, &mut diags);
+    unused_config_paths(project, &manifest, &mut diags);
+    if diags.has_errors() {
+        Err(diags)
+    } else {
+        Ok((manifest, diags))
+    }
+}
+
+fn locate_patch(project: &Project, patch: &NodePatch) -> Option<Span> {
+    let text = std::fs::read_to_string(project.root.join(&patch.file)).ok()?;
+    let doc = crate::project::yaml::YamlDoc { path: patch.file.clone(), source: text, value: serde_yaml::Value::Null };
+    Some(doc.span(&patch.ypath.key("name")))
+}
+
+/// Where `ref('name')` or `source('name', ...)` is written in the node's file.
+fn call_span(n: &Node, func: &str, arg: &str) -> Span {
+    let src = &n.raw_code;
+    let mut from = 0;
+    while let Some(i) = src[from..].find(func) {
+        let start = from + i;
+        let rest = src[start + func.len()..].trim_start();
+        if let Some(inner) = rest.strip_prefix('(') {
+            let inner = inner.trim_start();
+            for q in ['\'', '"'] {
+                if inner.starts_with(&format!("{q}{arg}{q}"))
+                    || (func == "ref"
+                        && inner.contains(&format!("{q}{arg}{q}"))
+                        && inner.find(')') > inner.find(&format!("{q}{arg}{q}")))
+                {
+                    let end = src[start..].find(')').map(|j| start + j + 1).unwrap_or(start + func.len());
+                    return Span::from_offsets(&n.original_file_path, src, start, end);
+                }
+            }
+        }
+        from = start + func.len();
+    }
+    Span::file_only(&n.original_file_path)
+}
+
+fn relation_for(engine: &Engine, globals: &Arc<Globals>, n: &Node) -> Result<Relation, Diagnostic> {
+    let custom = |k: &str| n.config.get_str(k);
+    let builtin = |name: &str| engine.macros.get(name).is_some_and(|m| m.package == "strata");
+    // The built-in naming macros are dbt's defaults; with no project override, the same rules
+    // run in Rust, which keeps parse of large projects fast.
+    let fast = builtin("generate_schema_name") && builtin("generate_alias_name") && builtin("generate_database_name");
+    if fast {
+        let database = custom("database").unwrap_or_else(|| globals.target_database.clone());
+        let schema = match custom("schema") {
+            Some(s) => format!("{}_{}", globals.target_schema, s.trim()),
+            None => globals.target_schema.clone(),
+        };
+        let alias = custom("alias").map(|a| a.trim().to_string()).unwrap_or_else(|| n.name.clone());
+        return Ok(Relation::new(&database, &schema, &alias));
+    }
+    let model = minijinja::Value::from_serialize(n.to_json());
+    let opt = |k: &str| custom(k).map(minijinja::Value::from).unwrap_or(minijinja::Value::from(()));
+    let ctx = || NodeContext {
+        unique_id: n.unique_id.clone(),
+        name: n.name.clone(),
+        package: n.package_name.clone(),
+        this: None,
+        config: n.config.clone(),
+        model: n.to_json(),
+        is_incremental: false,
+        extra: vec![],
+    };
+    let call = |m: &str, arg: minijinja::Value| -> Result<String, Diagnostic> {
+        let (v, _) = engine.call_macro(m, vec![arg, model.clone()], Phase::Parse, globals, ctx(), None)?;
+        Ok(v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()).trim().to_string())
+    };
+    Ok(Relation::new(
+        &call("generate_database_name", opt("database"))?,
+        &call("generate_schema_name", opt("schema"))?,
+        &call("generate_alias_name", opt("alias"))?,
+    ))
+}
+
+fn unused_config_paths(project: &Project, manifest: &Manifest, diags: &mut Diagnostics) {
+    let trees = [
+        ("models", &project.config.models, ResourceType::Model),
+        ("seeds", &project.config.seeds, ResourceType::Seed),
+        ("analyses", &project.config.analyses, ResourceType::Analysis),
+    ];
+    for (_key, tree, rt) in trees {
+        let fqns: Vec<&Vec<String>> =
+            manifest.nodes.values().filter(|n| n.resource_type == rt).map(|n| &n.fqn).collect();
+        for path in tree.paths() {
+            let rel = &path[1..];
+            let used = fqns.iter().any(|f| f.len() >= rel.len() && f[..rel.len()] == *rel);
+            let under_disabled =
+                manifest.disabled.iter().any(|u| rel.last().is_some_and(|l| u.ends_with(&format!(".{l}"))));
+            if !used && !under_disabled && !rel.is_empty() {
+                let doc = &project.config.doc;
+                let mut yp = crate::project::yaml::YPath::default();
+                for p in &path {
+                    yp = yp.key(p);
+                }
+                let siblings: Vec<String> =
+                    fqns.iter().filter(|f| f.len() >= rel.len()).map(|f| f[rel.len() - 1].clone()).collect();
+                diags.push(
+                    Diagnostic::warning(
+                        "W0101",
+                        format!("config path `{}` in dbt_project.yml matches no {}", path.join("."), rt.as_str()),
+                    )
+                    .with_span(doc.span(&yp))
+                    .with_opt_help(did_you_mean(
+                        rel.last().map(String::as_str).unwrap_or(""),
+                        siblings.iter().map(String::as_str),
+                    )),
+                );
+            }
+        }
+    }
+}
+
+/// Warnings for keys of an in-file `config()` call that strata does not know.
+fn unknown_config_keys(n: &Node, in_file: &Config) -> Vec<Diagnostic> {
+    use crate::project::config::KNOWN_CONFIG_KEYS;
+    let mut out = vec![];
+    for key in in_file.0.keys() {
+        if KNOWN_CONFIG_KEYS.contains(&key.as_str()) {
+            continue;
+        }
+        let span = match n.raw_code.find(key.as_str()) {
+            Some(i) => Span::from_offsets(&n.original_file_path, &n.raw_code, i, i + key.len()),
+            None => Span::file_only(&n.original_file_path),
+        };
+        out.push(
+            Diagnostic::warning("W0107", format!("unknown config key '{key}' in config()")).with_span(span).with_help(
+                did_you_mean(key, KNOWN_CONFIG_KEYS.iter().copied()).unwrap_or_else(|| {
+                    "custom configs belong under `meta`; this key is kept but nothing reads it".into()
+                }),
+            ),
+        );
+    }
+    out
+}
+
+/// `{% docs name %}...{% enddocs %}` blocks of the project's markdown files.
+fn docs_blocks(project: &Project, diags: &mut Diagnostics) -> BTreeMap<String, (String, String)> {
+    let mut docs: BTreeMap<String, (String, String)> = BTreeMap::new();
+    for f in &project.docs {
+        match crate::templating::blocks::blocks(&f.source, &["docs"]) {
+            Ok(bs) => {
+                for b in bs {
+                    let name = b.name().to_string();
+                    let text = f.source[b.body_start..b.body_end].trim().to_string();
+                    if let Some((_, prev)) = docs.get(&name) {
+                        diags.push(
+                            Diagnostic::error("E0207", format!("doc block '{name}' is defined twice"))
+                                .with_span(Span::from_offsets(&f.path, &f.source, b.start, b.body_start))
+                                .with_note(format!("also defined in {prev}")),
+                        );
+                        continue;
+                    }
+                    docs.insert(name, (text, f.path.clone()));
+                }
+            }
+            Err((start, kind)) => diags.push(
+                Diagnostic::error("E0401", format!("unclosed {{% {kind} %}} block"))
+                    .with_span(Span::from_offsets(&f.path, &f.source, start, start + 2))
+                    .with_help(format!("add {{% end{kind} %}} after the block")),
+            ),
+        }
+    }
+    docs
+}
+
+/// Resolve `{{ doc() }}` in node and column descriptions.
+fn render_descriptions(project: &Project, manifest: &mut Manifest, diags: &mut Diagnostics) {
+    let texts: BTreeMap<String, String> = manifest.docs.iter().map(|(k, (t, _))| (k.clone(), t.clone())).collect();
+    let patches = &project.properties;
+    for n in manifest.nodes.values_mut() {
+        let patch = match n.resource_type {
+            ResourceType::Model => patches.models.get(&n.name),
+            ResourceType::Seed => patches.seeds.get(&n.name),
+            ResourceType::Analysis => patches.analyses.get(&n.name),
+            ResourceType::Source => None,
+        };
+        let Some(patch) = patch else { continue };
+        let mut fields: Vec<(crate::project::yaml::YPath, &mut String)> =
+            vec![(patch.ypath.key("description"), &mut n.description)];
+        for (i, c) in n.columns.iter_mut().enumerate() {
+            fields.push((patch.ypath.key("columns").index(i).key("description"), &mut c.description));
+        }
+        for (yp, text) in fields {
+            match crate::templating::render_description(text, &texts) {
+                Ok(r) => *text = r,
+                Err((name, help)) => {
+                    let span = std::fs::read_to_string(project.root.join(&patch.file))
+                        .map(|src| {
+                            crate::project::yaml::YamlDoc {
+                                path: patch.file.clone(),
+                                source: src,
+                                value: serde_yaml::Value::Null,
+                            }
+                            .span(&yp)
+                        })
+                        .unwrap_or_else(|_| Span::file_only(&patch.file));
+                    let msg = if name.is_empty() {
+                        "cannot render description".to_string()
+                    } else {
+                        format!("doc('{name}') does not match any docs block")
+                    };
+                    diags.push(Diagnostic::error("E0206", msg).with_span(span).with_opt_help(help));
+                }
+            }
+        }
+    }
+}

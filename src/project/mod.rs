@@ -1,0 +1,270 @@
+//! Files and YAML: find the project, read dbt_project.yml and profiles.yml, walk the resource
+//! folders and parse property YAML. No Jinja is rendered here except the `env_var()`/`var()`
+//! strings of the two config files (through `templating::render_config_strings`).
+//! In: [`LoadOptions`]. Out: [`Project`] or the diagnostics that stop the command.
+
+pub mod config;
+pub mod dbt_project;
+pub mod profiles;
+pub mod properties;
+pub mod yaml;
+
+use crate::diagnostics::{rel_path, Diagnostic, Diagnostics, Span};
+use dbt_project::ProjectConfig;
+use profiles::Target;
+use properties::Properties;
+use rayon::prelude::*;
+use serde_json::{Map, Value as Json};
+use std::path::{Path, PathBuf};
+use yaml::YamlDoc;
+
+/// What `load` needs to know from the command line and the environment.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// The project folder (holding dbt_project.yml).
+    pub project_dir: PathBuf,
+    /// --profiles-dir.
+    pub profiles_dir: Option<PathBuf>,
+    /// DBT_PROFILES_DIR.
+    pub profiles_env_dir: Option<PathBuf>,
+    /// The home folder, for ~/.dbt.
+    pub home: Option<PathBuf>,
+    /// --target.
+    pub target: Option<String>,
+    /// --vars, parsed.
+    pub cli_vars: Map<String, Json>,
+    /// Whether a profile is needed (false for `parse`, `ls`, `clean` when none is found).
+    pub require_profile: bool,
+}
+
+/// A text file of the project.
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    /// Path relative to the project root, with `/` separators.
+    pub path: String,
+    /// Path relative to the resource folder it was found in (e.g. `staging/stg_orders.sql`).
+    pub resource_path: String,
+    /// Absolute path.
+    pub abs_path: PathBuf,
+    /// The file's text.
+    pub source: String,
+}
+
+impl SourceFile {
+    /// The file name without extension.
+    pub fn stem(&self) -> String {
+        Path::new(&self.resource_path).file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default()
+    }
+    /// The folders between the resource folder and the file.
+    pub fn folders(&self) -> Vec<String> {
+        let p = Path::new(&self.resource_path);
+        p.parent()
+            .map(|d| d.components().map(|c| c.as_os_str().to_string_lossy().to_string()).collect())
+            .unwrap_or_default()
+    }
+}
+
+/// Everything read from disk for one invocation.
+#[derive(Debug, Clone)]
+pub struct Project {
+    /// The project folder, absolute.
+    pub root: PathBuf,
+    /// dbt_project.yml.
+    pub config: ProjectConfig,
+    /// The connection target, when a profile was found.
+    pub target: Option<Target>,
+    /// --vars.
+    pub cli_vars: Map<String, Json>,
+    /// Model files (.sql).
+    pub models: Vec<SourceFile>,
+    /// Analysis files.
+    pub analyses: Vec<SourceFile>,
+    /// Seed files (.csv); `source` is left empty, seeds are read when loaded.
+    pub seeds: Vec<SourceFile>,
+    /// Macro files.
+    pub macros: Vec<SourceFile>,
+    /// Singular test files under test-paths (excluding tests/generic and fixtures).
+    pub tests: Vec<SourceFile>,
+    /// Generic test definitions under tests/generic.
+    pub generic_tests: Vec<SourceFile>,
+    /// Snapshot files.
+    pub snapshots: Vec<SourceFile>,
+    /// Markdown files that may hold docs blocks.
+    pub docs: Vec<SourceFile>,
+    /// Property YAML, merged.
+    pub properties: Properties,
+    /// Python models found (not supported; reported as warnings).
+    pub python_models: Vec<String>,
+}
+
+/// Load the project: config files, then every resource file in parallel.
+pub fn load(opts: &LoadOptions) -> Result<(Project, Diagnostics), Diagnostics> {
+    let mut diags = Diagnostics::default();
+    let root = std::fs::canonicalize(&opts.project_dir).unwrap_or_else(|_| opts.project_dir.clone());
+    let project_file = root.join("dbt_project.yml");
+    let text = match std::fs::read_to_string(&project_file) {
+        Ok(t) => t,
+        Err(_) => {
+            diags.push(
+                Diagnostic::error("E0006", format!("no dbt_project.yml in {}", opts.project_dir.display()))
+                    .with_help("run strata inside a dbt project, pass --project-dir, or create one with `strata init`"),
+            );
+            return Err(diags);
+        }
+    };
+    let doc = match YamlDoc::parse(Path::new("dbt_project.yml"), text) {
+        Ok(mut d) => {
+            crate::templating::render_config_strings(&mut d.value, &opts.cli_vars, true)
+                .map_err(|e| diags.push(e.with_span(Span::file_only("dbt_project.yml"))))
+                .ok();
+            d
+        }
+        Err(d) => {
+            diags.push(d);
+            return Err(diags);
+        }
+    };
+    let Some(config) = dbt_project::parse(doc, &mut diags) else { return Err(diags) };
+    let target = match load_target(opts, &root, &config) {
+        Ok(t) => Some(t),
+        Err(d) => {
+            if opts.require_profile {
+                diags.push(d);
+            }
+            None
+        }
+    };
+    if diags.has_errors() {
+        return Err(diags);
+    }
+
+    let walk = |paths: &[String], exts: &[&str]| -> Vec<SourceFile> { walk_files(&root, paths, exts) };
+    let mut models = walk(&config.model_paths, &["sql"]);
+    let python_models: Vec<String> = walk(&config.model_paths, &["py"]).into_iter().map(|f| f.path).collect();
+    let analyses = walk(&config.analysis_paths, &["sql"]);
+    let seeds = walk_files_no_read(&root, &config.seed_paths, &["csv"]);
+    let macros = walk(&config.macro_paths, &["sql"]);
+    let all_tests = walk(&config.test_paths, &["sql"]);
+    let (generic_tests, tests): (Vec<_>, Vec<_>) = all_tests
+        .into_iter()
+        .filter(|f| !f.resource_path.starts_with("fixtures/"))
+        .partition(|f| f.resource_path.starts_with("generic/"));
+    let snapshots = walk(&config.snapshot_paths, &["sql"]);
+    let docs_paths = config.docs_paths.clone().unwrap_or_else(|| config.resource_paths());
+    let docs = walk(&docs_paths, &["md"]);
+    let yaml_paths = config.resource_paths();
+    let yaml_files = walk(&yaml_paths, &["yml", "yaml"]);
+    models.sort_by(|a, b| a.path.cmp(&b.path));
+
+    let parsed: Vec<Result<YamlDoc, Diagnostic>> =
+        yaml_files.into_par_iter().map(|f| YamlDoc::parse(Path::new(&f.path), f.source)).collect();
+    let mut properties = Properties::default();
+    for p in parsed {
+        match p {
+            Ok(doc) => properties.add_file(&doc, &mut diags),
+            Err(d) => diags.push(d),
+        }
+    }
+    for p in &python_models {
+        diags.push(
+            Diagnostic::warning("W0106", "Python models are not supported by strata; this model is skipped")
+                .with_span(Span::file_only(p)),
+        );
+    }
+    let project = Project {
+        root,
+        config,
+        target,
+        cli_vars: opts.cli_vars.clone(),
+        models,
+        analyses,
+        seeds,
+        macros,
+        tests,
+        generic_tests,
+        snapshots,
+        docs,
+        properties,
+        python_models,
+    };
+    if diags.has_errors() {
+        Err(diags)
+    } else {
+        Ok((project, diags))
+    }
+}
+
+fn load_target(opts: &LoadOptions, root: &Path, config: &ProjectConfig) -> Result<Target, Diagnostic> {
+    let dirs = profiles::candidate_dirs(
+        opts.profiles_dir.as_deref(),
+        opts.profiles_env_dir.as_deref(),
+        root,
+        opts.home.as_deref(),
+    );
+    let Some(file) = dirs.iter().map(|d| d.join("profiles.yml")).find(|f| f.is_file()) else {
+        let searched: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+        return Err(Diagnostic::error("E0307", "no profiles.yml found")
+            .with_note(format!("searched: {}", searched.join(", ")))
+            .with_help("pass --profiles-dir, set DBT_PROFILES_DIR, or put profiles.yml next to dbt_project.yml"));
+    };
+    let text = std::fs::read_to_string(&file)
+        .map_err(|e| Diagnostic::error("E0308", format!("cannot read {}: {e}", file.display())))?;
+    let shown = rel_path(root, &file);
+    let mut doc = YamlDoc::parse(&shown, text)?;
+    crate::templating::render_config_strings(&mut doc.value, &opts.cli_vars, false)
+        .map_err(|e| e.with_span(Span::file_only(&shown)))?;
+    let profile = config.profile.clone().unwrap_or_else(|| config.name.clone());
+    let mut target = profiles::resolve(&doc, &profile, opts.target.as_deref(), &file)?;
+    // dbt runs from the project folder, so relative database paths are relative to it.
+    if target.path != ":memory:"
+        && !target.path.is_empty()
+        && Path::new(&target.path).is_relative()
+        && !target.path.starts_with("md:")
+    {
+        target.path = root.join(&target.path).to_string_lossy().to_string();
+    }
+    target.project_root = root.to_path_buf();
+    Ok(target)
+}
+
+fn walk_paths(root: &Path, paths: &[String], exts: &[&str]) -> Vec<(PathBuf, String, String)> {
+    let mut out = vec![];
+    for base in paths {
+        let dir = root.join(base);
+        if !dir.is_dir() {
+            continue;
+        }
+        for entry in walkdir::WalkDir::new(&dir).sort_by_file_name().into_iter().filter_map(Result::ok) {
+            if !entry.file_type().is_file() {
+                continue;
+            }
+            let p = entry.path();
+            let ext = p.extension().and_then(|e| e.to_str()).unwrap_or("");
+            if !exts.contains(&ext) {
+                continue;
+            }
+            let rel = rel_path(root, p).to_string_lossy().replace('\\', "/");
+            let res = p.strip_prefix(&dir).unwrap_or(p).to_string_lossy().replace('\\', "/");
+            out.push((p.to_path_buf(), rel, res));
+        }
+    }
+    out
+}
+
+fn walk_files_no_read(root: &Path, paths: &[String], exts: &[&str]) -> Vec<SourceFile> {
+    walk_paths(root, paths, exts)
+        .into_iter()
+        .map(|(abs_path, path, resource_path)| SourceFile { path, resource_path, abs_path, source: String::new() })
+        .collect()
+}
+
+/// Every file with one of `exts` under `paths`, read in parallel, sorted by path.
+pub fn walk_files(root: &Path, paths: &[String], exts: &[&str]) -> Vec<SourceFile> {
+    walk_paths(root, paths, exts)
+        .into_par_iter()
+        .filter_map(|(abs_path, path, resource_path)| {
+            let source = std::fs::read_to_string(&abs_path).ok()?;
+            Some(SourceFile { path, resource_path, abs_path, source })
+        })
+        .collect()
+}

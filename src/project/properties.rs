@@ -1,0 +1,518 @@
+//! Property YAML (`models:`, `sources:`, `seeds:`, `analyses:`, `snapshots:`, `macros:`,
+//! `exposures:`, `unit_tests:`): parsed into patches that later apply to nodes. Unknown keys on
+//! models, columns, sources and seeds are errors with a did-you-mean, as dbt rejects them.
+
+use super::config::{canonical_key, Config, KNOWN_CONFIG_KEYS};
+use super::yaml::{as_string, key_string, string_list, to_json, YPath, YamlDoc};
+use crate::diagnostics::{did_you_mean, Diagnostic, Diagnostics};
+use serde_json::Value as Json;
+use serde_yaml::{Mapping, Value as Yaml};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+const TOP_KEYS: &[&str] = &[
+    "version",
+    "models",
+    "sources",
+    "seeds",
+    "snapshots",
+    "analyses",
+    "macros",
+    "exposures",
+    "unit_tests",
+    "metrics",
+    "semantic_models",
+    "saved_queries",
+    "groups",
+    "data_tests",
+];
+const NODE_KEYS: &[&str] = &[
+    "name",
+    "description",
+    "config",
+    "columns",
+    "tests",
+    "data_tests",
+    "docs",
+    "meta",
+    "tags",
+    "access",
+    "group",
+    "latest_version",
+    "versions",
+    "constraints",
+    "deprecation_date",
+    "time_spine",
+    "quote_columns",
+    "column_types",
+];
+const COLUMN_KEYS: &[&str] = &[
+    "name",
+    "description",
+    "data_type",
+    "tests",
+    "data_tests",
+    "meta",
+    "tags",
+    "quote",
+    "constraints",
+    "policy_tags",
+    "granularity",
+    "docs",
+    "config",
+];
+const SOURCE_KEYS: &[&str] = &[
+    "name",
+    "description",
+    "database",
+    "schema",
+    "loader",
+    "loaded_at_field",
+    "loaded_at_query",
+    "tables",
+    "meta",
+    "tags",
+    "config",
+    "freshness",
+    "quoting",
+    "overrides",
+    "tests",
+    "data_tests",
+];
+const SOURCE_TABLE_KEYS: &[&str] = &[
+    "name",
+    "identifier",
+    "description",
+    "columns",
+    "loaded_at_field",
+    "loaded_at_query",
+    "freshness",
+    "meta",
+    "tags",
+    "quoting",
+    "external",
+    "tests",
+    "data_tests",
+    "config",
+];
+const MACRO_KEYS: &[&str] = &["name", "description", "arguments", "docs", "meta", "config"];
+
+/// A column as declared in property YAML.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ColumnDef {
+    /// Column name.
+    pub name: String,
+    /// Description (may contain `{{ doc() }}`).
+    pub description: String,
+    /// Declared type.
+    pub data_type: Option<String>,
+    /// meta mapping.
+    pub meta: Json,
+    /// tags.
+    pub tags: Vec<String>,
+    /// Tests as written (`tests:` and `data_tests:`).
+    pub tests: Vec<Json>,
+    /// Whether the name is quoted.
+    pub quote: Option<bool>,
+}
+
+/// Properties for a model, seed, analysis or snapshot.
+#[derive(Debug, Clone, Default)]
+pub struct NodePatch {
+    /// The node's name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// `config:` block, merged above dbt_project.yml and below in-file config().
+    pub config: Config,
+    /// Columns in file order.
+    pub columns: Vec<ColumnDef>,
+    /// Node-level tests as written.
+    pub tests: Vec<Json>,
+    /// The YAML file, relative to the project root.
+    pub file: PathBuf,
+    /// Where in that file.
+    pub ypath: YPath,
+}
+
+/// One source table.
+#[derive(Debug, Clone, Default)]
+pub struct SourceTable {
+    /// Source name (`source('this', ...)`).
+    pub source_name: String,
+    /// Table name (`source(..., 'this')`).
+    pub name: String,
+    /// Identifier in the database (defaults to the name).
+    pub identifier: String,
+    /// Schema (defaults to the source name).
+    pub schema: String,
+    /// Database (defaults to the target's).
+    pub database: Option<String>,
+    /// Table description.
+    pub description: String,
+    /// Source description.
+    pub source_description: String,
+    /// Columns.
+    pub columns: Vec<ColumnDef>,
+    /// `loaded_at_field`.
+    pub loaded_at_field: Option<String>,
+    /// `freshness` (table overrides source).
+    pub freshness: Json,
+    /// `loader`.
+    pub loader: String,
+    /// Table meta merged over source meta.
+    pub meta: Json,
+    /// Tags of source and table.
+    pub tags: Vec<String>,
+    /// Config (enabled etc.).
+    pub config: Config,
+    /// `quoting`.
+    pub quoting: Json,
+    /// Tests as written.
+    pub tests: Vec<Json>,
+    /// File it came from.
+    pub file: PathBuf,
+    /// Where in that file.
+    pub ypath: YPath,
+}
+
+/// Everything read from property YAML files.
+#[derive(Debug, Clone, Default)]
+pub struct Properties {
+    /// Model patches by name.
+    pub models: BTreeMap<String, NodePatch>,
+    /// Seed patches by name.
+    pub seeds: BTreeMap<String, NodePatch>,
+    /// Analysis patches by name.
+    pub analyses: BTreeMap<String, NodePatch>,
+    /// Snapshot patches by name.
+    pub snapshots: BTreeMap<String, NodePatch>,
+    /// Macro descriptions by name.
+    pub macros: BTreeMap<String, NodePatch>,
+    /// Source tables in file order.
+    pub sources: Vec<SourceTable>,
+    /// Exposures as written.
+    pub exposures: Vec<(PathBuf, Json)>,
+    /// Unit tests as written.
+    pub unit_tests: Vec<(PathBuf, Json)>,
+}
+
+impl Properties {
+    /// Add one parsed property file.
+    pub fn add_file(&mut self, doc: &YamlDoc, diags: &mut Diagnostics) {
+        let root = YPath::default();
+        let map = match &doc.value {
+            Yaml::Mapping(m) => m,
+            Yaml::Null => return,
+            _ => {
+                diags.push(Diagnostic::error("E0101", "a property file must be a mapping").with_span(doc.span(&root)));
+                return;
+            }
+        };
+        check_keys(doc, map, &root, TOP_KEYS, "property file", diags, false);
+        for (section, kind) in
+            [("models", "model"), ("seeds", "seed"), ("analyses", "analysis"), ("snapshots", "snapshot")]
+        {
+            for (i, item, p) in items(doc, map, section, diags) {
+                let Some(patch) = node_patch(doc, item, &p, kind, diags) else { continue };
+                let target = match section {
+                    "models" => &mut self.models,
+                    "seeds" => &mut self.seeds,
+                    "analyses" => &mut self.analyses,
+                    _ => &mut self.snapshots,
+                };
+                if let Some(prev) = target.get(&patch.name) {
+                    diags.push(
+                        Diagnostic::error("E0102", format!("{kind} '{}' is described twice", patch.name))
+                            .with_span(doc.span(&root.key(section).index(i).key("name")))
+                            .with_note(format!("first described in {}", prev.file.display()))
+                            .with_help("keep one entry per node across all property files"),
+                    );
+                    continue;
+                }
+                target.insert(patch.name.clone(), patch);
+            }
+        }
+        for (_, item, p) in items(doc, map, "macros", diags) {
+            check_keys(doc, item, &p, MACRO_KEYS, "macro", diags, true);
+            if let Some(name) = item.get("name").and_then(as_string) {
+                let description = item.get("description").and_then(as_string).unwrap_or_default();
+                self.macros.insert(
+                    name.clone(),
+                    NodePatch { name, description, file: doc.path.clone(), ypath: p, ..Default::default() },
+                );
+            }
+        }
+        for (_, item, p) in items(doc, map, "sources", diags) {
+            self.add_source(doc, item, &p, diags);
+        }
+        for (_, item, _) in items(doc, map, "exposures", diags) {
+            self.exposures.push((doc.path.clone(), to_json(&Yaml::Mapping(item.clone()))));
+        }
+        for (_, item, _) in items(doc, map, "unit_tests", diags) {
+            self.unit_tests.push((doc.path.clone(), to_json(&Yaml::Mapping(item.clone()))));
+        }
+    }
+
+    fn add_source(&mut self, doc: &YamlDoc, src: &Mapping, p: &YPath, diags: &mut Diagnostics) {
+        check_keys(doc, src, p, SOURCE_KEYS, "source", diags, true);
+        let Some(source_name) = required_name(doc, src, p, "source", diags) else { return };
+        let config = config_block(doc, src, p, diags);
+        let source_meta = src.get("meta").map(to_json).unwrap_or(Json::Object(Default::default()));
+        let source_tags = src.get("tags").map(string_list).unwrap_or_default();
+        let tables = match src.get("tables") {
+            Some(Yaml::Sequence(t)) => t.clone(),
+            Some(_) => {
+                diags.push(
+                    Diagnostic::error("E0103", format!("`tables` of source '{source_name}' must be a list"))
+                        .with_span(doc.span(&p.key("tables"))),
+                );
+                return;
+            }
+            None => vec![],
+        };
+        for (j, t) in tables.iter().enumerate() {
+            let tp = p.key("tables").index(j);
+            let Yaml::Mapping(t) = t else {
+                diags.push(
+                    Diagnostic::error("E0104", "a source table must be a mapping with a `name`")
+                        .with_span(doc.span(&tp)),
+                );
+                continue;
+            };
+            check_keys(doc, t, &tp, SOURCE_TABLE_KEYS, "source table", diags, true);
+            let Some(name) = required_name(doc, t, &tp, "source table", diags) else { continue };
+            let mut meta = source_meta.clone();
+            if let (Json::Object(m), Some(Json::Object(tm))) = (&mut meta, t.get("meta").map(to_json)) {
+                m.extend(tm);
+            }
+            let mut tags = source_tags.clone();
+            tags.extend(t.get("tags").map(string_list).unwrap_or_default());
+            let mut tconfig = config.clone();
+            tconfig.merge(&config_block(doc, t, &tp, diags));
+            self.sources.push(SourceTable {
+                identifier: t.get("identifier").and_then(as_string).unwrap_or_else(|| name.clone()),
+                schema: src.get("schema").and_then(as_string).unwrap_or_else(|| source_name.clone()),
+                database: src.get("database").and_then(as_string),
+                description: t.get("description").and_then(as_string).unwrap_or_default(),
+                source_description: src.get("description").and_then(as_string).unwrap_or_default(),
+                columns: columns(doc, t, &tp, diags),
+                loaded_at_field: t.get("loaded_at_field").or_else(|| src.get("loaded_at_field")).and_then(as_string),
+                freshness: t.get("freshness").or_else(|| src.get("freshness")).map(to_json).unwrap_or(Json::Null),
+                loader: src.get("loader").and_then(as_string).unwrap_or_default(),
+                meta,
+                tags,
+                config: tconfig,
+                quoting: t.get("quoting").or_else(|| src.get("quoting")).map(to_json).unwrap_or(Json::Null),
+                tests: tests_of(t),
+                file: doc.path.clone(),
+                ypath: tp,
+                source_name: source_name.clone(),
+                name,
+            });
+        }
+    }
+}
+
+fn items<'a>(
+    doc: &YamlDoc,
+    map: &'a Mapping,
+    section: &str,
+    diags: &mut Diagnostics,
+) -> Vec<(usize, &'a Mapping, YPath)> {
+    let p = YPath::default().key(section);
+    match map.get(Yaml::String(section.into())) {
+        None | Some(Yaml::Null) => vec![],
+        Some(Yaml::Sequence(s)) => s
+            .iter()
+            .enumerate()
+            .filter_map(|(i, item)| match item {
+                Yaml::Mapping(m) => Some((i, m, p.index(i))),
+                _ => {
+                    diags.push(
+                        Diagnostic::error(
+                            "E0104",
+                            format!("each entry of `{section}` must be a mapping with a `name`"),
+                        )
+                        .with_span(doc.span(&p.index(i))),
+                    );
+                    None
+                }
+            })
+            .collect(),
+        Some(_) => {
+            diags.push(
+                Diagnostic::error("E0103", format!("`{section}` must be a list"))
+                    .with_span(doc.span(&p))
+                    .with_help(format!("write `{section}:` followed by `- name: ...` entries")),
+            );
+            vec![]
+        }
+    }
+}
+
+fn check_keys(
+    doc: &YamlDoc,
+    map: &Mapping,
+    p: &YPath,
+    allowed: &[&str],
+    what: &str,
+    diags: &mut Diagnostics,
+    strict: bool,
+) {
+    for (k, _) in map {
+        let k = key_string(k);
+        if !allowed.contains(&k.as_str()) {
+            let msg = format!("unknown key '{k}' on {what}");
+            let mut help = did_you_mean(&k, allowed.iter().copied());
+            if help.is_none() && KNOWN_CONFIG_KEYS.contains(&canonical_key(&k).as_str()) {
+                help = Some(format!("`{k}` is a config: put it under `config:`"));
+            }
+            let d = if strict { Diagnostic::error("E0105", msg) } else { Diagnostic::warning("W0105", msg) };
+            diags.push(d.with_span(doc.span(&p.key(&k))).with_opt_help(help));
+        }
+    }
+}
+
+fn required_name(doc: &YamlDoc, m: &Mapping, p: &YPath, what: &str, diags: &mut Diagnostics) -> Option<String> {
+    match m.get("name").and_then(as_string) {
+        Some(n) if !n.is_empty() => Some(n),
+        _ => {
+            diags.push(Diagnostic::error("E0106", format!("{what} entry has no `name`")).with_span(doc.span(p)));
+            None
+        }
+    }
+}
+
+/// The `config:` block of a property entry, with unknown keys warned about.
+fn config_block(doc: &YamlDoc, m: &Mapping, p: &YPath, diags: &mut Diagnostics) -> Config {
+    let mut c = Config::default();
+    match m.get("config") {
+        Some(Yaml::Mapping(cm)) => {
+            for (k, v) in cm {
+                let k = key_string(k);
+                let canon = canonical_key(&k);
+                if !KNOWN_CONFIG_KEYS.contains(&canon.as_str()) {
+                    diags.push(
+                        Diagnostic::warning("W0103", format!("unknown config key '{k}'"))
+                            .with_span(doc.span(&p.key("config").key(&k)))
+                            .with_help(did_you_mean(&canon, KNOWN_CONFIG_KEYS.iter().copied()).unwrap_or_else(|| {
+                                "custom configs belong under `meta:`; this key is kept but nothing reads it".into()
+                            })),
+                    );
+                }
+                c.set(&canon, to_json(v));
+            }
+        }
+        Some(Yaml::Null) | None => {}
+        Some(_) => {
+            diags.push(Diagnostic::error("E0107", "`config` must be a mapping").with_span(doc.span(&p.key("config"))))
+        }
+    }
+    c
+}
+
+fn tests_of(m: &Mapping) -> Vec<Json> {
+    let mut out = vec![];
+    for key in ["tests", "data_tests"] {
+        if let Some(Yaml::Sequence(s)) = m.get(key) {
+            out.extend(s.iter().map(to_json));
+        }
+    }
+    out
+}
+
+fn columns(doc: &YamlDoc, m: &Mapping, p: &YPath, diags: &mut Diagnostics) -> Vec<ColumnDef> {
+    let mut out = vec![];
+    let Some(cols) = m.get("columns") else { return out };
+    let Yaml::Sequence(cols) = cols else {
+        diags.push(Diagnostic::error("E0103", "`columns` must be a list").with_span(doc.span(&p.key("columns"))));
+        return out;
+    };
+    for (i, c) in cols.iter().enumerate() {
+        let cp = p.key("columns").index(i);
+        let Yaml::Mapping(c) = c else {
+            diags.push(Diagnostic::error("E0104", "a column must be a mapping with a `name`").with_span(doc.span(&cp)));
+            continue;
+        };
+        check_keys(doc, c, &cp, COLUMN_KEYS, "column", diags, true);
+        let Some(name) = required_name(doc, c, &cp, "column", diags) else { continue };
+        out.push(ColumnDef {
+            name,
+            description: c.get("description").and_then(as_string).unwrap_or_default(),
+            data_type: c.get("data_type").and_then(as_string),
+            meta: c.get("meta").map(to_json).unwrap_or(Json::Object(Default::default())),
+            tags: c.get("tags").map(string_list).unwrap_or_default(),
+            tests: tests_of(c),
+            quote: c.get("quote").and_then(Yaml::as_bool),
+        });
+    }
+    out
+}
+
+fn node_patch(doc: &YamlDoc, m: &Mapping, p: &YPath, kind: &str, diags: &mut Diagnostics) -> Option<NodePatch> {
+    check_keys(doc, m, p, NODE_KEYS, kind, diags, true);
+    let name = required_name(doc, m, p, kind, diags)?;
+    let mut config = config_block(doc, m, p, diags);
+    // Legacy top-level keys that dbt folds into config.
+    for key in ["docs", "meta", "tags", "column_types", "quote_columns", "access", "group"] {
+        if let Some(v) = m.get(key) {
+            let mut c = Config::default();
+            c.set(key, to_json(v));
+            c.merge(&config);
+            config = c;
+        }
+    }
+    Some(NodePatch {
+        name,
+        description: m.get("description").and_then(as_string).unwrap_or_default(),
+        config,
+        columns: columns(doc, m, p, diags),
+        tests: tests_of(m),
+        file: doc.path.clone(),
+        ypath: p.clone(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn unknown_model_key_is_an_error_with_suggestion() {
+        let doc = YamlDoc::parse(
+            Path::new("models/schema.yml"),
+            "version: 2\nmodels:\n  - name: orders\n    descripton: hi\n    config:\n      materialzed: table\n".into(),
+        )
+        .unwrap();
+        let mut props = Properties::default();
+        let mut diags = Diagnostics::default();
+        props.add_file(&doc, &mut diags);
+        let codes: Vec<_> = diags.items.iter().map(|d| (d.code, d.help.clone())).collect();
+        assert_eq!(
+            codes,
+            vec![
+                ("E0105", Some("did you mean 'description'?".to_string())),
+                ("W0103", Some("did you mean 'materialized'?".to_string()))
+            ]
+        );
+        assert_eq!(diags.items[0].span.as_ref().unwrap().line, 4);
+        assert_eq!(props.models["orders"].config.get_str("materialzed").as_deref(), Some("table"));
+    }
+
+    #[test]
+    fn sources_default_schema_and_identifier() {
+        let doc = YamlDoc::parse(
+            Path::new("m.yml"),
+            "sources:\n  - name: raw\n    tables:\n      - name: orders\n      - name: items\n        identifier: order_items\n".into(),
+        )
+        .unwrap();
+        let mut props = Properties::default();
+        let mut diags = Diagnostics::default();
+        props.add_file(&doc, &mut diags);
+        assert!(diags.items.is_empty());
+        assert_eq!(props.sources[1].identifier, "order_items");
+        assert_eq!(props.sources[0].schema, "raw");
+    }
+}

@@ -1,0 +1,255 @@
+//! YAML helpers shared by every file loader: parsing with located syntax errors, conversion of
+//! values to JSON for configs, and a line-based locator that finds where a key path sits in the
+//! source so that unknown keys and bad values can be reported with a caret.
+
+use crate::diagnostics::{Diagnostic, Span};
+use serde_yaml::Value as Yaml;
+use std::path::Path;
+
+/// One step of a path into a YAML document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Seg {
+    /// A mapping key.
+    Key(String),
+    /// A sequence index.
+    Index(usize),
+}
+
+/// A path into a YAML document, built while walking it, for locating diagnostics.
+#[derive(Debug, Clone, Default)]
+pub struct YPath(pub Vec<Seg>);
+
+impl YPath {
+    /// The path extended by a key.
+    pub fn key(&self, k: &str) -> YPath {
+        let mut p = self.0.clone();
+        p.push(Seg::Key(k.to_string()));
+        YPath(p)
+    }
+    /// The path extended by an index.
+    pub fn index(&self, i: usize) -> YPath {
+        let mut p = self.0.clone();
+        p.push(Seg::Index(i));
+        YPath(p)
+    }
+}
+
+/// A YAML file read from the project: its display path, its text and its parsed value.
+#[derive(Debug, Clone)]
+pub struct YamlDoc {
+    /// Path relative to the project root.
+    pub path: std::path::PathBuf,
+    /// The raw text.
+    pub source: String,
+    /// The parsed document (Null for an empty file).
+    pub value: Yaml,
+}
+
+impl YamlDoc {
+    /// Parse `source`; a syntax error becomes a located diagnostic (code E0001).
+    pub fn parse(path: &Path, source: String) -> Result<YamlDoc, Diagnostic> {
+        match serde_yaml::from_str::<Yaml>(&source) {
+            Ok(value) => Ok(YamlDoc { path: path.to_path_buf(), source, value }),
+            Err(e) => {
+                let (line, col) = e.location().map(|l| (l.line(), l.column())).unwrap_or((1, 1));
+                let msg = e.to_string();
+                let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
+                Err(Diagnostic::error("E0001", format!("invalid YAML: {msg}"))
+                    .with_span(Span::new(path, Some(&source), line, col, 1))
+                    .with_help("check the indentation and quoting around this line"))
+            }
+        }
+    }
+
+    /// A span for the key at `path`, or the nearest parent found, or the file.
+    pub fn span(&self, path: &YPath) -> Span {
+        let mut segs = path.0.clone();
+        loop {
+            if let Some((line, col, len)) = locate(&self.source, &segs) {
+                return Span::new(&self.path, Some(&self.source), line, col, len);
+            }
+            if segs.pop().is_none() {
+                return Span::file_only(&self.path);
+            }
+        }
+    }
+}
+
+/// Find the 1-based (line, col, len) of the last key of `path` in block-style YAML.
+pub fn locate(source: &str, path: &[Seg]) -> Option<(usize, usize, usize)> {
+    let lines: Vec<&str> = source.lines().collect();
+    let mut from = 0usize;
+    let mut parent_indent: isize = -1;
+    let mut found: Option<(usize, usize, usize)> = None;
+    for seg in path {
+        match seg {
+            Seg::Key(k) => {
+                let mut hit = None;
+                for (i, raw) in lines.iter().enumerate().skip(from) {
+                    let (raw_indent, key_indent, content) = split_line(raw);
+                    if content.is_empty() || content.starts_with('#') {
+                        continue;
+                    }
+                    if i != from && raw_indent as isize <= parent_indent {
+                        break;
+                    }
+                    if key_indent as isize <= parent_indent {
+                        continue;
+                    }
+                    if let Some(len) = key_matches(content, k) {
+                        hit = Some((i, key_indent, len));
+                        break;
+                    }
+                }
+                let (i, ind, len) = hit?;
+                found = Some((i + 1, ind + 1, len));
+                from = i + 1;
+                parent_indent = ind as isize;
+                // A value on the same line after `key:` (flow style) is not descended into.
+            }
+            Seg::Index(n) => {
+                let mut count = 0usize;
+                let mut dash_indent: Option<usize> = None;
+                let mut hit = None;
+                for (i, raw) in lines.iter().enumerate().skip(from) {
+                    let trimmed = raw.trim_start();
+                    if trimmed.is_empty() || trimmed.starts_with('#') {
+                        continue;
+                    }
+                    let ind = raw.len() - trimmed.len();
+                    if (ind as isize) < parent_indent || (ind as isize == parent_indent && !trimmed.starts_with('-')) {
+                        break;
+                    }
+                    if trimmed == "-" || trimmed.starts_with("- ") {
+                        match dash_indent {
+                            None => dash_indent = Some(ind),
+                            Some(d) if d == ind => {}
+                            Some(d) if ind < d => break,
+                            _ => continue,
+                        }
+                        if count == *n {
+                            hit = Some((i, ind));
+                            break;
+                        }
+                        count += 1;
+                    }
+                }
+                let (i, ind) = hit?;
+                found = Some((i + 1, ind + 1, 1));
+                from = i;
+                parent_indent = ind as isize;
+            }
+        }
+    }
+    found
+}
+
+/// (indent of the first non-space, indent of the content after any `- ` prefixes, content).
+fn split_line(raw: &str) -> (usize, usize, &str) {
+    let trimmed = raw.trim_start();
+    let raw_indent = raw.len() - trimmed.len();
+    let mut content = trimmed;
+    let mut key_indent = raw_indent;
+    while let Some(rest) = content.strip_prefix("- ") {
+        let r = rest.trim_start();
+        key_indent += content.len() - r.len();
+        content = r;
+    }
+    (raw_indent, key_indent, content)
+}
+
+fn key_matches(content: &str, key: &str) -> Option<usize> {
+    for (q, extra) in [("", 0), ("\"", 2), ("'", 2)] {
+        let pat = format!("{q}{key}{q}");
+        if let Some(rest) = content.strip_prefix(&pat) {
+            if rest.trim_start().starts_with(':') {
+                return Some(key.chars().count() + extra);
+            }
+        }
+    }
+    None
+}
+
+/// Convert a YAML value to JSON (keys become strings; non-string keys are formatted).
+pub fn to_json(v: &Yaml) -> serde_json::Value {
+    match v {
+        Yaml::Null => serde_json::Value::Null,
+        Yaml::Bool(b) => serde_json::Value::Bool(*b),
+        Yaml::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                serde_json::Value::from(i)
+            } else if let Some(u) = n.as_u64() {
+                serde_json::Value::from(u)
+            } else {
+                n.as_f64().map(serde_json::Value::from).unwrap_or(serde_json::Value::Null)
+            }
+        }
+        Yaml::String(s) => serde_json::Value::String(s.clone()),
+        Yaml::Sequence(s) => serde_json::Value::Array(s.iter().map(to_json).collect()),
+        Yaml::Mapping(m) => {
+            let mut out = serde_json::Map::new();
+            for (k, v) in m {
+                out.insert(key_string(k), to_json(v));
+            }
+            serde_json::Value::Object(out)
+        }
+        Yaml::Tagged(t) => to_json(&t.value),
+    }
+}
+
+/// A mapping key as a string.
+pub fn key_string(k: &Yaml) -> String {
+    match k {
+        Yaml::String(s) => s.clone(),
+        Yaml::Bool(b) => b.to_string(),
+        Yaml::Number(n) => n.to_string(),
+        Yaml::Null => "null".into(),
+        other => serde_yaml::to_string(other).unwrap_or_default().trim().to_string(),
+    }
+}
+
+/// The string at `v`, if it is a scalar (numbers and booleans are formatted).
+pub fn as_string(v: &Yaml) -> Option<String> {
+    match v {
+        Yaml::String(s) => Some(s.clone()),
+        Yaml::Number(n) => Some(n.to_string()),
+        Yaml::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// A list of strings from a scalar or a sequence of scalars.
+pub fn string_list(v: &Yaml) -> Vec<String> {
+    match v {
+        Yaml::Sequence(s) => s.iter().filter_map(as_string).collect(),
+        Yaml::Null => vec![],
+        other => as_string(other).into_iter().collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn k(s: &str) -> Seg {
+        Seg::Key(s.into())
+    }
+
+    #[test]
+    fn locates_nested_keys_in_sequences() {
+        let src =
+            "version: 2\nmodels:\n  - name: a\n    config:\n      materialized: view\n  - name: b\n    descripton: x\n";
+        assert_eq!(locate(src, &[k("models")]), Some((2, 1, 6)));
+        assert_eq!(locate(src, &[k("models"), Seg::Index(1), k("descripton")]), Some((7, 5, 10)));
+        assert_eq!(locate(src, &[k("models"), Seg::Index(0), k("config"), k("materialized")]), Some((5, 7, 12)));
+        assert_eq!(locate(src, &[k("models"), Seg::Index(1), k("name")]), Some((6, 5, 4)));
+        assert_eq!(locate(src, &[k("models"), Seg::Index(0), k("descripton")]), None);
+    }
+
+    #[test]
+    fn syntax_error_is_located() {
+        let err = YamlDoc::parse(Path::new("m.yml"), "a: [1, 2\nb: 3\n".into()).unwrap_err();
+        assert_eq!(err.code, "E0001");
+        assert!(err.span.unwrap().line >= 1);
+    }
+}

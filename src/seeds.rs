@@ -1,0 +1,195 @@
+//! Seed typing with dbt's rules (agate's type tester as dbt configures it): each column is the
+//! first of integer/float (numbers; `float8` when any value has decimals), date (`%Y-%m-%d`),
+//! timestamp (`%Y-%m-%d %H:%M:%S` or ISO 8601 with `T`), boolean (`true`/`false`) and text that
+//! accepts every non-null value; `""` and `null` are NULL. `column_types` overrides a column.
+//! In: CSV text + config. Out: [`SeedColumn`]s with the SQL expression that casts each one.
+
+use crate::project::config::Config;
+use crate::templating::relation::quote;
+
+/// One column of a seed table.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SeedColumn {
+    /// Header name.
+    pub name: String,
+    /// Name as written in SQL (quoted unless quote_columns is false).
+    pub quoted_name: String,
+    /// DuckDB type.
+    pub r#type: String,
+    /// SQL that turns the raw text column `column<i>` into the typed value.
+    pub expr: String,
+}
+
+/// The cast from the raw text of column `i`: `""`/`null` become NULL, numbers lose `,` separators.
+fn cast_expr(i: usize, ty: &str, inferred_number: bool) -> String {
+    let raw = format!("\"column{i}\"");
+    let value = if ty.eq_ignore_ascii_case("VARCHAR") || ty.eq_ignore_ascii_case("TEXT") {
+        raw.clone()
+    } else if inferred_number {
+        format!("cast(replace(trim({raw}), ',', '') as {ty})")
+    } else {
+        format!("cast(trim({raw}) as {ty})")
+    };
+    format!("case when {raw} is null or lower(trim({raw})) in ('', 'null') then null else {value} end")
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Number { decimals: bool },
+    Date,
+    DateTime,
+    Boolean,
+    Text,
+}
+
+fn is_null(v: &str) -> bool {
+    let t = v.trim();
+    t.is_empty() || t.eq_ignore_ascii_case("null")
+}
+
+/// Whether agate's Number accepts `v`; returns whether it has decimals.
+fn number(v: &str) -> Option<bool> {
+    let t = v.trim().replace(',', "");
+    let t = t.strip_prefix(['-', '+']).unwrap_or(&t);
+    let (mantissa, exp) = match t.split_once(['e', 'E']) {
+        Some((m, e)) => (m, Some(e)),
+        None => (t, None),
+    };
+    if let Some(e) = exp {
+        let e = e.strip_prefix(['-', '+']).unwrap_or(e);
+        if e.is_empty() || !e.chars().all(|c| c.is_ascii_digit()) {
+            return None;
+        }
+    }
+    let (int, frac) = match mantissa.split_once('.') {
+        Some((i, f)) => (i, Some(f)),
+        None => (mantissa, None),
+    };
+    if int.is_empty() && frac.is_none_or(str::is_empty) {
+        return None;
+    }
+    if !int.chars().all(|c| c.is_ascii_digit()) || !frac.unwrap_or("").chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    Some(frac.is_some_and(|f| !f.is_empty()) || exp.is_some_and(|e| e.starts_with('-')))
+}
+
+fn date(v: &str) -> bool {
+    chrono::NaiveDate::parse_from_str(v.trim(), "%Y-%m-%d").is_ok()
+}
+
+fn datetime(v: &str) -> bool {
+    let t = v.trim();
+    chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%d %H:%M:%S").is_ok()
+        || chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S%.f").is_ok()
+        || chrono::DateTime::parse_from_rfc3339(t).is_ok()
+}
+
+fn boolean(v: &str) -> bool {
+    let t = v.trim();
+    t.eq_ignore_ascii_case("true") || t.eq_ignore_ascii_case("false")
+}
+
+fn infer(values: &[&str]) -> Kind {
+    let vals: Vec<&&str> = values.iter().filter(|v| !is_null(v)).collect();
+    let mut decimals = false;
+    if vals.iter().all(|v| match number(v) {
+        Some(d) => {
+            decimals |= d;
+            true
+        }
+        None => false,
+    }) {
+        return Kind::Number { decimals };
+    }
+    if vals.iter().all(|v| date(v)) {
+        return Kind::Date;
+    }
+    if vals.iter().all(|v| datetime(v)) {
+        return Kind::DateTime;
+    }
+    if vals.iter().all(|v| boolean(v)) {
+        return Kind::Boolean;
+    }
+    Kind::Text
+}
+
+fn sql_type(k: Kind) -> &'static str {
+    match k {
+        Kind::Number { decimals: false } => "INTEGER",
+        Kind::Number { decimals: true } => "DOUBLE",
+        Kind::Date => "DATE",
+        Kind::DateTime => "TIMESTAMP",
+        Kind::Boolean => "BOOLEAN",
+        Kind::Text => "VARCHAR",
+    }
+}
+
+/// Read a seed's header and rows and decide its columns.
+pub fn columns(csv_text: &str, delimiter: u8, config: &Config) -> Result<(Vec<SeedColumn>, usize), String> {
+    let mut rdr = csv::ReaderBuilder::new().delimiter(delimiter).flexible(true).from_reader(csv_text.as_bytes());
+    let headers: Vec<String> = rdr
+        .headers()
+        .map_err(|e| e.to_string())?
+        .iter()
+        .map(|h| h.trim_start_matches('\u{feff}').to_string())
+        .collect();
+    if headers.is_empty() || headers.iter().all(String::is_empty) {
+        return Err("the CSV file has no header row".into());
+    }
+    let mut cols: Vec<Vec<String>> = vec![vec![]; headers.len()];
+    let mut rows = 0;
+    for rec in rdr.records() {
+        let rec = rec.map_err(|e| e.to_string())?;
+        rows += 1;
+        for (i, c) in cols.iter_mut().enumerate() {
+            c.push(rec.get(i).unwrap_or("").to_string());
+        }
+    }
+    let overrides = config.get("column_types").and_then(|v| v.as_object()).cloned().unwrap_or_default();
+    let quote_cols = config.get_bool("quote_columns").unwrap_or(true);
+    let out = headers
+        .iter()
+        .zip(&cols)
+        .enumerate()
+        .map(|(i, (name, vals))| {
+            let refs: Vec<&str> = vals.iter().map(String::as_str).collect();
+            let kind = infer(&refs);
+            let ty = match overrides.get(name).and_then(|v| v.as_str()) {
+                Some(t) => t.to_string(),
+                None => sql_type(kind).to_string(),
+            };
+            let expr = cast_expr(i, &ty, matches!(kind, Kind::Number { .. }));
+            SeedColumn {
+                name: name.clone(),
+                quoted_name: if quote_cols { quote(name) } else { name.clone() },
+                r#type: ty,
+                expr,
+            }
+        })
+        .collect();
+    Ok((out, rows))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn infers_like_dbt() {
+        let csv = "id,price,day,ts,flag,name,empty\n1,1.50,2024-01-02,2024-01-02 10:00:00,true,a,\n2,2,2024-01-03,2024-01-03T11:00:00,False,b,null\n";
+        let (cols, rows) = columns(csv, b',', &Config::default()).unwrap();
+        let types: Vec<&str> = cols.iter().map(|c| c.r#type.as_str()).collect();
+        assert_eq!(types, vec!["INTEGER", "DOUBLE", "DATE", "TIMESTAMP", "BOOLEAN", "VARCHAR", "INTEGER"]);
+        assert_eq!(rows, 2);
+    }
+
+    #[test]
+    fn column_types_override() {
+        let mut c = Config::default();
+        c.set("column_types", serde_json::json!({"id": "VARCHAR"}));
+        let (cols, _) = columns("id;x\n007;1\n", b';', &c).unwrap();
+        assert_eq!(cols[0].r#type, "VARCHAR");
+        assert_eq!(cols[1].r#type, "INTEGER");
+    }
+}

@@ -1,0 +1,1253 @@
+//! Everything minijinja: one [`Engine`] per invocation holding the environment with dbt's
+//! context (`ref`, `source`, `config`, `var`, `this`, `is_incremental`, `run_query`, ...), the
+//! built-in macros from `templates/` and the project's macros (project first). Each render owns
+//! a [`RenderState`] that records what the template touched (refs, sources, config() calls,
+//! statements run), so renders are independent and can run on any thread.
+//! In: node source + [`NodeContext`]. Out: [`Rendered`] or a located [`Diagnostic`].
+
+pub mod blocks;
+pub mod modules;
+pub mod relation;
+
+use crate::adapter::{Connection, Table};
+use crate::diagnostics::{did_you_mean, Diagnostic, Span};
+use crate::project::config::Config;
+use crate::project::dbt_project::VarsConfig;
+use blocks::Block;
+use minijinja::value::{Enumerator, Kwargs, Object, Rest, Value};
+use minijinja::{Environment, Error, ErrorKind, State, UndefinedBehavior};
+use relation::Relation;
+use serde_json::{Map, Value as Json};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+/// When a render happens: parse (record refs and config, nothing runs), compile (real
+/// relations, queries may run) or run (materializations and hooks execute SQL).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// `execute` is false; ref() returns placeholders.
+    Parse,
+    /// `execute` is true; nothing is materialized.
+    Compile,
+    /// Materializations and hooks run statements.
+    Run,
+}
+
+/// A `ref()` call as written.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RefCall {
+    /// Package, for the two-argument form.
+    pub package: Option<String>,
+    /// Model, seed or snapshot name.
+    pub name: String,
+}
+
+/// A node a ref() or source() can resolve to.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    /// The node's unique id.
+    pub unique_id: String,
+    /// Its package.
+    pub package: String,
+    /// Where it lives (a CTE name for ephemeral models).
+    pub relation: Relation,
+    /// Ephemeral models are inlined as CTEs.
+    pub ephemeral: bool,
+}
+
+/// Lookup tables for ref() and source(), filled after parse.
+#[derive(Debug, Default)]
+pub struct Resolver {
+    /// Nodes by name (several packages may share a name).
+    pub nodes: HashMap<String, Vec<Resolved>>,
+    /// Source tables by (source, table).
+    pub sources: HashMap<(String, String), Resolved>,
+}
+
+impl Resolver {
+    /// Resolve a ref: package-qualified first, then the current package, then any.
+    pub fn node(&self, call: &RefCall, current_package: &str) -> Option<&Resolved> {
+        let cands = self.nodes.get(&call.name)?;
+        match &call.package {
+            Some(p) => cands.iter().find(|c| &c.package == p),
+            None => cands.iter().find(|c| c.package == current_package).or_else(|| cands.first()),
+        }
+    }
+}
+
+/// Invocation-wide facts every render sees.
+#[derive(Debug)]
+pub struct Globals {
+    /// The root project's name.
+    pub project_name: String,
+    /// `target` as a map.
+    pub target: Json,
+    /// Target database and schema, for placeholders.
+    pub target_database: String,
+    /// Target schema.
+    pub target_schema: String,
+    /// --vars.
+    pub cli_vars: Map<String, Json>,
+    /// vars from dbt_project.yml.
+    pub project_vars: VarsConfig,
+    /// When the invocation started.
+    pub run_started_at: chrono::DateTime<chrono::Utc>,
+    /// This invocation's id.
+    pub invocation_id: String,
+    /// `flags` (FULL_REFRESH, WHICH, ...).
+    pub flags: Json,
+    /// ref() and source() targets (empty during parse).
+    pub resolver: Resolver,
+    /// `graph` (nodes and sources as maps; empty during parse).
+    pub graph: Value,
+    /// Whether log(info=True) lines are printed.
+    pub print_logs: bool,
+}
+
+/// What the render knows about the node being rendered.
+#[derive(Debug, Clone, Default)]
+pub struct NodeContext {
+    /// Unique id (`model.shop.orders`).
+    pub unique_id: String,
+    /// Node name.
+    pub name: String,
+    /// Package name.
+    pub package: String,
+    /// `this`.
+    pub this: Option<Relation>,
+    /// The config as resolved so far (for `config.get`).
+    pub config: Config,
+    /// `model` as a map.
+    pub model: Json,
+    /// `is_incremental()`.
+    pub is_incremental: bool,
+    /// Extra context entries (`sql`, `pre_hooks` ... for materializations).
+    pub extra: Vec<(String, Value)>,
+}
+
+/// The result of rendering a template.
+#[derive(Debug, Clone, Default)]
+pub struct Rendered {
+    /// The output text.
+    pub sql: String,
+    /// ref() calls, in order, deduplicated.
+    pub refs: Vec<RefCall>,
+    /// source() calls, in order, deduplicated.
+    pub sources: Vec<(String, String)>,
+    /// Configs set by config() calls.
+    pub config: Config,
+    /// Ephemeral models referenced (unique ids, in order).
+    pub ephemerals: Vec<String>,
+    /// Statements executed during the render (materializations, run_query).
+    pub statements: Vec<String>,
+    /// The adapter response of the `main` statement, if any.
+    pub main_response: Option<Json>,
+}
+
+/// Per-render state, reachable from every function through the `__strata` context entry.
+pub struct RenderState {
+    globals: Arc<Globals>,
+    phase: Phase,
+    node: NodeContext,
+    conn: Option<Arc<dyn Connection>>,
+    base: Mutex<Value>,
+    out: Mutex<Rendered>,
+    results: Mutex<HashMap<String, Value>>,
+    hint: Mutex<Option<(&'static str, Option<String>)>>,
+}
+
+impl std::fmt::Debug for RenderState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RenderState")
+    }
+}
+
+impl Object for RenderState {}
+
+impl RenderState {
+    fn fail(&self, code: &'static str, help: Option<String>, kind: ErrorKind, msg: String) -> Error {
+        *self.hint.lock().unwrap_or_else(|e| e.into_inner()) = Some((code, help));
+        Error::new(kind, msg)
+    }
+    fn out(&self) -> std::sync::MutexGuard<'_, Rendered> {
+        self.out.lock().unwrap_or_else(|e| e.into_inner())
+    }
+    fn executes(&self) -> bool {
+        self.phase != Phase::Parse
+    }
+}
+
+fn render_state(state: &State) -> Result<Arc<RenderState>, Error> {
+    state
+        .lookup("__strata")
+        .and_then(|v| v.downcast_object::<RenderState>())
+        .ok_or_else(|| Error::new(ErrorKind::InvalidOperation, "internal: no render state"))
+}
+
+/// A callable that runs a macro by name with the caller's context.
+#[derive(Debug)]
+struct MacroCaller {
+    name: String,
+}
+
+/// The slot `return()` writes into.
+#[derive(Debug, Default)]
+struct ReturnSlot(Mutex<Option<Value>>);
+impl Object for ReturnSlot {}
+
+const RETURN_MARKER: &str = "\u{1}strata-return";
+
+impl Object for MacroCaller {
+    fn call(self: &Arc<Self>, state: &State<'_, '_>, args: &[Value]) -> Result<Value, Error> {
+        call_macro(state, &self.name, args)
+    }
+    fn render(self: &Arc<Self>, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "<macro {}>", self.name)
+    }
+}
+
+fn call_macro(state: &State, name: &str, args: &[Value]) -> Result<Value, Error> {
+    let rs = render_state(state)?;
+    let tmpl = state.env().get_template(&macro_template_name(name))?;
+    let slot = Arc::new(ReturnSlot::default());
+    let base = rs.base.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let ctx = minijinja::context! { __strata => Value::from_dyn_object(rs.clone()), __ret => Value::from_dyn_object(slot.clone()), ..base };
+    let captured = tmpl.render_captured(ctx)?;
+    let mstate = captured.state();
+    let m = mstate
+        .lookup(name)
+        .ok_or_else(|| Error::new(ErrorKind::UnknownFunction, format!("macro '{name}' is not defined")))?;
+    let res = m.call(mstate, args);
+    if let Some(v) = slot.0.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        return Ok(v);
+    }
+    let v = res?;
+    Ok(Value::from(v.as_str().unwrap_or_default().to_string()))
+}
+
+fn macro_template_name(name: &str) -> String {
+    format!("macro:{name}")
+}
+
+/// A macro known to the engine.
+#[derive(Debug, Clone)]
+pub struct MacroDef {
+    /// Macro name as called.
+    pub name: String,
+    /// Package (`strata` for built-ins).
+    pub package: String,
+    /// File it is defined in (project-relative, or `templates/...` for built-ins).
+    pub path: String,
+    /// The argument list as written.
+    pub args: String,
+    /// The macro's source text (the whole block).
+    pub source: String,
+}
+
+/// A source file macros come from.
+#[derive(Debug, Clone)]
+pub struct MacroSource {
+    /// Display path.
+    pub path: String,
+    /// Package name.
+    pub package: String,
+    /// Text.
+    pub source: String,
+}
+
+/// Built-in macros shipped in `templates/`, embedded in the binary.
+pub const BUILTIN_MACROS: &[(&str, &str)] = &[
+    ("templates/macros/schema.sql", include_str!("../../templates/macros/schema.sql")),
+    ("templates/macros/adapter.sql", include_str!("../../templates/macros/adapter.sql")),
+    ("templates/materializations/view.sql", include_str!("../../templates/materializations/view.sql")),
+    ("templates/materializations/table.sql", include_str!("../../templates/materializations/table.sql")),
+    ("templates/materializations/seed.sql", include_str!("../../templates/materializations/seed.sql")),
+    ("templates/materializations/incremental.sql", include_str!("../../templates/materializations/incremental.sql")),
+];
+
+/// The Jinja engine for one invocation.
+pub struct Engine {
+    env: Environment<'static>,
+    /// Macros by name (project macros replace built-ins of the same name).
+    pub macros: BTreeMap<String, MacroDef>,
+    sources: HashMap<String, (String, String)>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").field("macros", &self.macros.len()).finish()
+    }
+}
+
+/// Rewrite dbt block tags minijinja does not know into macros: `{% test x(...) %}` becomes
+/// `{% macro test_x(...) %}`, `{% materialization x, default %}` becomes
+/// `{% macro materialization_x_default() %}`. Offsets of the body are kept.
+fn macro_header(block: &Block) -> (String, String) {
+    match block.kind.as_str() {
+        "test" => {
+            let name = format!("test_{}", block.name());
+            (name.clone(), format!("{{% macro {name}({}) %}}", block.args()))
+        }
+        "materialization" => {
+            let mut parts = block.header.split(',').map(str::trim);
+            let mname = parts.next().unwrap_or_default().to_string();
+            let adapter = parts
+                .find_map(|p| {
+                    p.strip_prefix("adapter")
+                        .map(|r| r.trim_start_matches([' ', '=']).trim_matches(['\'', '"']).to_string())
+                })
+                .or_else(|| block.header.contains("default").then(|| "default".to_string()))
+                .unwrap_or_else(|| "default".into());
+            let name = format!("materialization_{mname}_{adapter}");
+            (name.clone(), format!("{{% macro {name}() %}}"))
+        }
+        _ => (block.name().to_string(), String::new()),
+    }
+}
+
+impl Engine {
+    /// Build the environment: built-in macros, then the given macro files (later files win).
+    /// Returns the engine and the diagnostics for macro files that do not compile.
+    pub fn new(macro_files: &[MacroSource]) -> (Engine, Vec<Diagnostic>) {
+        let mut env = Environment::new();
+        env.set_debug(true);
+        env.set_undefined_behavior(UndefinedBehavior::SemiStrict);
+        env.set_recursion_limit(500);
+        env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+        install_globals(&mut env);
+        let mut engine = Engine { env, macros: BTreeMap::new(), sources: HashMap::new() };
+        let mut diags = vec![];
+        let builtins = BUILTIN_MACROS.iter().map(|(p, s)| MacroSource {
+            path: p.to_string(),
+            package: "strata".into(),
+            source: s.to_string(),
+        });
+        for file in builtins.chain(macro_files.iter().cloned()) {
+            engine.add_macro_file(&file, &mut diags);
+        }
+        for name in engine.macros.keys() {
+            engine.env.add_global(name.clone(), Value::from_object(MacroCaller { name: name.clone() }));
+        }
+        (engine, diags)
+    }
+
+    fn add_macro_file(&mut self, file: &MacroSource, diags: &mut Vec<Diagnostic>) {
+        let found = match blocks::blocks(&file.source, &["macro", "test", "materialization"]) {
+            Ok(b) => b,
+            Err((start, kind)) => {
+                diags.push(
+                    Diagnostic::error("E0401", format!("unclosed {{% {kind} %}} block"))
+                        .with_span(Span::from_offsets(&file.path, &file.source, start, start + 2))
+                        .with_help(format!("add {{% end{kind} %}} after the block's body")),
+                );
+                return;
+            }
+        };
+        for block in found {
+            let (name, header) = macro_header(&block);
+            let text = if header.is_empty() {
+                file.source[block.start..block.end].to_string()
+            } else {
+                format!("{header}{}{{% endmacro %}}", &file.source[block.body_start..block.body_end])
+            };
+            // Keep line numbers: blank everything before the block, and pad a rewritten header.
+            let mut prefix = String::with_capacity(block.start);
+            for c in file.source[..block.start].chars() {
+                if c == '\n' {
+                    prefix.push('\n');
+                } else {
+                    prefix.push_str(&" ".repeat(c.len_utf8()));
+                }
+            }
+            let tname = macro_template_name(&name);
+            let full = format!("{prefix}{text}");
+            self.sources.insert(tname.clone(), (file.path.clone(), full.clone()));
+            if let Err(e) = self.env.add_template_owned(tname.clone(), full) {
+                diags.push(self.diagnostic(&e, None));
+                continue;
+            }
+            self.macros.insert(
+                name.clone(),
+                MacroDef {
+                    name,
+                    package: file.package.clone(),
+                    path: file.path.clone(),
+                    args: block.args().to_string(),
+                    source: file.source[block.start..block.end].to_string(),
+                },
+            );
+        }
+    }
+
+    /// Whether a macro with this name exists.
+    pub fn has_macro(&self, name: &str) -> bool {
+        self.macros.contains_key(name)
+    }
+
+    /// Render a template source (a model, hook or inline SQL) named `path`.
+    pub fn render(
+        &self,
+        path: &str,
+        source: &str,
+        phase: Phase,
+        globals: &Arc<Globals>,
+        node: NodeContext,
+        conn: Option<Arc<dyn Connection>>,
+    ) -> Result<Rendered, Diagnostic> {
+        let rs = Arc::new(self.render_state(phase, globals, node, conn));
+        let tmpl = self
+            .env
+            .template_from_named_str(path, source)
+            .map_err(|e| self.diagnostic_with_source(&e, path, source, None))?;
+        let ctx = self.ctx_value(&rs);
+        match tmpl.render(ctx) {
+            Ok(sql) => Ok(self.finish(&rs, sql)),
+            Err(e) => Err(self.diagnostic_with_source(&e, path, source, Some(&rs))),
+        }
+    }
+
+    /// Call a macro by name (materializations, schema naming, run-operation).
+    pub fn call_macro(
+        &self,
+        name: &str,
+        args: Vec<Value>,
+        phase: Phase,
+        globals: &Arc<Globals>,
+        node: NodeContext,
+        conn: Option<Arc<dyn Connection>>,
+    ) -> Result<(Value, Rendered), Diagnostic> {
+        let rs = Arc::new(self.render_state(phase, globals, node, conn));
+        let tmpl = self.env.template_from_str("{{ __strata_call() }}").map_err(|e| self.diagnostic(&e, None))?;
+        let ctx = self.ctx_value(&rs);
+        let captured = tmpl.render_captured(ctx).map_err(|e| self.diagnostic(&e, Some(&rs)))?;
+        match call_macro(captured.state(), name, &args) {
+            Ok(v) => {
+                let text = v.as_str().map(str::to_string).unwrap_or_default();
+                Ok((v, self.finish(&rs, text)))
+            }
+            Err(e) => Err(self.diagnostic(&e, Some(&rs))),
+        }
+    }
+
+    fn render_state(
+        &self,
+        phase: Phase,
+        globals: &Arc<Globals>,
+        node: NodeContext,
+        conn: Option<Arc<dyn Connection>>,
+    ) -> RenderState {
+        RenderState {
+            globals: globals.clone(),
+            phase,
+            node,
+            conn,
+            base: Mutex::new(Value::UNDEFINED),
+            out: Mutex::new(Rendered::default()),
+            results: Mutex::new(HashMap::new()),
+            hint: Mutex::new(None),
+        }
+    }
+
+    fn ctx_value(&self, rs: &Arc<RenderState>) -> Value {
+        let g = &rs.globals;
+        let n = &rs.node;
+        let mut entries: BTreeMap<String, Value> = BTreeMap::new();
+        entries.insert("this".into(), n.this.clone().map(Relation::into_value).unwrap_or(Value::from(())));
+        entries.insert("target".into(), Value::from_serialize(&g.target));
+        entries.insert("model".into(), Value::from_serialize(&n.model));
+        entries.insert("project_name".into(), Value::from(g.project_name.as_str()));
+        entries.insert("execute".into(), Value::from(rs.executes()));
+        entries.insert("run_started_at".into(), modules::datetime_value(g.run_started_at.naive_utc()));
+        entries.insert("invocation_id".into(), Value::from(g.invocation_id.as_str()));
+        entries.insert("flags".into(), Value::from_serialize(&g.flags));
+        entries.insert("graph".into(), g.graph.clone());
+        entries.insert("config".into(), Value::from_object(ConfigObj));
+        for (k, v) in &n.extra {
+            entries.insert(k.clone(), v.clone());
+        }
+        let base = Value::from_iter(entries);
+        *rs.base.lock().unwrap_or_else(|e| e.into_inner()) = base.clone();
+        minijinja::context! { __strata => Value::from_dyn_object(rs.clone()), ..base }
+    }
+
+    fn finish(&self, rs: &RenderState, sql: String) -> Rendered {
+        let mut out = std::mem::take(&mut *rs.out());
+        out.sql = sql;
+        out
+    }
+
+    fn diagnostic_with_source(&self, e: &Error, path: &str, source: &str, rs: Option<&RenderState>) -> Diagnostic {
+        let mut d = self.diagnostic(e, rs);
+        if e.name() == Some(path) || e.name().is_none() {
+            d.span = Some(span_of(e, path, source));
+        }
+        d
+    }
+
+    /// Turn a minijinja error into a located diagnostic.
+    pub fn diagnostic(&self, e: &Error, rs: Option<&RenderState>) -> Diagnostic {
+        let hint = rs.and_then(|r| r.hint.lock().unwrap_or_else(|e| e.into_inner()).take());
+        let syntax = matches!(e.kind(), ErrorKind::SyntaxError);
+        let (code, help) = match hint {
+            Some((c, h)) => (c, h),
+            None if syntax => ("E0401", Some("fix the Jinja syntax at the caret".to_string())),
+            None => ("E0402", None),
+        };
+        let msg = match e.detail() {
+            Some(d) => {
+                if syntax {
+                    format!("Jinja syntax error: {d}")
+                } else {
+                    d.to_string()
+                }
+            }
+            None => e.kind().to_string(),
+        };
+        let mut d = Diagnostic::error(code, msg).with_opt_help(help);
+        if let Some(name) = e.name() {
+            if let Some((path, src)) = self.sources.get(name) {
+                d.span = Some(span_of(e, path, src));
+            }
+        }
+        d
+    }
+}
+
+fn span_of(e: &Error, path: &str, source: &str) -> Span {
+    if let Some(r) = e.range() {
+        return Span::from_offsets(path, source, r.start, r.end);
+    }
+    match e.line() {
+        Some(line) => {
+            let text = source.lines().nth(line.saturating_sub(1)).unwrap_or("");
+            let col = text.len() - text.trim_start().len() + 1;
+            Span::new(path, Some(source), line, col, text.trim().chars().count())
+        }
+        None => Span::file_only(path),
+    }
+}
+
+/// `config`: callable at parse time to set configs, and `config.get`/`config.require` anywhere.
+#[derive(Debug)]
+struct ConfigObj;
+
+impl Object for ConfigObj {
+    fn call(self: &Arc<Self>, state: &State<'_, '_>, args: &[Value]) -> Result<Value, Error> {
+        let rs = render_state(state)?;
+        if rs.phase == Phase::Parse {
+            let mut out = rs.out();
+            for a in args {
+                let json: Json =
+                    serde_json::to_value(a).map_err(|e| Error::new(ErrorKind::InvalidOperation, e.to_string()))?;
+                if let Json::Object(m) = json {
+                    for (k, v) in m {
+                        out.config.set(&k, v);
+                    }
+                }
+            }
+        }
+        Ok(Value::from(""))
+    }
+
+    fn call_method(self: &Arc<Self>, state: &State<'_, '_>, method: &str, args: &[Value]) -> Result<Value, Error> {
+        let rs = render_state(state)?;
+        let key = args.first().and_then(Value::as_str).unwrap_or_default().to_string();
+        let kw = args.last().and_then(|a| crate::templating::as_kwargs(a));
+        let default = args
+            .get(1)
+            .filter(|v| crate::templating::as_kwargs(v).is_none())
+            .cloned()
+            .or_else(|| kw.as_ref().and_then(|k| k.get::<Value>("default").ok()));
+        let parse_cfg = rs.out().config.clone();
+        let found = parse_cfg.get(&key).or_else(|| rs.node.config.get(&key)).cloned();
+        match method {
+            "get" => Ok(found.map(Value::from_serialize).or(default).unwrap_or(Value::from(()))),
+            "require" => match found {
+                Some(v) => Ok(Value::from_serialize(v)),
+                None => Err(Error::new(ErrorKind::InvalidOperation, format!("required config '{key}' is not set"))),
+            },
+            "set" => Ok(Value::from("")),
+            "persist_relation_docs" | "persist_column_docs" => Ok(Value::from(false)),
+            _ => Err(Error::new(ErrorKind::UnknownMethod, format!("config has no method `{method}`"))),
+        }
+    }
+}
+
+fn kw_of(args: &[Value]) -> (Vec<Value>, Option<Kwargs>) {
+    match args.last().and_then(|a| crate::templating::as_kwargs(a)) {
+        Some(k) => (args[..args.len() - 1].to_vec(), Some(k)),
+        None => (args.to_vec(), None),
+    }
+}
+
+fn fn_ref(state: &State, args: Rest<Value>) -> Result<Value, Error> {
+    let rs = render_state(state)?;
+    let (pos, _kw) = kw_of(&args);
+    let strs: Vec<String> = pos.iter().filter_map(|v| v.as_str().map(str::to_string)).collect();
+    let call = match strs.as_slice() {
+        [name] => RefCall { package: None, name: name.clone() },
+        [pkg, name] => RefCall { package: Some(pkg.clone()), name: name.clone() },
+        _ => {
+            return Err(Error::new(
+                ErrorKind::InvalidOperation,
+                "ref() takes a model name, optionally after a package name",
+            ))
+        }
+    };
+    {
+        let mut out = rs.out();
+        if !out.refs.contains(&call) {
+            out.refs.push(call.clone());
+        }
+    }
+    if rs.phase == Phase::Parse {
+        let g = &rs.globals;
+        return Ok(Relation::new(&g.target_database, &g.target_schema, &call.name).into_value());
+    }
+    match rs.globals.resolver.node(&call, &rs.node.package) {
+        Some(r) => {
+            if r.ephemeral {
+                let mut out = rs.out();
+                if !out.ephemerals.contains(&r.unique_id) {
+                    out.ephemerals.push(r.unique_id.clone());
+                }
+            }
+            Ok(r.relation.clone().into_value())
+        }
+        None => {
+            let names: Vec<&str> = rs.globals.resolver.nodes.keys().map(String::as_str).collect();
+            Err(rs.fail(
+                "E0201",
+                did_you_mean(&call.name, names),
+                ErrorKind::InvalidOperation,
+                format!("ref('{}') does not match any model, seed or snapshot", call.name),
+            ))
+        }
+    }
+}
+
+fn fn_source(state: &State, source: String, table: String) -> Result<Value, Error> {
+    let rs = render_state(state)?;
+    {
+        let mut out = rs.out();
+        let key = (source.clone(), table.clone());
+        if !out.sources.contains(&key) {
+            out.sources.push(key);
+        }
+    }
+    if rs.phase == Phase::Parse {
+        let g = &rs.globals;
+        return Ok(Relation::new(&g.target_database, &source, &table).into_value());
+    }
+    match rs.globals.resolver.sources.get(&(source.clone(), table.clone())) {
+        Some(r) => Ok(r.relation.clone().into_value()),
+        None => {
+            let names: Vec<String> = rs.globals.resolver.sources.keys().map(|(s, t)| format!("{s}.{t}")).collect();
+            Err(rs.fail(
+                "E0202",
+                did_you_mean(&format!("{source}.{table}"), names.iter().map(String::as_str)),
+                ErrorKind::InvalidOperation,
+                format!("source('{source}', '{table}') is not declared in any property file"),
+            ))
+        }
+    }
+}
+
+fn fn_var(state: &State, name: String, default: Option<Value>) -> Result<Value, Error> {
+    let rs = render_state(state)?;
+    let g = &rs.globals;
+    if let Some(v) = g.cli_vars.get(&name) {
+        return Ok(Value::from_serialize(v));
+    }
+    if let Some(v) = g.project_vars.scoped.get(&rs.node.package).and_then(|m| m.get(&name)) {
+        return Ok(Value::from_serialize(v));
+    }
+    if let Some(v) = g.project_vars.global.get(&name) {
+        return Ok(Value::from_serialize(v));
+    }
+    match default {
+        Some(d) => Ok(d),
+        None => {
+            let mut known: Vec<&str> = g.cli_vars.keys().map(String::as_str).collect();
+            known.extend(g.project_vars.global.keys().map(String::as_str));
+            Err(rs.fail(
+                "E0404",
+                Some(did_you_mean(&name, known).unwrap_or_else(|| {
+                    format!("pass --vars '{{{name}: ...}}' or set it under `vars:` in dbt_project.yml")
+                })),
+                ErrorKind::InvalidOperation,
+                format!("required var '{name}' not found in config"),
+            ))
+        }
+    }
+}
+
+fn fn_env_var(state: &State, name: String, default: Option<Value>) -> Result<Value, Error> {
+    match std::env::var(&name) {
+        Ok(v) => Ok(Value::from(v)),
+        Err(_) => match default {
+            Some(d) => Ok(d),
+            None => {
+                let msg = format!("env var required but not provided: '{name}'");
+                match render_state(state) {
+                    Ok(rs) => Err(rs.fail(
+                        "E0405",
+                        Some(format!("export {name}=... or give env_var() a default")),
+                        ErrorKind::InvalidOperation,
+                        msg,
+                    )),
+                    Err(_) => Err(Error::new(ErrorKind::InvalidOperation, msg)),
+                }
+            }
+        },
+    }
+}
+
+fn fn_is_incremental(state: &State) -> Result<bool, Error> {
+    Ok(render_state(state)?.node.is_incremental)
+}
+
+fn fn_log(state: &State, args: Rest<Value>) -> Result<String, Error> {
+    let (pos, kw) = kw_of(&args);
+    let msg = pos.first().cloned().unwrap_or(Value::from(""));
+    let info = pos
+        .get(1)
+        .map(Value::is_true)
+        .or_else(|| kw.as_ref().and_then(|k| k.get::<Option<bool>>("info").ok().flatten()));
+    if let Ok(rs) = render_state(state) {
+        if info.unwrap_or(false) && rs.phase != Phase::Parse && rs.globals.print_logs {
+            eprintln!("{}  {}", chrono::Local::now().format("%H:%M:%S"), msg);
+        }
+    }
+    Ok(String::new())
+}
+
+fn fn_print(state: &State, msg: Value) -> Result<String, Error> {
+    if let Ok(rs) = render_state(state) {
+        if rs.phase != Phase::Parse && rs.globals.print_logs {
+            eprintln!("{msg}");
+        }
+    }
+    Ok(String::new())
+}
+
+fn fn_return(state: &State, v: Value) -> Result<Value, Error> {
+    if let Some(slot) = state.lookup("__ret").and_then(|s| s.downcast_object::<ReturnSlot>()) {
+        *slot.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(v);
+        return Err(Error::new(ErrorKind::InvalidOperation, RETURN_MARKER));
+    }
+    Err(Error::new(ErrorKind::InvalidOperation, "return() can only be used inside a macro"))
+}
+
+fn run_sql(rs: &RenderState, sql: &str, fetch: bool) -> Result<(Option<Table>, Json), Error> {
+    let Some(conn) = &rs.conn else {
+        return Err(Error::new(ErrorKind::InvalidOperation, "no database connection is open for this command"));
+    };
+    rs.out().statements.push(sql.to_string());
+    if fetch {
+        let t = conn
+            .query(sql, None)
+            .map_err(|e| rs.fail("E0501", None, ErrorKind::InvalidOperation, format!("database error: {e}")))?;
+        let resp = serde_json::json!({"_message": "OK", "rows_affected": t.rows.len()});
+        Ok((Some(t), resp))
+    } else {
+        let r = conn
+            .execute(sql)
+            .map_err(|e| rs.fail("E0501", None, ErrorKind::InvalidOperation, format!("database error: {e}")))?;
+        Ok((None, serde_json::to_value(r).unwrap_or(Json::Null)))
+    }
+}
+
+fn fn_run_query(state: &State, sql: String) -> Result<Value, Error> {
+    let rs = render_state(state)?;
+    if !rs.executes() {
+        return Ok(Value::from(()));
+    }
+    let (t, _) = run_sql(&rs, &sql, true)?;
+    Ok(t.map(modules::table_value).unwrap_or(Value::from(())))
+}
+
+fn fn_statement(state: &State, args: Rest<Value>) -> Result<Value, Error> {
+    let rs = render_state(state)?;
+    let (pos, kw) = kw_of(&args);
+    let name = pos
+        .first()
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .or_else(|| kw.as_ref().and_then(|k| k.get::<Option<String>>("name").ok().flatten()));
+    let fetch = kw.as_ref().and_then(|k| k.get::<Option<bool>>("fetch_result").ok().flatten()).unwrap_or(false);
+    let caller = kw.as_ref().and_then(|k| k.get::<Value>("caller").ok()).ok_or_else(|| {
+        Error::new(ErrorKind::InvalidOperation, "statement() must be used as {% call statement(...) %}")
+    })?;
+    for k in ["auto_begin", "language"] {
+        let _ = kw.as_ref().map(|kw| kw.get::<Option<Value>>(k));
+    }
+    let sql = caller.call(state, &[])?;
+    let sql = sql.as_str().unwrap_or_default().trim().to_string();
+    if !rs.executes() {
+        return Ok(Value::from(""));
+    }
+    let (table, resp) = run_sql(&rs, &sql, fetch)?;
+    if name.as_deref() == Some("main") {
+        rs.out().main_response = Some(resp.clone());
+    }
+    if let Some(name) = name {
+        let data = table.as_ref().map(|t| Value::from_serialize(&t.rows)).unwrap_or(Value::from(()));
+        let result = minijinja::context! {
+            response => Value::from_serialize(&resp),
+            data => data,
+            table => table.map(modules::table_value).unwrap_or(Value::from(())),
+        };
+        rs.results.lock().unwrap_or_else(|e| e.into_inner()).insert(name, result);
+    }
+    Ok(Value::from(""))
+}
+
+fn fn_load_result(state: &State, name: String) -> Result<Value, Error> {
+    let rs = render_state(state)?;
+    let r = rs.results.lock().unwrap_or_else(|e| e.into_inner()).get(&name).cloned();
+    Ok(r.unwrap_or(Value::from(())))
+}
+
+/// `exceptions`: raise_compiler_error, warn.
+#[derive(Debug)]
+struct Exceptions;
+impl Object for Exceptions {
+    fn call_method(self: &Arc<Self>, state: &State<'_, '_>, method: &str, args: &[Value]) -> Result<Value, Error> {
+        let msg = args.first().map(|v| v.to_string()).unwrap_or_default();
+        match method {
+            "raise_compiler_error" | "raise_database_error" | "raise_not_implemented" | "raise_fail_fast_error" => {
+                match render_state(state) {
+                    Ok(rs) => Err(rs.fail("E0403", None, ErrorKind::InvalidOperation, msg)),
+                    Err(_) => Err(Error::new(ErrorKind::InvalidOperation, msg)),
+                }
+            }
+            "warn" => {
+                if let Ok(rs) = render_state(state) {
+                    if rs.phase != Phase::Parse && rs.globals.print_logs {
+                        eprintln!("warning: {msg}");
+                    }
+                }
+                Ok(Value::from(""))
+            }
+            _ => Err(Error::new(ErrorKind::UnknownMethod, format!("exceptions has no method `{method}`"))),
+        }
+    }
+}
+
+/// `adapter`: quote, dispatch, relation lookups.
+#[derive(Debug)]
+struct AdapterObj;
+impl Object for AdapterObj {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        match key.as_str()? {
+            "type" => Some(Value::from_function(|| "duckdb")),
+            _ => None,
+        }
+    }
+    fn call_method(self: &Arc<Self>, state: &State<'_, '_>, method: &str, args: &[Value]) -> Result<Value, Error> {
+        let (pos, kw) = kw_of(args);
+        let s = |i: usize, k: &str| -> Option<String> {
+            pos.get(i)
+                .and_then(|v| v.as_str().map(str::to_string))
+                .or_else(|| kw.as_ref().and_then(|kw| kw.get::<Option<String>>(k).ok().flatten()))
+        };
+        match method {
+            "quote" => Ok(Value::from(relation::quote(&s(0, "identifier").unwrap_or_default()))),
+            "type" => Ok(Value::from("duckdb")),
+            "dispatch" => {
+                let name = s(0, "macro_name").unwrap_or_default();
+                let _ = s(1, "macro_namespace");
+                for cand in [format!("duckdb__{name}"), format!("default__{name}"), name.clone()] {
+                    if state.env().get_template(&macro_template_name(&cand)).is_ok() {
+                        return Ok(Value::from_object(MacroCaller { name: cand }));
+                    }
+                }
+                let rs = render_state(state)?;
+                Err(rs.fail(
+                    "E0406",
+                    Some(format!("define a macro named 'default__{name}' or 'duckdb__{name}'")),
+                    ErrorKind::UnknownFunction,
+                    format!("adapter.dispatch('{name}') found no implementation"),
+                ))
+            }
+            "get_relation" => {
+                let rs = render_state(state)?;
+                let (db, schema, ident) = (
+                    s(0, "database").unwrap_or_default(),
+                    s(1, "schema").unwrap_or_default(),
+                    s(2, "identifier").unwrap_or_default(),
+                );
+                let Some(conn) = rs.conn.as_ref().filter(|_| rs.executes()) else { return Ok(Value::from(())) };
+                match conn.relation_kind(&db, &schema, &ident) {
+                    Ok(Some(kind)) => {
+                        Ok(Relation { kind: Some(kind), ..Relation::new(&db, &schema, &ident) }.into_value())
+                    }
+                    Ok(None) => Ok(Value::from(())),
+                    Err(e) => Err(Error::new(ErrorKind::InvalidOperation, format!("database error: {e}"))),
+                }
+            }
+            "get_columns_in_relation" => {
+                let rs = render_state(state)?;
+                let rel = pos.first().and_then(|v| v.downcast_object::<Relation>());
+                let (Some(rel), Some(conn)) = (rel, rs.conn.as_ref().filter(|_| rs.executes())) else {
+                    return Ok(Value::from(Vec::<Value>::new()));
+                };
+                let cols = conn
+                    .columns(
+                        rel.database.as_deref().unwrap_or(""),
+                        rel.schema.as_deref().unwrap_or(""),
+                        rel.identifier.as_deref().unwrap_or(""),
+                    )
+                    .map_err(|e| Error::new(ErrorKind::InvalidOperation, format!("database error: {e}")))?;
+                Ok(Value::from(
+                    cols.into_iter().map(|c| modules::column_value(&c.name, &c.data_type)).collect::<Vec<_>>(),
+                ))
+            }
+            "already_exists" => {
+                let rs = render_state(state)?;
+                let g = &rs.globals;
+                let Some(conn) = rs.conn.as_ref().filter(|_| rs.executes()) else { return Ok(Value::from(false)) };
+                let found = conn
+                    .relation_kind(
+                        &g.target_database,
+                        &s(0, "schema").unwrap_or_default(),
+                        &s(1, "table").unwrap_or_default(),
+                    )
+                    .map_err(|e| Error::new(ErrorKind::InvalidOperation, format!("database error: {e}")))?;
+                Ok(Value::from(found.is_some()))
+            }
+            _ => Err(Error::new(ErrorKind::UnknownMethod, format!("adapter has no method `{method}`"))),
+        }
+    }
+}
+
+/// `api.Relation.create(...)`.
+#[derive(Debug)]
+struct Api;
+impl Object for Api {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        match key.as_str()? {
+            "Relation" => Some(Value::from_object(RelationFactory)),
+            _ => None,
+        }
+    }
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Str(&["Relation"])
+    }
+}
+
+#[derive(Debug)]
+struct RelationFactory;
+impl Object for RelationFactory {
+    fn call_method(self: &Arc<Self>, _state: &State<'_, '_>, method: &str, args: &[Value]) -> Result<Value, Error> {
+        if method != "create" {
+            return Err(Error::new(ErrorKind::UnknownMethod, format!("Relation has no method `{method}`")));
+        }
+        let (_, kw) = kw_of(args);
+        let get = |k: &str| kw.as_ref().and_then(|kw| kw.get::<Option<String>>(k).ok().flatten());
+        Ok(Relation {
+            database: get("database"),
+            schema: get("schema"),
+            identifier: get("identifier"),
+            kind: get("type"),
+        }
+        .into_value())
+    }
+}
+
+fn install_globals(env: &mut Environment<'static>) {
+    env.add_global("__strata_call", Value::from_function(|| ""));
+    env.add_function("ref", fn_ref);
+    env.add_function("source", fn_source);
+    env.add_function("var", fn_var);
+    env.add_function("env_var", fn_env_var);
+    env.add_function("is_incremental", fn_is_incremental);
+    env.add_function("should_full_refresh", |state: &State| -> Result<bool, Error> {
+        let rs = render_state(state)?;
+        Ok(rs
+            .node
+            .config
+            .get_bool("full_refresh")
+            .unwrap_or_else(|| rs.globals.flags.get("FULL_REFRESH").and_then(Json::as_bool).unwrap_or(false)))
+    });
+    env.add_function("log", fn_log);
+    env.add_function("print", fn_print);
+    env.add_function("return", fn_return);
+    env.add_function("run_query", fn_run_query);
+    env.add_function("statement", fn_statement);
+    env.add_function("load_result", fn_load_result);
+    env.add_global("exceptions", Value::from_object(Exceptions));
+    env.add_global("adapter", Value::from_object(AdapterObj));
+    env.add_global("api", Value::from_object(Api));
+    modules::install(env);
+}
+
+/// Render `{{ env_var() }}` and `{{ var() }}` in every string of a config file (dbt_project.yml
+/// or profiles.yml). Hooks and `vars` stay unrendered in dbt_project.yml; they render when used.
+pub fn render_config_strings(
+    v: &mut serde_yaml::Value,
+    cli_vars: &Map<String, Json>,
+    is_project: bool,
+) -> Result<(), Diagnostic> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::SemiStrict);
+    let vars = cli_vars.clone();
+    env.add_function("env_var", |name: String, default: Option<Value>| -> Result<Value, Error> {
+        match std::env::var(&name) {
+            Ok(v) => Ok(Value::from(v)),
+            Err(_) => default.ok_or_else(|| {
+                Error::new(ErrorKind::InvalidOperation, format!("env var required but not provided: '{name}'"))
+            }),
+        }
+    });
+    env.add_function("var", move |name: String, default: Option<Value>| -> Result<Value, Error> {
+        match vars.get(&name) {
+            Some(v) => Ok(Value::from_serialize(v)),
+            None => default.ok_or_else(|| {
+                Error::new(ErrorKind::InvalidOperation, format!("required var '{name}' not found in --vars"))
+            }),
+        }
+    });
+    modules::install(&mut env);
+    render_yaml_rec(&env, v, is_project)
+}
+
+const UNRENDERED_KEYS: &[&str] = &[
+    "on-run-start",
+    "on-run-end",
+    "pre-hook",
+    "post-hook",
+    "+pre-hook",
+    "+post-hook",
+    "pre_hook",
+    "post_hook",
+    "+pre_hook",
+    "+post_hook",
+    "vars",
+    "query-comment",
+];
+
+fn render_yaml_rec(env: &Environment, v: &mut serde_yaml::Value, is_project: bool) -> Result<(), Diagnostic> {
+    match v {
+        serde_yaml::Value::String(s) if s.contains("{{") || s.contains("{%") => {
+            let out = env.render_str(s, ()).map_err(|e| {
+                Diagnostic::error(
+                    "E0402",
+                    format!("cannot render `{s}`: {}", e.detail().unwrap_or(&e.kind().to_string())),
+                )
+            })?;
+            // Rendered numbers and booleans become typed, as dbt's native rendering does.
+            *v = match serde_yaml::from_str::<serde_yaml::Value>(&out) {
+                Ok(x @ (serde_yaml::Value::Number(_) | serde_yaml::Value::Bool(_))) => x,
+                _ => serde_yaml::Value::String(out),
+            };
+        }
+        serde_yaml::Value::Sequence(items) => {
+            for i in items {
+                render_yaml_rec(env, i, is_project)?;
+            }
+        }
+        serde_yaml::Value::Mapping(m) => {
+            for (k, val) in m.iter_mut() {
+                if is_project && k.as_str().is_some_and(|k| UNRENDERED_KEYS.contains(&k)) {
+                    continue;
+                }
+                render_yaml_rec(env, val, is_project)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Strip `RETURN_MARKER` errors: they are how return() unwinds and never reach users.
+pub fn is_return_unwind(e: &Error) -> bool {
+    e.detail() == Some(RETURN_MARKER)
+}
+
+/// The keyword arguments of a call, when the value is the kwargs object.
+pub(crate) fn as_kwargs(v: &Value) -> Option<Kwargs> {
+    if v.is_kwargs() {
+        Kwargs::try_from(v.clone()).ok()
+    } else {
+        None
+    }
+}
+
+/// Render a description that uses `{{ doc('name') }}`. An unknown doc block comes back as
+/// `Err((name, did-you-mean))`.
+pub fn render_description(text: &str, docs: &BTreeMap<String, String>) -> Result<String, (String, Option<String>)> {
+    if !text.contains("{{") && !text.contains("{%") {
+        return Ok(text.to_string());
+    }
+    let missing: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
+    let mut env = Environment::new();
+    let docs_c = docs.clone();
+    let miss = missing.clone();
+    env.add_function("doc", move |name: String, second: Option<String>| -> Result<String, Error> {
+        let name = second.unwrap_or(name);
+        match docs_c.get(&name) {
+            Some(d) => Ok(d.clone()),
+            None => {
+                *miss.lock().unwrap_or_else(|e| e.into_inner()) = Some(name.clone());
+                Err(Error::new(ErrorKind::InvalidOperation, format!("unknown doc '{name}'")))
+            }
+        }
+    });
+    env.add_function("var", |_name: String, default: Option<Value>| default.unwrap_or(Value::from("")));
+    env.add_function("env_var", |name: String, default: Option<String>| {
+        std::env::var(&name).ok().or(default).unwrap_or_default()
+    });
+    match env.render_str(text, ()) {
+        Ok(s) => Ok(s),
+        Err(e) => {
+            let name = missing.lock().unwrap_or_else(|e| e.into_inner()).take();
+            match name {
+                Some(n) => {
+                    let help = did_you_mean(&n, docs.keys().map(String::as_str));
+                    Err((n, help))
+                }
+                None => Err((String::new(), Some(e.to_string()))),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn globals() -> Arc<Globals> {
+        let mut vars = VarsConfig::default();
+        vars.global.insert("g".into(), json!("global"));
+        vars.scoped.insert("pkg".into(), [("g".to_string(), json!("scoped"))].into_iter().collect());
+        Arc::new(Globals {
+            project_name: "pkg".into(),
+            target: json!({"name": "dev", "schema": "main", "database": "db", "type": "duckdb"}),
+            target_database: "db".into(),
+            target_schema: "main".into(),
+            cli_vars: [("cli".to_string(), json!(7))].into_iter().collect(),
+            project_vars: vars,
+            run_started_at: chrono::Utc::now(),
+            invocation_id: "id".into(),
+            flags: json!({}),
+            resolver: Resolver::default(),
+            graph: Value::from(()),
+            print_logs: false,
+        })
+    }
+
+    fn engine(macros: &str) -> Engine {
+        let (e, diags) =
+            Engine::new(&[MacroSource { path: "macros/m.sql".into(), package: "pkg".into(), source: macros.into() }]);
+        assert!(diags.is_empty(), "{diags:?}");
+        e
+    }
+
+    fn node() -> NodeContext {
+        NodeContext { package: "pkg".into(), name: "m".into(), ..Default::default() }
+    }
+
+    #[test]
+    fn records_refs_sources_and_config_at_parse() {
+        let e = engine("");
+        let sql = "{{ config(materialized='table', tags=['a']) }}select * from {{ ref('a') }} join {{ ref('p', 'b') }} join {{ source('s', 't') }} join {{ ref('a') }}";
+        let r = e.render("models/m.sql", sql, Phase::Parse, &globals(), node(), None).unwrap();
+        assert_eq!(
+            r.refs,
+            vec![RefCall { package: None, name: "a".into() }, RefCall { package: Some("p".into()), name: "b".into() }]
+        );
+        assert_eq!(r.sources, vec![("s".to_string(), "t".to_string())]);
+        assert_eq!(r.config.materialized("view"), "table");
+        assert!(r.sql.contains("\"db\".\"main\".\"a\""));
+    }
+
+    #[test]
+    fn macros_return_values_call_blocks_and_dispatch() {
+        let e = engine(
+            "{% macro two() %}{{ return([1, 2]) }}{% endmacro %}\n{% macro wrap() %}[{{ caller() }}]{% endmacro %}\n{% macro default__greet(n) %}hello {{ n }}{% endmacro %}\n{% macro uses_other() %}{{ two() | length }}{% endmacro %}",
+        );
+        let r = e
+            .render("models/m.sql", "{{ two() | sum }} {% call wrap() %}x{% endcall %} {{ adapter.dispatch('greet')('bob') }} {{ uses_other() }}", Phase::Compile, &globals(), node(), None)
+            .unwrap();
+        assert_eq!(r.sql, "3 [x] hello bob 2");
+    }
+
+    #[test]
+    fn var_precedence_cli_then_package_then_global_then_default() {
+        let e = engine("");
+        let r = e
+            .render(
+                "m.sql",
+                "{{ var('cli') }} {{ var('g') }} {{ var('none', 'd') }}",
+                Phase::Compile,
+                &globals(),
+                node(),
+                None,
+            )
+            .unwrap();
+        assert_eq!(r.sql, "7 scoped d");
+        let err = e.render("m.sql", "\n  {{ var('nope') }}", Phase::Compile, &globals(), node(), None).unwrap_err();
+        assert_eq!(err.code, "E0404");
+        assert_eq!(err.span.unwrap().line, 2);
+    }
+
+    #[test]
+    fn unknown_ref_at_compile_is_located() {
+        let e = engine("");
+        let err = e
+            .render("models/m.sql", "select 1\nfrom {{ ref('nope') }}", Phase::Compile, &globals(), node(), None)
+            .unwrap_err();
+        assert_eq!(err.code, "E0201");
+        let span = err.span.unwrap();
+        assert_eq!((span.line, span.file.to_str().unwrap()), (2, "models/m.sql"));
+    }
+
+    #[test]
+    fn syntax_error_in_macro_file_points_into_it() {
+        let (_, diags) = Engine::new(&[MacroSource {
+            path: "macros/bad.sql".into(),
+            package: "pkg".into(),
+            source: "{% macro ok() %}1{% endmacro %}\n\n{% macro bad() %}\n{{ 1 + }}\n{% endmacro %}".into(),
+        }]);
+        assert_eq!(diags.len(), 1);
+        assert_eq!(diags[0].code, "E0401");
+        assert_eq!(diags[0].span.as_ref().unwrap().line, 4);
+    }
+
+    #[test]
+    fn raise_compiler_error_is_reported_with_its_message() {
+        let e = engine("{% macro check(x) %}{% if x > 1 %}{{ exceptions.raise_compiler_error('too big: ' ~ x) }}{% endif %}{% endmacro %}");
+        let err = e.render("m.sql", "{{ check(5) }}", Phase::Compile, &globals(), node(), None).unwrap_err();
+        assert_eq!((err.code, err.message.as_str()), ("E0403", "too big: 5"));
+        assert_eq!(err.span.unwrap().file.to_str(), Some("macros/m.sql"));
+    }
+
+    #[test]
+    fn descriptions_resolve_doc_blocks() {
+        let docs: BTreeMap<String, String> = [("status".to_string(), "The status.".to_string())].into_iter().collect();
+        assert_eq!(render_description("{{ doc('status') }}", &docs).unwrap(), "The status.");
+        assert_eq!(
+            render_description("{{ doc('statuz') }}", &docs).unwrap_err(),
+            ("statuz".to_string(), Some("did you mean 'status'?".to_string()))
+        );
+    }
+
+    #[test]
+    fn modules_and_helpers() {
+        let e = engine("");
+        let r = e
+            .render(
+                "m.sql",
+                "{{ modules.re.sub('[0-9]+', '#', 'a1b22') }} {{ fromjson('{\"a\": [1]}').a[0] }} {{ zip([1, 2], ['x', 'y']) | list | length }} {{ set([1, 1, 2]) | length }} {{ local_md5('a') }} {{ 'True' | as_bool }}",
+                Phase::Compile,
+                &globals(),
+                node(),
+                None,
+            )
+            .unwrap();
+        assert_eq!(r.sql, "a#b# 1 2 2 0cc175b9c0f1b6a831c399e269772661 true");
+    }
+}

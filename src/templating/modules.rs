@@ -1,0 +1,509 @@
+//! dbt's extra Jinja context: `modules` (datetime, re, itertools), `fromjson`/`tojson`/
+//! `fromyaml`/`toyaml`, `zip`, `set`, `local_md5`, the `as_*` filters, and the agate-like
+//! table that `run_query` returns (`rows`, `columns`, `column_names`, `print_table`).
+
+use crate::adapter::Table;
+use minijinja::value::{Enumerator, Kwargs, Object, ObjectRepr, Rest, Value};
+use minijinja::{Environment, Error, ErrorKind, State};
+use std::sync::Arc;
+
+fn invalid(msg: impl Into<String>) -> Error {
+    Error::new(ErrorKind::InvalidOperation, msg.into())
+}
+
+/// Register the helpers on an environment.
+pub fn install(env: &mut Environment<'static>) {
+    env.add_global("modules", Value::from_object(Modules));
+    env.add_function("fromjson", |s: String, default: Option<Value>| -> Result<Value, Error> {
+        match serde_json::from_str::<serde_json::Value>(&s) {
+            Ok(v) => Ok(Value::from_serialize(v)),
+            Err(e) => default.ok_or_else(|| invalid(format!("fromjson: {e}"))),
+        }
+    });
+    env.add_function("tojson", |v: Value, kw: Kwargs| -> Result<String, Error> {
+        let sort: Option<bool> = kw.get("sort_keys")?;
+        let _ = sort;
+        serde_json::to_string(&v).map_err(|e| invalid(format!("tojson: {e}")))
+    });
+    env.add_function("fromyaml", |s: String, default: Option<Value>| -> Result<Value, Error> {
+        match serde_yaml::from_str::<serde_yaml::Value>(&s) {
+            Ok(v) => Ok(Value::from_serialize(crate::project::yaml::to_json(&v))),
+            Err(e) => default.ok_or_else(|| invalid(format!("fromyaml: {e}"))),
+        }
+    });
+    env.add_function("toyaml", |v: Value| -> Result<String, Error> {
+        serde_yaml::to_string(&v).map_err(|e| invalid(format!("toyaml: {e}")))
+    });
+    env.add_function("zip", |lists: Rest<Value>| -> Result<Value, Error> {
+        let lists: Vec<Vec<Value>> =
+            lists.iter().map(|l| l.try_iter().map(|i| i.collect()).unwrap_or_default()).collect();
+        let n = lists.iter().map(Vec::len).min().unwrap_or(0);
+        Ok(Value::from(
+            (0..n).map(|i| Value::from(lists.iter().map(|l| l[i].clone()).collect::<Vec<_>>())).collect::<Vec<_>>(),
+        ))
+    });
+    env.add_function("set", |v: Option<Value>| -> Result<Value, Error> {
+        let mut out: Vec<Value> = vec![];
+        if let Some(v) = v {
+            for item in v.try_iter()? {
+                if !out.contains(&item) {
+                    out.push(item);
+                }
+            }
+        }
+        Ok(Value::from(out))
+    });
+    env.add_function("local_md5", |s: String| -> String {
+        use md5::Digest;
+        format!("{:x}", md5::Md5::digest(s.as_bytes()))
+    });
+    env.add_filter("as_bool", |v: Value| -> Value {
+        match v.as_str() {
+            Some(s) if s.eq_ignore_ascii_case("true") => Value::from(true),
+            Some(s) if s.eq_ignore_ascii_case("false") => Value::from(false),
+            _ => v,
+        }
+    });
+    env.add_filter("as_number", |v: Value| -> Value {
+        match v.as_str().map(str::trim) {
+            Some(s) => s.parse::<i64>().map(Value::from).or_else(|_| s.parse::<f64>().map(Value::from)).unwrap_or(v),
+            None => v,
+        }
+    });
+    env.add_filter("as_text", |v: Value| -> String { v.to_string() });
+    env.add_filter("as_native", |v: Value| -> Value {
+        match v.as_str() {
+            Some(s) => match serde_yaml::from_str::<serde_yaml::Value>(s) {
+                Ok(y) => Value::from_serialize(crate::project::yaml::to_json(&y)),
+                Err(_) => v,
+            },
+            None => v,
+        }
+    });
+}
+
+/// A Python-like datetime value: renders like `str(datetime)`, with `strftime` and `isoformat`.
+#[derive(Debug, Clone)]
+pub struct DateTimeObj(pub chrono::NaiveDateTime);
+
+/// `run_started_at` and `modules.datetime.datetime.now()` values.
+pub fn datetime_value(dt: chrono::NaiveDateTime) -> Value {
+    Value::from_object(DateTimeObj(dt))
+}
+
+impl Object for DateTimeObj {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        use chrono::{Datelike, Timelike};
+        let d = &self.0;
+        Some(Value::from(match key.as_str()? {
+            "year" => d.year() as i64,
+            "month" => d.month() as i64,
+            "day" => d.day() as i64,
+            "hour" => d.hour() as i64,
+            "minute" => d.minute() as i64,
+            "second" => d.second() as i64,
+            "microsecond" => (d.nanosecond() / 1000) as i64,
+            _ => return None,
+        }))
+    }
+    fn call_method(self: &Arc<Self>, _s: &State<'_, '_>, method: &str, args: &[Value]) -> Result<Value, Error> {
+        match method {
+            "strftime" => {
+                let fmt = args.first().and_then(Value::as_str).unwrap_or("%Y-%m-%d %H:%M:%S");
+                let mut out = String::new();
+                use std::fmt::Write;
+                write!(out, "{}", self.0.format(fmt)).map_err(|_| invalid(format!("bad strftime format '{fmt}'")))?;
+                Ok(Value::from(out))
+            }
+            "isoformat" => Ok(Value::from(self.0.format("%Y-%m-%dT%H:%M:%S%.6f").to_string())),
+            "date" => Ok(Value::from(self.0.date().format("%Y-%m-%d").to_string())),
+            "timestamp" => Ok(Value::from(self.0.and_utc().timestamp() as f64)),
+            "astimezone" | "replace" => Ok(Value::from_object((**self).clone())),
+            _ => Err(Error::new(ErrorKind::UnknownMethod, format!("datetime has no method `{method}`"))),
+        }
+    }
+    fn render(self: &Arc<Self>, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0.format("%Y-%m-%d %H:%M:%S%.6f"))
+    }
+}
+
+#[derive(Debug)]
+struct Modules;
+impl Object for Modules {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        match key.as_str()? {
+            "datetime" => Some(Value::from_object(DatetimeModule)),
+            "re" => Some(Value::from_object(ReModule)),
+            "itertools" => Some(Value::from_object(Itertools)),
+            _ => None,
+        }
+    }
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Str(&["datetime", "re", "itertools"])
+    }
+}
+
+#[derive(Debug)]
+struct DatetimeModule;
+impl Object for DatetimeModule {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        match key.as_str()? {
+            "datetime" => Some(Value::from_object(DatetimeClass)),
+            "date" => Some(Value::from_object(DatetimeClass)),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct DatetimeClass;
+impl Object for DatetimeClass {
+    fn call_method(self: &Arc<Self>, _s: &State<'_, '_>, method: &str, args: &[Value]) -> Result<Value, Error> {
+        match method {
+            "now" | "today" => Ok(datetime_value(chrono::Local::now().naive_local())),
+            "utcnow" => Ok(datetime_value(chrono::Utc::now().naive_utc())),
+            "strptime" => {
+                let s = args.first().and_then(Value::as_str).unwrap_or_default();
+                let fmt = args.get(1).and_then(Value::as_str).unwrap_or_default();
+                chrono::NaiveDateTime::parse_from_str(s, fmt)
+                    .or_else(|_| {
+                        chrono::NaiveDate::parse_from_str(s, fmt).map(|d| d.and_hms_opt(0, 0, 0).unwrap_or_default())
+                    })
+                    .map(datetime_value)
+                    .map_err(|e| invalid(format!("strptime('{s}', '{fmt}'): {e}")))
+            }
+            "fromisoformat" => {
+                let s = args.first().and_then(Value::as_str).unwrap_or_default();
+                chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f")
+                    .or_else(|_| chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f"))
+                    .or_else(|_| {
+                        chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                            .map(|d| d.and_hms_opt(0, 0, 0).unwrap_or_default())
+                    })
+                    .map(datetime_value)
+                    .map_err(|e| invalid(format!("fromisoformat('{s}'): {e}")))
+            }
+            _ => Err(Error::new(ErrorKind::UnknownMethod, format!("datetime has no method `{method}`"))),
+        }
+    }
+}
+
+fn compile_re(pattern: &str, flags: i64) -> Result<regex::Regex, Error> {
+    let mut b = regex::RegexBuilder::new(pattern);
+    b.case_insensitive(flags & 2 != 0).multi_line(flags & 8 != 0).dot_matches_new_line(flags & 16 != 0);
+    b.build().map_err(|e| invalid(format!("bad regular expression: {e}")))
+}
+
+#[derive(Debug)]
+struct ReModule;
+impl Object for ReModule {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        Some(Value::from(match key.as_str()? {
+            "IGNORECASE" | "I" => 2,
+            "MULTILINE" | "M" => 8,
+            "DOTALL" | "S" => 16,
+            _ => return None,
+        }))
+    }
+    fn call_method(self: &Arc<Self>, state: &State<'_, '_>, method: &str, args: &[Value]) -> Result<Value, Error> {
+        let pattern = args.first().and_then(Value::as_str).unwrap_or_default().to_string();
+        match method {
+            "compile" => {
+                let flags = args.get(1).and_then(|v| i64::try_from(v.clone()).ok()).unwrap_or(0);
+                Ok(Value::from_object(Pattern(compile_re(&pattern, flags)?)))
+            }
+            "escape" => Ok(Value::from(regex::escape(&pattern))),
+            _ => {
+                let flags = args
+                    .get(if method == "sub" { 3 } else { 2 })
+                    .and_then(|v| i64::try_from(v.clone()).ok())
+                    .unwrap_or(0);
+                let p = Arc::new(Pattern(compile_re(&pattern, flags)?));
+                p.call_method(state, method, &args[1.min(args.len())..])
+            }
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Pattern(regex::Regex);
+impl Object for Pattern {
+    fn call_method(self: &Arc<Self>, _s: &State<'_, '_>, method: &str, args: &[Value]) -> Result<Value, Error> {
+        let arg = |i: usize| args.get(i).and_then(Value::as_str).unwrap_or_default().to_string();
+        let re = &self.0;
+        match method {
+            "match" | "search" | "fullmatch" => {
+                let text = arg(0);
+                let caps = re.captures(&text);
+                let ok = caps.as_ref().is_some_and(|c| {
+                    let m = c.get(0).map(|m| (m.start(), m.end())).unwrap_or((1, 0));
+                    match method {
+                        "match" => m.0 == 0,
+                        "fullmatch" => m.0 == 0 && m.1 == text.len(),
+                        _ => true,
+                    }
+                });
+                Ok(match (ok, caps) {
+                    (true, Some(c)) => {
+                        Value::from_object(MatchObj(c.iter().map(|g| g.map(|m| m.as_str().to_string())).collect()))
+                    }
+                    _ => Value::from(()),
+                })
+            }
+            "findall" => {
+                let text = arg(0);
+                let items: Vec<Value> = re
+                    .captures_iter(&text)
+                    .map(|c| match c.len() {
+                        1 => Value::from(c.get(0).map(|m| m.as_str()).unwrap_or_default()),
+                        2 => Value::from(c.get(1).map(|m| m.as_str()).unwrap_or_default()),
+                        _ => Value::from(
+                            c.iter()
+                                .skip(1)
+                                .map(|g| Value::from(g.map(|m| m.as_str()).unwrap_or_default()))
+                                .collect::<Vec<_>>(),
+                        ),
+                    })
+                    .collect();
+                Ok(Value::from(items))
+            }
+            "sub" => {
+                let repl = arg(0).replace("\\g<", "${").replace('>', "}");
+                let repl =
+                    regex::Regex::new(r"\\(\d)").map(|r| r.replace_all(&repl, "$${$1}").to_string()).unwrap_or(repl);
+                Ok(Value::from(re.replace_all(&arg(1), repl.as_str()).to_string()))
+            }
+            "split" => Ok(Value::from(re.split(&arg(0)).map(Value::from).collect::<Vec<_>>())),
+            _ => Err(Error::new(ErrorKind::UnknownMethod, format!("pattern has no method `{method}`"))),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct MatchObj(Vec<Option<String>>);
+impl Object for MatchObj {
+    fn call_method(self: &Arc<Self>, _s: &State<'_, '_>, method: &str, args: &[Value]) -> Result<Value, Error> {
+        let g = |i: usize| self.0.get(i).cloned().flatten().map(Value::from).unwrap_or(Value::from(()));
+        match method {
+            "group" => {
+                if args.len() > 1 {
+                    return Ok(Value::from(
+                        args.iter().map(|a| g(usize::try_from(a.clone()).unwrap_or(0))).collect::<Vec<_>>(),
+                    ));
+                }
+                Ok(g(args.first().and_then(|a| usize::try_from(a.clone()).ok()).unwrap_or(0)))
+            }
+            "groups" => Ok(Value::from((1..self.0.len()).map(g).collect::<Vec<_>>())),
+            _ => Err(Error::new(ErrorKind::UnknownMethod, format!("match has no method `{method}`"))),
+        }
+    }
+    fn is_true(self: &Arc<Self>) -> bool {
+        true
+    }
+}
+
+#[derive(Debug)]
+struct Itertools;
+impl Object for Itertools {
+    fn call_method(self: &Arc<Self>, _s: &State<'_, '_>, method: &str, args: &[Value]) -> Result<Value, Error> {
+        let lists: Vec<Vec<Value>> =
+            args.iter().map(|l| l.try_iter().map(|i| i.collect()).unwrap_or_default()).collect();
+        match method {
+            "chain" => Ok(Value::from(lists.into_iter().flatten().collect::<Vec<_>>())),
+            "product" => {
+                let mut acc: Vec<Vec<Value>> = vec![vec![]];
+                for l in &lists {
+                    acc = acc
+                        .into_iter()
+                        .flat_map(|p| l.iter().map(move |x| [p.clone(), vec![x.clone()]].concat()))
+                        .collect();
+                }
+                Ok(Value::from(acc.into_iter().map(Value::from).collect::<Vec<_>>()))
+            }
+            "combinations" => {
+                let items = lists.first().cloned().unwrap_or_default();
+                let r = args.get(1).and_then(|v| usize::try_from(v.clone()).ok()).unwrap_or(2);
+                let mut out = vec![];
+                combos(&items, r, 0, &mut vec![], &mut out);
+                Ok(Value::from(out))
+            }
+            _ => Err(Error::new(ErrorKind::UnknownMethod, format!("itertools has no function `{method}`"))),
+        }
+    }
+}
+
+fn combos(items: &[Value], r: usize, start: usize, cur: &mut Vec<Value>, out: &mut Vec<Value>) {
+    if cur.len() == r {
+        out.push(Value::from(cur.clone()));
+        return;
+    }
+    for i in start..items.len() {
+        cur.push(items[i].clone());
+        combos(items, r, i + 1, cur, out);
+        cur.pop();
+    }
+}
+
+/// An agate-like table as returned by `run_query`.
+#[derive(Debug)]
+struct TableObj(Table);
+
+/// Wrap a query result.
+pub fn table_value(t: Table) -> Value {
+    Value::from_object(TableObj(t))
+}
+
+impl Object for TableObj {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let t = &self.0;
+        match key.as_str()? {
+            "rows" => Some(Value::from(
+                t.rows
+                    .iter()
+                    .map(|r| {
+                        Value::from_object(RowObj {
+                            names: t.columns.clone(),
+                            values: r.iter().map(Value::from_serialize).collect(),
+                        })
+                    })
+                    .collect::<Vec<_>>(),
+            )),
+            "column_names" => Some(Value::from(t.columns.iter().map(|c| Value::from(c.as_str())).collect::<Vec<_>>())),
+            "column_types" => Some(Value::from(t.types.iter().map(|c| Value::from(c.as_str())).collect::<Vec<_>>())),
+            "columns" => {
+                let cols: Vec<Value> = t
+                    .columns
+                    .iter()
+                    .enumerate()
+                    .map(|(i, name)| {
+                        Value::from_object(ColumnValues {
+                            name: name.clone(),
+                            values: t.rows.iter().map(|r| Value::from_serialize(&r[i])).collect(),
+                        })
+                    })
+                    .collect();
+                Some(Value::from_object(RowObj { names: t.columns.clone(), values: cols }))
+            }
+            _ => None,
+        }
+    }
+    fn call_method(self: &Arc<Self>, _s: &State<'_, '_>, method: &str, _args: &[Value]) -> Result<Value, Error> {
+        match method {
+            "print_table" => {
+                eprintln!("| {} |", self.0.columns.join(" | "));
+                for r in &self.0.rows {
+                    eprintln!("| {} |", r.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(" | "));
+                }
+                Ok(Value::from(""))
+            }
+            _ => Err(Error::new(ErrorKind::UnknownMethod, format!("table has no method `{method}`"))),
+        }
+    }
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Str(&["rows", "columns", "column_names", "column_types"])
+    }
+}
+
+/// A row (or the column list): indexable by position and by name, iterates its values.
+#[derive(Debug)]
+struct RowObj {
+    names: Vec<String>,
+    values: Vec<Value>,
+}
+impl Object for RowObj {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Seq
+    }
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        if let Some(name) = key.as_str() {
+            return self.names.iter().position(|n| n == name).map(|i| self.values[i].clone());
+        }
+        let i = i64::try_from(key.clone()).ok()?;
+        let i = if i < 0 { self.values.len() as i64 + i } else { i };
+        self.values.get(usize::try_from(i).ok()?).cloned()
+    }
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Seq(self.values.len())
+    }
+    fn call_method(self: &Arc<Self>, _s: &State<'_, '_>, method: &str, _args: &[Value]) -> Result<Value, Error> {
+        match method {
+            "keys" => Ok(Value::from(self.names.iter().map(|n| Value::from(n.as_str())).collect::<Vec<_>>())),
+            "values" | "values_distinct" => Ok(Value::from(self.values.clone())),
+            "items" => Ok(Value::from(
+                self.names
+                    .iter()
+                    .zip(&self.values)
+                    .map(|(n, v)| Value::from(vec![Value::from(n.as_str()), v.clone()]))
+                    .collect::<Vec<_>>(),
+            )),
+            _ => Err(Error::new(ErrorKind::UnknownMethod, format!("row has no method `{method}`"))),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct ColumnValues {
+    name: String,
+    values: Vec<Value>,
+}
+impl Object for ColumnValues {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        match key.as_str()? {
+            "name" => Some(Value::from(self.name.as_str())),
+            _ => None,
+        }
+    }
+    fn call_method(self: &Arc<Self>, _s: &State<'_, '_>, method: &str, _args: &[Value]) -> Result<Value, Error> {
+        match method {
+            "values" => Ok(Value::from(self.values.clone())),
+            "values_distinct" => {
+                let mut out: Vec<Value> = vec![];
+                for v in &self.values {
+                    if !out.contains(v) {
+                        out.push(v.clone());
+                    }
+                }
+                Ok(Value::from(out))
+            }
+            _ => Err(Error::new(ErrorKind::UnknownMethod, format!("column has no method `{method}`"))),
+        }
+    }
+}
+
+/// A catalog column as `adapter.get_columns_in_relation` returns it.
+pub fn column_value(name: &str, data_type: &str) -> Value {
+    let dt = data_type.to_ascii_uppercase();
+    let is_string = dt.contains("CHAR") || dt.contains("TEXT") || dt == "STRING";
+    let is_number = ["INT", "DECIMAL", "NUMERIC", "DOUBLE", "FLOAT", "REAL"].iter().any(|t| dt.contains(t));
+    Value::from_object(ColumnObj { name: name.to_string(), data_type: data_type.to_string(), is_string, is_number })
+}
+
+#[derive(Debug)]
+struct ColumnObj {
+    name: String,
+    data_type: String,
+    is_string: bool,
+    is_number: bool,
+}
+impl Object for ColumnObj {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        Some(match key.as_str()? {
+            "name" | "column" => Value::from(self.name.as_str()),
+            "quoted" => Value::from(super::relation::quote(&self.name)),
+            "data_type" | "dtype" => Value::from(self.data_type.as_str()),
+            _ => return None,
+        })
+    }
+    fn call_method(self: &Arc<Self>, _s: &State<'_, '_>, method: &str, _args: &[Value]) -> Result<Value, Error> {
+        match method {
+            "is_string" => Ok(Value::from(self.is_string)),
+            "is_number" | "is_numeric" => Ok(Value::from(self.is_number)),
+            "is_integer" => Ok(Value::from(self.data_type.to_ascii_uppercase().contains("INT"))),
+            "is_float" => Ok(Value::from(self.is_number && !self.data_type.to_ascii_uppercase().contains("INT"))),
+            _ => Err(Error::new(ErrorKind::UnknownMethod, format!("column has no method `{method}`"))),
+        }
+    }
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Str(&["name", "data_type", "quoted"])
+    }
+}

@@ -1,0 +1,161 @@
+//! The relation object Jinja sees for `this`, `ref()`, `source()` and `api.Relation.create()`:
+//! database, schema and identifier, rendered quoted as DuckDB expects (`"db"."schema"."name"`),
+//! with dbt's methods (`include`, `incorporate`, `render`, `is_table`...).
+
+use minijinja::value::{Enumerator, Object, Value};
+use minijinja::{Error, ErrorKind, State};
+use std::fmt;
+use std::sync::Arc;
+
+/// A database relation.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct Relation {
+    /// Catalog; None to leave it out.
+    pub database: Option<String>,
+    /// Schema; None to leave it out.
+    pub schema: Option<String>,
+    /// Table or view name.
+    pub identifier: Option<String>,
+    /// `table`, `view`, `cte`, `external` or None when unknown.
+    pub kind: Option<String>,
+}
+
+impl Relation {
+    /// A full three-part relation.
+    pub fn new(database: &str, schema: &str, identifier: &str) -> Relation {
+        Relation {
+            database: Some(database.to_string()),
+            schema: Some(schema.to_string()),
+            identifier: Some(identifier.to_string()),
+            kind: None,
+        }
+    }
+
+    /// An ephemeral model's CTE name, rendered unquoted.
+    pub fn cte(name: &str) -> Relation {
+        Relation {
+            database: None,
+            schema: None,
+            identifier: Some(format!("__dbt__cte__{name}")),
+            kind: Some("cte".into()),
+        }
+    }
+
+    /// The relation as SQL.
+    pub fn render(&self) -> String {
+        if self.kind.as_deref() == Some("cte") {
+            return self.identifier.clone().unwrap_or_default();
+        }
+        [&self.database, &self.schema, &self.identifier]
+            .iter()
+            .filter_map(|p| p.as_ref())
+            .map(|p| quote(p))
+            .collect::<Vec<_>>()
+            .join(".")
+    }
+
+    /// As a Jinja value.
+    pub fn into_value(self) -> Value {
+        Value::from_object(self)
+    }
+}
+
+/// Quote an identifier for DuckDB.
+pub fn quote(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+impl fmt::Display for Relation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.render())
+    }
+}
+
+fn opt(v: &Option<String>) -> Value {
+    v.as_ref().map(|s| Value::from(s.as_str())).unwrap_or(Value::from(()))
+}
+
+impl Object for Relation {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        Some(match key.as_str()? {
+            "database" => opt(&self.database),
+            "schema" => opt(&self.schema),
+            "identifier" | "name" | "table" => opt(&self.identifier),
+            "type" => opt(&self.kind),
+            "is_table" => Value::from(self.kind.as_deref() == Some("table")),
+            "is_view" => Value::from(self.kind.as_deref() == Some("view")),
+            "is_cte" => Value::from(self.kind.as_deref() == Some("cte")),
+            "path" => Value::from_serialize(serde_json::json!({
+                "database": self.database, "schema": self.schema, "identifier": self.identifier
+            })),
+            _ => return None,
+        })
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Str(&["database", "schema", "identifier", "name", "type"])
+    }
+
+    fn call_method(self: &Arc<Self>, _state: &State<'_, '_>, method: &str, args: &[Value]) -> Result<Value, Error> {
+        let kwargs = args.last().and_then(|a| crate::templating::as_kwargs(a));
+        match method {
+            "render" => Ok(Value::from(Relation::render(self))),
+            "include" => {
+                let mut r = (**self).clone();
+                if let Some(kw) = &kwargs {
+                    for (part, slot) in
+                        [("database", &mut r.database), ("schema", &mut r.schema), ("identifier", &mut r.identifier)]
+                    {
+                        if let Ok(Some(b)) = kw.get::<Option<bool>>(part) {
+                            if !b {
+                                *slot = None;
+                            }
+                        }
+                    }
+                }
+                Ok(r.into_value())
+            }
+            "incorporate" => {
+                let mut r = (**self).clone();
+                if let Some(kw) = &kwargs {
+                    if let Ok(Some(t)) = kw.get::<Option<String>>("type") {
+                        r.kind = Some(t);
+                    }
+                    if let Ok(Some(path)) = kw.get::<Option<Value>>("path") {
+                        for (part, slot) in [
+                            ("database", &mut r.database),
+                            ("schema", &mut r.schema),
+                            ("identifier", &mut r.identifier),
+                        ] {
+                            if let Ok(v) = path.get_attr(part) {
+                                if let Some(s) = v.as_str() {
+                                    *slot = Some(s.to_string());
+                                }
+                            }
+                        }
+                    }
+                }
+                Ok(r.into_value())
+            }
+            "quote" | "replace_path" => Ok(Value::from_dyn_object(self.clone())),
+            "get_ddl_prefix_for_create" | "get_ddl_prefix_for_alter" => Ok(Value::from("")),
+            _ => Err(Error::new(ErrorKind::UnknownMethod, format!("relation has no method `{method}`"))),
+        }
+    }
+
+    fn render(self: &Arc<Self>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&Relation::render(self))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_quoted_and_cte() {
+        assert_eq!(Relation::new("db", "main", "orders").render(), "\"db\".\"main\".\"orders\"");
+        assert_eq!(Relation::cte("base").render(), "__dbt__cte__base");
+        assert_eq!(Relation::new("db", "ma\"in", "x").render(), "\"db\".\"ma\"\"in\".\"x\"");
+    }
+}

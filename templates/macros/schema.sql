@@ -1,0 +1,27 @@
+{#- Where a node is built. Projects override these by defining macros with the same names. -#}
+{% macro generate_schema_name(custom_schema_name, node) -%}
+    {%- set default_schema = target.schema -%}
+    {%- if custom_schema_name is none -%}
+        {{ default_schema }}
+    {%- else -%}
+        {{ default_schema }}_{{ custom_schema_name | trim }}
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro generate_alias_name(custom_alias_name=none, node=none) -%}
+    {%- if custom_alias_name -%}
+        {{ custom_alias_name | trim }}
+    {%- elif node.version -%}
+        {{ node.name ~ "_v" ~ (node.version | replace(".", "_")) }}
+    {%- else -%}
+        {{ node.name }}
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro generate_database_name(custom_database_name=none, node=none) -%}
+    {%- if custom_database_name is none -%}
+        {{ target.database }}
+    {%- else -%}
+        {{ custom_database_name | trim }}
+    {%- endif -%}
+{%- endmacro %}

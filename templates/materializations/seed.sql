@@ -1,0 +1,25 @@
+{#-
+  seed: load the CSV as text into a temporary table, casting each column to its inferred (or
+  configured) type, then swap it in inside one transaction, replacing the previous contents.
+  Context: this, existing, tmp_relation, csv_path, delimiter, columns (list of
+  {name, quoted_name, type, expr}).
+-#}
+{% materialization seed, default %}
+    {% call statement('main') -%}
+        begin transaction;
+        drop table if exists {{ tmp_relation }};
+        create table {{ tmp_relation }} as
+        select
+        {%- for col in columns %}
+            {{ col.expr }} as {{ col.quoted_name }}{{ "," if not loop.last }}
+        {%- endfor %}
+        from read_csv({{ csv_path }}, header = true, delim = {{ delimiter }}, quote = '"', escape = '"',
+                      auto_detect = false, null_padding = true,
+                      columns = { {%- for col in columns %}'column{{ loop.index0 }}': 'VARCHAR'{{ ", " if not loop.last }}{% endfor -%} });
+        {% if existing is not none -%}
+        drop {{ 'view' if existing.type == 'view' else 'table' }} if exists {{ this }};
+        {% endif -%}
+        alter table {{ tmp_relation }} rename to {{ adapter.quote(this.identifier) }};
+        commit;
+    {%- endcall %}
+{% endmaterialization %}

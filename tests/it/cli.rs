@@ -1,0 +1,73 @@
+//! The command line as a user meets it: help, version, init, debug, clean, JSON logs.
+
+use crate::util::TestProject;
+
+#[test]
+fn help_lists_the_commands() {
+    let p = TestProject::fixture("compile_features");
+    let out = p.run(&["--help"]);
+    assert_eq!(out.code, 0);
+    for c in ["init", "debug", "parse", "compile", "run", "seed", "build", "ls", "show", "clean"] {
+        assert!(out.stdout.contains(&format!("  {c}")), "missing {c} in\n{}", out.stdout);
+    }
+}
+
+#[test]
+fn unknown_flag_is_exit_2() {
+    let p = TestProject::fixture("compile_features");
+    assert_eq!(p.run(&["build", "--no-such-flag"]).code, 2);
+}
+
+#[test]
+fn init_creates_a_project_that_builds() {
+    let p = TestProject::fixture("compile_features");
+    let parent = p.root.parent().unwrap().to_path_buf();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(["init", "fresh_project"])
+        .current_dir(&parent)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let fresh = TestProject::from_path(&parent.join("fresh_project"), "fresh_project");
+    let build = fresh.run(&["build"]);
+    assert_eq!(build.code, 0, "{}", build.stderr);
+    assert_eq!(
+        fresh.query("fresh_project.duckdb", "select count(*) from main.my_second_model"),
+        vec![vec!["1".to_string()]]
+    );
+    let debug = fresh.run(&["debug"]);
+    assert_eq!(debug.code, 0, "{}", debug.stderr);
+    assert!(debug.stderr.contains("All checks passed!"));
+}
+
+#[test]
+fn clean_removes_target() {
+    let p = TestProject::fixture("compile_features");
+    assert_eq!(p.run(&["compile"]).code, 0);
+    assert!(p.root.join("target/compiled").exists());
+    let out = p.run(&["clean"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(!p.root.join("target").exists());
+}
+
+#[test]
+fn json_log_format_emits_json_lines() {
+    let p = TestProject::fixture("compile_features");
+    let out = p.run(&["parse", "--log-format", "json"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    for line in out.stderr.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(v["info"]["msg"].is_string());
+    }
+}
+
+#[test]
+fn target_path_and_log_path_flags() {
+    let p = TestProject::fixture("compile_features");
+    let out = p.run(&["compile", "--target-path", "elsewhere", "--log-path", "mylogs"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    // Relative to the project folder, as dbt runs from there.
+    assert!(p.root.join("elsewhere/compiled/feat/models/events.sql").exists());
+    assert!(p.root.join("mylogs/dbt.log").exists());
+}

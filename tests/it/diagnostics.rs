@@ -1,0 +1,85 @@
+//! Error fixtures: each bad project gives located diagnostics (snapshotted) and exit code 2,
+//! and nothing is built.
+
+use crate::util::TestProject;
+
+fn check(name: &str, cmd: &str) -> String {
+    let p = TestProject::fixture(name);
+    let out = p.run(&[cmd]);
+    assert_eq!(out.code, 2, "{name}: expected exit 2\nstderr:\n{}", out.stderr);
+    assert!(!p.root.join("test.duckdb").exists() || cmd == "build", "{name}: a database was created");
+    p.normalize(&out.stderr)
+}
+
+#[test]
+fn malformed_yaml() {
+    insta::assert_snapshot!(check("err_malformed_yaml", "parse"));
+}
+
+#[test]
+fn jinja_syntax_error() {
+    insta::assert_snapshot!(check("err_jinja_syntax", "parse"));
+}
+
+#[test]
+fn unknown_ref() {
+    insta::assert_snapshot!(check("err_unknown_ref", "parse"));
+}
+
+#[test]
+fn unknown_source() {
+    insta::assert_snapshot!(check("err_unknown_source", "parse"));
+}
+
+#[test]
+fn cycle() {
+    insta::assert_snapshot!(check("err_cycle", "build"));
+}
+
+#[test]
+fn unknown_config_keys() {
+    insta::assert_snapshot!(check("err_unknown_config_key", "parse"));
+}
+
+#[test]
+fn unknown_model_key() {
+    insta::assert_snapshot!(check("err_unknown_model_key", "parse"));
+}
+
+#[test]
+fn missing_profile() {
+    insta::assert_snapshot!(check("err_missing_profile", "run"));
+}
+
+#[test]
+fn missing_project_file() {
+    let p = TestProject::fixture("err_cycle");
+    std::fs::remove_file(p.root.join("dbt_project.yml")).unwrap();
+    let out = p.run(&["parse"]);
+    assert_eq!(out.code, 2);
+    insta::assert_snapshot!(p.normalize(&out.stderr));
+}
+
+#[test]
+fn missing_target_names_the_ones_that_exist() {
+    let p = TestProject::fixture("compile_features");
+    let out = p.run(&["parse", "--target", "prd"]);
+    assert_eq!(out.code, 2);
+    insta::assert_snapshot!(p.normalize(&out.stderr));
+}
+
+#[test]
+fn bad_selector_points_at_the_method() {
+    let p = TestProject::fixture("compile_features");
+    let out = p.run(&["ls", "--select", "events tga:nightly"]);
+    assert_eq!(out.code, 2);
+    insta::assert_snapshot!(p.normalize(&out.stderr));
+}
+
+#[test]
+fn bad_vars_is_a_usage_error() {
+    let p = TestProject::fixture("compile_features");
+    let out = p.run(&["parse", "--vars", "[1, 2]"]);
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("--vars must be a mapping"), "{}", out.stderr);
+}

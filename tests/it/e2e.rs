@@ -1,0 +1,188 @@
+//! End-to-end runs against a temp-dir DuckDB file.
+
+use crate::util::TestProject;
+
+fn rows(v: &[&[&str]]) -> Vec<Vec<String>> {
+    v.iter().map(|r| r.iter().map(|s| s.to_string()).collect()).collect()
+}
+
+#[test]
+fn example_project_builds_with_the_expected_contents() {
+    let p = TestProject::from_path(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("example_project"),
+        "example_project",
+    );
+    let out = p.run(&["build", "--threads", "4"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stderr.contains("Completed successfully"), "{}", out.stderr);
+    let db = "target/shop.duckdb";
+    // Seeds land in the custom schema main_raw with dbt's inferred types.
+    assert_eq!(
+        p.query(db, "select column_name, data_type from information_schema.columns where table_schema = 'main_raw' and table_name = 'raw_payments' order by ordinal_position"),
+        rows(&[&["id", "INTEGER"], &["order_id", "INTEGER"], &["payment_method", "VARCHAR"], &["amount_cents", "INTEGER"], &["paid_at", "TIMESTAMP"]])
+    );
+    // Every seed row arrives.
+    assert_eq!(p.query(db, "select count(*) from main_raw.raw_orders"), rows(&[&["1500"]]));
+    // Staging models are views, marts are tables; the ephemeral model is not in the database.
+    assert_eq!(
+        p.query(db, "select table_schema, table_name, table_type from information_schema.tables where table_schema in ('main', 'web') order by all"),
+        rows(&[
+            &["main", "daily_revenue", "BASE TABLE"],
+            &["main", "dim_customers", "BASE TABLE"],
+            &["main", "dim_products", "BASE TABLE"],
+            &["main", "fct_orders", "BASE TABLE"],
+            &["main", "latest_revenue_day", "VIEW"],
+            &["main", "stg_customers", "VIEW"],
+            &["main", "stg_order_items", "VIEW"],
+            &["main", "stg_orders", "VIEW"],
+            &["main", "stg_payments", "VIEW"],
+            &["main", "stg_products", "VIEW"],
+            &["main", "stg_web_sessions", "VIEW"],
+            &["web", "sessions", "BASE TABLE"],
+        ])
+    );
+    // Marts agree with the raw data they are built from.
+    assert_eq!(
+        p.query(db, "select count(*), count(distinct order_id) from main.fct_orders"),
+        rows(&[&["1500", "1500"]])
+    );
+    assert_eq!(
+        p.query(db, "select (select sum(amount_cents) from main_raw.raw_payments) = (select cast(round(sum(amount_paid) * 100) as bigint) from main.fct_orders)"),
+        rows(&[&["true"]])
+    );
+    assert_eq!(
+        p.query(db, "select (select sum(order_amount) from main.fct_orders where status in ('shipped', 'completed')) = (select sum(revenue) from main.daily_revenue)"),
+        rows(&[&["true"]])
+    );
+    assert_eq!(p.query(db, "select count(*) from main.dim_customers"), rows(&[&["400"]]));
+    // The post-hook ran after daily_revenue was built.
+    assert_eq!(
+        p.query(db, "select (select max(order_date) from main.daily_revenue) = (select order_date from main.latest_revenue_day)"),
+        rows(&[&["true"]])
+    );
+    // run_results.json lists every node as a success.
+    let rr: serde_json::Value = serde_json::from_str(&p.read("target/run_results.json")).unwrap();
+    let results = rr["results"].as_array().unwrap();
+    assert_eq!(results.len(), 15);
+    assert!(results.iter().all(|r| r["status"] == "success"));
+}
+
+#[test]
+fn failing_rebuild_leaves_the_previous_table_and_view_intact() {
+    let p = TestProject::fixture("rebuild_keeps_table");
+    let db = "rebuild.duckdb";
+    let first = p.run(&["build"]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    assert_eq!(p.query(db, "select count(*), min(version) from main.facts_view"), rows(&[&["3", "v1"]]));
+
+    let broken = p.run(&["run", "--vars", "{broken: true}"]);
+    assert_eq!(broken.code, 1, "{}", broken.stderr);
+    assert!(broken.stderr.contains("Database Error in model facts (models/facts.sql)"), "{}", broken.stderr);
+    assert!(broken.stderr.contains("this_column_does_not_exist"), "{}", broken.stderr);
+    assert!(broken.stderr.contains("SKIP relation main.facts_view"), "{}", broken.stderr);
+    // The table kept its rows and no temporary relation was left behind.
+    assert_eq!(p.query(db, "select count(*), min(version) from main.facts"), rows(&[&["3", "v1"]]));
+    assert_eq!(
+        p.query(db, "select count(*) from information_schema.tables where table_name like '%strata_tmp%'"),
+        rows(&[&["0"]])
+    );
+
+    let fixed = p.run(&["run", "--vars", "{version: v2}"]);
+    assert_eq!(fixed.code, 0, "{}", fixed.stderr);
+    assert_eq!(p.query(db, "select count(*), min(version) from main.facts_view"), rows(&[&["3", "v2"]]));
+}
+
+#[test]
+fn seeds_follow_dbt_typing_and_reseeding_replaces_rows() {
+    let p = TestProject::fixture("rebuild_keeps_table");
+    let db = "rebuild.duckdb";
+    let out = p.run(&["seed"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stderr.contains("OK loaded seed file main.codes"), "{}", out.stderr);
+    assert!(out.stderr.contains("[INSERT 2 in"), "{}", out.stderr);
+    assert_eq!(
+        p.query(db, "select column_name, data_type from information_schema.columns where table_name = 'codes' order by ordinal_position"),
+        rows(&[&["code", "VARCHAR"], &["label", "VARCHAR"], &["amount", "DOUBLE"], &["day", "DATE"]])
+    );
+    assert_eq!(
+        p.query(db, "select code, amount from main.codes order by code"),
+        rows(&[&["007", "1.5"], &["010", "NULL"]])
+    );
+    p.write("seeds/codes.csv", "code,label,amount,day\n011,third,2,2024-01-04\n");
+    assert_eq!(p.run(&["seed"]).code, 0);
+    assert_eq!(p.query(db, "select code, label from main.codes"), rows(&[&["011", "third"]]));
+}
+
+#[test]
+fn runtime_error_builds_the_rest_and_exits_1() {
+    let p = TestProject::fixture("err_sql_runtime");
+    let out = p.run(&["build"]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let text = p.normalize(&out.stderr);
+    assert!(text.contains("Done. PASS=2 WARN=0 ERROR=1 SKIP=1 TOTAL=4"), "{text}");
+    assert!(text.contains("compiled code at [PROJECT]/target/run/p/models/bad.sql"), "{text}");
+    assert_eq!(p.query("test.duckdb", "select id from main.sibling"), rows(&[&["2"]]));
+    let rr: serde_json::Value = serde_json::from_str(&p.read("target/run_results.json")).unwrap();
+    let status: Vec<(String, String)> = rr["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["unique_id"].as_str().unwrap().to_string(), r["status"].as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!(
+        status,
+        vec![
+            ("model.p.after_bad".to_string(), "skipped".to_string()),
+            ("model.p.bad".to_string(), "error".to_string()),
+            ("model.p.good".to_string(), "success".to_string()),
+            ("model.p.sibling".to_string(), "success".to_string()),
+        ]
+    );
+}
+
+#[test]
+fn fail_fast_skips_the_rest() {
+    let p = TestProject::fixture("err_sql_runtime");
+    // One thread: good, then bad (ids in order), which fails and stops the rest.
+    let out = p.run(&["build", "--fail-fast", "--threads", "1"]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let text = p.normalize(&out.stderr);
+    assert!(text.contains("Done. PASS=1 WARN=0 ERROR=1 SKIP=2 TOTAL=4"), "{text}");
+    assert_eq!(
+        p.query("test.duckdb", "select count(*) from information_schema.tables where table_name = 'sibling'"),
+        rows(&[&["0"]])
+    );
+}
+
+#[test]
+fn show_prints_rows_to_stdout() {
+    let p = TestProject::fixture("rebuild_keeps_table");
+    assert_eq!(p.run(&["build"]).code, 0);
+    let out = p.run(&["show", "-s", "facts_view", "--limit", "2"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.stdout.lines().count(), 4, "{}", out.stdout);
+    assert!(out.stdout.starts_with("| id | version |\n| -- | ------- |\n"), "{}", out.stdout);
+    let ordered = p.run(&["show", "--inline", "select * from {{ ref('facts_view') }} order by id desc"]);
+    insta::assert_snapshot!(ordered.stdout);
+    let inline = p.run(&["show", "--inline", "select 42 as answer, 'x' as label"]);
+    assert_eq!(inline.stdout, "| answer | label |\n| ------ | ----- |\n|     42 | x     |\n");
+}
+
+#[test]
+fn compile_features_build_and_hooks_run() {
+    // The fixture's sources do not exist; on-run-start creates them, then everything builds.
+    let p = TestProject::fixture("compile_features");
+    p.write(
+        "dbt_project.yml",
+        &(p.read("dbt_project.yml")
+            + "on-run-start:\n  - \"create schema if not exists app_raw; create or replace table app_raw.users as select 1 as id, 'ann' as name; create or replace table app_raw.raw_events as select 1 as user_id, 1500 as amount_cents\"\non-run-end:\n  - \"create or replace table main.run_log as select '{{ target.name }}' as target\"\n"),
+    );
+    let out = p.run(&["run"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let db = "feat.duckdb";
+    assert_eq!(
+        p.query(db, "select id, shout, n_events from main_analytics.users_summary"),
+        rows(&[&["1", "ann!", "1"]])
+    );
+    assert_eq!(p.query(db, "select target from main.run_log"), rows(&[&["dev"]]));
+}
