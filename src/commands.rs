@@ -158,7 +158,7 @@ fn project_command(settings: &Settings) -> i32 {
     match settings.command {
         Cmd::Parse => {
             let _ = std::fs::create_dir_all(&l.target_dir);
-            printer.info("Parsed the project: no problems found.");
+            printer.info("Parsed the project.");
             0
         }
         Cmd::Ls => ls(settings, &l),

@@ -73,8 +73,8 @@ pub struct Diagnostic {
     pub severity: Severity,
     /// One line saying what is wrong.
     pub message: String,
-    /// Where, when known.
-    pub span: Option<Span>,
+    /// Where, when known (boxed to keep `Result<_, Diagnostic>` small).
+    pub span: Option<Box<Span>>,
     /// Extra facts (e.g. each step of a cycle).
     pub notes: Vec<String>,
     /// What to do about it.
@@ -92,12 +92,12 @@ impl Diagnostic {
     }
     /// Attach a location.
     pub fn with_span(mut self, span: Span) -> Diagnostic {
-        self.span = Some(span);
+        self.span = Some(Box::new(span));
         self
     }
     /// Attach a location when there is one.
     pub fn with_opt_span(mut self, span: Option<Span>) -> Diagnostic {
-        self.span = span;
+        self.span = span.map(Box::new);
         self
     }
     /// Attach a help line.

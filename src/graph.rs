@@ -2,7 +2,7 @@
 //! to its dependent. Cycles are reported with the whole path and each file.
 //! In: [`Manifest`]. Out: [`Dag`].
 
-use crate::diagnostics::{Diagnostic, Span};
+use crate::diagnostics::Diagnostic;
 use crate::parse::Manifest;
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::Direction;
@@ -32,16 +32,23 @@ impl Dag {
             }
         }
         let mut dag = Dag { graph, index, order: vec![] };
-        if let Some(cycle) = dag.find_cycle() {
+        if let Some(mut cycle) = dag.find_cycle() {
+            // The path follows edges from a dependency to its dependent; report it in ref order
+            // (each node refs the next), starting from the same node.
+            cycle.reverse();
+            cycle.rotate_right(1);
             let names: Vec<String> = cycle.iter().map(|id| short(id)).collect();
-            let first = manifest.nodes.get(&cycle[0]);
+            let span_of = |i: usize| {
+                let next = &cycle[(i + 1) % cycle.len()];
+                manifest.nodes.get(&cycle[i]).map(|n| crate::parse::ref_span(n, &short(next)))
+            };
             let mut d = Diagnostic::error("E0203", format!("dependency cycle: {} -> {}", names.join(" -> "), names[0]))
-                .with_opt_span(first.map(|n| Span::file_only(&n.original_file_path)))
+                .with_opt_span(span_of(0))
                 .with_help("remove one of these refs to break the cycle");
             for (i, id) in cycle.iter().enumerate() {
                 let next = &cycle[(i + 1) % cycle.len()];
                 let file = manifest.nodes.get(id).map(|n| n.original_file_path.clone()).unwrap_or_default();
-                d = d.with_note(format!("{} ({file}) depends on {}", short(next), short(id)));
+                d = d.with_note(format!("{} ({file}) refs {}", short(id), short(next)));
             }
             return Err(d);
         }

@@ -481,6 +481,11 @@ fn locate_patch(project: &Project, patch: &NodePatch) -> Option<Span> {
     Some(doc.span(&patch.ypath.key("name")))
 }
 
+/// Where `ref('name')` is written in the node's file (the file when it cannot be found).
+pub fn ref_span(n: &Node, name: &str) -> Span {
+    call_span(n, "ref", name)
+}
+
 /// Where `ref('name')` or `source('name', ...)` is written in the node's file.
 fn call_span(n: &Node, func: &str, arg: &str) -> Span {
     let src = &n.raw_code;

@@ -233,7 +233,7 @@ fn matches(m: &Manifest, atom: &Atom) -> BTreeSet<String> {
                 match n.config.get(&key) {
                     Some(serde_json::Value::String(s)) => glob(v, s),
                     Some(serde_json::Value::Array(a)) => a.iter().any(|x| x.as_str().is_some_and(|s| glob(v, s))),
-                    Some(other) => other.to_string() == v,
+                    Some(other) => v.parse::<serde_json::Value>().is_ok_and(|p| p == *other),
                     None => key == "materialized" && n.materialized() == v,
                 }
             }

@@ -125,6 +125,7 @@ pub fn load(opts: &LoadOptions) -> Result<(Project, Diagnostics), Diagnostics> {
         }
     };
     let Some(config) = dbt_project::parse(doc, &mut diags) else { return Err(diags) };
+    // Problems in the config files do not stop the walk: every file's problems are reported.
     let target = match load_target(opts, &root, &config) {
         Ok(t) => Some(t),
         Err(d) => {
@@ -134,9 +135,6 @@ pub fn load(opts: &LoadOptions) -> Result<(Project, Diagnostics), Diagnostics> {
             None
         }
     };
-    if diags.has_errors() {
-        return Err(diags);
-    }
 
     let walk = |paths: &[String], exts: &[&str]| -> Vec<SourceFile> { walk_files(&root, paths, exts) };
     let mut models = walk(&config.model_paths, &["sql"]);

@@ -51,9 +51,14 @@ impl YamlDoc {
         match serde_yaml::from_str::<Yaml>(&source) {
             Ok(value) => Ok(YamlDoc { path: path.to_path_buf(), source, value }),
             Err(e) => {
-                let (line, col) = e.location().map(|l| (l.line(), l.column())).unwrap_or((1, 1));
-                let msg = e.to_string();
-                let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
+                let (line, col, msg) =
+                    yaml_error_location(&e.to_string(), e.location().map(|l| (l.line(), l.column())));
+                let last = source.lines().count().max(1);
+                let (line, col) = if line > last {
+                    (last, source.lines().last().map(|l| l.chars().count() + 1).unwrap_or(1))
+                } else {
+                    (line, col)
+                };
                 Err(Diagnostic::error("E0001", format!("invalid YAML: {msg}"))
                     .with_span(Span::new(path, Some(&source), line, col, 1))
                     .with_help("check the indentation and quoting around this line"))
@@ -73,6 +78,17 @@ impl YamlDoc {
             }
         }
     }
+}
+
+/// The most useful location of a YAML error and its message without locations: libyaml says
+/// "X at line 6 column 1, while scanning a quoted scalar at line 4 column 18"; the construct
+/// that started the trouble (the last location) is where the user should look.
+fn yaml_error_location(text: &str, fallback: Option<(usize, usize)>) -> (usize, usize, String) {
+    let re = regex::Regex::new(r" at line (\d+) column (\d+)").expect("valid regex");
+    let last = re.captures_iter(text).last().and_then(|c| Some((c[1].parse().ok()?, c[2].parse().ok()?)));
+    let msg = re.replace_all(text, "").to_string();
+    let (line, col) = last.or(fallback).unwrap_or((1, 1));
+    (line, col, msg)
 }
 
 /// Find the 1-based (line, col, len) of the last key of `path` in block-style YAML.

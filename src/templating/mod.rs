@@ -217,12 +217,37 @@ fn call_macro(state: &State, name: &str, args: &[Value]) -> Result<Value, Error>
     let m = mstate
         .lookup(name)
         .ok_or_else(|| Error::new(ErrorKind::UnknownFunction, format!("macro '{name}' is not defined")))?;
-    let res = m.call(mstate, args);
+    let args = rebind_caller(state, args)?;
+    let res = m.call(mstate, &args);
     if let Some(v) = slot.0.lock().unwrap_or_else(|e| e.into_inner()).take() {
         return Ok(v);
     }
     let v = res?;
     Ok(Value::from(v.as_str().unwrap_or_default().to_string()))
+}
+
+/// A `caller` passed to a macro belongs to the calling template's state, and minijinja macros
+/// cannot be called from another state. The caller's body is therefore rendered here, in its own
+/// state, and handed to the macro as a function returning that text. (Caller blocks with
+/// arguments, `caller(x)`, see the body rendered without them.)
+fn rebind_caller(state: &State, args: &[Value]) -> Result<Vec<Value>, Error> {
+    let Some(kw) = args.last().and_then(as_kwargs) else { return Ok(args.to_vec()) };
+    if !kw.has("caller") {
+        return Ok(args.to_vec());
+    }
+    let mut out: Vec<(String, Value)> = vec![];
+    for key in kw.args() {
+        let v: Value = kw.peek(key)?;
+        if key == "caller" {
+            let body = v.call(state, &[])?;
+            out.push((key.to_string(), Value::from_function(move |_args: Rest<Value>| body.clone())));
+        } else {
+            out.push((key.to_string(), v));
+        }
+    }
+    let mut new_args = args[..args.len() - 1].to_vec();
+    new_args.push(Value::from(Kwargs::from_iter(out)));
+    Ok(new_args)
 }
 
 fn macro_template_name(name: &str) -> String {
@@ -479,7 +504,7 @@ impl Engine {
     fn diagnostic_with_source(&self, e: &Error, path: &str, source: &str, rs: Option<&RenderState>) -> Diagnostic {
         let mut d = self.diagnostic(e, rs);
         if e.name() == Some(path) || e.name().is_none() {
-            d.span = Some(span_of(e, path, source));
+            d.span = Some(Box::new(span_of(e, path, source)));
         }
         d
     }
@@ -506,7 +531,7 @@ impl Engine {
         let mut d = Diagnostic::error(code, msg).with_opt_help(help);
         if let Some(name) = e.name() {
             if let Some((path, src)) = self.sources.get(name) {
-                d.span = Some(span_of(e, path, src));
+                d.span = Some(Box::new(span_of(e, path, src)));
             }
         }
         d
@@ -552,7 +577,7 @@ impl Object for ConfigObj {
     fn call_method(self: &Arc<Self>, state: &State<'_, '_>, method: &str, args: &[Value]) -> Result<Value, Error> {
         let rs = render_state(state)?;
         let key = args.first().and_then(Value::as_str).unwrap_or_default().to_string();
-        let kw = args.last().and_then(|a| crate::templating::as_kwargs(a));
+        let kw = args.last().and_then(crate::templating::as_kwargs);
         let default = args
             .get(1)
             .filter(|v| crate::templating::as_kwargs(v).is_none())
@@ -574,7 +599,7 @@ impl Object for ConfigObj {
 }
 
 fn kw_of(args: &[Value]) -> (Vec<Value>, Option<Kwargs>) {
-    match args.last().and_then(|a| crate::templating::as_kwargs(a)) {
+    match args.last().and_then(crate::templating::as_kwargs) {
         Some(k) => (args[..args.len() - 1].to_vec(), Some(k)),
         None => (args.to_vec(), None),
     }
@@ -1248,6 +1273,6 @@ mod tests {
                 None,
             )
             .unwrap();
-        assert_eq!(r.sql, "a#b# 1 2 2 0cc175b9c0f1b6a831c399e269772661 true");
+        assert_eq!(r.sql, "a#b# 1 2 2 0cc175b9c0f1b6a831c399e269772661 True");
     }
 }

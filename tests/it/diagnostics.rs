@@ -83,3 +83,22 @@ fn bad_vars_is_a_usage_error() {
     assert_eq!(out.code, 2);
     assert!(out.stderr.contains("--vars must be a mapping"), "{}", out.stderr);
 }
+
+#[test]
+fn typo_in_file_config_is_a_located_warning() {
+    let p = TestProject::fixture("compile_features");
+    p.write("models/typo.sql", "{{ config(materialzed='table') }}\nselect 1 as x\n");
+    let out = p.run(&["parse"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    insta::assert_snapshot!(p.normalize(&out.stderr));
+}
+
+#[test]
+fn unknown_doc_block_is_an_error_with_suggestion() {
+    let p = TestProject::fixture("compile_features");
+    p.write("models/docs.md", "{% docs user_id %}The user.{% enddocs %}\n");
+    p.write("models/more.yml", "version: 2\nmodels:\n  - name: events\n    description: '{{ doc(\"user_idd\") }}'\n");
+    let out = p.run(&["parse"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    insta::assert_snapshot!(p.normalize(&out.stderr));
+}
