@@ -93,3 +93,52 @@ fn ls_json_has_resolved_config_and_depends_on() {
     assert_eq!(v["config"]["pre-hook"], serde_json::json!(["select 'folder hook'"]));
     assert_eq!(v["depends_on"]["nodes"], serde_json::json!(["model.feat.events", "model.feat.users_enriched"]));
 }
+
+#[test]
+fn run_query_graph_and_model_at_compile_time() {
+    let p = TestProject::fixture("compile_features");
+    let sql = "{% set r = run_query('select 40 + 2 as x, 7 as y') %}{{ r.rows[0][0] if execute }} {{ r.columns[1].values() | list if execute }} {{ r.column_names | join(',') }} {{ graph.nodes.values() | map(attribute='name') | sort | join(',') }} {{ model.name }}";
+    let out = p.run(&["compile", "--inline", sql]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.stdout.trim(), "42 [7] x,y base_users,events,user_summary,users_enriched inline_query");
+}
+
+#[test]
+fn disabled_models_are_left_out_and_refs_to_them_fail() {
+    let p = TestProject::fixture("compile_features");
+    p.write("models/old.sql", "{{ config(enabled=false) }}\nselect 1 as x\n");
+    let out = p.run(&["ls", "--output", "name", "--resource-type", "model"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(!out.stdout.contains("old"), "{}", out.stdout);
+    p.write("models/uses_old.sql", "select * from {{ ref('old') }}\n");
+    let out = p.run(&["parse"]);
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("error[E0205]: 'uses_old' depends on 'old', which is disabled"), "{}", out.stderr);
+}
+
+#[test]
+fn env_var_in_project_file_and_profiles_found_in_home_and_env() {
+    let p = TestProject::fixture("compile_features");
+    let project = p
+        .read("dbt_project.yml")
+        .replace("+schema: analytics", "+schema: \"{{ env_var('MART_SCHEMA', 'analytics') }}\"");
+    p.write("dbt_project.yml", &project);
+    // profiles.yml in ~/.dbt when the project has none.
+    let home = p.root.parent().unwrap();
+    std::fs::create_dir_all(home.join(".dbt")).unwrap();
+    std::fs::rename(p.root.join("profiles.yml"), home.join(".dbt/profiles.yml")).unwrap();
+    let out = p.run_env(&["compile", "-s", "user_summary"], &[("MART_SCHEMA", "reporting")]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("\"feat\".\"main_reporting\".\"users_summary\""), "{}", out.stdout);
+    // DBT_PROFILES_DIR wins over ~/.dbt.
+    let elsewhere = home.join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    std::fs::write(
+        elsewhere.join("profiles.yml"),
+        "feat:\n  target: x\n  outputs:\n    x:\n      type: duckdb\n      path: ':memory:'\n      schema: from_env\n",
+    )
+    .unwrap();
+    let out = p
+        .run_env(&["compile", "--inline", "{{ target.schema }}"], &[("DBT_PROFILES_DIR", elsewhere.to_str().unwrap())]);
+    assert_eq!(out.stdout.trim(), "from_env", "{}", out.stderr);
+}

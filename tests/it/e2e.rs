@@ -186,3 +186,42 @@ fn compile_features_build_and_hooks_run() {
     );
     assert_eq!(p.query(db, "select target from main.run_log"), rows(&[&["dev"]]));
 }
+
+#[test]
+fn project_materialization_overrides_the_builtin() {
+    let p = TestProject::fixture("rebuild_keeps_table");
+    // A project `view` materialization that builds a table and records what it did.
+    p.write(
+        "macros/materializations.sql",
+        "{% materialization view, default %}\n  {% call statement('main') %}create or replace table {{ this }} as ({{ sql }}){% endcall %}\n  {% call statement('log') %}create table if not exists main.mat_log as select '{{ this.identifier }}' as built{% endcall %}\n{% endmaterialization %}\n",
+    );
+    let out = p.run(&["run"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        p.query("rebuild.duckdb", "select table_type from information_schema.tables where table_name = 'facts_view'"),
+        rows(&[&["BASE TABLE"]])
+    );
+    assert_eq!(p.query("rebuild.duckdb", "select built from main.mat_log"), rows(&[&["facts_view"]]));
+}
+
+#[test]
+fn incremental_appends_then_full_refresh_rebuilds() {
+    let p = TestProject::fixture("rebuild_keeps_table");
+    p.write(
+        "models/events_incr.sql",
+        "{{ config(materialized='incremental', unique_key='id') }}\nselect range as id, '{{ var('batch', 'a') }}' as batch from range({{ var('n', 2) }})\n{% if is_incremental() %}where range >= (select max(id) from {{ this }}){% endif %}\n",
+    );
+    let db = "rebuild.duckdb";
+    assert_eq!(p.run(&["run", "-s", "events_incr"]).code, 0);
+    assert_eq!(p.query(db, "select id, batch from main.events_incr order by id"), rows(&[&["0", "a"], &["1", "a"]]));
+    let out = p.run(&["run", "-s", "events_incr", "--vars", "{n: 4, batch: b}"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    // id 1 is replaced (delete+insert by unique_key), 2 and 3 are new.
+    assert_eq!(
+        p.query(db, "select id, batch from main.events_incr order by id"),
+        rows(&[&["0", "a"], &["1", "b"], &["2", "b"], &["3", "b"]])
+    );
+    let out = p.run(&["run", "-s", "events_incr", "--full-refresh", "--vars", "{n: 1, batch: c}"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(p.query(db, "select id, batch from main.events_incr"), rows(&[&["0", "c"]]));
+}
