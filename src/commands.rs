@@ -48,7 +48,7 @@ fn load_options(settings: &Settings, require_profile: bool) -> LoadOptions {
 struct Loaded {
     project: Project,
     engine: Engine,
-    manifest: Manifest,
+    manifest: Arc<Manifest>,
     dag: Dag,
     invocation: Invocation,
     target_dir: PathBuf,
@@ -112,13 +112,14 @@ fn load(settings: &Settings, printer: &mut Printer) -> Result<Loaded, i32> {
     }
     printer.diagnostics(&diags.items);
     let target_dir = target_dir(settings, &project);
-    Ok(Loaded { project, engine, manifest, dag, invocation, target_dir })
+    Ok(Loaded { project, engine, manifest: Arc::new(manifest), dag, invocation, target_dir })
 }
 
 fn compile_globals(l: &Loaded) -> Arc<Globals> {
     let mut g = crate::parse::parse_globals(&l.project, &l.invocation);
     g.resolver = l.manifest.resolver();
-    g.graph = minijinja::Value::from_serialize(l.manifest.graph_json());
+    let manifest = l.manifest.clone();
+    g.graph = crate::templating::lazy_map(move || manifest.graph_json());
     Arc::new(g)
 }
 
@@ -164,9 +165,9 @@ fn project_command(settings: &Settings) -> i32 {
         Cmd::Ls => ls(settings, &l),
         Cmd::Compile => compile_cmd(settings, &l, &printer),
         Cmd::Show => show(settings, &l, &printer),
-        Cmd::Run => run_cmd(settings, &l, &printer, &[ResourceType::Model], "models"),
-        Cmd::Seed => run_cmd(settings, &l, &printer, &[ResourceType::Seed], "seeds"),
-        Cmd::Build => run_cmd(settings, &l, &printer, &[ResourceType::Model, ResourceType::Seed], "seeds and models"),
+        Cmd::Run => run_cmd(settings, &l, &printer, &[ResourceType::Model]),
+        Cmd::Seed => run_cmd(settings, &l, &printer, &[ResourceType::Seed]),
+        Cmd::Build => run_cmd(settings, &l, &printer, &[ResourceType::Model, ResourceType::Seed]),
         _ => 2,
     }
 }
@@ -431,7 +432,7 @@ pub fn format_table(t: &crate::adapter::Table) -> String {
     out
 }
 
-fn run_cmd(settings: &Settings, l: &Loaded, printer: &Printer, types: &[ResourceType], what: &str) -> i32 {
+fn run_cmd(settings: &Settings, l: &Loaded, printer: &Printer, types: &[ResourceType]) -> i32 {
     let plan = match plan_for(settings, l, types, printer) {
         Ok(p) => crate::run::runnable(&l.manifest, &p),
         Err(c) => return c,
@@ -472,10 +473,14 @@ fn run_cmd(settings: &Settings, l: &Loaded, printer: &Printer, types: &[Resource
             return 2;
         }
     }
-    if let Err(d) = crate::run::run_hooks(&compiler, &l.project.config.on_run_start, "on-run-start", conn.clone()) {
-        printer.diagnostics(&[d]);
-        return 1;
-    }
+    let mut hooks = match crate::run::run_hooks(&compiler, &l.project.config.on_run_start, "on-run-start", conn.clone())
+    {
+        Ok(n) => n,
+        Err(d) => {
+            printer.diagnostics(&[d]);
+            return 1;
+        }
+    };
     let opts = RunOptions {
         threads,
         fail_fast: settings.fail_fast,
@@ -484,9 +489,12 @@ fn run_cmd(settings: &Settings, l: &Loaded, printer: &Printer, types: &[Resource
     };
     let results = crate::run::execute(&compiler, &l.manifest, &l.dag, &plan, &db, &opts, printer);
     let mut code = if results.failed() { 1 } else { 0 };
-    if let Err(d) = crate::run::run_hooks(&compiler, &l.project.config.on_run_end, "on-run-end", conn.clone()) {
-        printer.diagnostics(&[d]);
-        code = 1;
+    match crate::run::run_hooks(&compiler, &l.project.config.on_run_end, "on-run-end", conn.clone()) {
+        Ok(n) => hooks += n,
+        Err(d) => {
+            printer.diagnostics(&[d]);
+            code = 1;
+        }
     }
     let args = json!({
         "which": settings.command.name(), "select": settings.select, "exclude": settings.exclude,
@@ -496,8 +504,8 @@ fn run_cmd(settings: &Settings, l: &Loaded, printer: &Printer, types: &[Resource
     if let Err(e) = crate::artifacts::write_json(&l.target_dir, "run_results.json", &rr) {
         printer.warn(&format!("cannot write run_results.json: {e}"));
     }
-    let n = results.results.len();
-    printer.summary(&results, &format!("{n} {}", if n == 1 { what.trim_end_matches('s') } else { what }));
+    let ran = results.results.iter().filter_map(|r| l.manifest.nodes.get(&r.unique_id));
+    printer.summary(&results, &crate::output::what_ran(ran, hooks));
     code
 }
 

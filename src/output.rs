@@ -117,7 +117,9 @@ impl Printer {
         let err = results.count(Status::Error);
         let skip = results.count(Status::Skipped);
         self.info("");
-        self.info(&format!("Finished running {what} in {:.2}s.", results.elapsed));
+        let secs = results.elapsed;
+        let (h, m, s) = ((secs / 3600.0) as u64, ((secs % 3600.0) / 60.0) as u64, secs % 60.0);
+        self.info(&format!("Finished running {what} in {h} hours {m} minutes and {s:.2} seconds ({secs:.2}s)."));
         if err == 0 {
             self.info("");
             self.info(&self.paint("32", "Completed successfully"));
@@ -149,6 +151,25 @@ fn strip_ansi(s: &str) -> String {
         }
     }
     out
+}
+
+/// What ran, counted by kind as dbt words it: `1 project hook, 5 seeds, 4 table models`.
+pub fn what_ran<'a>(nodes: impl IntoIterator<Item = &'a Node>, hooks: usize) -> String {
+    let mut counts: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
+    if hooks > 0 {
+        counts.insert("project hook".into(), hooks);
+    }
+    for n in nodes {
+        let kind = match n.resource_type {
+            ResourceType::Seed => "seed".to_string(),
+            _ => format!("{} model", n.materialized()),
+        };
+        *counts.entry(kind).or_default() += 1;
+    }
+    if counts.is_empty() {
+        return "0 nodes".into();
+    }
+    counts.into_iter().map(|(k, n)| format!("{n} {k}{}", if n == 1 { "" } else { "s" })).collect::<Vec<_>>().join(", ")
 }
 
 /// What a node is, for progress lines: `sql table model`, `seed file`.

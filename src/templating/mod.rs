@@ -1091,6 +1091,46 @@ pub fn is_return_unwind(e: &Error) -> bool {
     e.detail() == Some(RETURN_MARKER)
 }
 
+/// A mapping built on first use (for `graph`, which most renders never read).
+pub fn lazy_map<F>(build: F) -> Value
+where
+    F: Fn() -> Json + Send + Sync + 'static,
+{
+    Value::from_object(LazyMap { build: Box::new(build), cell: std::sync::OnceLock::new() })
+}
+
+struct LazyMap {
+    build: Box<dyn Fn() -> Json + Send + Sync>,
+    cell: std::sync::OnceLock<Value>,
+}
+
+impl std::fmt::Debug for LazyMap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LazyMap")
+    }
+}
+
+impl LazyMap {
+    fn value(&self) -> &Value {
+        self.cell.get_or_init(|| Value::from_serialize((self.build)()))
+    }
+}
+
+impl Object for LazyMap {
+    fn repr(self: &Arc<Self>) -> minijinja::value::ObjectRepr {
+        minijinja::value::ObjectRepr::Map
+    }
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        self.value().get_item(key).ok().filter(|v| !v.is_undefined())
+    }
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        match self.value().try_iter() {
+            Ok(keys) => Enumerator::Values(keys.collect()),
+            Err(_) => Enumerator::Empty,
+        }
+    }
+}
+
 /// The keyword arguments of a call, when the value is the kwargs object.
 pub(crate) fn as_kwargs(v: &Value) -> Option<Kwargs> {
     if v.is_kwargs() {

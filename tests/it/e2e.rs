@@ -225,3 +225,11 @@ fn incremental_appends_then_full_refresh_rebuilds() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(p.query(db, "select id, batch from main.events_incr"), rows(&[&["0", "c"]]));
 }
+
+#[test]
+fn build_output_has_dbt_shape() {
+    let p = TestProject::fixture("rebuild_keeps_table");
+    let out = p.run(&["build", "--threads", "1"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    insta::assert_snapshot!(p.normalize(&out.stderr));
+}

@@ -97,8 +97,8 @@ impl TestProject {
         let text = text.replace(&root, "[PROJECT]").replace(&parent, "[TMP]");
         let time = regex::Regex::new(r"(?m)^\d\d:\d\d:\d\d  ").unwrap();
         let text = time.replace_all(&text, "");
-        let secs = regex::Regex::new(r"\d+\.\d\ds").unwrap();
-        let text = secs.replace_all(&text, "N.NNs");
+        let secs = regex::Regex::new(r"\d+\.\d\d(s| seconds)").unwrap();
+        let text = secs.replace_all(&text, "N.NN$1");
         // Dot leaders depend on the width of the duration; fold them.
         let dots = regex::Regex::new(r" \.{2,} ").unwrap();
         dots.replace_all(&text, " ... ").to_string()
