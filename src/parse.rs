@@ -240,32 +240,22 @@ pub fn parse(
         v.push(f.stem());
         v
     };
-    for f in &project.models {
-        let fqn = fqn_of(f);
-        let mut config = project.config.models.resolve(&fqn);
-        let patch = props.models.get(&f.stem());
-        if let Some(p) = patch {
-            config.merge(&p.config);
+    let kinds = [
+        (&project.models, &project.config.models, &props.models, ResourceType::Model),
+        (&project.analyses, &project.config.analyses, &props.analyses, ResourceType::Analysis),
+        (&project.seeds, &project.config.seeds, &props.seeds, ResourceType::Seed),
+    ];
+    for (files, tree, patches, resource_type) in kinds {
+        for f in files {
+            // dbt_project.yml folders first, then the property YAML's `config:` on top.
+            let fqn = fqn_of(f);
+            let mut config = tree.resolve(&fqn);
+            let patch = patches.get(&f.stem());
+            if let Some(p) = patch {
+                config.merge(&p.config);
+            }
+            pending.push(Pending { file: f, resource_type, fqn, config, patch });
         }
-        pending.push(Pending { file: f, resource_type: ResourceType::Model, fqn, config, patch });
-    }
-    for f in &project.analyses {
-        let fqn = fqn_of(f);
-        let mut config = project.config.analyses.resolve(&fqn);
-        let patch = props.analyses.get(&f.stem());
-        if let Some(p) = patch {
-            config.merge(&p.config);
-        }
-        pending.push(Pending { file: f, resource_type: ResourceType::Analysis, fqn, config, patch });
-    }
-    for f in &project.seeds {
-        let fqn = fqn_of(f);
-        let mut config = project.config.seeds.resolve(&fqn);
-        let patch = props.seeds.get(&f.stem());
-        if let Some(p) = patch {
-            config.merge(&p.config);
-        }
-        pending.push(Pending { file: f, resource_type: ResourceType::Seed, fqn, config, patch });
     }
 
     // Render models and analyses once to record ref/source/config calls.

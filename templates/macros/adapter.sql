@@ -46,3 +46,11 @@
 {% macro create_schema(relation) -%}
     create schema if not exists {{ relation.without_identifier() if relation.without_identifier is defined else relation }}
 {%- endmacro %}
+
+{#- Replace whatever is at `target` with `tmp_relation` (inside the caller's transaction). -#}
+{% macro swap_relation(existing, tmp_relation, target) -%}
+    {% if existing is not none -%}
+    drop {{ 'view' if existing.type == 'view' else 'table' }} if exists {{ target }};
+    {% endif -%}
+    alter table {{ tmp_relation }} rename to {{ adapter.quote(target.identifier) }};
+{%- endmacro %}

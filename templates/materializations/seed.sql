@@ -16,10 +16,7 @@
         from read_csv({{ csv_path }}, header = true, delim = {{ delimiter }}, quote = '"', escape = '"',
                       auto_detect = false, null_padding = true,
                       columns = { {%- for col in columns %}'column{{ loop.index0 }}': 'VARCHAR'{{ ", " if not loop.last }}{% endfor -%} });
-        {% if existing is not none -%}
-        drop {{ 'view' if existing.type == 'view' else 'table' }} if exists {{ this }};
-        {% endif -%}
-        alter table {{ tmp_relation }} rename to {{ adapter.quote(this.identifier) }};
+        {{ swap_relation(existing, tmp_relation, this) }}
         commit;
     {%- endcall %}
 {% endmaterialization %}

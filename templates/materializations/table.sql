@@ -8,10 +8,7 @@
         begin transaction;
         drop table if exists {{ tmp_relation }};
         {{ create_table_as(false, tmp_relation, sql) }};
-        {% if existing is not none -%}
-        drop {{ 'view' if existing.type == 'view' else 'table' }} if exists {{ this }};
-        {% endif -%}
-        alter table {{ tmp_relation }} rename to {{ adapter.quote(this.identifier) }};
+        {{ swap_relation(existing, tmp_relation, this) }}
         commit;
     {%- endcall %}
 {% endmaterialization %}
