@@ -481,11 +481,19 @@ fn run_cmd(settings: &Settings, l: &Loaded, printer: &Printer, types: &[Resource
             return 1;
         }
     };
+    let existing = match conn.relations() {
+        Ok(e) => e,
+        Err(e) => {
+            printer.diagnostics(&[Diagnostic::error("E0803", format!("cannot read the catalog: {e}"))]);
+            return 2;
+        }
+    };
     let opts = RunOptions {
         threads,
         fail_fast: settings.fail_fast,
         full_refresh: settings.full_refresh,
         target_dir: l.target_dir.clone(),
+        existing,
     };
     let results = crate::run::execute(&compiler, &l.manifest, &l.dag, &plan, &db, &opts, printer);
     let mut code = if results.failed() { 1 } else { 0 };

@@ -92,6 +92,9 @@ pub struct RunOptions {
     pub full_refresh: bool,
     /// Where compiled and run SQL go.
     pub target_dir: PathBuf,
+    /// What existed before the run (`(database, schema, name) → table|view`), read once: each
+    /// node only ever replaces its own relation, so the snapshot stays right for it.
+    pub existing: HashMap<(String, String, String), String>,
 }
 
 struct Sched {
@@ -332,14 +335,12 @@ fn run_node(
         r.timing = Some((start, chrono::Utc::now()));
         r
     };
-    let existing = match conn.relation_kind(
-        rel.database.as_deref().unwrap_or(""),
-        rel.schema.as_deref().unwrap_or(""),
-        rel.identifier.as_deref().unwrap_or(""),
-    ) {
-        Ok(k) => k,
-        Err(e) => return fail(format!("Database Error in {} {}: {e}", node.resource_type.as_str(), node.name), None),
-    };
+    let key = (
+        rel.database.clone().unwrap_or_default(),
+        rel.schema.clone().unwrap_or_default(),
+        rel.identifier.clone().unwrap_or_default(),
+    );
+    let existing = opts.existing.get(&key).cloned();
     let mat = node.materialized();
     let full_refresh = node.config.get_bool("full_refresh").unwrap_or(opts.full_refresh);
     let is_incremental = mat == "incremental" && existing.as_deref() == Some("table") && !full_refresh;

@@ -125,6 +125,19 @@ impl Connection for DuckConn {
         }))
     }
 
+    fn relations(&self) -> Result<std::collections::HashMap<(String, String, String), String>, DbError> {
+        let t = self
+            .query("select table_catalog, table_schema, table_name, table_type from information_schema.tables", None)?;
+        Ok(t.rows
+            .into_iter()
+            .map(|r| {
+                let s = |i: usize| r.get(i).and_then(Json::as_str).unwrap_or_default().to_string();
+                let kind = if s(3).eq_ignore_ascii_case("VIEW") { "view" } else { "table" };
+                ((s(0), s(1), s(2)), kind.to_string())
+            })
+            .collect())
+    }
+
     fn columns(&self, database: &str, schema: &str, name: &str) -> Result<Vec<Column>, DbError> {
         let sql = format!(
             "select column_name, data_type from information_schema.columns where table_catalog = {} and table_schema = {} and table_name = {} order by ordinal_position",

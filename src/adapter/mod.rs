@@ -49,6 +49,8 @@ pub trait Connection: Send + Sync {
     fn query(&self, sql: &str, limit: Option<usize>) -> Result<Table, DbError>;
     /// `table`, `view` or None when the relation does not exist.
     fn relation_kind(&self, database: &str, schema: &str, name: &str) -> Result<Option<String>, DbError>;
+    /// Every relation in the database as `(database, schema, name) → table|view`, in one query.
+    fn relations(&self) -> Result<std::collections::HashMap<(String, String, String), String>, DbError>;
     /// Columns of a relation, in order.
     fn columns(&self, database: &str, schema: &str, name: &str) -> Result<Vec<Column>, DbError>;
     /// Roll back an open transaction, if any.
