@@ -136,7 +136,11 @@ pub fn load(opts: &LoadOptions) -> Result<(Project, Diagnostics), Diagnostics> {
         }
     };
 
-    let walk = |paths: &[String], exts: &[&str]| -> Vec<SourceFile> { walk_files(&root, paths, exts) };
+    let mut walk = |paths: &[String], exts: &[&str]| -> Vec<SourceFile> {
+        let (files, problems) = walk_files(&root, paths, exts);
+        diags.extend(problems);
+        files
+    };
     let mut models = walk(&config.model_paths, &["sql"]);
     let python_models: Vec<String> = walk(&config.model_paths, &["py"]).into_iter().map(|f| f.path).collect();
     let analyses = walk(&config.analysis_paths, &["sql"]);
@@ -256,13 +260,25 @@ fn walk_files_no_read(root: &Path, paths: &[String], exts: &[&str]) -> Vec<Sourc
         .collect()
 }
 
-/// Every file with one of `exts` under `paths`, read in parallel, sorted by path.
-pub fn walk_files(root: &Path, paths: &[String], exts: &[&str]) -> Vec<SourceFile> {
-    walk_paths(root, paths, exts)
+/// Every file with one of `exts` under `paths`, read in parallel, sorted by path. A file that
+/// cannot be read (or is not UTF-8) is a diagnostic.
+pub fn walk_files(root: &Path, paths: &[String], exts: &[&str]) -> (Vec<SourceFile>, Vec<Diagnostic>) {
+    let read: Vec<Result<SourceFile, Diagnostic>> = walk_paths(root, paths, exts)
         .into_par_iter()
-        .filter_map(|(abs_path, path, resource_path)| {
-            let source = std::fs::read_to_string(&abs_path).ok()?;
-            Some(SourceFile { path, resource_path, abs_path, source })
+        .map(|(abs_path, path, resource_path)| match std::fs::read_to_string(&abs_path) {
+            Ok(source) => Ok(SourceFile { path, resource_path, abs_path, source }),
+            Err(e) => Err(Diagnostic::error("E0007", format!("cannot read {path}: {e}"))
+                .with_span(Span::file_only(&path))
+                .with_help("project files must be UTF-8 text")),
         })
-        .collect()
+        .collect();
+    let mut files = vec![];
+    let mut diags = vec![];
+    for r in read {
+        match r {
+            Ok(f) => files.push(f),
+            Err(d) => diags.push(d),
+        }
+    }
+    (files, diags)
 }

@@ -102,3 +102,12 @@ fn unknown_doc_block_is_an_error_with_suggestion() {
     assert_eq!(out.code, 2, "{}", out.stderr);
     insta::assert_snapshot!(p.normalize(&out.stderr));
 }
+
+#[test]
+fn unreadable_file_is_a_diagnostic() {
+    let p = TestProject::fixture("compile_features");
+    std::fs::write(p.root.join("models/latin1.sql"), b"select '\xe9t\xe9' as x\n").unwrap();
+    let out = p.run(&["parse"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("error[E0007]: cannot read models/latin1.sql"), "{}", out.stderr);
+}
