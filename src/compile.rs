@@ -121,25 +121,27 @@ struct EphemeralSql {
     ephemerals: Vec<String>,
 }
 
-/// Prepend CTEs to `sql`, merging with a leading `with` (after `recursive`) when there is one.
+/// Inline CTEs exactly as dbt does: each is ` name as (\n<sql>\n)`, joined by `, `. When the
+/// statement starts with `with` (after comments; or `with recursive`), they go right after it
+/// and its whitespace, followed by `, `; otherwise `with <ctes> ` goes before the first token.
 pub fn inject_ctes(sql: &str, ctes: &[(String, String)]) -> String {
     if ctes.is_empty() {
         return sql.to_string();
     }
-    let defs: Vec<String> = ctes.iter().map(|(name, body)| format!("{name} as (\n{}\n)", body.trim())).collect();
-    let defs = defs.join(", ");
+    let joined = ctes.iter().map(|(name, body)| format!(" {name} as (\n{body}\n)")).collect::<Vec<_>>().join(", ");
+    let first = sql.len() - sql.trim_start().len();
     let start = skip_ws_and_comments(sql);
     let rest = &sql[start..];
     if starts_with_word(rest, "with") {
         let mut after = start + 4;
-        let tail = &sql[after..];
-        let ws = tail.len() - tail.trim_start().len();
-        if starts_with_word(tail.trim_start(), "recursive") {
+        let ws = sql[after..].len() - sql[after..].trim_start().len();
+        if starts_with_word(sql[after + ws..].trim_start(), "recursive") {
             after += ws + "recursive".len();
         }
-        format!("{} {defs},{}", &sql[..after], &sql[after..])
+        let ws = sql[after..].len() - sql[after..].trim_start().len();
+        format!("{}{joined}, {}", &sql[..after + ws], &sql[after + ws..])
     } else {
-        format!("{}with {defs}\n{}", &sql[..start], rest)
+        format!("{}with{joined} {}", &sql[..first], &sql[first..])
     }
 }
 
@@ -189,16 +191,18 @@ mod tests {
         let ctes = vec![("__dbt__cte__a".to_string(), "select 1 as x".to_string())];
         assert_eq!(
             inject_ctes("select * from __dbt__cte__a", &ctes),
-            "with __dbt__cte__a as (\nselect 1 as x\n)\nselect * from __dbt__cte__a"
+            "with __dbt__cte__a as (\nselect 1 as x\n) select * from __dbt__cte__a"
         );
         assert_eq!(
-            inject_ctes("-- c\nWITH b as (select 2) select * from b", &ctes),
-            "-- c\nWITH __dbt__cte__a as (\nselect 1 as x\n), b as (select 2) select * from b"
+            inject_ctes("\n\n-- c\nWITH b as (select 2) select * from b", &ctes),
+            "\n\n-- c\nWITH  __dbt__cte__a as (\nselect 1 as x\n), b as (select 2) select * from b"
         );
         assert_eq!(
             inject_ctes("with recursive r as (select 1) select 1", &ctes),
-            "with recursive __dbt__cte__a as (\nselect 1 as x\n), r as (select 1) select 1"
+            "with recursive  __dbt__cte__a as (\nselect 1 as x\n), r as (select 1) select 1"
         );
+        let two = vec![("a".to_string(), "x".to_string()), ("b".to_string(), "\ny".to_string())];
+        assert_eq!(inject_ctes("-- c\nselect 1", &two), "with a as (\nx\n),  b as (\n\ny\n) -- c\nselect 1");
         assert_eq!(inject_ctes("withdrawn", &[]), "withdrawn");
     }
 }
