@@ -262,7 +262,6 @@ fn inline_node(l: &Loaded, sql: &str) -> crate::parse::Node {
         depends_on: vec![],
         relation: crate::templating::relation::Relation::new(&db, &schema, "inline_query"),
         file_path: PathBuf::new(),
-        config_warnings: vec![],
     }
 }
 

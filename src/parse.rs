@@ -79,8 +79,6 @@ pub struct Node {
     pub relation: Relation,
     /// Absolute path of a seed's CSV.
     pub file_path: std::path::PathBuf,
-    /// Warnings about unknown keys in the file's own config() call.
-    pub config_warnings: Vec<Diagnostic>,
 }
 
 impl Node {
@@ -259,7 +257,7 @@ pub fn parse(
     }
 
     // Render models and analyses once to record ref/source/config calls.
-    let rendered: Vec<Result<Node, Diagnostic>> = pending
+    let rendered: Vec<Result<(Node, Vec<Diagnostic>), Diagnostic>> = pending
         .par_iter()
         .map(|p| {
             let name = p.file.stem();
@@ -282,10 +280,9 @@ pub fn parse(
                 depends_on: vec![],
                 relation: Relation::new(&globals.target_database, &globals.target_schema, &name),
                 file_path: p.file.abs_path.clone(),
-                config_warnings: vec![],
             };
             if p.resource_type == ResourceType::Seed {
-                return Ok(node);
+                return Ok((node, vec![]));
             }
             let ctx = NodeContext {
                 unique_id,
@@ -299,10 +296,10 @@ pub fn parse(
             };
             let out = engine.render(&p.file.path, &p.file.source, Phase::Parse, globals, ctx, None)?;
             node.config.merge(&out.config);
-            node.config_warnings = unknown_config_keys(&node, &out.config);
+            let warnings = unknown_config_keys(&node, &out.config);
             node.refs = out.refs;
             node.sources = out.sources;
-            Ok(node)
+            Ok((node, warnings))
         })
         .collect();
 
@@ -311,13 +308,15 @@ pub fn parse(
     let mut ref_names: BTreeMap<String, String> = BTreeMap::new();
     for r in rendered {
         let node = match r {
-            Ok(n) => n,
+            Ok((n, warnings)) => {
+                diags.extend(warnings);
+                n
+            }
             Err(d) => {
                 diags.push(d);
                 continue;
             }
         };
-        diags.extend(node.config_warnings.iter().cloned());
         if !node.config.enabled() {
             manifest.disabled.insert(node.unique_id.clone());
             continue;

@@ -1086,11 +1086,6 @@ fn render_yaml_rec(env: &Environment, v: &mut serde_yaml::Value, is_project: boo
     Ok(())
 }
 
-/// Strip `RETURN_MARKER` errors: they are how return() unwinds and never reach users.
-pub fn is_return_unwind(e: &Error) -> bool {
-    e.detail() == Some(RETURN_MARKER)
-}
-
 /// A mapping built on first use (for `graph`, which most renders never read).
 pub fn lazy_map<F>(build: F) -> Value
 where
