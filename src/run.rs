@@ -197,8 +197,16 @@ pub fn execute(
     let cv = Condvar::new();
     let threads = opts.threads.max(1).min(total.max(1));
 
+    // Compiled and run SQL files are written by one background thread, off the workers' path.
+    let (files_tx, files_rx) = std::sync::mpsc::channel::<(&'static str, String, String)>();
     std::thread::scope(|scope| {
+        scope.spawn(move || {
+            for (kind, path, sql) in files_rx {
+                let _ = write_target_file(&opts.target_dir, kind, &compiler.globals().project_name, &path, &sql);
+            }
+        });
         for t in 0..threads {
+            let files = files_tx.clone();
             let sched = &sched;
             let cv = &cv;
             let order = &order;
@@ -235,7 +243,7 @@ pub fn execute(
                         drop(s);
                         reporter.started(index, total, node);
                         let r = match &conn {
-                            Ok(c) => run_node(compiler, node, c.clone(), opts, &thread_id),
+                            Ok(c) => run_node(compiler, node, c.clone(), opts, &thread_id, &files),
                             Err(e) => error_result(node, &thread_id, format!("cannot connect: {e}"), 0.0, None),
                         };
                         reporter.finished(index, total, node, &r);
@@ -262,6 +270,7 @@ pub fn execute(
                 }
             });
         }
+        drop(files_tx);
     });
     let s = sched.into_inner().unwrap_or_else(|e| e.into_inner());
     RunResults { results: s.results, elapsed: started.elapsed().as_secs_f64() }
@@ -324,6 +333,7 @@ fn run_node(
     conn: Arc<dyn Connection>,
     opts: &RunOptions,
     thread_id: &str,
+    files: &std::sync::mpsc::Sender<(&'static str, String, String)>,
 ) -> NodeResult {
     let t0 = Instant::now();
     let start = chrono::Utc::now();
@@ -370,7 +380,7 @@ fn run_node(
     } else {
         match compiler.compile(node, Phase::Run, Some(conn.clone()), is_incremental) {
             Ok(c) => {
-                let _ = write_target_file(&opts.target_dir, "compiled", project, &node.original_file_path, &c.sql);
+                let _ = files.send(("compiled", node.original_file_path.clone(), c.sql.clone()));
                 extra.push(("sql".into(), Value::from(c.sql.clone())));
                 extra.push(("compiled_code".into(), Value::from(c.sql.clone())));
                 compiled_sql = Some(c.sql);
@@ -423,7 +433,7 @@ fn run_node(
             r.main_response.unwrap_or(json!({"_message": "OK"}))
         }
         Err(d) => {
-            let run_file = opts.target_dir.join("run").join(project).join(&node.original_file_path);
+            let compiled_file = opts.target_dir.join("compiled").join(project).join(&node.original_file_path);
             let msg = if d.code == "E0501" {
                 format!(
                     "Database Error in {} {} ({})\n  {}\n  compiled code at {}",
@@ -431,7 +441,7 @@ fn run_node(
                     node.name,
                     node.original_file_path,
                     d.message.trim_start_matches("database error: "),
-                    run_file.display()
+                    compiled_file.display()
                 )
             } else {
                 diag_message(&d)
@@ -439,7 +449,7 @@ fn run_node(
             return fail(msg, compiled_sql);
         }
     };
-    let _ = write_target_file(&opts.target_dir, "run", project, &node.original_file_path, &statements.join(";\n\n"));
+    let _ = files.send(("run", node.original_file_path.clone(), statements.join(";\n\n")));
     for (i, hook) in node.config.hooks("post-hook").iter().enumerate() {
         let name = format!("{} (post-hook {})", node.original_file_path, i + 1);
         match engine.render(&name, hook, Phase::Run, globals, ctx.clone(), Some(conn.clone())) {

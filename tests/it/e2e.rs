@@ -120,7 +120,7 @@ fn runtime_error_builds_the_rest_and_exits_1() {
     assert_eq!(out.code, 1, "{}", out.stderr);
     let text = p.normalize(&out.stderr);
     assert!(text.contains("Done. PASS=2 WARN=0 ERROR=1 SKIP=1 TOTAL=4"), "{text}");
-    assert!(text.contains("compiled code at [PROJECT]/target/run/p/models/bad.sql"), "{text}");
+    assert!(text.contains("compiled code at [PROJECT]/target/compiled/p/models/bad.sql"), "{text}");
     assert_eq!(p.query("test.duckdb", "select id from main.sibling"), rows(&[&["2"]]));
     let rr: serde_json::Value = serde_json::from_str(&p.read("target/run_results.json")).unwrap();
     let status: Vec<(String, String)> = rr["results"]
@@ -232,4 +232,15 @@ fn build_output_has_dbt_shape() {
     let out = p.run(&["build", "--threads", "1"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     insta::assert_snapshot!(p.normalize(&out.stderr));
+}
+
+#[test]
+fn compiled_and_run_sql_files_are_written() {
+    let p = TestProject::fixture("err_sql_runtime");
+    assert_eq!(p.run(&["build"]).code, 1);
+    // The failed model's compiled SQL is where its error message points.
+    assert!(p.read("target/compiled/p/models/bad.sql").contains("select no_such_column"));
+    let run = p.read("target/run/p/models/good.sql");
+    assert!(run.contains("create table \"test\".\"main\".\"good__strata_tmp\" as ("), "{run}");
+    assert!(run.contains("alter table \"test\".\"main\".\"good__strata_tmp\" rename to \"good\""), "{run}");
 }
