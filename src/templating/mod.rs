@@ -515,6 +515,9 @@ impl Engine {
         let syntax = matches!(e.kind(), ErrorKind::SyntaxError);
         let (code, help) = match hint {
             Some((c, h)) => (c, h),
+            None if e.detail() == Some("recursion limit exceeded") => {
+                ("E0407", Some("a macro calls itself (directly or through others) without stopping".to_string()))
+            }
             None if syntax => ("E0401", Some("fix the Jinja syntax at the caret".to_string())),
             None => ("E0402", None),
         };
@@ -1283,6 +1286,13 @@ mod tests {
         let err = e.render("m.sql", "{{ check(5) }}", Phase::Compile, &globals(), node(), None).unwrap_err();
         assert_eq!((err.code, err.message.as_str()), ("E0403", "too big: 5"));
         assert_eq!(err.span.unwrap().file.to_str(), Some("macros/m.sql"));
+    }
+
+    #[test]
+    fn runaway_macro_recursion_is_an_error_not_a_crash() {
+        let e = engine("{% macro forever(n) %}{{ forever(n + 1) }}{% endmacro %}");
+        let err = e.render("m.sql", "{{ forever(0) }}", Phase::Compile, &globals(), node(), None).unwrap_err();
+        assert_eq!((err.code, err.message.as_str()), ("E0407", "recursion limit exceeded"), "{err:?}");
     }
 
     #[test]
