@@ -1,7 +1,7 @@
 //! Files under `target/` that other tools read: `run_results.json` (dbt's run-results v6).
 //! In: [`RunResults`]. Out: JSON files.
 
-use crate::run::{RunResults, Status};
+use crate::run::RunResults;
 use crate::Invocation;
 use serde_json::{json, Value as Json};
 use std::path::Path;
@@ -36,13 +36,13 @@ pub fn run_results_json(results: &RunResults, inv: &Invocation, args: Json) -> J
                 None => vec![],
             };
             json!({
-                "status": match r.status { Status::Success => "success", Status::Error => "error", Status::Skipped => "skipped" },
+                "status": r.status.as_str(),
                 "timing": timing,
                 "thread_id": r.thread_id,
                 "execution_time": r.execution_time,
                 "adapter_response": r.adapter_response,
                 "message": r.message,
-                "failures": null,
+                "failures": r.failures,
                 "unique_id": r.unique_id,
                 "compiled": r.compiled_code.is_some(),
                 "compiled_code": r.compiled_code,

@@ -75,6 +75,12 @@ struct GlobalArgs {
     /// Rows for `show`
     #[arg(long, global = true, default_value_t = 5)]
     limit: i64,
+    /// `build`: publish tables without auditing them first (dbt's behaviour)
+    #[arg(long, global = true)]
+    no_audit: bool,
+    /// Store every test's failing rows in the audit schema
+    #[arg(long, global = true)]
+    store_failures: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -118,8 +124,13 @@ enum Command {
     Run,
     /// Load seeds
     Seed,
-    /// Build seeds and models in dependency order
+    /// Build seeds and models in dependency order, with their tests; tables are published only
+    /// when their tests pass
     Build,
+    /// Run data tests and unit tests
+    Test,
+    /// Re-run what errored, failed or was skipped in the last run_results.json
+    Retry,
     /// List nodes
     #[command(alias = "list")]
     Ls,
@@ -151,6 +162,10 @@ pub enum Cmd {
     Seed,
     /// `build`.
     Build,
+    /// `test`.
+    Test,
+    /// `retry`.
+    Retry,
     /// `ls`.
     Ls,
     /// `show`.
@@ -170,6 +185,8 @@ impl Cmd {
             Cmd::Run => "run",
             Cmd::Seed => "seed",
             Cmd::Build => "build",
+            Cmd::Test => "test",
+            Cmd::Retry => "retry",
             Cmd::Ls => "list",
             Cmd::Show => "show",
             Cmd::Clean => "clean",
@@ -220,6 +237,10 @@ pub struct Settings {
     pub inline: Option<String>,
     /// --limit.
     pub limit: i64,
+    /// --no-audit.
+    pub no_audit: bool,
+    /// --store-failures.
+    pub store_failures: bool,
 }
 
 /// Parse argv. Usage errors come back as clap's error (printed by main, exit 2).
@@ -252,6 +273,8 @@ where
         output,
         inline,
         limit,
+        no_audit,
+        store_failures,
     } = global;
     let command = match command {
         Command::Init { project_name, skip_profile_setup } => {
@@ -263,6 +286,8 @@ where
         Command::Run => Cmd::Run,
         Command::Seed => Cmd::Seed,
         Command::Build => Cmd::Build,
+        Command::Test => Cmd::Test,
+        Command::Retry => Cmd::Retry,
         Command::Ls => Cmd::Ls,
         Command::Show => Cmd::Show,
         Command::Clean => Cmd::Clean,
@@ -296,6 +321,8 @@ where
         output,
         inline,
         limit,
+        no_audit,
+        store_failures,
     })
 }
 

@@ -85,8 +85,13 @@ fn load(settings: &Settings, printer: &mut Printer) -> Result<Loaded, i32> {
     diags.extend(macro_diags);
     let globals = Arc::new(crate::parse::parse_globals(&project, &invocation));
     let manifest = match crate::parse::parse(&project, &engine, &globals) {
-        Ok((m, w)) => {
+        Ok((mut m, w)) => {
             diags.extend(w.items);
+            if settings.store_failures {
+                for n in m.nodes.values_mut().filter(|n| n.resource_type == ResourceType::Test) {
+                    n.config.set("store_failures", json!(true));
+                }
+            }
             m
         }
         Err(d) => {
@@ -126,8 +131,14 @@ fn compile_globals(l: &Loaded) -> Arc<Globals> {
 fn counts(m: &Manifest, macros: usize) -> String {
     let n = |t: ResourceType| m.nodes.values().filter(|x| x.resource_type == t).count();
     let plural = |n: usize, s: &str, p: &str| format!("{n} {}", if n == 1 { s } else { p });
-    let mut parts =
-        vec![plural(n(ResourceType::Model), "model", "models"), plural(n(ResourceType::Seed), "seed", "seeds")];
+    let mut parts = vec![plural(n(ResourceType::Model), "model", "models")];
+    if n(ResourceType::Test) > 0 {
+        parts.push(plural(n(ResourceType::Test), "data test", "data tests"));
+    }
+    if n(ResourceType::UnitTest) > 0 {
+        parts.push(plural(n(ResourceType::UnitTest), "unit test", "unit tests"));
+    }
+    parts.push(plural(n(ResourceType::Seed), "seed", "seeds"));
     if n(ResourceType::Analysis) > 0 {
         parts.push(plural(n(ResourceType::Analysis), "analysis", "analyses"));
     }
@@ -149,6 +160,9 @@ fn plan_for(settings: &Settings, l: &Loaded, types: &[ResourceType], printer: &P
     }
 }
 
+const BUILD_TYPES: &[ResourceType] =
+    &[ResourceType::Model, ResourceType::Seed, ResourceType::Test, ResourceType::UnitTest];
+
 fn project_command(settings: &Settings) -> i32 {
     let mut printer = printer_for(settings, None);
     let l = match load(settings, &mut printer) {
@@ -165,9 +179,11 @@ fn project_command(settings: &Settings) -> i32 {
         Cmd::Ls => ls(settings, &l),
         Cmd::Compile => compile_cmd(settings, &l, &printer),
         Cmd::Show => show(settings, &l, &printer),
-        Cmd::Run => run_cmd(settings, &l, &printer, &[ResourceType::Model]),
-        Cmd::Seed => run_cmd(settings, &l, &printer, &[ResourceType::Seed]),
-        Cmd::Build => run_cmd(settings, &l, &printer, &[ResourceType::Model, ResourceType::Seed]),
+        Cmd::Run => run_cmd(settings, &l, &printer, &[ResourceType::Model], None),
+        Cmd::Seed => run_cmd(settings, &l, &printer, &[ResourceType::Seed], None),
+        Cmd::Build => run_cmd(settings, &l, &printer, BUILD_TYPES, None),
+        Cmd::Test => run_cmd(settings, &l, &printer, &[ResourceType::Test, ResourceType::UnitTest], None),
+        Cmd::Retry => retry(settings, &l, &printer),
         _ => 2,
     }
 }
@@ -262,6 +278,7 @@ fn inline_node(l: &Loaded, sql: &str) -> crate::parse::Node {
         depends_on: vec![],
         relation: crate::templating::relation::Relation::new(&db, &schema, "inline_query"),
         file_path: PathBuf::new(),
+        test: None,
     }
 }
 
@@ -431,11 +448,18 @@ pub fn format_table(t: &crate::adapter::Table) -> String {
     out
 }
 
-fn run_cmd(settings: &Settings, l: &Loaded, printer: &Printer, types: &[ResourceType]) -> i32 {
+fn run_cmd(
+    settings: &Settings,
+    l: &Loaded,
+    printer: &Printer,
+    types: &[ResourceType],
+    only: Option<&std::collections::BTreeSet<String>>,
+) -> i32 {
     let plan = match plan_for(settings, l, types, printer) {
         Ok(p) => crate::run::runnable(&l.manifest, &p),
         Err(c) => return c,
     };
+    let plan: Vec<String> = plan.into_iter().filter(|id| only.is_none_or(|o| o.contains(id))).collect();
     let globals = compile_globals(l);
     let compiler = Compiler::new(&l.engine, globals, &l.manifest);
     let bad = crate::run::check_materializations(&compiler, &l.manifest, &plan);
@@ -454,6 +478,7 @@ fn run_cmd(settings: &Settings, l: &Loaded, printer: &Printer, types: &[Resource
     // Schemas first, on one connection, so workers never race to create the same schema.
     let mut schemas: Vec<(String, String)> = plan
         .iter()
+        .filter(|id| !l.manifest.nodes[*id].is_test())
         .filter_map(|id| {
             let r = &l.manifest.nodes[id].relation;
             Some((r.database.clone()?, r.schema.clone()?))
@@ -493,8 +518,11 @@ fn run_cmd(settings: &Settings, l: &Loaded, printer: &Printer, types: &[Resource
         full_refresh: settings.full_refresh,
         target_dir: l.target_dir.clone(),
         existing,
+        project_root: l.project.root.clone(),
     };
-    let results = crate::run::execute(&compiler, &l.manifest, &l.dag, &plan, &db, &opts, printer);
+    let audit = matches!(settings.command, Cmd::Build) && !settings.no_audit;
+    let jobs = crate::run::plan_jobs(&l.manifest, &l.dag, &plan, audit);
+    let results = crate::run::execute(&compiler, &l.manifest, &jobs, &db, &opts, printer);
     let mut code = if results.failed() { 1 } else { 0 };
     match crate::run::run_hooks(&compiler, &l.project.config.on_run_end, "on-run-end", conn.clone()) {
         Ok(n) => hooks += n,
@@ -512,8 +540,63 @@ fn run_cmd(settings: &Settings, l: &Loaded, printer: &Printer, types: &[Resource
         printer.warn(&format!("cannot write run_results.json: {e}"));
     }
     let ran = results.results.iter().filter_map(|r| l.manifest.nodes.get(&r.unique_id));
-    printer.summary(&results, &crate::output::what_ran(ran, hooks));
+    printer.summary(&results, &crate::output::what_ran(ran, hooks), &l.manifest.nodes);
     code
+}
+
+/// `retry`: the previous command again, on the nodes that errored, failed or were skipped.
+fn retry(settings: &Settings, l: &Loaded, printer: &Printer) -> i32 {
+    let path = l.target_dir.join("run_results.json");
+    let previous: serde_json::Value =
+        match std::fs::read_to_string(&path).ok().and_then(|t| serde_json::from_str(&t).ok()) {
+            Some(v) => v,
+            None => {
+                printer.diagnostics(&[Diagnostic::error(
+                    "E0901",
+                    format!("no previous run to retry: cannot read {}", path.display()),
+                )
+                .with_help("run `strata build` (or run, seed, test) first")]);
+                return 2;
+            }
+        };
+    let which = previous.pointer("/args/which").and_then(|v| v.as_str()).unwrap_or("build").to_string();
+    let todo: std::collections::BTreeSet<String> = previous
+        .get("results")
+        .and_then(|r| r.as_array())
+        .into_iter()
+        .flatten()
+        .filter(|r| {
+            matches!(r.get("status").and_then(|s| s.as_str()), Some("error" | "fail" | "skipped" | "runtime error"))
+        })
+        .filter_map(|r| r.get("unique_id").and_then(|u| u.as_str()).map(str::to_string))
+        .collect();
+    if todo.is_empty() {
+        printer.info("Nothing to retry: the last run had no errors, failures or skipped nodes.");
+        return 0;
+    }
+    let mut s = settings.clone();
+    s.command = match which.as_str() {
+        "run" => Cmd::Run,
+        "seed" => Cmd::Seed,
+        "test" => Cmd::Test,
+        _ => Cmd::Build,
+    };
+    s.select = vec![];
+    s.exclude = vec![];
+    s.full_refresh =
+        settings.full_refresh || previous.pointer("/args/full_refresh").and_then(|v| v.as_bool()).unwrap_or(false);
+    let types: &[ResourceType] = match s.command {
+        Cmd::Run => &[ResourceType::Model],
+        Cmd::Seed => &[ResourceType::Seed],
+        Cmd::Test => &[ResourceType::Test, ResourceType::UnitTest],
+        _ => BUILD_TYPES,
+    };
+    printer.info(&format!(
+        "Retrying {} node{} of the last `{which}`",
+        todo.len(),
+        if todo.len() == 1 { "" } else { "s" }
+    ));
+    run_cmd(&s, l, printer, types, Some(&todo))
 }
 
 fn clean(settings: &Settings) -> i32 {

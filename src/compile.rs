@@ -38,6 +38,11 @@ impl<'a> Compiler<'a> {
         &self.globals
     }
 
+    /// The manifest it compiles.
+    pub fn manifest(&self) -> &'a Manifest {
+        self.manifest
+    }
+
     /// The engine.
     pub fn engine(&self) -> &Engine {
         self.engine
@@ -53,6 +58,7 @@ impl<'a> Compiler<'a> {
             config: node.config.clone(),
             model: node.to_json(),
             is_incremental,
+            overrides: None,
             extra: vec![],
         }
     }
@@ -65,7 +71,17 @@ impl<'a> Compiler<'a> {
         conn: Option<Arc<dyn Connection>>,
         is_incremental: bool,
     ) -> Result<CompiledNode, Diagnostic> {
-        let ctx = self.node_context(node, is_incremental);
+        self.compile_in(node, self.node_context(node, is_incremental), phase, conn)
+    }
+
+    /// Render one node in a given context (overrides for audits and unit tests).
+    pub fn compile_in(
+        &self,
+        node: &Node,
+        ctx: NodeContext,
+        phase: Phase,
+        conn: Option<Arc<dyn Connection>>,
+    ) -> Result<CompiledNode, Diagnostic> {
         let out =
             self.engine.render(&node.original_file_path, &node.raw_code, phase, &self.globals, ctx, conn.clone())?;
         let mut order: Vec<String> = vec![];

@@ -19,6 +19,7 @@ pub mod run;
 pub mod seeds;
 pub mod select;
 pub mod templating;
+pub mod testing;
 
 use serde_json::{json, Value as Json};
 

@@ -111,29 +111,84 @@ impl Printer {
         format!("{prefix}{} {}", ".".repeat(dots), self.paint(status_color, &plain_status))
     }
 
-    /// The closing summary.
-    pub fn summary(&self, results: &RunResults, what: &str) {
-        let ok = results.count(Status::Success);
-        let err = results.count(Status::Error);
+    /// The closing summary: errors and test failures with their messages, then warnings, and
+    /// the counts.
+    pub fn summary(&self, results: &RunResults, what: &str, nodes: &std::collections::BTreeMap<String, Node>) {
+        let ok = results.count(Status::Success) + results.count(Status::Pass);
+        let err = results.count(Status::Error) + results.count(Status::Fail);
+        let warn = results.count(Status::Warn);
         let skip = results.count(Status::Skipped);
         self.info("");
         let secs = results.elapsed;
         let (h, m, s) = ((secs / 3600.0) as u64, ((secs % 3600.0) / 60.0) as u64, secs % 60.0);
         self.info(&format!("Finished running {what} in {h} hours {m} minutes and {s:.2} seconds ({secs:.2}s)."));
-        if err == 0 {
-            self.info("");
+        self.info("");
+        if err == 0 && warn == 0 {
             self.info(&self.paint("32", "Completed successfully"));
         } else {
+            self.info(&self.paint(
+                if err > 0 { "31" } else { "33" },
+                &format!(
+                    "Completed with {err} error{}, 0 partial successes, and {warn} warning{}:",
+                    if err == 1 { "" } else { "s" },
+                    if warn == 1 { "" } else { "s" }
+                ),
+            ));
+        }
+        let mut listed: Vec<&NodeResult> =
+            results.results.iter().filter(|r| matches!(r.status, Status::Error | Status::Fail)).collect();
+        listed.extend(results.results.iter().filter(|r| r.status == Status::Warn));
+        for r in listed {
             self.info("");
-            self.info(&self.paint("31", &format!("Completed with {err} error{}:", if err == 1 { "" } else { "s" })));
-            for r in results.results.iter().filter(|r| r.status == Status::Error) {
-                self.info("");
+            let Some(n) = nodes.get(&r.unique_id) else {
                 self.info(&r.message);
+                continue;
+            };
+            match (n.is_test(), r.status) {
+                (true, Status::Fail) => {
+                    self.info(&self.paint("31", &format!("Failure in {} ({})", test_label(n), n.original_file_path)));
+                    self.info(&indent(&r.message));
+                }
+                (true, Status::Warn) => {
+                    self.info(&self.paint("33", &format!("Warning in {} ({})", test_label(n), n.original_file_path)));
+                    self.info(&indent(&r.message));
+                }
+                (true, _) => {
+                    self.info(&self.paint("31", &format!("Error in {} ({})", test_label(n), n.original_file_path)));
+                    self.info(&indent(&r.message));
+                }
+                _ => self.info(&r.message),
+            }
+            if n.resource_type == ResourceType::Test && matches!(r.status, Status::Fail | Status::Warn) {
+                if let Some(rel) = &r.relation_name {
+                    self.info("");
+                    self.info(&format!("  See test failures:\n    select * from {rel}"));
+                }
             }
         }
         self.info("");
-        self.info(&format!("Done. PASS={ok} WARN=0 ERROR={err} SKIP={skip} TOTAL={}", ok + err + skip));
+        self.info(&format!(
+            "Done. PASS={ok} WARN={warn} ERROR={err} SKIP={skip} NO-OP=0 TOTAL={}",
+            results.results.len()
+        ));
     }
+}
+
+fn indent(s: &str) -> String {
+    s.lines().map(|l| format!("  {l}")).collect::<Vec<_>>().join("\n")
+}
+
+fn test_label(n: &Node) -> String {
+    match n.resource_type {
+        ResourceType::UnitTest => format!("unit_test {}", unit_label(n)),
+        _ => format!("test {}", n.name),
+    }
+}
+
+/// `model::test`, as dbt names unit tests in progress lines.
+fn unit_label(n: &Node) -> String {
+    let model = n.fqn.iter().rev().nth(1).cloned().unwrap_or_default();
+    format!("{model}::{}", n.name)
 }
 
 fn strip_ansi(s: &str) -> String {
@@ -162,6 +217,8 @@ pub fn what_ran<'a>(nodes: impl IntoIterator<Item = &'a Node>, hooks: usize) -> 
     for n in nodes {
         let kind = match n.resource_type {
             ResourceType::Seed => "seed".to_string(),
+            ResourceType::Test => "data test".to_string(),
+            ResourceType::UnitTest => "unit test".to_string(),
             _ => format!("{} model", n.materialized()),
         };
         *counts.entry(kind).or_default() += 1;
@@ -176,6 +233,7 @@ pub fn what_ran<'a>(nodes: impl IntoIterator<Item = &'a Node>, hooks: usize) -> 
 pub fn describe(node: &Node) -> String {
     match node.resource_type {
         ResourceType::Seed => format!("seed file {}", short_relation(node)),
+        ResourceType::Test | ResourceType::UnitTest => test_label(node),
         _ => format!("sql {} model {}", node.materialized(), short_relation(node)),
     }
 }
@@ -197,24 +255,33 @@ impl Reporter for Printer {
     }
 
     fn finished(&self, index: usize, total: usize, node: &Node, r: &NodeResult) {
+        let name = match node.resource_type {
+            ResourceType::UnitTest => unit_label(node),
+            _ => node.name.clone(),
+        };
+        let secs = r.execution_time;
+        let n = r.failures.unwrap_or(0);
         let (msg, status, color) = match r.status {
             Status::Success => {
                 let verb = match node.resource_type {
                     ResourceType::Seed => "OK loaded".to_string(),
                     _ => "OK created".to_string(),
                 };
-                (format!("{verb} {}", describe(node)), format!("{} in {:.2}s", r.message, r.execution_time), "32")
+                (format!("{verb} {}", describe(node)), format!("{} in {secs:.2}s", r.message), "32")
             }
-            Status::Error => {
-                (format!("ERROR creating {}", describe(node)), format!("ERROR in {:.2}s", r.execution_time), "31")
-            }
+            Status::Pass => (format!("PASS {name}"), format!("PASS in {secs:.2}s"), "32"),
+            Status::Warn => (format!("WARN {n} {name}"), format!("WARN {n} in {secs:.2}s"), "33"),
+            Status::Fail => (format!("FAIL {n} {name}"), format!("FAIL {n} in {secs:.2}s"), "31"),
+            Status::Error if node.is_test() => (format!("ERROR {name}"), format!("ERROR in {secs:.2}s"), "31"),
+            Status::Error => (format!("ERROR creating {}", describe(node)), format!("ERROR in {secs:.2}s"), "31"),
+            Status::Skipped if node.is_test() => (format!("SKIP {}", test_label(node)), "SKIP".to_string(), "33"),
             Status::Skipped => (format!("SKIP relation {}", short_relation(node)), "SKIP".to_string(), "33"),
         };
         let line = self.line(index, total, &msg, &status, color);
         self.emit(
-            if r.status == Status::Error { "error" } else { "info" },
+            if matches!(r.status, Status::Error | Status::Fail) { "error" } else { "info" },
             &line,
-            Some(serde_json::json!({"node": node.unique_id, "status": r.status, "message": r.message, "execution_time": r.execution_time})),
+            Some(serde_json::json!({"node": node.unique_id, "status": r.status, "message": r.message, "execution_time": r.execution_time, "failures": r.failures})),
         );
     }
 }

@@ -28,6 +28,10 @@ pub enum ResourceType {
     Analysis,
     /// A declared source table.
     Source,
+    /// A data test (generic, from property YAML, or singular, a .sql file under test-paths).
+    Test,
+    /// A unit test (`unit_tests:` in property YAML).
+    UnitTest,
 }
 
 impl ResourceType {
@@ -38,6 +42,8 @@ impl ResourceType {
             ResourceType::Seed => "seed",
             ResourceType::Analysis => "analysis",
             ResourceType::Source => "source",
+            ResourceType::Test => "test",
+            ResourceType::UnitTest => "unit_test",
         }
     }
 }
@@ -79,6 +85,34 @@ pub struct Node {
     pub relation: Relation,
     /// Absolute path of a seed's CSV.
     pub file_path: std::path::PathBuf,
+    /// For tests: what is tested and how.
+    pub test: Option<Box<TestInfo>>,
+}
+
+/// What a data or unit test node tests.
+#[derive(Debug, Clone, Default)]
+pub struct TestInfo {
+    /// Generic tests: the macro (`not_null`), its namespace and its arguments (with `model`).
+    pub metadata: Option<TestMetadata>,
+    /// The column a column-level test is declared on.
+    pub column_name: Option<String>,
+    /// The node or source the test is declared on (its `model` argument).
+    pub attached_node: Option<String>,
+    /// Where the test is declared: property file and path inside it.
+    pub decl: Option<(std::path::PathBuf, crate::project::yaml::YPath)>,
+    /// Unit tests: the declaration as written.
+    pub unit: Option<Json>,
+}
+
+/// A generic test's macro and arguments, as dbt records them in `test_metadata`.
+#[derive(Debug, Clone, Default)]
+pub struct TestMetadata {
+    /// Test name without `test_`.
+    pub name: String,
+    /// Package namespace, if written as `pkg.name`.
+    pub namespace: Option<String>,
+    /// Arguments, including `model` and `column_name`.
+    pub kwargs: serde_json::Map<String, Json>,
 }
 
 impl Node {
@@ -86,12 +120,48 @@ impl Node {
     pub fn materialized(&self) -> String {
         match self.resource_type {
             ResourceType::Seed => "seed".into(),
+            ResourceType::Test => "test".into(),
+            ResourceType::UnitTest => "unit".into(),
             _ => self.config.materialized("view"),
         }
     }
 
+    /// Where compiled and run SQL go under target/: generic tests sit below their property file
+    /// (`models/schema.yml/not_null_orders_id.sql`), as with dbt.
+    pub fn target_file_path(&self) -> String {
+        match &self.test {
+            Some(t) if t.decl.is_some() => format!("{}/{}", self.original_file_path, self.path),
+            _ => self.original_file_path.clone(),
+        }
+    }
+
+    /// Whether this is a data test or unit test.
+    pub fn is_test(&self) -> bool {
+        matches!(self.resource_type, ResourceType::Test | ResourceType::UnitTest)
+    }
+
+    /// `severity` of a test, lowercased (`error` unless configured).
+    pub fn severity(&self) -> String {
+        self.config.get_str("severity").unwrap_or_else(|| "error".into()).to_ascii_lowercase()
+    }
+
     /// The `model` object Jinja sees.
     pub fn to_json(&self) -> Json {
+        let mut v = self.base_json();
+        if let (Some(t), Json::Object(m)) = (&self.test, &mut v) {
+            if let Some(md) = &t.metadata {
+                m.insert(
+                    "test_metadata".into(),
+                    json!({"name": md.name, "namespace": md.namespace, "kwargs": md.kwargs}),
+                );
+            }
+            m.insert("column_name".into(), json!(t.column_name));
+            m.insert("attached_node".into(), json!(t.attached_node));
+        }
+        v
+    }
+
+    fn base_json(&self) -> Json {
         json!({
             "unique_id": self.unique_id,
             "name": self.name,
@@ -147,7 +217,7 @@ impl Manifest {
     pub fn resolver(&self) -> Resolver {
         let mut r = Resolver::default();
         for n in self.nodes.values() {
-            if n.resource_type == ResourceType::Analysis {
+            if matches!(n.resource_type, ResourceType::Analysis | ResourceType::Test | ResourceType::UnitTest) {
                 continue;
             }
             let ephemeral = n.materialized() == "ephemeral";
@@ -211,6 +281,7 @@ pub fn parse_globals(project: &Project, invocation: &crate::Invocation) -> Globa
         resolver: Resolver::default(),
         graph: minijinja::Value::from_serialize(json!({"nodes": {}, "sources": {}, "exposures": {}, "metrics": {}})),
         print_logs: invocation.print_logs,
+        test_paths: project.config.test_paths.clone(),
     }
 }
 
@@ -238,10 +309,12 @@ pub fn parse(
         v.push(f.stem());
         v
     };
+    let no_patches = BTreeMap::new();
     let kinds = [
         (&project.models, &project.config.models, &props.models, ResourceType::Model),
         (&project.analyses, &project.config.analyses, &props.analyses, ResourceType::Analysis),
         (&project.seeds, &project.config.seeds, &props.seeds, ResourceType::Seed),
+        (&project.tests, &project.config.tests, &no_patches, ResourceType::Test),
     ];
     for (files, tree, patches, resource_type) in kinds {
         for f in files {
@@ -280,6 +353,7 @@ pub fn parse(
                 depends_on: vec![],
                 relation: Relation::new(&globals.target_database, &globals.target_schema, &name),
                 file_path: p.file.abs_path.clone(),
+                test: (p.resource_type == ResourceType::Test).then(Default::default),
             };
             if p.resource_type == ResourceType::Seed {
                 return Ok((node, vec![]));
@@ -292,10 +366,14 @@ pub fn parse(
                 config: p.config.clone(),
                 model: node.to_json(),
                 is_incremental: false,
+                overrides: None,
                 extra: vec![],
             };
             let out = engine.render(&p.file.path, &p.file.source, Phase::Parse, globals, ctx, None)?;
             node.config.merge(&out.config);
+            if node.resource_type == ResourceType::Test {
+                crate::testing::set_test_defaults(&mut node.config);
+            }
             let warnings = unknown_config_keys(&node, &out.config);
             node.refs = out.refs;
             node.sources = out.sources;
@@ -321,7 +399,7 @@ pub fn parse(
             manifest.disabled.insert(node.unique_id.clone());
             continue;
         }
-        if node.resource_type != ResourceType::Analysis {
+        if !matches!(node.resource_type, ResourceType::Analysis | ResourceType::Test) {
             if let Some(prev) = ref_names.get(&node.name) {
                 diags.push(
                     Diagnostic::error("E0204", format!("two resources are named '{}'", node.name))
@@ -381,6 +459,10 @@ pub fn parse(
         manifest.sources.insert(unique_id.clone(), SourceNode { unique_id, table: t.clone(), fqn, relation });
     }
 
+    // Generic tests declared in property YAML, and unit tests.
+    crate::testing::add_generic_tests(project, engine, globals, &mut manifest, &mut diags);
+    crate::testing::unit::add_unit_tests(project, &mut manifest, &mut diags);
+
     // Relation names.
     let naming: Vec<(String, Result<Relation, Diagnostic>)> =
         manifest.nodes.par_iter().map(|(id, n)| (id.clone(), relation_for(engine, globals, n))).collect();
@@ -421,8 +503,11 @@ pub fn parse(
                             did_you_mean(&r.name, names),
                         )
                     };
-                    diags
-                        .push(Diagnostic::error(code, msg).with_span(call_span(n, "ref", &r.name)).with_opt_help(help));
+                    diags.push(
+                        Diagnostic::error(code, msg)
+                            .with_span(decl_span(project, n).unwrap_or_else(|| call_span(n, "ref", &r.name)))
+                            .with_opt_help(help),
+                    );
                 }
             }
         }
@@ -440,7 +525,7 @@ pub fn parse(
                             "E0202",
                             format!("source('{s}', '{t}') is not declared in any property file"),
                         )
-                        .with_span(call_span(n, "source", s))
+                        .with_span(decl_span(project, n).unwrap_or_else(|| call_span(n, "source", s)))
                         .with_help(help),
                     );
                 }
@@ -461,6 +546,23 @@ pub fn parse(
         Err(diags)
     } else {
         Ok((manifest, diags))
+    }
+}
+
+/// For nodes declared in property YAML (generic and unit tests): where the declaration is.
+fn decl_span(project: &Project, n: &Node) -> Option<Span> {
+    let (file, yp) = n.test.as_ref()?.decl.clone()?;
+    Some(yaml_span(project, &file, &yp))
+}
+
+/// The span of a YAML path in a project file (the file alone when it cannot be read).
+pub fn yaml_span(project: &Project, file: &std::path::Path, yp: &crate::project::yaml::YPath) -> Span {
+    match std::fs::read_to_string(project.root.join(file)) {
+        Ok(text) => {
+            crate::project::yaml::YamlDoc { path: file.to_path_buf(), source: text, value: serde_yaml::Value::Null }
+                .span(yp)
+        }
+        Err(_) => Span::file_only(file),
     }
 }
 
@@ -525,6 +627,7 @@ fn relation_for(engine: &Engine, globals: &Arc<Globals>, n: &Node) -> Result<Rel
         config: n.config.clone(),
         model: n.to_json(),
         is_incremental: false,
+        overrides: None,
         extra: vec![],
     };
     let call = |m: &str, arg: minijinja::Value| -> Result<String, Diagnostic> {
@@ -638,7 +741,7 @@ fn render_descriptions(project: &Project, manifest: &mut Manifest, diags: &mut D
             ResourceType::Model => patches.models.get(&n.name),
             ResourceType::Seed => patches.seeds.get(&n.name),
             ResourceType::Analysis => patches.analyses.get(&n.name),
-            ResourceType::Source => None,
+            ResourceType::Source | ResourceType::Test | ResourceType::UnitTest => None,
         };
         let Some(patch) = patch else { continue };
         let mut fields: Vec<(crate::project::yaml::YPath, &mut String)> =

@@ -10,7 +10,7 @@ use crate::diagnostics::Diagnostic;
 use crate::graph::Dag;
 use crate::parse::{Manifest, Node, ResourceType};
 use crate::templating::relation::Relation;
-use crate::templating::Phase;
+use crate::templating::{Overrides, Phase};
 use minijinja::Value;
 use serde_json::{json, Value as Json};
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -28,6 +28,31 @@ pub enum Status {
     Error,
     /// Not run because an upstream node failed (or --fail-fast).
     Skipped,
+    /// A test found nothing wrong.
+    Pass,
+    /// A test's error threshold was met (severity error).
+    Fail,
+    /// A test's warn threshold was met.
+    Warn,
+}
+
+impl Status {
+    /// As run_results.json writes it.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Status::Success => "success",
+            Status::Error => "error",
+            Status::Skipped => "skipped",
+            Status::Pass => "pass",
+            Status::Fail => "fail",
+            Status::Warn => "warn",
+        }
+    }
+
+    /// Whether dependents of a node that ended like this are skipped.
+    pub fn blocks(&self) -> bool {
+        matches!(self, Status::Error | Status::Skipped | Status::Fail)
+    }
 }
 
 /// One node's result.
@@ -51,6 +76,8 @@ pub struct NodeResult {
     pub compiled_code: Option<String>,
     /// Where it was built.
     pub relation_name: Option<String>,
+    /// Tests: how many failing rows (the fail_calc).
+    pub failures: Option<i64>,
 }
 
 /// The results of one invocation, in completion order.
@@ -63,9 +90,9 @@ pub struct RunResults {
 }
 
 impl RunResults {
-    /// Whether any node errored.
+    /// Whether any node errored or any test failed.
     pub fn failed(&self) -> bool {
-        self.results.iter().any(|r| r.status == Status::Error)
+        self.results.iter().any(|r| matches!(r.status, Status::Error | Status::Fail))
     }
     /// How many nodes ended with `s`.
     pub fn count(&self, s: Status) -> usize {
@@ -95,6 +122,108 @@ pub struct RunOptions {
     /// What existed before the run (`(database, schema, name) → table|view`), read once: each
     /// node only ever replaces its own relation, so the snapshot stays right for it.
     pub existing: HashMap<(String, String, String), String>,
+    /// The project folder (unit-test fixtures and declarations are read from it).
+    pub project_root: PathBuf,
+}
+
+/// One unit of scheduling: a node (with the tests that audit it before it is published) or a
+/// test, and the jobs it waits for.
+#[derive(Debug, Clone)]
+pub struct Job {
+    /// The node or test.
+    pub id: String,
+    /// Jobs that must finish first (and not fail) before this one runs.
+    pub parents: Vec<String>,
+    /// Error-severity tests run against the node's staged contents before it is published.
+    pub audits: Vec<String>,
+}
+
+/// Materializations whose new contents can be staged and audited before they are published.
+pub const AUDITABLE: &[&str] = &["table", "incremental", "seed", "snapshot"];
+
+/// Turn a selection (in dependency order) into jobs, as `build` runs them: unit tests before
+/// their model; each data test right after the nodes it reads, and before their children; with
+/// `audit`, a table/incremental/seed's error-severity tests inside its job, before publishing.
+pub fn plan_jobs(m: &Manifest, dag: &Dag, plan: &[String], audit: bool) -> Vec<Job> {
+    let in_plan: HashSet<&String> = plan.iter().collect();
+    let mut parents: HashMap<String, BTreeSet<String>> = HashMap::new();
+    for id in plan {
+        parents.insert(id.clone(), effective_parents(m, dag, id, &in_plan).into_iter().collect());
+    }
+    let node = |id: &str| m.nodes.get(id);
+    let is_test = |id: &str| node(id).is_some_and(|n| n.resource_type == ResourceType::Test);
+    // Unit tests need nothing built; their model waits for them.
+    for id in plan {
+        let Some(n) = node(id).filter(|n| n.resource_type == ResourceType::UnitTest) else { continue };
+        parents.insert(id.clone(), BTreeSet::new());
+        if let Some(model) = n.test.as_ref().and_then(|t| t.attached_node.clone()) {
+            if let Some(p) = parents.get_mut(&model) {
+                p.insert(id.clone());
+            }
+        }
+    }
+    let mut ancestors: HashMap<String, HashSet<String>> = HashMap::new();
+    let mut ancestors_of = |id: &str| -> HashSet<String> {
+        ancestors.entry(id.to_string()).or_insert_with(|| dag.walk(id, true, None).into_iter().collect()).clone()
+    };
+    // Audits.
+    let mut audits: HashMap<String, Vec<String>> = HashMap::new();
+    let mut absorbed: HashSet<String> = HashSet::new();
+    if audit {
+        for id in plan.iter().filter(|id| is_test(id)) {
+            let t = &m.nodes[id];
+            if t.severity() != "error" {
+                continue;
+            }
+            let Some(target) = t.test.as_ref().and_then(|x| x.attached_node.clone()) else { continue };
+            let auditable = in_plan.contains(&target)
+                && node(&target).is_some_and(|n| AUDITABLE.contains(&n.materialized().as_str()));
+            if !auditable {
+                continue;
+            }
+            let others: Vec<String> = parents[id].iter().filter(|p| **p != target).cloned().collect();
+            let anc = if others.is_empty() { HashSet::new() } else { ancestors_of(&target) };
+            if others.iter().all(|o| anc.contains(o)) {
+                audits.entry(target).or_default().push(id.clone());
+                absorbed.insert(id.clone());
+            }
+        }
+    }
+    // dbt's test edges: a test runs before the children of the nodes it reads.
+    let mut children: HashMap<String, Vec<String>> = HashMap::new();
+    for id in plan {
+        for p in &parents[id] {
+            children.entry(p.clone()).or_default().push(id.clone());
+        }
+    }
+    let mut extra: Vec<(String, String)> = vec![];
+    for id in plan.iter().filter(|id| is_test(id) && !absorbed.contains(*id)) {
+        let tparents: Vec<String> = parents[id].iter().cloned().collect();
+        for p in &tparents {
+            for c in children.get(p).into_iter().flatten() {
+                if c == id || node(c).is_some_and(|n| n.is_test()) {
+                    continue;
+                }
+                let feeds_back = tparents.len() > 1 && tparents.iter().any(|q| q == c || ancestors_of(q).contains(c));
+                if !feeds_back {
+                    extra.push((c.clone(), id.clone()));
+                }
+            }
+        }
+    }
+    for (c, t) in extra {
+        if let Some(p) = parents.get_mut(&c) {
+            p.insert(t);
+        }
+    }
+    plan.iter()
+        .filter(|id| !absorbed.contains(*id))
+        .map(|id| Job {
+            id: id.clone(),
+            parents: parents[id].iter().filter(|p| !absorbed.contains(*p)).cloned().collect(),
+            audits: audits.remove(id).unwrap_or_default(),
+        })
+        .collect()
 }
 
 struct Sched {
@@ -132,7 +261,7 @@ pub fn check_materializations(compiler: &Compiler, m: &Manifest, plan: &[String]
         })
         .collect();
     for id in plan {
-        let Some(n) = m.nodes.get(id) else { continue };
+        let Some(n) = m.nodes.get(id).filter(|n| !n.is_test()) else { continue };
         let mat = n.materialized();
         if materialization_macro(compiler, &mat).is_none() && mat != "ephemeral" {
             out.push(
@@ -151,40 +280,32 @@ fn materialization_macro(compiler: &Compiler, mat: &str) -> Option<String> {
         .find(|m| compiler.engine().has_macro(m))
 }
 
-/// Execute `plan` (unique ids in dependency order).
+/// Execute `jobs` (from [`plan_jobs`], in dependency order).
 pub fn execute(
     compiler: &Compiler,
     manifest: &Manifest,
-    dag: &Dag,
-    plan: &[String],
+    jobs: &[Job],
     adapter: &dyn Adapter,
     opts: &RunOptions,
     reporter: &dyn Reporter,
 ) -> RunResults {
     let started = Instant::now();
-    let in_plan: HashSet<&String> = plan.iter().collect();
-    let order: HashMap<&String, usize> = plan.iter().enumerate().map(|(i, id)| (id, i)).collect();
-    // Ephemeral models are not run: their parents count as the parents of their dependents.
-    let mut parents_of: HashMap<String, Vec<String>> = HashMap::new();
+    let order: HashMap<&String, usize> = jobs.iter().enumerate().map(|(i, j)| (&j.id, i)).collect();
+    let by_id: HashMap<&String, &Job> = jobs.iter().map(|j| (&j.id, j)).collect();
     let mut children_of: HashMap<String, Vec<String>> = HashMap::new();
-    for id in plan {
-        let ps = effective_parents(manifest, dag, id, &in_plan);
-        for p in &ps {
-            children_of.entry(p.clone()).or_default().push(id.clone());
-        }
-        parents_of.insert(id.clone(), ps);
-    }
     let mut waiting = HashMap::new();
     let mut ready = BTreeSet::new();
-    for id in plan {
-        let n = parents_of[id].len();
-        if n == 0 {
-            ready.insert((order[id], id.clone()));
+    for j in jobs {
+        for p in &j.parents {
+            children_of.entry(p.clone()).or_default().push(j.id.clone());
+        }
+        if j.parents.is_empty() {
+            ready.insert((order[&j.id], j.id.clone()));
         } else {
-            waiting.insert(id.clone(), n);
+            waiting.insert(j.id.clone(), j.parents.len());
         }
     }
-    let total = plan.len();
+    let total = jobs.len() + jobs.iter().map(|j| j.audits.len()).sum::<usize>();
     let sched = Mutex::new(Sched {
         waiting,
         ready,
@@ -195,7 +316,7 @@ pub fn execute(
         results: vec![],
     });
     let cv = Condvar::new();
-    let threads = opts.threads.max(1).min(total.max(1));
+    let threads = opts.threads.max(1).min(jobs.len().max(1));
 
     // Compiled and run SQL files are written by one background thread, off the workers' path.
     let (files_tx, files_rx) = std::sync::mpsc::channel::<(&'static str, String, String)>();
@@ -210,11 +331,16 @@ pub fn execute(
             let sched = &sched;
             let cv = &cv;
             let order = &order;
-            let parents_of = &parents_of;
+            let by_id = &by_id;
             let children_of = &children_of;
             scope.spawn(move || {
                 let thread_id = format!("Thread-{}", t + 1);
                 let conn = adapter.connect();
+                let take_index = || {
+                    let mut s = sched.lock().unwrap_or_else(|e| e.into_inner());
+                    s.next_index += 1;
+                    s.next_index
+                };
                 loop {
                     let mut s = sched.lock().unwrap_or_else(|e| e.into_inner());
                     while s.ready.is_empty() && s.running > 0 {
@@ -223,39 +349,49 @@ pub fn execute(
                     let Some(item) = s.ready.iter().next().cloned() else { break };
                     s.ready.remove(&item);
                     let id = item.1;
+                    let job = by_id[&id];
                     let node = &manifest.nodes[&id];
-                    s.next_index += 1;
-                    let index = s.next_index;
-                    let failed_parent = parents_of[&id]
-                        .iter()
-                        .find(|p| matches!(s.outcome.get(*p), Some(Status::Error | Status::Skipped)))
-                        .cloned();
-                    let result = if s.stop || failed_parent.is_some() {
+                    let failed_parent =
+                        job.parents.iter().find(|p| s.outcome.get(*p).is_some_and(Status::blocks)).cloned();
+                    let results = if s.stop || failed_parent.is_some() {
                         let msg = match failed_parent {
                             Some(p) => format!("skipped because upstream {} did not succeed", short(&p)),
                             None => "skipped because of --fail-fast".to_string(),
                         };
-                        let r = skipped(node, &thread_id, msg);
-                        reporter.finished(index, total, node, &r);
-                        r
+                        let mut out = vec![];
+                        for tid in std::iter::once(&id).chain(&job.audits) {
+                            s.next_index += 1;
+                            let n = &manifest.nodes[tid];
+                            let r = skipped(n, &thread_id, msg.clone());
+                            reporter.finished(s.next_index, total, n, &r);
+                            out.push(r);
+                        }
+                        out
                     } else {
                         s.running += 1;
+                        s.next_index += 1;
+                        let index = s.next_index;
                         drop(s);
                         reporter.started(index, total, node);
-                        let r = match &conn {
-                            Ok(c) => run_node(compiler, node, c.clone(), opts, &thread_id, &files),
-                            Err(e) => error_result(node, &thread_id, format!("cannot connect: {e}"), 0.0, None),
+                        let audits: Vec<&Node> = job.audits.iter().map(|a| &manifest.nodes[a]).collect();
+                        let rs = match &conn {
+                            Ok(c) => {
+                                let env = Env { compiler, opts, thread_id: &thread_id, files: &files, conn: c.clone() };
+                                let progress = Progress { reporter, total, take_index: &take_index };
+                                run_job(&env, node, &audits, &progress)
+                            }
+                            Err(e) => vec![error_result(node, &thread_id, format!("cannot connect: {e}"), 0.0, None)],
                         };
-                        reporter.finished(index, total, node, &r);
+                        reporter.finished(index, total, node, &rs[0]);
                         s = sched.lock().unwrap_or_else(|e| e.into_inner());
                         s.running -= 1;
-                        if r.status == Status::Error && opts.fail_fast {
+                        if rs.iter().any(|r| matches!(r.status, Status::Error | Status::Fail)) && opts.fail_fast {
                             s.stop = true;
                         }
-                        r
+                        rs
                     };
-                    s.outcome.insert(id.clone(), result.status);
-                    s.results.push(result);
+                    s.outcome.insert(id.clone(), results[0].status);
+                    s.results.extend(results);
                     for c in children_of.get(&id).into_iter().flatten() {
                         if let Some(w) = s.waiting.get_mut(c) {
                             *w -= 1;
@@ -274,6 +410,33 @@ pub fn execute(
     });
     let s = sched.into_inner().unwrap_or_else(|e| e.into_inner());
     RunResults { results: s.results, elapsed: started.elapsed().as_secs_f64() }
+}
+
+/// What every job needs: the compiler, options, its worker's connection and the file writer.
+struct Env<'a> {
+    compiler: &'a Compiler<'a>,
+    opts: &'a RunOptions,
+    thread_id: &'a str,
+    files: &'a std::sync::mpsc::Sender<(&'static str, String, String)>,
+    conn: Arc<dyn Connection>,
+}
+
+/// Progress reporting for tests run inside a node's job.
+struct Progress<'a> {
+    reporter: &'a dyn Reporter,
+    total: usize,
+    take_index: &'a dyn Fn() -> usize,
+}
+
+/// Run one job: a test, a unit test, or a node with its audits. The job's own result comes first.
+fn run_job(env: &Env, node: &Node, audits: &[&Node], progress: &Progress) -> Vec<NodeResult> {
+    match node.resource_type {
+        ResourceType::Test => vec![run_test(env, node, None)],
+        ResourceType::UnitTest => {
+            vec![crate::testing::unit::run(env.compiler, node, env.conn.clone(), env.thread_id, &env.opts.project_root)]
+        }
+        _ => run_node(env, node, audits, progress),
+    }
 }
 
 /// Parents in the plan, looking through ephemeral models (which are inlined, not run).
@@ -309,6 +472,7 @@ fn skipped(node: &Node, thread_id: &str, message: String) -> NodeResult {
         timing: None,
         compiled_code: None,
         relation_name: Some(node.relation.render()),
+        failures: None,
     }
 }
 
@@ -323,18 +487,16 @@ fn error_result(node: &Node, thread_id: &str, message: String, secs: f64, compil
         timing: None,
         compiled_code: compiled,
         relation_name: Some(node.relation.render()),
+        failures: None,
     }
 }
 
-/// Build one node: compile, pre-hooks, materialization, post-hooks.
-fn run_node(
-    compiler: &Compiler,
-    node: &Node,
-    conn: Arc<dyn Connection>,
-    opts: &RunOptions,
-    thread_id: &str,
-    files: &std::sync::mpsc::Sender<(&'static str, String, String)>,
-) -> NodeResult {
+/// Build one node: compile, pre-hooks, materialization, post-hooks. With audits, the
+/// materialization writes a staging relation, the audits run against it, and only if none fails
+/// is it swapped in (in one transaction); post-hooks run on the published relation.
+fn run_node(env: &Env, node: &Node, audits: &[&Node], progress: &Progress) -> Vec<NodeResult> {
+    let Env { compiler, opts, thread_id, files, .. } = *env;
+    let conn = env.conn.clone();
     let t0 = Instant::now();
     let start = chrono::Utc::now();
     let rel = &node.relation;
@@ -360,17 +522,17 @@ fn run_node(
     if node.resource_type == ResourceType::Seed {
         let text = match std::fs::read_to_string(&node.file_path) {
             Ok(t) => t,
-            Err(e) => return fail(format!("cannot read {}: {e}", node.original_file_path), None),
+            Err(e) => return vec![fail(format!("cannot read {}: {e}", node.original_file_path), None)],
         };
         let delim = node.config.get_str("delimiter").unwrap_or_else(|| ",".into());
         let delim_byte = delim.as_bytes().first().copied().unwrap_or(b',');
         let (cols, rows) = match crate::seeds::columns(&text, delim_byte, &node.config) {
             Ok(c) => c,
             Err(e) => {
-                return fail(
+                return vec![fail(
                     format!("Compilation Error in seed {} ({}): {e}", node.name, node.original_file_path),
                     None,
-                )
+                )]
             }
         };
         seed_rows = Some(rows);
@@ -385,23 +547,44 @@ fn run_node(
                 extra.push(("compiled_code".into(), Value::from(c.sql.clone())));
                 compiled_sql = Some(c.sql);
             }
-            Err(d) => return fail(diag_message(&d), None),
+            Err(d) => return vec![fail(diag_message(&d), None)],
         }
     }
-    let existing_rel = existing
+    // Where the materialization writes: the relation itself, or its staging relation.
+    let staged = (!audits.is_empty()).then(|| Relation {
+        identifier: Some(format!("{}__strata_audit", rel.identifier.as_deref().unwrap_or(""))),
+        kind: Some("table".into()),
+        ..rel.clone()
+    });
+    let write_to = staged.clone().unwrap_or_else(|| rel.clone());
+    let mut write_existing = existing.clone();
+    if let Some(st) = &staged {
+        let mut prep = format!("drop table if exists {}", st.render());
+        if is_incremental {
+            prep.push_str(&format!(";\ncreate table {} as select * from {}", st.render(), rel.render()));
+        } else {
+            write_existing = None;
+        }
+        if let Err(e) = conn.execute(&prep) {
+            return vec![fail(format!("Database Error preparing the audit of {}: {e}", node.name), compiled_sql)];
+        }
+    }
+    let existing_rel = write_existing
         .as_ref()
-        .map(|k| Relation { kind: Some(k.clone()), ..rel.clone() }.into_value())
+        .map(|k| Relation { kind: Some(k.clone()), ..write_to.clone() }.into_value())
         .unwrap_or(Value::from(()));
     extra.push(("existing".into(), existing_rel));
     let tmp = Relation {
-        identifier: Some(format!("{}__strata_tmp", rel.identifier.as_deref().unwrap_or(""))),
+        identifier: Some(format!("{}__strata_tmp", write_to.identifier.as_deref().unwrap_or(""))),
         kind: Some("table".into()),
-        ..rel.clone()
+        ..write_to.clone()
     };
     extra.push(("tmp_relation".into(), tmp.into_value()));
     extra.push(("full_refresh".into(), Value::from(full_refresh)));
     let mut ctx = compiler.node_context(node, is_incremental);
     ctx.extra = extra;
+    let mut mat_ctx = ctx.clone();
+    mat_ctx.this = Some(write_to.clone());
     let globals = compiler.globals();
     let engine = compiler.engine();
     let mut statements: Vec<String> = vec![];
@@ -413,21 +596,21 @@ fn run_node(
                 statements.extend(r.statements);
                 if !r.sql.trim().is_empty() {
                     if let Err(e) = conn.execute(&r.sql) {
-                        return fail(
+                        return vec![fail(
                             format!("Database Error in pre-hook of {} {}: {e}", node.resource_type.as_str(), node.name),
                             compiled_sql,
-                        );
+                        )];
                     }
                     statements.push(r.sql);
                 }
             }
-            Err(d) => return fail(diag_message(&d), compiled_sql),
+            Err(d) => return vec![fail(diag_message(&d), compiled_sql)],
         }
     }
     let Some(mac) = materialization_macro(compiler, &mat) else {
-        return fail(format!("unknown materialization '{mat}'"), compiled_sql);
+        return vec![fail(format!("unknown materialization '{mat}'"), compiled_sql)];
     };
-    let response = match engine.call_macro(&mac, vec![], Phase::Run, globals, ctx.clone(), Some(conn.clone())) {
+    let response = match engine.call_macro(&mac, vec![], Phase::Run, globals, mat_ctx, Some(conn.clone())) {
         Ok((_, r)) => {
             statements.extend(r.statements);
             r.main_response.unwrap_or(json!({"_message": "OK"}))
@@ -446,45 +629,208 @@ fn run_node(
             } else {
                 diag_message(&d)
             };
-            return fail(msg, compiled_sql);
+            if let Some(st) = &staged {
+                let _ = conn.execute(&format!("drop table if exists {}", st.render()));
+            }
+            return vec![fail(msg, compiled_sql)];
         }
     };
     let _ = files.send(("run", node.original_file_path.clone(), statements.join(";\n\n")));
+
+    // Audit, then publish.
+    let mut results = vec![];
+    if let Some(st) = &staged {
+        let overrides = Arc::new(Overrides {
+            relations: [(node.unique_id.clone(), st.clone())].into_iter().collect(),
+            ..Default::default()
+        });
+        for t in audits {
+            let index = (progress.take_index)();
+            progress.reporter.started(index, progress.total, t);
+            let r = run_test(env, t, Some(overrides.clone()));
+            progress.reporter.finished(index, progress.total, t, &r);
+            results.push(r);
+        }
+        let failed: Vec<&NodeResult> =
+            results.iter().filter(|r| matches!(r.status, Status::Fail | Status::Error)).collect();
+        if !failed.is_empty() {
+            let mut msg = format!(
+                "{} {} was not published: {} audit test{} failed, so {} keeps its previous contents",
+                node.resource_type.as_str(),
+                node.name,
+                failed.len(),
+                if failed.len() == 1 { "" } else { "s" },
+                rel.render()
+            );
+            for r in &failed {
+                let name = r.unique_id.split('.').nth(2).unwrap_or(&r.unique_id);
+                msg.push_str(&format!("\n  {name}: {}", r.message));
+                if let Some(sql) = &r.compiled_code {
+                    if let Ok(t) =
+                        conn.query(&format!("select * from (\n{}\n) as failing limit 5", sql.trim_end()), None)
+                    {
+                        for line in crate::commands::format_table(&t).lines() {
+                            msg.push_str(&format!("\n    {line}"));
+                        }
+                    }
+                }
+            }
+            let _ = conn.execute(&format!("drop table if exists {}", st.render()));
+            let mut r = fail(msg, compiled_sql);
+            r.timing = Some((start, chrono::Utc::now()));
+            results.insert(0, r);
+            return results;
+        }
+        let mut publish = String::from("begin transaction;\n");
+        if let Some(kind) = &existing {
+            publish.push_str(&format!(
+                "drop {} if exists {};\n",
+                if kind == "view" { "view" } else { "table" },
+                rel.render()
+            ));
+        }
+        publish.push_str(&format!(
+            "alter table {} rename to {};\ncommit",
+            st.render(),
+            crate::templating::relation::quote(rel.identifier.as_deref().unwrap_or(""))
+        ));
+        if let Err(e) = conn.execute(&publish) {
+            conn.rollback();
+            let _ = conn.execute(&format!("drop table if exists {}", st.render()));
+            results.insert(0, fail(format!("Database Error publishing {}: {e}", node.name), compiled_sql));
+            return results;
+        }
+    }
     for (i, hook) in node.config.hooks("post-hook").iter().enumerate() {
         let name = format!("{} (post-hook {})", node.original_file_path, i + 1);
         match engine.render(&name, hook, Phase::Run, globals, ctx.clone(), Some(conn.clone())) {
             Ok(r) => {
                 if !r.sql.trim().is_empty() {
                     if let Err(e) = conn.execute(&r.sql) {
-                        return fail(
-                            format!(
-                                "Database Error in post-hook of {} {}: {e}",
-                                node.resource_type.as_str(),
-                                node.name
+                        results.insert(
+                            0,
+                            fail(
+                                format!(
+                                    "Database Error in post-hook of {} {}: {e}",
+                                    node.resource_type.as_str(),
+                                    node.name
+                                ),
+                                compiled_sql,
                             ),
-                            compiled_sql,
                         );
+                        return results;
                     }
                 }
             }
-            Err(d) => return fail(diag_message(&d), compiled_sql),
+            Err(d) => {
+                results.insert(0, fail(diag_message(&d), compiled_sql));
+                return results;
+            }
         }
     }
     let message = match seed_rows {
         Some(n) => format!("INSERT {n}"),
         None => response.get("_message").and_then(Json::as_str).unwrap_or("OK").to_string(),
     };
-    NodeResult {
+    results.insert(
+        0,
+        NodeResult {
+            unique_id: node.unique_id.clone(),
+            status: Status::Success,
+            message,
+            execution_time: t0.elapsed().as_secs_f64(),
+            adapter_response: response,
+            thread_id: thread_id.to_string(),
+            timing: Some((start, chrono::Utc::now())),
+            compiled_code: compiled_sql,
+            relation_name: Some(rel.render()),
+            failures: None,
+        },
+    );
+    results
+}
+
+/// Run one data test: compile it, store its failing rows if configured, count them against the
+/// thresholds. `overrides` points refs at staged relations while a node is audited.
+fn run_test(env: &Env, node: &Node, overrides: Option<Arc<Overrides>>) -> NodeResult {
+    let Env { compiler, thread_id, files, .. } = *env;
+    let conn = &env.conn;
+    let t0 = Instant::now();
+    let start = chrono::Utc::now();
+    let result = |status: Status, message: String, failures: Option<i64>, compiled: Option<String>| NodeResult {
         unique_id: node.unique_id.clone(),
-        status: Status::Success,
+        status,
         message,
         execution_time: t0.elapsed().as_secs_f64(),
-        adapter_response: response,
+        adapter_response: json!({"_message": "OK"}),
         thread_id: thread_id.to_string(),
         timing: Some((start, chrono::Utc::now())),
-        compiled_code: compiled_sql,
-        relation_name: Some(rel.render()),
+        compiled_code: compiled,
+        relation_name: crate::testing::stores_failures(node).then(|| node.relation.render()),
+        failures,
+    };
+    let mut ctx = compiler.node_context(node, false);
+    ctx.overrides = overrides.clone();
+    let sql = match compiler.compile_in(node, ctx, Phase::Run, Some(conn.clone())) {
+        Ok(c) => c.sql,
+        Err(d) => {
+            conn.rollback();
+            return result(Status::Error, diag_message(&d), None, None);
+        }
+    };
+    let path = node.target_file_path();
+    let _ = files.send(("compiled", path.clone(), sql.clone()));
+    let mut main = sql.clone();
+    if crate::testing::stores_failures(node) {
+        let rel = &node.relation;
+        // While auditing, the staged relation is dropped afterwards: keep the rows, not a view.
+        let as_view = overrides.is_none() && node.config.get_str("store_failures_as").as_deref() == Some("view");
+        let store = format!(
+            "create schema if not exists {}.{};\ndrop {} if exists {};\ncreate {} {} as (\n{}\n)",
+            crate::templating::relation::quote(rel.database.as_deref().unwrap_or("")),
+            crate::templating::relation::quote(rel.schema.as_deref().unwrap_or("")),
+            if as_view { "table" } else { "view" },
+            rel.render(),
+            if as_view { "or replace view" } else { "or replace table" },
+            rel.render(),
+            sql.trim_end()
+        );
+        if let Err(e) = conn.execute(&store) {
+            conn.rollback();
+            return result(
+                Status::Error,
+                format!("Database Error storing failures of {}: {e}", node.name),
+                None,
+                Some(sql),
+            );
+        }
+        main = format!("select * from {}", rel.render());
     }
+    let counting = crate::testing::counting_sql(node, &main);
+    let _ = files.send(("run", path, counting.clone()));
+    let table = match conn.query(&counting, None) {
+        Ok(t) => t,
+        Err(e) => {
+            conn.rollback();
+            return result(
+                Status::Error,
+                format!("Database Error in test {} ({})\n  {e}", node.name, node.original_file_path),
+                None,
+                Some(sql),
+            );
+        }
+    };
+    let row = table.rows.first().cloned().unwrap_or_default();
+    let failures = row.first().and_then(|v| v.as_i64().or_else(|| v.as_f64().map(|f| f as i64))).unwrap_or(0);
+    let flag = |i: usize| row.get(i).and_then(Json::as_bool).unwrap_or(false);
+    let v = crate::testing::verdict(node, flag(1), flag(2));
+    let status = match v {
+        crate::testing::Verdict::Pass => Status::Pass,
+        crate::testing::Verdict::Warn => Status::Warn,
+        crate::testing::Verdict::Fail => Status::Fail,
+    };
+    let message = crate::testing::verdict_message(node, v, failures).unwrap_or_default();
+    result(status, message, Some(failures), Some(sql))
 }
 
 /// A diagnostic as a plain multi-line message for a node result.

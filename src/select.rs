@@ -5,7 +5,7 @@
 
 use crate::diagnostics::{did_you_mean, Diagnostic, Span};
 use crate::graph::Dag;
-use crate::parse::Manifest;
+use crate::parse::{Manifest, ResourceType};
 use std::collections::BTreeSet;
 
 const METHODS: &[&str] = &[
@@ -227,7 +227,19 @@ fn matches(m: &Manifest, atom: &Atom) -> BTreeSet<String> {
                 glob(v, &f) || f.rsplit_once('.').is_some_and(|(stem, _)| glob(v, stem))
             }),
             "package" => glob(v, &n.package_name),
-            "resource_type" => n.resource_type.as_str() == v,
+            "resource_type" => {
+                n.resource_type.as_str() == v || (v == "data_test" && n.resource_type.as_str() == "test")
+            }
+            "test_type" => match v {
+                "generic" => n.test.as_ref().is_some_and(|t| t.metadata.is_some()),
+                "singular" => {
+                    n.resource_type == ResourceType::Test && n.test.as_ref().is_some_and(|t| t.metadata.is_none())
+                }
+                "unit" => n.resource_type == ResourceType::UnitTest,
+                "data" => n.resource_type == ResourceType::Test,
+                _ => false,
+            },
+            "test_name" => n.test.as_ref().and_then(|t| t.metadata.as_ref()).is_some_and(|md| glob(v, &md.name)),
             "config" => {
                 let key = atom.method_arg.clone().unwrap_or_default();
                 match n.config.get(&key) {
@@ -325,7 +337,16 @@ pub fn select(m: &Manifest, dag: &Dag, select: &[String], exclude: &[String]) ->
     let chosen: BTreeSet<String> = if select.is_empty() {
         dag.order().iter().cloned().collect()
     } else {
-        sel.iter().flat_map(|s| evaluate(m, dag, s)).collect()
+        let mut c: BTreeSet<String> = sel.iter().flat_map(|s| evaluate(m, dag, s)).collect();
+        // Selecting a node selects the tests that read it (dbt's eager indirect selection).
+        let tests: Vec<String> = m
+            .nodes
+            .values()
+            .filter(|n| n.is_test() && !c.contains(&n.unique_id) && n.depends_on.iter().any(|d| c.contains(d)))
+            .map(|n| n.unique_id.clone())
+            .collect();
+        c.extend(tests);
+        c
     };
     let excluded: BTreeSet<String> = exc.iter().flat_map(|s| evaluate(m, dag, s)).collect();
     Ok(dag.order().iter().filter(|id| chosen.contains(*id) && !excluded.contains(*id)).cloned().collect())

@@ -97,6 +97,15 @@ const SOURCE_TABLE_KEYS: &[&str] = &[
 ];
 const MACRO_KEYS: &[&str] = &["name", "description", "arguments", "docs", "meta", "config"];
 
+/// One entry of a `tests:` / `data_tests:` list, with where it is written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TestDecl {
+    /// The entry as written (`unique`, or `{accepted_values: {...}}`).
+    pub value: Json,
+    /// Where it is, in the property file.
+    pub ypath: YPath,
+}
+
 /// A column as declared in property YAML.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ColumnDef {
@@ -111,7 +120,7 @@ pub struct ColumnDef {
     /// tags.
     pub tags: Vec<String>,
     /// Tests as written (`tests:` and `data_tests:`).
-    pub tests: Vec<Json>,
+    pub tests: Vec<TestDecl>,
     /// Whether the name is quoted.
     pub quote: Option<bool>,
 }
@@ -128,7 +137,7 @@ pub struct NodePatch {
     /// Columns in file order.
     pub columns: Vec<ColumnDef>,
     /// Node-level tests as written.
-    pub tests: Vec<Json>,
+    pub tests: Vec<TestDecl>,
     /// The YAML file, relative to the project root.
     pub file: PathBuf,
     /// Where in that file.
@@ -169,7 +178,7 @@ pub struct SourceTable {
     /// `quoting`.
     pub quoting: Json,
     /// Tests as written.
-    pub tests: Vec<Json>,
+    pub tests: Vec<TestDecl>,
     /// File it came from.
     pub file: PathBuf,
     /// Where in that file.
@@ -194,7 +203,7 @@ pub struct Properties {
     /// Exposures as written.
     pub exposures: Vec<(PathBuf, Json)>,
     /// Unit tests as written.
-    pub unit_tests: Vec<(PathBuf, Json)>,
+    pub unit_tests: Vec<(PathBuf, YPath, Json)>,
 }
 
 impl Properties {
@@ -249,8 +258,8 @@ impl Properties {
         for (_, item, _) in items(doc, map, "exposures", diags) {
             self.exposures.push((doc.path.clone(), to_json(&Yaml::Mapping(item.clone()))));
         }
-        for (_, item, _) in items(doc, map, "unit_tests", diags) {
-            self.unit_tests.push((doc.path.clone(), to_json(&Yaml::Mapping(item.clone()))));
+        for (_, item, p) in items(doc, map, "unit_tests", diags) {
+            self.unit_tests.push((doc.path.clone(), p, to_json(&Yaml::Mapping(item.clone()))));
         }
     }
 
@@ -304,7 +313,7 @@ impl Properties {
                 tags,
                 config: tconfig,
                 quoting: t.get("quoting").or_else(|| src.get("quoting")).map(to_json).unwrap_or(Json::Null),
-                tests: tests_of(t),
+                tests: tests_of(t, &tp),
                 file: doc.path.clone(),
                 ypath: tp,
                 source_name: source_name.clone(),
@@ -412,11 +421,11 @@ fn config_block(doc: &YamlDoc, m: &Mapping, p: &YPath, diags: &mut Diagnostics) 
     c
 }
 
-fn tests_of(m: &Mapping) -> Vec<Json> {
+fn tests_of(m: &Mapping, p: &YPath) -> Vec<TestDecl> {
     let mut out = vec![];
     for key in ["tests", "data_tests"] {
         if let Some(Yaml::Sequence(s)) = m.get(key) {
-            out.extend(s.iter().map(to_json));
+            out.extend(s.iter().enumerate().map(|(i, t)| TestDecl { value: to_json(t), ypath: p.key(key).index(i) }));
         }
     }
     out
@@ -443,7 +452,7 @@ fn columns(doc: &YamlDoc, m: &Mapping, p: &YPath, diags: &mut Diagnostics) -> Ve
             data_type: c.get("data_type").and_then(as_string),
             meta: c.get("meta").map(to_json).unwrap_or(Json::Object(Default::default())),
             tags: c.get("tags").map(string_list).unwrap_or_default(),
-            tests: tests_of(c),
+            tests: tests_of(c, &cp),
             quote: c.get("quote").and_then(Yaml::as_bool),
         });
     }
@@ -468,7 +477,7 @@ fn node_patch(doc: &YamlDoc, m: &Mapping, p: &YPath, kind: &str, diags: &mut Dia
         description: m.get("description").and_then(as_string).unwrap_or_default(),
         config,
         columns: columns(doc, m, p, diags),
-        tests: tests_of(m),
+        tests: tests_of(m, p),
         file: doc.path.clone(),
         ypath: p.clone(),
     })

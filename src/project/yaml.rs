@@ -16,7 +16,7 @@ pub enum Seg {
 }
 
 /// A path into a YAML document, built while walking it, for locating diagnostics.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct YPath(pub Vec<Seg>);
 
 impl YPath {

@@ -102,6 +102,8 @@ pub struct Globals {
     pub graph: Value,
     /// Whether log(info=True) lines are printed.
     pub print_logs: bool,
+    /// The project's test-paths (unit-test fixture files live under `<test-path>/fixtures`).
+    pub test_paths: Vec<String>,
 }
 
 /// What the render knows about the node being rendered.
@@ -123,6 +125,22 @@ pub struct NodeContext {
     pub is_incremental: bool,
     /// Extra context entries (`sql`, `pre_hooks` ... for materializations).
     pub extra: Vec<(String, Value)>,
+    /// What this render sees differently (audit staging relations, unit-test inputs).
+    pub overrides: Option<Arc<Overrides>>,
+}
+
+/// Substitutions for one render: relations read instead of the published ones (a node's staged
+/// contents while it is audited, unit-test input CTEs), and unit tests' vars, env vars and macros.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    /// Unique id of a node or source → the relation ref()/source() return for it.
+    pub relations: HashMap<String, Relation>,
+    /// Vars that win over --vars and dbt_project.yml.
+    pub vars: Map<String, Json>,
+    /// Environment variables that win over the process environment.
+    pub env_vars: HashMap<String, String>,
+    /// Macros replaced by a fixed value (`is_incremental: true`).
+    pub macros: Map<String, Json>,
 }
 
 /// The result of rendering a template.
@@ -208,6 +226,9 @@ impl Object for MacroCaller {
 
 fn call_macro(state: &State, name: &str, args: &[Value]) -> Result<Value, Error> {
     let rs = render_state(state)?;
+    if let Some(v) = rs.node.overrides.as_ref().and_then(|o| o.macros.get(name)) {
+        return Ok(Value::from_serialize(v));
+    }
     let tmpl = state.env().get_template(&macro_template_name(name))?;
     let slot = Arc::new(ReturnSlot::default());
     let base = rs.base.lock().unwrap_or_else(|e| e.into_inner()).clone();
@@ -288,6 +309,7 @@ pub const BUILTIN_MACROS: &[(&str, &str)] = &[
     ("templates/materializations/table.sql", include_str!("../../templates/materializations/table.sql")),
     ("templates/materializations/seed.sql", include_str!("../../templates/materializations/seed.sql")),
     ("templates/materializations/incremental.sql", include_str!("../../templates/materializations/incremental.sql")),
+    ("templates/tests/generic.sql", include_str!("../../templates/tests/generic.sql")),
 ];
 
 /// The Jinja engine for one invocation.
@@ -338,6 +360,9 @@ impl Engine {
         env.set_debug(true);
         env.set_undefined_behavior(UndefinedBehavior::SemiStrict);
         env.set_recursion_limit(500);
+        // SQL is never HTML- or JSON-escaped, whatever the template's file name (tests declared
+        // in schema.yml render under that name).
+        env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
         install_globals(&mut env);
         let mut engine = Engine { env, macros: BTreeMap::new(), sources: HashMap::new() };
@@ -634,6 +659,9 @@ fn fn_ref(state: &State, args: Rest<Value>) -> Result<Value, Error> {
     }
     match rs.globals.resolver.node(&call, &rs.node.package) {
         Some(r) => {
+            if let Some(rel) = rs.node.overrides.as_ref().and_then(|o| o.relations.get(&r.unique_id)) {
+                return Ok(rel.clone().into_value());
+            }
             if r.ephemeral {
                 let mut out = rs.out();
                 if !out.ephemerals.contains(&r.unique_id) {
@@ -668,7 +696,14 @@ fn fn_source(state: &State, source: String, table: String) -> Result<Value, Erro
         return Ok(Relation::new(&g.target_database, &source, &table).into_value());
     }
     match rs.globals.resolver.sources.get(&(source.clone(), table.clone())) {
-        Some(r) => Ok(r.relation.clone().into_value()),
+        Some(r) => Ok(rs
+            .node
+            .overrides
+            .as_ref()
+            .and_then(|o| o.relations.get(&r.unique_id))
+            .unwrap_or(&r.relation)
+            .clone()
+            .into_value()),
         None => {
             let names: Vec<String> = rs.globals.resolver.sources.keys().map(|(s, t)| format!("{s}.{t}")).collect();
             Err(rs.fail(
@@ -684,6 +719,9 @@ fn fn_source(state: &State, source: String, table: String) -> Result<Value, Erro
 fn fn_var(state: &State, name: String, default: Option<Value>) -> Result<Value, Error> {
     let rs = render_state(state)?;
     let g = &rs.globals;
+    if let Some(v) = rs.node.overrides.as_ref().and_then(|o| o.vars.get(&name)) {
+        return Ok(Value::from_serialize(v));
+    }
     if let Some(v) = g.cli_vars.get(&name) {
         return Ok(Value::from_serialize(v));
     }
@@ -711,6 +749,9 @@ fn fn_var(state: &State, name: String, default: Option<Value>) -> Result<Value, 
 }
 
 fn fn_env_var(state: &State, name: String, default: Option<Value>) -> Result<Value, Error> {
+    if let Some(v) = render_state(state).ok().and_then(|rs| rs.node.overrides.as_ref()?.env_vars.get(&name).cloned()) {
+        return Ok(Value::from(v));
+    }
     match std::env::var(&name) {
         Ok(v) => Ok(Value::from(v)),
         Err(_) => match default {
@@ -1199,6 +1240,7 @@ mod tests {
             resolver: Resolver::default(),
             graph: Value::from(()),
             print_logs: false,
+            test_paths: vec![],
         })
     }
 

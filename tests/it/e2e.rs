@@ -60,11 +60,12 @@ fn example_project_builds_with_the_expected_contents() {
         p.query(db, "select (select max(order_date) from main.daily_revenue) = (select order_date from main.latest_revenue_day)"),
         rows(&[&["true"]])
     );
-    // run_results.json lists every node as a success.
+    // run_results.json lists every node as a success and each of the 4 data tests as a pass.
     let rr: serde_json::Value = serde_json::from_str(&p.read("target/run_results.json")).unwrap();
     let results = rr["results"].as_array().unwrap();
-    assert_eq!(results.len(), 15);
-    assert!(results.iter().all(|r| r["status"] == "success"));
+    assert_eq!(results.len(), 19);
+    let count = |s: &str| results.iter().filter(|r| r["status"] == s).count();
+    assert_eq!((count("success"), count("pass")), (15, 4));
 }
 
 #[test]
@@ -119,7 +120,7 @@ fn runtime_error_builds_the_rest_and_exits_1() {
     let out = p.run(&["build"]);
     assert_eq!(out.code, 1, "{}", out.stderr);
     let text = p.normalize(&out.stderr);
-    assert!(text.contains("Done. PASS=2 WARN=0 ERROR=1 SKIP=1 TOTAL=4"), "{text}");
+    assert!(text.contains("Done. PASS=2 WARN=0 ERROR=1 SKIP=1 NO-OP=0 TOTAL=4"), "{text}");
     assert!(text.contains("compiled code at [PROJECT]/target/compiled/p/models/bad.sql"), "{text}");
     assert_eq!(p.query("test.duckdb", "select id from main.sibling"), rows(&[&["2"]]));
     let rr: serde_json::Value = serde_json::from_str(&p.read("target/run_results.json")).unwrap();
@@ -147,7 +148,7 @@ fn fail_fast_skips_the_rest() {
     let out = p.run(&["build", "--fail-fast", "--threads", "1"]);
     assert_eq!(out.code, 1, "{}", out.stderr);
     let text = p.normalize(&out.stderr);
-    assert!(text.contains("Done. PASS=1 WARN=0 ERROR=1 SKIP=2 TOTAL=4"), "{text}");
+    assert!(text.contains("Done. PASS=1 WARN=0 ERROR=1 SKIP=2 NO-OP=0 TOTAL=4"), "{text}");
     assert_eq!(
         p.query("test.duckdb", "select count(*) from information_schema.tables where table_name = 'sibling'"),
         rows(&[&["0"]])

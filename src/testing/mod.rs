@@ -1,0 +1,344 @@
+//! Data tests and unit tests: test nodes from property YAML (generic tests) and test-paths
+//! (singular tests, parsed with the models), their configs and checks, and how a test's query
+//! becomes a pass / warn / fail with dbt's thresholds.
+//! In: the parsed project. Out: test nodes in the [`Manifest`]; at run time, a [`Verdict`].
+
+pub mod generic;
+pub mod unit;
+
+use crate::diagnostics::{did_you_mean, Diagnostic, Diagnostics};
+use crate::parse::{yaml_span, Manifest, Node, ResourceType, TestInfo, TestMetadata};
+use crate::project::config::Config;
+use crate::project::properties::{ColumnDef, TestDecl};
+use crate::project::yaml::YPath;
+use crate::project::Project;
+use crate::templating::relation::Relation;
+use crate::templating::{Engine, Globals, NodeContext, Phase};
+use generic::Target;
+use serde_json::{json, Value as Json};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Fill in dbt's defaults for a test's config.
+pub fn set_test_defaults(c: &mut Config) {
+    let defaults = [
+        ("severity", json!("ERROR")),
+        ("warn_if", json!("!= 0")),
+        ("error_if", json!("!= 0")),
+        ("fail_calc", json!("count(*)")),
+        ("schema", json!("dbt_test__audit")),
+        ("materialized", json!("test")),
+    ];
+    for (k, v) in defaults {
+        if c.get(k).is_none_or(Json::is_null) {
+            c.set(k, v);
+        }
+    }
+}
+
+/// Whether a threshold is one dbt accepts: a comparison and a number (`!= 0`, `>10`).
+pub fn valid_threshold(s: &str) -> bool {
+    let t = s.trim();
+    let ops = ["!=", "<>", ">=", "<=", "==", "=", ">", "<"];
+    let Some(op) = ops.iter().find(|o| t.starts_with(**o)) else { return false };
+    let num = t[op.len()..].trim();
+    !num.is_empty() && num.parse::<f64>().is_ok()
+}
+
+struct Declared<'a> {
+    file: &'a Path,
+    decl: &'a TestDecl,
+    target: Target<'a>,
+    target_id: String,
+    column: Option<&'a ColumnDef>,
+}
+
+/// Create a node for every generic test declared on models, seeds and source tables.
+pub fn add_generic_tests(
+    project: &Project,
+    engine: &Engine,
+    globals: &Arc<Globals>,
+    manifest: &mut Manifest,
+    diags: &mut Diagnostics,
+) {
+    let pkg = project.config.name.clone();
+    let props = &project.properties;
+    let mut declared: Vec<Declared> = vec![];
+    for (rt, patches) in [("model", &props.models), ("seed", &props.seeds), ("snapshot", &props.snapshots)] {
+        for (name, patch) in patches {
+            let target_id = format!("{rt}.{pkg}.{name}");
+            if !manifest.nodes.contains_key(&target_id) {
+                continue;
+            }
+            for d in &patch.tests {
+                declared.push(Declared {
+                    file: &patch.file,
+                    decl: d,
+                    target: Target::Node(name),
+                    target_id: target_id.clone(),
+                    column: None,
+                });
+            }
+            for c in &patch.columns {
+                for d in &c.tests {
+                    declared.push(Declared {
+                        file: &patch.file,
+                        decl: d,
+                        target: Target::Node(name),
+                        target_id: target_id.clone(),
+                        column: Some(c),
+                    });
+                }
+            }
+        }
+    }
+    for t in &props.sources {
+        let target_id = format!("source.{pkg}.{}.{}", t.source_name, t.name);
+        if !manifest.sources.contains_key(&target_id) {
+            continue;
+        }
+        let target = Target::Source(&t.source_name, &t.name);
+        for d in &t.tests {
+            declared.push(Declared { file: &t.file, decl: d, target, target_id: target_id.clone(), column: None });
+        }
+        for c in &t.columns {
+            for d in &c.tests {
+                declared.push(Declared {
+                    file: &t.file,
+                    decl: d,
+                    target,
+                    target_id: target_id.clone(),
+                    column: Some(c),
+                });
+            }
+        }
+    }
+
+    let test_macros: Vec<String> =
+        engine.macros.keys().filter_map(|k| k.strip_prefix("test_").map(str::to_string)).collect();
+    for d in declared {
+        let column_name = d.column.map(|c| c.name.as_str());
+        let t = match generic::interpret(d.decl, d.target, column_name) {
+            Ok(t) => t,
+            Err((msg, yp, help)) => {
+                diags.push(
+                    Diagnostic::error("E0208", msg).with_span(yaml_span(project, d.file, &yp)).with_opt_help(help),
+                );
+                continue;
+            }
+        };
+        if t.namespace.is_none() && !engine.has_macro(&format!("test_{}", t.test_name)) {
+            let help = did_you_mean(&t.test_name, test_macros.iter().map(String::as_str)).unwrap_or_else(|| {
+                "define it with {% test name(model, column_name) %} in tests/generic/ or a macro file".into()
+            });
+            diags.push(
+                Diagnostic::error("E0209", format!("unknown generic test '{}'", t.test_name))
+                    .with_span(yaml_span(project, d.file, &t.name_path))
+                    .with_help(help),
+            );
+            continue;
+        }
+        let mut kwargs = t.args.clone();
+        kwargs.insert("model".into(), Json::String(generic::model_arg(d.target)));
+        let hash = generic::unique_id_hash(&t.name, &t.test_name, t.namespace.as_deref(), &kwargs);
+        let unique_id = format!("test.{pkg}.{}.{hash}", t.name);
+        let file = d.file.to_string_lossy().replace('\\', "/");
+        let mut fqn = vec![pkg.clone()];
+        fqn.extend(
+            Path::new(&file)
+                .parent()
+                .into_iter()
+                .flat_map(|p| p.components().skip(1).map(|c| c.as_os_str().to_string_lossy().to_string())),
+        );
+        fqn.push(t.name.clone());
+        let mut config = project.config.tests.resolve(&fqn);
+        config.merge(&t.config);
+        if t.short_name != t.name && config.get("alias").is_none() {
+            config.set("alias", Json::String(t.short_name.clone()));
+        }
+        set_test_defaults(&mut config);
+        let column_quoted = d.column.and_then(|c| c.quote).unwrap_or(false);
+        if let (true, Some(c)) = (column_quoted, d.column) {
+            kwargs.insert("column_name".into(), Json::String(crate::templating::relation::quote(&c.name)));
+        }
+        let raw_code =
+            generic::raw_code(&generic::GenericTest { args: kwargs_without_model(&kwargs), ..t.clone() }, d.target);
+        // Arguments that are calls (`to: ref('customers')`) add dependencies.
+        let mut refs = vec![];
+        let mut sources = vec![];
+        match d.target {
+            Target::Node(n) => refs.push(crate::templating::RefCall { package: None, name: n.to_string() }),
+            Target::Source(s, tb) => sources.push((s.to_string(), tb.to_string())),
+        }
+        for v in t.args.values() {
+            let Some(expr) = v.as_str().filter(|s| generic::looks_like_call(s)) else { continue };
+            let src = format!("{{{{ {} }}}}", expr.trim());
+            match engine.render(&file, &src, Phase::Parse, globals, NodeContext::default(), None) {
+                Ok(r) => {
+                    refs.extend(r.refs);
+                    sources.extend(r.sources);
+                }
+                Err(mut e) => {
+                    e.span = Some(Box::new(yaml_span(project, d.file, &t.name_path)));
+                    diags.push(e);
+                }
+            }
+        }
+        let node = Node {
+            unique_id: unique_id.clone(),
+            name: t.name.clone(),
+            resource_type: ResourceType::Test,
+            package_name: pkg.clone(),
+            path: format!("{}.sql", t.short_name),
+            original_file_path: file.clone(),
+            raw_code,
+            fqn,
+            config,
+            description: t.description.clone(),
+            columns: vec![],
+            patch_path: None,
+            refs,
+            sources,
+            depends_on: vec![],
+            relation: Relation::new(&globals.target_database, &globals.target_schema, &t.short_name),
+            file_path: project.root.join(d.file),
+            test: Some(Box::new(TestInfo {
+                metadata: Some(TestMetadata { name: t.test_name.clone(), namespace: t.namespace.clone(), kwargs }),
+                column_name: column_name.map(str::to_string),
+                attached_node: Some(d.target_id.clone()),
+                decl: Some((d.file.to_path_buf(), d.decl.ypath.clone())),
+                unit: None,
+            })),
+        };
+        if !node.config.enabled() {
+            manifest.disabled.insert(unique_id);
+            continue;
+        }
+        if manifest.nodes.contains_key(&unique_id) {
+            diags.push(
+                Diagnostic::error("E0210", format!("test '{}' is declared twice", t.name))
+                    .with_span(yaml_span(project, d.file, &t.name_path))
+                    .with_help("give one of them a distinct `name:`"),
+            );
+            continue;
+        }
+        manifest.nodes.insert(unique_id, node);
+    }
+    check_thresholds(project, manifest, diags);
+}
+
+fn kwargs_without_model(k: &serde_json::Map<String, Json>) -> serde_json::Map<String, Json> {
+    k.iter().filter(|(key, _)| key.as_str() != "model").map(|(a, b)| (a.clone(), b.clone())).collect()
+}
+
+/// Malformed `warn_if` / `error_if` are errors, located where they are written.
+fn check_thresholds(project: &Project, manifest: &Manifest, diags: &mut Diagnostics) {
+    for n in manifest.nodes.values().filter(|n| n.resource_type == ResourceType::Test) {
+        for key in ["warn_if", "error_if"] {
+            let Some(v) = n.config.get_str(key) else { continue };
+            if valid_threshold(&v) {
+                continue;
+            }
+            let span = match n.test.as_ref().and_then(|t| t.decl.clone()) {
+                Some((file, yp)) => {
+                    let md = n.test.as_ref().and_then(|t| t.metadata.as_ref());
+                    let test = md
+                        .map(|m| match &m.namespace {
+                            Some(ns) => format!("{ns}.{}", m.name),
+                            None => m.name.clone(),
+                        })
+                        .unwrap_or_default();
+                    locate_config_key(project, &file, &yp, &test, key)
+                }
+                None => {
+                    let at = n.raw_code.find(key).unwrap_or(0);
+                    crate::diagnostics::Span::from_offsets(
+                        &n.original_file_path,
+                        &n.raw_code,
+                        at,
+                        at + if at == 0 { 0 } else { key.len() },
+                    )
+                }
+            };
+            diags.push(
+                Diagnostic::error("E0211", format!("{key} of test '{}' is not a threshold: '{v}'", n.name))
+                    .with_span(span)
+                    .with_help("write a comparison and a number, as in \"!= 0\", \">10\" or \">=5\""),
+            );
+        }
+    }
+}
+
+/// The span of a config key of a test entry, wherever it is written (inline or under config:).
+fn locate_config_key(project: &Project, file: &Path, decl: &YPath, test: &str, key: &str) -> crate::diagnostics::Span {
+    let text = std::fs::read_to_string(project.root.join(file)).unwrap_or_default();
+    let doc = crate::project::yaml::YamlDoc { path: PathBuf::from(file), source: text, value: serde_yaml::Value::Null };
+    let entry = decl.key(test);
+    for p in [entry.key("config").key(key), entry.key(key)] {
+        if crate::project::yaml::locate(&doc.source, &p.0).is_some() {
+            return doc.span(&p);
+        }
+    }
+    doc.span(decl)
+}
+
+/// How a data test ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Below both thresholds.
+    Pass,
+    /// warn_if met (or error_if with severity warn).
+    Warn,
+    /// error_if met with severity error.
+    Fail,
+}
+
+/// The query that counts a test's failures, with its thresholds, as dbt runs it.
+pub fn counting_sql(node: &Node, main_sql: &str) -> String {
+    let c = &node.config;
+    let fail_calc = c.get_str("fail_calc").unwrap_or_else(|| "count(*)".into());
+    let warn_if = c.get_str("warn_if").unwrap_or_else(|| "!= 0".into());
+    let error_if = c.get_str("error_if").unwrap_or_else(|| "!= 0".into());
+    let limit = match c.get("limit") {
+        Some(Json::Number(n)) => format!("\n      limit {n}"),
+        Some(Json::String(s)) if !s.is_empty() => format!("\n      limit {s}"),
+        _ => String::new(),
+    };
+    format!(
+        "select\n      {fail_calc} as failures,\n      ({fail_calc}) {warn_if} as should_warn,\n      ({fail_calc}) {error_if} as should_error\n    from (\n{}{limit}\n    ) dbt_internal_test",
+        main_sql.trim_end()
+    )
+}
+
+/// pass / warn / fail from the counting query's row.
+pub fn verdict(node: &Node, should_warn: bool, should_error: bool) -> Verdict {
+    if node.severity() == "error" && should_error {
+        Verdict::Fail
+    } else if should_warn {
+        Verdict::Warn
+    } else {
+        Verdict::Pass
+    }
+}
+
+/// dbt's message for a warn or fail: `Got 3 results, configured to fail if != 0`.
+pub fn verdict_message(node: &Node, v: Verdict, failures: i64) -> Option<String> {
+    let plural = if failures == 1 { "result" } else { "results" };
+    match v {
+        Verdict::Pass => None,
+        Verdict::Fail => Some(format!(
+            "Got {failures} {plural}, configured to fail if {}",
+            node.config.get_str("error_if").unwrap_or_else(|| "!= 0".into())
+        )),
+        Verdict::Warn => Some(format!(
+            "Got {failures} {plural}, configured to warn if {}",
+            node.config.get_str("warn_if").unwrap_or_else(|| "!= 0".into())
+        )),
+    }
+}
+
+/// Whether failing rows are stored in the audit schema.
+pub fn stores_failures(node: &Node) -> bool {
+    node.config.get_bool("store_failures").unwrap_or(false)
+        || node.config.get_str("store_failures_as").is_some_and(|s| s == "table" || s == "view")
+}
