@@ -61,3 +61,32 @@ done
 echo "build   $SMALL models: ${one}s wall with --threads 1, ${best}s with --threads 2 (whole command, fresh database)"
 echo "duckdb alone, same statements, one connection: ${base}s"
 echo "ratio: $(awk "BEGIN{printf \"%.2f\", $one / $base}") with 1 thread, $(awk "BEGIN{printf \"%.2f\", $best / $base}") with 2 (target <= 1.2)"
+
+# `strata test` on the built project (one data test per column key), against DuckDB alone running
+# the same test queries (target/run/...) in one connection on the same database.
+rm -f "$WORK/small/synth.duckdb"
+"$BIN" build --project-dir "$WORK/small" --no-audit >/dev/null 2>&1 || true
+"$BIN" ls --project-dir "$WORK/small" --resource-type test --output json > "$WORK/tests.txt" 2>/dev/null
+ntests=$(wc -l < "$WORK/tests.txt")
+test_time() {
+  local best=""
+  for _ in $(seq "$RUNS"); do
+    local t0 t1 secs
+    t0=$(date +%s.%N)
+    "$BIN" test --project-dir "$WORK/small" --threads "$1" >/dev/null 2>&1 || true
+    t1=$(date +%s.%N)
+    secs=$(awk "BEGIN{print $t1 - $t0}")
+    if [ -z "$best" ] || awk "BEGIN{exit !($secs < $best)}"; then best=$secs; fi
+  done
+  echo "$best"
+}
+tone=$(test_time 1)
+ttwo=$(test_time 2)
+tbase=""
+for _ in $(seq "$RUNS"); do
+  secs=$(REPLAY_KEEP_DB=1 "$EX/replay" "$WORK/small" "$WORK/tests.txt" "$WORK/small/synth.duckdb" 2>/dev/null)
+  if [ -z "$tbase" ] || awk "BEGIN{exit !($secs < $tbase)}"; then tbase=$secs; fi
+done
+echo "test    $SMALL models, $ntests data tests: ${tone}s wall with --threads 1, ${ttwo}s with --threads 2"
+echo "duckdb alone, same test queries, one connection: ${tbase}s"
+echo "overhead: $(awk "BEGIN{printf \"%.0f%%\", ($tone / $tbase - 1) * 100}") with 1 thread, $(awk "BEGIN{printf \"%.0f%%\", ($ttwo / $tbase - 1) * 100}") with 2 (target < 10%)"

@@ -2,7 +2,8 @@
 //! connection, in dependency order, close it (which checkpoints the file), and print the seconds
 //! it took.
 //! `cargo run --profile perf --example replay -- <project_dir> <ls.json> <db_file>` where ls.json
-//! is `strata ls --output json --resource-type model seed`.
+//! is `strata ls --output json --resource-type model seed` (or `--resource-type test` to replay
+//! the queries of `strata test`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
@@ -17,13 +18,16 @@ fn main() {
             .as_array()
             .map(|a| a.iter().filter_map(|d| d.as_str().map(str::to_string)).collect())
             .unwrap_or_default();
+        // A generic test's SQL sits below its property file: models/schema.yml/<alias>.sql.
+        let file = v["original_file_path"].as_str().unwrap_or_default().to_string();
+        let file = if file.ends_with(".yml") || file.ends_with(".yaml") {
+            format!("{file}/{}.sql", v["alias"].as_str().unwrap_or_default())
+        } else {
+            file
+        };
         nodes.insert(
             v["unique_id"].as_str().unwrap_or_default().to_string(),
-            (
-                v["package_name"].as_str().unwrap_or_default().to_string(),
-                v["original_file_path"].as_str().unwrap_or_default().to_string(),
-                deps,
-            ),
+            (v["package_name"].as_str().unwrap_or_default().to_string(), file, deps),
         );
     }
     // Dependency order (Kahn), ties by id, as strata schedules one thread.
@@ -47,7 +51,10 @@ fn main() {
             std::fs::read_to_string(format!("{project}/target/run/{pkg}/{path}")).ok()
         })
         .collect();
-    let _ = std::fs::remove_file(db);
+    // Replaying tests reads the database as `strata test` left it; replaying a build starts afresh.
+    if std::env::var_os("REPLAY_KEEP_DB").is_none() {
+        let _ = std::fs::remove_file(db);
+    }
     let conn = duckdb::Connection::open(db).expect("open");
     conn.execute_batch(&format!("SET file_search_path = '{project}'")).expect("search path");
     let t = Instant::now();

@@ -497,6 +497,17 @@ fn run_cmd(
             return 2;
         }
     }
+    if plan.iter().any(|id| l.manifest.nodes[id].is_test()) {
+        let catalog_first = matches!(settings.command, Cmd::Test);
+        let problems = crate::testing::preflight(&compiler, conn.clone(), &plan, &l.project.root, catalog_first);
+        if !problems.is_empty() {
+            let mut d = Diagnostics::default();
+            d.extend(problems);
+            d.sort();
+            printer.diagnostics(&d.items);
+            return 2;
+        }
+    }
     let mut hooks = match crate::run::run_hooks(&compiler, &l.project.config.on_run_start, "on-run-start", conn.clone())
     {
         Ok(n) => n,
@@ -574,6 +585,17 @@ fn retry(settings: &Settings, l: &Loaded, printer: &Printer) -> i32 {
         printer.info("Nothing to retry: the last run had no errors, failures or skipped nodes.");
         return 0;
     }
+    // A node built again is tested again, with its tests as they are now (a test whose
+    // definition changed has a new unique id).
+    let mut todo = todo;
+    let tests: Vec<String> = l
+        .manifest
+        .nodes
+        .values()
+        .filter(|n| n.is_test() && n.depends_on.iter().any(|d| todo.contains(d)))
+        .map(|n| n.unique_id.clone())
+        .collect();
+    todo.extend(tests);
     let mut s = settings.clone();
     s.command = match which.as_str() {
         "run" => Cmd::Run,

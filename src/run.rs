@@ -785,12 +785,20 @@ fn run_test(env: &Env, node: &Node, overrides: Option<Arc<Overrides>>) -> NodeRe
         let rel = &node.relation;
         // While auditing, the staged relation is dropped afterwards: keep the rows, not a view.
         let as_view = overrides.is_none() && node.config.get_str("store_failures_as").as_deref() == Some("view");
+        // Replace whatever is there; a relation of the other kind has to be dropped first.
+        let db = rel.database.as_deref().unwrap_or("");
+        let schema = rel.schema.as_deref().unwrap_or("");
+        let there = conn.relation_kind(db, schema, rel.identifier.as_deref().unwrap_or("")).ok().flatten();
+        let drop = match there {
+            Some(k) if (k == "view") != as_view => {
+                format!("drop {} {};\n", if k == "view" { "view" } else { "table" }, rel.render())
+            }
+            _ => String::new(),
+        };
         let store = format!(
-            "create schema if not exists {}.{};\ndrop {} if exists {};\ncreate {} {} as (\n{}\n)",
-            crate::templating::relation::quote(rel.database.as_deref().unwrap_or("")),
-            crate::templating::relation::quote(rel.schema.as_deref().unwrap_or("")),
-            if as_view { "table" } else { "view" },
-            rel.render(),
+            "create schema if not exists {}.{};\n{drop}create {} {} as (\n{}\n)",
+            crate::templating::relation::quote(db),
+            crate::templating::relation::quote(schema),
             if as_view { "or replace view" } else { "or replace table" },
             rel.render(),
             sql.trim_end()

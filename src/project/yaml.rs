@@ -69,6 +69,24 @@ impl YamlDoc {
     /// A span for the key at `path`, or the nearest parent found, or the file.
     pub fn span(&self, path: &YPath) -> Span {
         let mut segs = path.0.clone();
+        // A key inside a flow mapping (`- {id: 1, name: x}`) is on its parent's line.
+        if let (None, Some(Seg::Key(k))) = (locate(&self.source, &segs), segs.last()) {
+            if let Some((line, col, _)) = locate(&self.source, &segs[..segs.len() - 1]) {
+                let text = self.source.lines().nth(line - 1).unwrap_or_default();
+                let start = text.char_indices().nth(col - 1).map(|(i, _)| i).unwrap_or(0);
+                let mut from = start;
+                while let Some(i) = text[from..].find(k.as_str()) {
+                    let at = from + i;
+                    let before_ok = at == 0 || !text[..at].ends_with(|c: char| c.is_alphanumeric() || c == '_');
+                    let after = text[at + k.len()..].trim_start();
+                    if before_ok && after.starts_with(':') {
+                        let c = text[..at].chars().count() + 1;
+                        return Span::new(&self.path, Some(&self.source), line, c, k.chars().count());
+                    }
+                    from = at + k.len();
+                }
+            }
+        }
         loop {
             if let Some((line, col, len)) = locate(&self.source, &segs) {
                 return Span::new(&self.path, Some(&self.source), line, col, len);

@@ -41,6 +41,11 @@ impl Relation {
         }
     }
 
+    /// A CTE of the given name, rendered unquoted (unit-test inputs).
+    pub fn named_cte(name: &str) -> Relation {
+        Relation { database: None, schema: None, identifier: Some(name.to_string()), kind: Some("cte".into()) }
+    }
+
     /// The relation as SQL.
     pub fn render(&self) -> String {
         if self.kind.as_deref() == Some("cte") {

@@ -131,9 +131,25 @@ pub fn add_generic_tests(
             let help = did_you_mean(&t.test_name, test_macros.iter().map(String::as_str)).unwrap_or_else(|| {
                 "define it with {% test name(model, column_name) %} in tests/generic/ or a macro file".into()
             });
+            let mut span = yaml_span(project, d.file, &t.name_path);
+            // `- not_nul`: point at the name, not the dash.
+            let written = match &t.namespace {
+                Some(ns) => format!("{ns}.{}", t.test_name),
+                None => t.test_name.clone(),
+            };
+            if let Some(line) = &span.source_line {
+                let from: String = line.chars().skip(span.col.saturating_sub(1)).collect();
+                if let Some(rest) = from.strip_prefix('-') {
+                    let pad = rest.len() - rest.trim_start().len();
+                    if rest.trim_start().starts_with(&written) {
+                        span.col += 1 + pad;
+                        span.len = written.chars().count();
+                    }
+                }
+            }
             diags.push(
                 Diagnostic::error("E0209", format!("unknown generic test '{}'", t.test_name))
-                    .with_span(yaml_span(project, d.file, &t.name_path))
+                    .with_span(span)
                     .with_help(help),
             );
             continue;
@@ -341,4 +357,60 @@ pub fn verdict_message(node: &Node, v: Verdict, failures: i64) -> Option<String>
 pub fn stores_failures(node: &Node) -> bool {
     node.config.get_bool("store_failures").unwrap_or(false)
         || node.config.get_str("store_failures_as").is_some_and(|s| s == "table" || s == "view")
+}
+
+/// Checks before anything runs: every unit test's inputs and expected columns against the
+/// schemas, and every column test's column against its model's columns. Problems are located
+/// diagnostics; the caller exits 2 and builds nothing.
+pub fn preflight(
+    compiler: &crate::compile::Compiler,
+    conn: Arc<dyn crate::adapter::Connection>,
+    plan: &[String],
+    root: &Path,
+    catalog_first: bool,
+) -> Vec<Diagnostic> {
+    let m = compiler.manifest();
+    let mut schemas = unit::Schemas::new(compiler, conn);
+    if catalog_first {
+        schemas = schemas.with_catalog();
+    }
+    let mut out = vec![];
+    for id in plan {
+        let Some(n) = m.nodes.get(id) else { continue };
+        let Some(info) = n.test.as_ref() else { continue };
+        let Some((file, decl)) = info.decl.clone() else { continue };
+        if n.resource_type == ResourceType::UnitTest {
+            if let Err((msg, rel, help)) = unit::prepare(&schemas, n, root) {
+                let yp = YPath([decl.0.clone(), rel.0].concat());
+                out.push(
+                    Diagnostic::error("E0214", format!("unit test '{}': {msg}", n.name))
+                        .with_span(crate::parse::yaml_span_at(root, &file, &yp))
+                        .with_opt_help(help),
+                );
+            }
+            continue;
+        }
+        let (Some(col), Some(target)) = (&info.column_name, &info.attached_node) else { continue };
+        let Some(cols) = schemas.of(target) else { continue };
+        let bare = col.trim_matches('"');
+        if cols.iter().any(|(c, _)| c.eq_ignore_ascii_case(bare)) {
+            continue;
+        }
+        // The column's `name:` is two levels above the test entry (columns[i].data_tests[j]).
+        let mut segs = decl.0.clone();
+        segs.truncate(segs.len().saturating_sub(2));
+        let at = YPath(segs).key("name");
+        let target_name = target.rsplit('.').next().unwrap_or(target);
+        out.push(
+            Diagnostic::error(
+                "E0215",
+                format!("test '{}' checks column '{bare}', which '{target_name}' does not have", n.name),
+            )
+            .with_span(crate::parse::yaml_span_at(root, &file, &at))
+            .with_help(did_you_mean(bare, cols.iter().map(|(c, _)| c.as_str())).unwrap_or_else(|| {
+                format!("its columns are {}", cols.iter().map(|(c, _)| c.as_str()).collect::<Vec<_>>().join(", "))
+            })),
+        );
+    }
+    out
 }

@@ -256,12 +256,30 @@ pub struct Schemas<'a> {
     compiler: &'a Compiler<'a>,
     conn: Arc<dyn Connection>,
     cache: Mutex<HashMap<String, Option<Schema>>>,
+    /// The database's columns, read once, consulted first when set (`strata test`, where
+    /// everything tested has been built).
+    catalog_first: Option<HashMap<(String, String, String), Schema>>,
 }
 
 impl<'a> Schemas<'a> {
     /// A schema inferrer on one connection.
     pub fn new(compiler: &'a Compiler<'a>, conn: Arc<dyn Connection>) -> Schemas<'a> {
-        Schemas { compiler, conn, cache: Mutex::new(HashMap::new()) }
+        Schemas { compiler, conn, cache: Mutex::new(HashMap::new()), catalog_first: None }
+    }
+
+    /// Consult the database's catalog (read now, in one query) before inferring.
+    pub fn with_catalog(mut self) -> Self {
+        let sql = "select table_catalog, table_schema, table_name, column_name, data_type \
+                   from information_schema.columns order by table_catalog, table_schema, table_name, ordinal_position";
+        if let Ok(t) = self.conn.query(sql, None) {
+            let mut map: HashMap<(String, String, String), Schema> = HashMap::new();
+            for r in &t.rows {
+                let s = |i: usize| r.get(i).and_then(Json::as_str).unwrap_or_default().to_string();
+                map.entry((s(0), s(1), s(2))).or_default().push((s(3), Some(s(4))));
+            }
+            self.catalog_first = Some(map);
+        }
+        self
     }
 
     /// The columns of a node or source: seeds from their CSV, sources from their declared
@@ -290,6 +308,19 @@ impl<'a> Schemas<'a> {
 
     fn infer(&self, id: &str) -> Option<Schema> {
         let m = self.compiler.manifest();
+        if let Some(cat) = &self.catalog_first {
+            let rel = m.nodes.get(id).map(|n| &n.relation).or_else(|| m.sources.get(id).map(|s| &s.relation));
+            if let Some(r) = rel {
+                let key = (
+                    r.database.clone().unwrap_or_default(),
+                    r.schema.clone().unwrap_or_default(),
+                    r.identifier.clone().unwrap_or_default(),
+                );
+                if let Some(s) = cat.get(&key) {
+                    return Some(s.clone());
+                }
+            }
+        }
         if let Some(s) = m.sources.get(id) {
             let declared: Schema = s.table.columns.iter().map(|c| (c.name.clone(), c.data_type.clone())).collect();
             if !declared.is_empty() && declared.iter().all(|(_, t)| t.is_some()) {
@@ -317,7 +348,7 @@ impl<'a> Schemas<'a> {
                     let schema = self.of(p)?;
                     let name = format!("__strata_empty__{}", p.rsplit('.').next().unwrap_or(p));
                     ctes.push((name.clone(), empty_select(&schema)));
-                    rels.insert(p.clone(), Relation::cte(&name));
+                    rels.insert(p.clone(), Relation::named_cte(&name));
                 }
                 let overrides = Overrides { relations: rels, ..Default::default() };
                 let sql = self.render(n, overrides, false, None).ok()?;
@@ -343,16 +374,24 @@ impl<'a> Schemas<'a> {
         self.compiler.compile_in(n, ctx, Phase::Compile, Some(self.conn.clone())).map(|c| c.sql)
     }
 
-    /// Column names and types of a query, without running it.
+    /// Column names and SQL types of a query, without running it.
     pub fn describe(&self, sql: &str) -> Result<Schema, String> {
         let t = self
             .conn
             .query(
-                &format!("select * from (\n{}\n) as strata_describe limit 0", sql.trim_end().trim_end_matches(';')),
+                &format!("describe select * from (\n{}\n) as strata_describe", sql.trim_end().trim_end_matches(';')),
                 None,
             )
             .map_err(|e| e.to_string())?;
-        Ok(t.columns.into_iter().zip(t.types.into_iter().map(Some)).collect())
+        let name = t.columns.iter().position(|c| c == "column_name").unwrap_or(0);
+        let ty = t.columns.iter().position(|c| c == "column_type").unwrap_or(1);
+        Ok(t.rows
+            .iter()
+            .map(|r| {
+                let s = |i: usize| r.get(i).and_then(Json::as_str).unwrap_or_default().to_string();
+                (s(name), Some(s(ty)))
+            })
+            .collect())
     }
 }
 
@@ -500,9 +539,9 @@ pub fn prepare(schemas: &Schemas, node: &Node, root: &Path) -> Result<Prepared, 
             rows_select(&fx.rows, &schema)
         };
         if fx.input == "this" {
-            this = Some(Relation::cte(&cte_name));
+            this = Some(Relation::named_cte(&cte_name));
         } else {
-            o.relations.insert(id, Relation::cte(&cte_name));
+            o.relations.insert(id, Relation::named_cte(&cte_name));
         }
         ctes.push((cte_name, body));
     }

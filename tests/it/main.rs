@@ -4,4 +4,5 @@ mod cli;
 mod compile;
 mod diagnostics;
 mod e2e;
+mod testing;
 mod util;
