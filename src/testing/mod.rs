@@ -414,3 +414,67 @@ pub fn preflight(
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn test_node(config: &[(&str, Json)]) -> Node {
+        let mut c = Config::default();
+        for (k, v) in config {
+            c.set(k, v.clone());
+        }
+        set_test_defaults(&mut c);
+        Node {
+            unique_id: "test.p.t".into(),
+            name: "t".into(),
+            resource_type: ResourceType::Test,
+            package_name: "p".into(),
+            path: "t.sql".into(),
+            original_file_path: "tests/t.sql".into(),
+            raw_code: String::new(),
+            fqn: vec![],
+            config: c,
+            description: String::new(),
+            columns: vec![],
+            patch_path: None,
+            refs: vec![],
+            sources: vec![],
+            depends_on: vec![],
+            relation: Relation::new("d", "s", "t"),
+            file_path: PathBuf::new(),
+            test: Some(Box::default()),
+        }
+    }
+
+    #[test]
+    fn thresholds() {
+        for ok in ["!= 0", ">10", ">= 5", "=0", "<> 1", "< 2.5"] {
+            assert!(valid_threshold(ok), "{ok}");
+        }
+        for bad in ["more than 0", ">", "10", "!= x", ""] {
+            assert!(!valid_threshold(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn counting_query_applies_fail_calc_thresholds_and_limit() {
+        let n = test_node(&[("warn_if", json!(">0")), ("error_if", json!(">5")), ("limit", json!(3))]);
+        let sql = counting_sql(&n, "select 1");
+        assert!(sql.contains("(count(*)) >0 as should_warn"), "{sql}");
+        assert!(sql.contains("(count(*)) >5 as should_error"), "{sql}");
+        assert!(sql.contains("select 1\n      limit 3\n"), "{sql}");
+    }
+
+    #[test]
+    fn verdicts_follow_severity() {
+        let err = test_node(&[]);
+        assert_eq!(verdict(&err, true, true), Verdict::Fail);
+        assert_eq!(verdict(&err, true, false), Verdict::Warn);
+        assert_eq!(verdict(&err, false, false), Verdict::Pass);
+        let warn = test_node(&[("severity", json!("warn"))]);
+        assert_eq!(verdict(&warn, true, true), Verdict::Warn);
+        assert_eq!(verdict_message(&warn, Verdict::Warn, 3).unwrap(), "Got 3 results, configured to warn if != 0");
+        assert_eq!(verdict_message(&err, Verdict::Fail, 1).unwrap(), "Got 1 result, configured to fail if != 0");
+    }
+}

@@ -45,6 +45,11 @@ fn without_audit_every_status_and_failure_count_is_dbts() {
         p.query("dt.duckdb", "select value_field, n_records from main_dbt_test__audit.order_status_is_known"),
         vec![vec!["lost".to_string(), "2".to_string()]]
     );
+    // store_failures_as: view keeps a view of the failing rows.
+    assert_eq!(
+        p.query("dt.duckdb", "select table_type, (select count(*) from main_dbt_test__audit.is_positive_stg_orders_True__amount) from information_schema.tables where table_name = 'is_positive_stg_orders_True__amount'"),
+        vec![vec!["VIEW".to_string(), "1".to_string()]]
+    );
     // The project's not_null replaces the built-in one: the empty name counts too.
     assert!(results(&p)
         .iter()
@@ -154,7 +159,7 @@ fn unit_tests_pass_without_any_relation_in_the_database() {
     let p = TestProject::fixture("unit_tests");
     let out = p.run(&["test", "--select", "test_type:unit"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert!(p.normalize(&out.stderr).contains("Done. PASS=6 WARN=0 ERROR=0 SKIP=0 NO-OP=0 TOTAL=6"), "{}", out.stderr);
+    assert!(p.normalize(&out.stderr).contains("Done. PASS=7 WARN=0 ERROR=0 SKIP=0 NO-OP=0 TOTAL=7"), "{}", out.stderr);
     assert_eq!(
         p.query("ut.duckdb", "select count(*) from information_schema.tables where table_schema = 'main'"),
         vec![vec!["0".to_string()]]
