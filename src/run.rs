@@ -216,14 +216,18 @@ pub fn plan_jobs(m: &Manifest, dag: &Dag, plan: &[String], audit: bool) -> Vec<J
             p.insert(t);
         }
     }
-    plan.iter()
+    let mut jobs: Vec<Job> = plan
+        .iter()
         .filter(|id| !absorbed.contains(*id))
         .map(|id| Job {
             id: id.clone(),
             parents: parents[id].iter().filter(|p| !absorbed.contains(*p)).cloned().collect(),
             audits: audits.remove(id).unwrap_or_default(),
         })
-        .collect()
+        .collect();
+    // Unit tests need nothing: they go first, so a failing one is known before its model's turn.
+    jobs.sort_by_key(|j| !node(&j.id).is_some_and(|n| n.resource_type == ResourceType::UnitTest));
+    jobs
 }
 
 struct Sched {
