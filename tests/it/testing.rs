@@ -92,6 +92,11 @@ fn failing_audit_keeps_the_published_table_while_a_sibling_publishes() {
         vec![vec!["0".to_string()]],
         "no staging relation is left behind"
     );
+    // The failing rows of the audit are stored (store_failures), though the model was not published.
+    assert_eq!(
+        p.query(db, "select value_field, n_records from main_dbt_test__audit.order_status_is_known"),
+        vec![vec!["lost".to_string(), "1".to_string()]]
+    );
     // The failing test, the unpublished model and its descendants in run_results.json.
     let r = results(&p);
     assert!(r.contains(&"model.dt.stg_orders error null".to_string()), "{r:#?}");
