@@ -302,7 +302,8 @@ fn compile_cmd(settings: &Settings, l: &Loaded, printer: &Printer) -> i32 {
             }
         };
     }
-    let plan = match plan_for(settings, l, &[ResourceType::Model, ResourceType::Analysis], printer) {
+    let plan = match plan_for(settings, l, &[ResourceType::Model, ResourceType::Analysis, ResourceType::Test], printer)
+    {
         Ok(p) => p,
         Err(c) => return c,
     };
@@ -315,7 +316,7 @@ fn compile_cmd(settings: &Settings, l: &Loaded, printer: &Printer) -> i32 {
                 let node = &l.manifest.nodes[id];
                 let r = compiler.compile(node, Phase::Compile, conn.clone(), false).map(|c| c.sql);
                 if let Ok(sql) = &r {
-                    let _ = write_target_file(&l.target_dir, "compiled", project, &node.original_file_path, sql);
+                    let _ = write_target_file(&l.target_dir, "compiled", project, &node.target_file_path(), sql);
                 }
                 (id.clone(), r)
             },

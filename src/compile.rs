@@ -191,9 +191,24 @@ pub fn write_target_file(
     original_file_path: &str,
     sql: &str,
 ) -> std::io::Result<()> {
+    write_target_file_in(&mut std::collections::HashSet::new(), target_dir, kind, project, original_file_path, sql)
+}
+
+/// Like [`write_target_file`], remembering the folders already created (one writer, many files).
+pub fn write_target_file_in(
+    made: &mut std::collections::HashSet<std::path::PathBuf>,
+    target_dir: &Path,
+    kind: &str,
+    project: &str,
+    original_file_path: &str,
+    sql: &str,
+) -> std::io::Result<()> {
     let path = target_dir.join(kind).join(project).join(original_file_path);
     if let Some(p) = path.parent() {
-        std::fs::create_dir_all(p)?;
+        if !made.contains(p) {
+            std::fs::create_dir_all(p)?;
+            made.insert(p.to_path_buf());
+        }
     }
     std::fs::write(path, sql)
 }

@@ -24,7 +24,8 @@ pub struct Printer {
     pub color: bool,
     /// Text or JSON.
     pub format: LogFormat,
-    log_file: Mutex<Option<std::fs::File>>,
+    /// dbt.log, buffered (flushed when the printer is dropped, at the end of the command).
+    log_file: Mutex<Option<std::io::BufWriter<std::fs::File>>>,
 }
 
 const WIDTH: usize = 80;
@@ -34,7 +35,12 @@ impl Printer {
     pub fn new(color: bool, format: LogFormat, log_dir: Option<&std::path::Path>) -> Printer {
         let file = log_dir.and_then(|d| {
             std::fs::create_dir_all(d).ok()?;
-            std::fs::OpenOptions::new().create(true).append(true).open(d.join("dbt.log")).ok()
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(d.join("dbt.log"))
+                .ok()
+                .map(std::io::BufWriter::new)
         });
         Printer { color, format, log_file: Mutex::new(file) }
     }

@@ -326,6 +326,54 @@ pub fn counting_sql(node: &Node, main_sql: &str) -> String {
     )
 }
 
+const SIGNAL: &str = "strata-test-result:";
+
+/// The test's count as one statement that returns nothing when the test passes cleanly and
+/// raises `strata-test-result:<failures>[:<should_warn>:<should_error>]` otherwise. The duckdb
+/// crate reads results only through prepared statements, which cost DuckDB about twice the
+/// planning of a plain statement for queries this small; most tests pass, so most tests then
+/// cost one plain statement. Same fail_calc, thresholds, limit and `where` as [`counting_sql`].
+pub fn signalling_sql(node: &Node, main_sql: &str) -> String {
+    let c = &node.config;
+    let fail_calc = c.get_str("fail_calc").unwrap_or_else(|| "count(*)".into());
+    let warn_if = c.get_str("warn_if").unwrap_or_else(|| "!= 0".into());
+    let error_if = c.get_str("error_if").unwrap_or_else(|| "!= 0".into());
+    let limit = match c.get("limit") {
+        Some(Json::Number(n)) => format!("\n      limit {n}"),
+        Some(Json::String(s)) if !s.is_empty() => format!("\n      limit {s}"),
+        _ => String::new(),
+    };
+    let plain = |t: &str| t.split_whitespace().collect::<String>() == "!=0";
+    if fail_calc.trim() == "count(*)" && plain(&warn_if) && plain(&error_if) {
+        // The usual test: both flags are `failures != 0`, so the count alone is the signal.
+        return format!(
+            "select error('{SIGNAL}' || count(*))\n    from (\n{}{limit}\n    ) dbt_internal_test\n    having count(*) != 0",
+            main_sql.trim_end()
+        );
+    }
+    let v = |e: &str| format!("coalesce(cast({e} as varchar), 'null')");
+    format!(
+        "select error('{SIGNAL}' || {} || ':' || {} || ':' || {})\n    from (\n{}{limit}\n    ) dbt_internal_test\n    having coalesce(({fail_calc}) != 0 or (({fail_calc}) {warn_if}) or (({fail_calc}) {error_if}), false)",
+        v(&fail_calc),
+        v(&format!("(({fail_calc}) {warn_if})")),
+        v(&format!("(({fail_calc}) {error_if})")),
+        main_sql.trim_end()
+    )
+}
+
+/// The (failures, should_warn, should_error) a [`signalling_sql`] error carries, if it is one.
+pub fn read_signal(message: &str) -> Option<(i64, bool, bool)> {
+    let rest = &message[message.find(SIGNAL)? + SIGNAL.len()..];
+    let mut parts = rest.splitn(3, ':');
+    let failures = parts.next()?.trim();
+    let failures = failures.parse::<i64>().ok().or_else(|| failures.parse::<f64>().ok().map(|f| f as i64)).unwrap_or(0);
+    let flag = |s: Option<&str>| s.is_some_and(|x| x.trim_start().starts_with("true"));
+    match (parts.next(), parts.next()) {
+        (None, _) => Some((failures, failures != 0, failures != 0)),
+        (w, e) => Some((failures, flag(w), flag(e))),
+    }
+}
+
 /// pass / warn / fail from the counting query's row.
 pub fn verdict(node: &Node, should_warn: bool, should_error: bool) -> Verdict {
     if node.severity() == "error" && should_error {
@@ -415,6 +463,100 @@ pub fn preflight(
     out
 }
 
+/// The compiled SQL of a built-in generic test (not_null, unique, accepted_values,
+/// relationships), built without Jinja when the project overrides none of the macros involved;
+/// None when the Jinja templates must render it. The result is the same text the templates in
+/// templates/tests/generic.sql produce (checked by the `fast_path_matches_the_templates`
+/// integration test). A project with many tests then spends `strata test` in DuckDB.
+pub fn fast_sql(
+    compiler: &crate::compile::Compiler,
+    node: &Node,
+    overrides: Option<&crate::templating::Overrides>,
+) -> Option<String> {
+    let info = node.test.as_ref()?;
+    let md = info.metadata.as_ref()?;
+    if md.namespace.is_some() || !["not_null", "unique", "accepted_values", "relationships"].contains(&md.name.as_str())
+    {
+        return None;
+    }
+    let engine = compiler.engine();
+    let builtin = |m: &str| engine.macros.get(m).is_some_and(|d| d.package == "strata");
+    let test = format!("test_{}", md.name);
+    if !builtin(&test)
+        || !builtin(&format!("default__{test}"))
+        || engine.has_macro(&format!("duckdb__{test}"))
+        || !builtin("get_where_subquery")
+        || !builtin("should_store_failures")
+    {
+        return None;
+    }
+    let m = compiler.manifest();
+    let resolve = |id: &str| -> Option<String> {
+        if let Some(r) = overrides.and_then(|o| o.relations.get(id)) {
+            return Some(r.render());
+        }
+        match (m.nodes.get(id), m.sources.get(id)) {
+            (Some(n), _) if n.materialized() != "ephemeral" => Some(n.relation.render()),
+            (_, Some(s)) => Some(s.relation.render()),
+            _ => None,
+        }
+    };
+    let mut model = resolve(info.attached_node.as_deref()?)?;
+    match node.config.get("where") {
+        None | Some(Json::Null) => {}
+        Some(Json::String(w)) if !w.contains("{{") && !w.contains("{%") => {
+            model = format!("(select * from {model} where {w}) dbt_subquery");
+        }
+        _ => return None,
+    }
+    let kw = &md.kwargs;
+    let s = |k: &str| kw.get(k).and_then(Json::as_str).map(str::to_string);
+    let col = s("column_name")?;
+    let stores = matches!(node.config.get("store_failures"), Some(Json::Bool(true)))
+        || node.config.get("store_failures").and_then(Json::as_str) == Some("true")
+        || matches!(node.config.get_str("store_failures_as").as_deref(), Some("table" | "view"));
+    Some(match md.name.as_str() {
+        "not_null" => format!("select {}\nfrom {model}\nwhere {col} is null", if stores { "*" } else { col.as_str() }),
+        "unique" => format!(
+            "select {col} as unique_field, count(*) as n_records\nfrom {model}\nwhere {col} is not null\ngroup by {col}\nhaving count(*) > 1"
+        ),
+        "accepted_values" => {
+            let quote = match kw.get("quote") {
+                None => true,
+                Some(Json::Bool(b)) => *b,
+                _ => return None,
+            };
+            let mut items = vec![];
+            for v in kw.get("values")?.as_array()? {
+                let text = match v {
+                    Json::String(x) => x.clone(),
+                    Json::Number(n) if n.is_i64() || n.is_u64() => n.to_string(),
+                    _ => return None,
+                };
+                items.push(if quote { format!("'{text}'") } else { text });
+            }
+            format!(
+                "with all_values as (\n    select {col} as value_field, count(*) as n_records\n    from {model}\n    group by {col}\n)\nselect *\nfrom all_values\nwhere value_field not in ({})",
+                items.join(", ")
+            )
+        }
+        _ => {
+            let field = s("field")?;
+            let (refs, sources) = unit::calls_in(&s("to")?);
+            let globals = compiler.globals();
+            let to_id = match (refs.first(), sources.first()) {
+                (Some(r), _) => globals.resolver.node(r, &node.package_name)?.unique_id.clone(),
+                (None, Some((a, b))) => globals.resolver.sources.get(&(a.clone(), b.clone()))?.unique_id.clone(),
+                _ => return None,
+            };
+            let to = resolve(&to_id)?;
+            format!(
+                "with child as (\n    select {col} as from_field\n    from {model}\n    where {col} is not null\n),\nparent as (\n    select {field} as to_field\n    from {to}\n)\nselect from_field\nfrom child\nleft join parent on child.from_field = parent.to_field\nwhere parent.to_field is null"
+            )
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -464,6 +606,19 @@ mod tests {
         assert!(sql.contains("(count(*)) >0 as should_warn"), "{sql}");
         assert!(sql.contains("(count(*)) >5 as should_error"), "{sql}");
         assert!(sql.contains("select 1\n      limit 3\n"), "{sql}");
+    }
+
+    #[test]
+    fn signal_carries_the_counts() {
+        let n = test_node(&[("warn_if", json!(">0"))]);
+        let sql = signalling_sql(&n, "select 1");
+        assert!(sql.contains("having coalesce((count(*)) != 0 or ((count(*)) >0)"), "{sql}");
+        let msg = "Invalid Input Error: strata-test-result:3:true:false";
+        assert_eq!(read_signal(msg), Some((3, true, false)));
+        assert_eq!(read_signal("Binder Error: column x not found"), None);
+        let plain = signalling_sql(&test_node(&[]), "select 1");
+        assert!(plain.contains("error('strata-test-result:' || count(*))") && plain.ends_with("having count(*) != 0"));
+        assert_eq!(read_signal("Invalid Input Error: strata-test-result:2"), Some((2, true, true)));
     }
 
     #[test]

@@ -603,7 +603,7 @@ struct ProjectRef<'a> {
 }
 
 /// ref() and source() calls in an input string such as `ref('orders')`.
-fn calls_in(s: &str) -> (Vec<crate::templating::RefCall>, Vec<(String, String)>) {
+pub fn calls_in(s: &str) -> (Vec<crate::templating::RefCall>, Vec<(String, String)>) {
     let args = |inner: &str| -> Vec<String> {
         inner.split(',').map(|a| a.trim().trim_matches(['\'', '"']).to_string()).filter(|a| !a.is_empty()).collect()
     };

@@ -239,3 +239,49 @@ fn unit_test_rows_with_unknown_columns_are_diagnostics() {
     assert_eq!(out.code, 2);
     insta::assert_snapshot!(p.normalize(&out.stderr));
 }
+
+#[test]
+fn fast_path_matches_the_templates() {
+    // `compile` renders every test through the Jinja templates; `test` builds the built-in
+    // generic tests' SQL in Rust. Both write target/compiled/...: the files must be identical,
+    // with the project's not_null override and without it (built-in not_null), with and without
+    // --store-failures (which changes not_null's select list).
+    for (keep_override, extra) in [(true, None), (false, None), (false, Some("--store-failures"))] {
+        let p = TestProject::fixture("data_tests");
+        p.write("seeds/orders.csv", GOOD_ORDERS);
+        if !keep_override {
+            std::fs::remove_file(p.root.join("tests/generic/not_null.sql")).unwrap();
+        }
+        assert_eq!(p.run(&["build", "--exclude", "resource_type:test"]).code, 0);
+        let with = |cmd: &str| {
+            let mut a = vec![cmd];
+            a.extend(extra);
+            p.run(&a)
+        };
+        assert_eq!(with("compile").code, 0);
+        let dir = p.root.join("target/compiled/dt/models/schema.yml");
+        let read_all = || {
+            let mut v: Vec<(String, String)> = std::fs::read_dir(&dir)
+                .unwrap()
+                .map(|e| {
+                    let e = e.unwrap();
+                    (e.file_name().to_string_lossy().to_string(), std::fs::read_to_string(e.path()).unwrap())
+                })
+                .collect();
+            v.sort();
+            v
+        };
+        let templates = read_all();
+        assert_eq!(templates.len(), 15, "{templates:#?}");
+        assert!(templates.iter().all(|(_, sql)| sql.contains("select")));
+        for (name, _) in &templates {
+            std::fs::remove_file(dir.join(name)).unwrap();
+        }
+        with("test");
+        let fast = read_all();
+        assert_eq!(fast.len(), templates.len());
+        for (a, b) in fast.iter().zip(&templates) {
+            assert_eq!(a, b, "override kept: {keep_override}, flag: {extra:?}");
+        }
+    }
+}
