@@ -314,7 +314,10 @@ fn compile_cmd(settings: &Settings, l: &Loaded, printer: &Printer) -> i32 {
             || db.connect().ok(),
             |conn, id| {
                 let node = &l.manifest.nodes[id];
-                let r = compiler.compile(node, Phase::Compile, conn.clone(), false).map(|c| c.sql);
+                let r = match crate::testing::fast_sql(&compiler, node, None) {
+                    Some(sql) => Ok(sql),
+                    None => compiler.compile(node, Phase::Compile, conn.clone(), false).map(|c| c.sql),
+                };
                 if let Ok(sql) = &r {
                     let _ = write_target_file(&l.target_dir, "compiled", project, &node.target_file_path(), sql);
                 }

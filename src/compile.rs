@@ -210,6 +210,11 @@ pub fn write_target_file_in(
             made.insert(p.to_path_buf());
         }
     }
+    // Leave an unchanged file alone: repeated compiles write nothing, and file watchers and
+    // mtimes see only real changes.
+    if std::fs::read(&path).is_ok_and(|old| old == sql.as_bytes()) {
+        return Ok(());
+    }
     std::fs::write(path, sql)
 }
 

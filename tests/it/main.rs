@@ -4,5 +4,6 @@ mod cli;
 mod compile;
 mod diagnostics;
 mod e2e;
+mod fast_path;
 mod testing;
 mod util;
