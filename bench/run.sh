@@ -33,7 +33,15 @@ echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname 
 read -r s m < <(measure "$BIN" parse --project-dir "$WORK/big")
 echo "parse   $BIG models: ${s}s wall, ${m} MB peak (target < 1 s, < 300 MB)"
 read -r s m < <(measure "$BIN" compile --project-dir "$WORK/big")
-echo "compile $BIG models: ${s}s wall, ${m} MB peak (target < 2 s)"
+echo "compile $BIG models and their tests, target/ already written: ${s}s wall, ${m} MB peak (target < 2 s)"
+cold=""
+for _ in $(seq "$RUNS"); do
+  rm -rf "$WORK/big/target"
+  /usr/bin/time -o "$WORK/time.txt" -f "%e" "$BIN" compile --project-dir "$WORK/big" >/dev/null 2>&1
+  secs=$(tail -1 "$WORK/time.txt")
+  if [ -z "$cold" ] || awk "BEGIN{exit !($secs < $cold)}"; then cold=$secs; fi
+done
+echo "compile $BIG models and their tests, empty target/: ${cold}s wall"
 
 "$BIN" ls --project-dir "$WORK/small" --resource-type model seed --output json > "$WORK/order.txt" 2>/dev/null
 # best wall seconds of a fresh `strata build` with $1 threads (and more flags); the model

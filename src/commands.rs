@@ -520,7 +520,8 @@ fn run_cmd(
             return 1;
         }
     };
-    let existing = match conn.relations() {
+    // Only materializations look at what exists; a `test` run builds nothing.
+    let existing = match if matches!(settings.command, Cmd::Test) { Ok(Default::default()) } else { conn.relations() } {
         Ok(e) => e,
         Err(e) => {
             printer.diagnostics(&[Diagnostic::error("E0803", format!("cannot read the catalog: {e}"))]);

@@ -269,8 +269,8 @@ impl<'a> Schemas<'a> {
 
     /// Consult the database's catalog (read now, in one query) before inferring.
     pub fn with_catalog(mut self) -> Self {
-        let sql = "select table_catalog, table_schema, table_name, column_name, data_type \
-                   from information_schema.columns order by table_catalog, table_schema, table_name, ordinal_position";
+        let sql = "select database_name, schema_name, table_name, column_name, data_type \
+                   from duckdb_columns() order by database_name, schema_name, table_name, column_index";
         if let Ok(t) = self.conn.query(sql, None) {
             let mut map: HashMap<(String, String, String), Schema> = HashMap::new();
             for r in &t.rows {
