@@ -5,5 +5,6 @@ mod compile;
 mod diagnostics;
 mod e2e;
 mod fast_path;
+mod schema;
 mod testing;
 mod util;

@@ -17,16 +17,9 @@ fn results(p: &TestProject) -> Vec<String> {
     v
 }
 
-fn schema(name: &str) -> jsonschema::Validator {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/schemas").join(name);
-    let s: Json = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    jsonschema::validator_for(&s).unwrap()
-}
-
 fn assert_valid_run_results(p: &TestProject) {
     let rr: Json = serde_json::from_str(&p.read("target/run_results.json")).unwrap();
-    let v = schema("run-results-v6.json");
-    let errors: Vec<String> = v.iter_errors(&rr).map(|e| format!("{} at {}", e, e.instance_path)).collect();
+    let errors = crate::schema::validate(&crate::schema::dbt_schema("run-results-v6.json"), &rr);
     assert!(errors.is_empty(), "run_results.json does not match dbt's v6 schema: {errors:#?}");
 }
 
