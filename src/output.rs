@@ -26,6 +26,8 @@ pub struct Printer {
     pub format: LogFormat,
     /// dbt.log, buffered (flushed when the printer is dropped, at the end of the command).
     log_file: Mutex<Option<std::io::BufWriter<std::fs::File>>>,
+    /// The local UTC offset, read once (chrono's `Local::now()` checks /etc/localtime per call).
+    offset: chrono::FixedOffset,
 }
 
 const WIDTH: usize = 80;
@@ -42,7 +44,8 @@ impl Printer {
                 .ok()
                 .map(std::io::BufWriter::new)
         });
-        Printer { color, format, log_file: Mutex::new(file) }
+        let offset = *chrono::Local::now().offset();
+        Printer { color, format, log_file: Mutex::new(file), offset }
     }
 
     fn paint(&self, code: &str, s: &str) -> String {
@@ -64,7 +67,7 @@ impl Printer {
     }
 
     fn emit(&self, level: &str, msg: &str, data: Option<serde_json::Value>) {
-        let now = chrono::Local::now();
+        let now = chrono::Utc::now().with_timezone(&self.offset);
         let line = match self.format {
             LogFormat::Text => {
                 let mut out = String::new();

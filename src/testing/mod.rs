@@ -420,7 +420,12 @@ pub fn preflight(
     let m = compiler.manifest();
     let mut schemas = unit::Schemas::new(compiler, conn);
     if catalog_first {
-        schemas = schemas.with_catalog();
+        let tables: Vec<&Relation> = plan
+            .iter()
+            .filter_map(|id| m.nodes.get(id)?.test.as_ref()?.attached_node.clone())
+            .filter_map(|t| m.nodes.get(&t).map(|n| &n.relation).or_else(|| m.sources.get(&t).map(|s| &s.relation)))
+            .collect();
+        schemas = schemas.with_catalog(&tables);
     }
     let mut out = vec![];
     for id in plan {

@@ -268,17 +268,27 @@ impl<'a> Schemas<'a> {
     }
 
     /// Consult the database's catalog (read now, in one query) before inferring.
-    pub fn with_catalog(mut self) -> Self {
-        let sql = "select database_name, schema_name, table_name, column_name, data_type \
-                   from duckdb_columns() order by database_name, schema_name, table_name, column_index";
-        if let Ok(t) = self.conn.query(sql, None) {
-            let mut map: HashMap<(String, String, String), Schema> = HashMap::new();
-            for r in &t.rows {
-                let s = |i: usize| r.get(i).and_then(Json::as_str).unwrap_or_default().to_string();
-                map.entry((s(0), s(1), s(2))).or_default().push((s(3), Some(s(4))));
+    pub fn with_catalog(mut self, tables: &[&Relation]) -> Self {
+        // Only the tables asked about; their names in one IN list.
+        let mut names: Vec<String> =
+            tables.iter().filter_map(|r| r.identifier.as_deref()).map(crate::adapter::duckdb::lit).collect();
+        names.sort();
+        names.dedup();
+        let mut map: HashMap<(String, String, String), Schema> = HashMap::new();
+        if !names.is_empty() {
+            let sql = format!(
+                "select database_name, schema_name, table_name, column_name, data_type from duckdb_columns() \
+                 where table_name in ({}) order by database_name, schema_name, table_name, column_index",
+                names.join(", ")
+            );
+            if let Ok(t) = self.conn.query(&sql, None) {
+                for r in &t.rows {
+                    let s = |i: usize| r.get(i).and_then(Json::as_str).unwrap_or_default().to_string();
+                    map.entry((s(0), s(1), s(2))).or_default().push((s(3), Some(s(4))));
+                }
             }
-            self.catalog_first = Some(map);
         }
+        self.catalog_first = Some(map);
         self
     }
 
