@@ -157,7 +157,7 @@ fn unit_tests_pass_without_any_relation_in_the_database() {
     let p = TestProject::fixture("unit_tests");
     let out = p.run(&["test", "--select", "test_type:unit"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert!(p.normalize(&out.stderr).contains("Done. PASS=7 WARN=0 ERROR=0 SKIP=0 NO-OP=0 TOTAL=7"), "{}", out.stderr);
+    assert!(p.normalize(&out.stderr).contains("Done. PASS=8 WARN=0 ERROR=0 SKIP=0 NO-OP=0 TOTAL=8"), "{}", out.stderr);
     assert_eq!(
         p.query("ut.duckdb", "select count(*) from information_schema.tables where table_schema = 'main'"),
         vec![vec!["0".to_string()]]
