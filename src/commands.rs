@@ -52,6 +52,21 @@ struct Loaded {
     dag: Dag,
     invocation: Invocation,
     target_dir: PathBuf,
+    /// The database, being opened while the project parses (see [`open_early`]).
+    early_db: std::sync::Mutex<Option<std::thread::JoinHandle<Result<DuckDb, crate::adapter::DbError>>>>,
+}
+
+/// For commands that run SQL on a database file that already exists, open it on another thread
+/// while the project is parsed (opening loads DuckDB's catalog). A file that does not exist is
+/// left alone, so a project with errors never creates its database.
+fn open_early(
+    settings: &Settings,
+    project: &Project,
+) -> Option<std::thread::JoinHandle<Result<DuckDb, crate::adapter::DbError>>> {
+    let runs = matches!(settings.command, Cmd::Run | Cmd::Seed | Cmd::Build | Cmd::Test | Cmd::Retry);
+    let target = project.target.clone()?;
+    let exists = target.path != ":memory:" && !target.path.is_empty() && Path::new(&target.path).is_file();
+    (runs && exists).then(|| std::thread::spawn(move || DuckDb::open(&target)))
 }
 
 fn target_dir(settings: &Settings, project: &Project) -> PathBuf {
@@ -74,6 +89,7 @@ fn load(settings: &Settings, printer: &mut Printer) -> Result<Loaded, i32> {
         project.root.join(settings.log_path.clone().unwrap_or_else(|| PathBuf::from(&project.config.log_path)));
     *printer = printer_for(settings, Some(&log_dir));
     printer.info(&format!("Running with strata={}", env!("CARGO_PKG_VERSION")));
+    let early_db = std::sync::Mutex::new(open_early(settings, &project));
     let mut diags = warnings;
     let macro_files: Vec<MacroSource> = project
         .macros
@@ -117,7 +133,7 @@ fn load(settings: &Settings, printer: &mut Printer) -> Result<Loaded, i32> {
     }
     printer.diagnostics(&diags.items);
     let target_dir = target_dir(settings, &project);
-    Ok(Loaded { project, engine, manifest: Arc::new(manifest), dag, invocation, target_dir })
+    Ok(Loaded { project, engine, manifest: Arc::new(manifest), dag, invocation, target_dir, early_db })
 }
 
 fn compile_globals(l: &Loaded) -> Arc<Globals> {
@@ -246,7 +262,12 @@ fn ls(settings: &Settings, l: &Loaded) -> i32 {
 
 fn connect(l: &Loaded, printer: &Printer) -> Result<(DuckDb, Arc<dyn Connection>), i32> {
     let Some(target) = &l.project.target else { return Err(2) };
-    match DuckDb::open(target).and_then(|db| db.connect().map(|c| (db, c))) {
+    let early = l.early_db.lock().unwrap_or_else(|e| e.into_inner()).take();
+    let opened = match early.map(|h| h.join()) {
+        Some(Ok(r)) => r,
+        _ => DuckDb::open(target),
+    };
+    match opened.and_then(|db| db.connect().map(|c| (db, c))) {
         Ok(x) => Ok(x),
         Err(e) => {
             printer.diagnostics(&[Diagnostic::error("E0801", format!("cannot open DuckDB at '{}': {e}", target.path))
