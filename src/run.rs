@@ -323,13 +323,15 @@ pub fn execute(
     let threads = opts.threads.max(1).min(jobs.len().max(1));
 
     // Compiled and run SQL files are written by one background thread, off the workers' path.
-    let (files_tx, files_rx) = std::sync::mpsc::channel::<(&'static str, String, String)>();
+    let (files_tx, files_rx) = std::sync::mpsc::channel::<Vec<TargetFile>>();
     std::thread::scope(|scope| {
         scope.spawn(move || {
             let mut made = HashSet::new();
-            for (kind, path, sql) in files_rx {
-                let project = &compiler.globals().project_name;
-                let _ = write_target_file_in(&mut made, &opts.target_dir, kind, project, &path, &sql);
+            for batch in files_rx {
+                for (kind, path, sql) in batch {
+                    let project = &compiler.globals().project_name;
+                    let _ = write_target_file_in(&mut made, &opts.target_dir, kind, project, &path, &sql);
+                }
             }
         });
         for t in 0..threads {
@@ -418,12 +420,15 @@ pub fn execute(
     RunResults { results: s.results, elapsed: started.elapsed().as_secs_f64() }
 }
 
+/// A file for target/: kind (`compiled` or `run`), path below the project folder, text.
+type TargetFile = (&'static str, String, String);
+
 /// What every job needs: the compiler, options, its worker's connection and the file writer.
 struct Env<'a> {
     compiler: &'a Compiler<'a>,
     opts: &'a RunOptions,
     thread_id: &'a str,
-    files: &'a std::sync::mpsc::Sender<(&'static str, String, String)>,
+    files: &'a std::sync::mpsc::Sender<Vec<TargetFile>>,
     conn: Arc<dyn Connection>,
 }
 
@@ -548,7 +553,7 @@ fn run_node(env: &Env, node: &Node, audits: &[&Node], progress: &Progress) -> Ve
     } else {
         match compiler.compile(node, Phase::Run, Some(conn.clone()), is_incremental) {
             Ok(c) => {
-                let _ = files.send(("compiled", node.original_file_path.clone(), c.sql.clone()));
+                let _ = files.send(vec![("compiled", node.original_file_path.clone(), c.sql.clone())]);
                 extra.push(("sql".into(), Value::from(c.sql.clone())));
                 extra.push(("compiled_code".into(), Value::from(c.sql.clone())));
                 compiled_sql = Some(c.sql);
@@ -641,7 +646,7 @@ fn run_node(env: &Env, node: &Node, audits: &[&Node], progress: &Progress) -> Ve
             return vec![fail(msg, compiled_sql)];
         }
     };
-    let _ = files.send(("run", node.original_file_path.clone(), statements.join(";\n\n")));
+    let _ = files.send(vec![("run", node.original_file_path.clone(), statements.join(";\n\n"))]);
 
     // Audit, then publish.
     let mut results = vec![];
@@ -791,7 +796,6 @@ fn run_test(env: &Env, node: &Node, overrides: Option<Arc<Overrides>>) -> NodeRe
         }
     };
     let path = node.target_file_path();
-    let _ = files.send(("compiled", path.clone(), sql.clone()));
     let mut main = sql.clone();
     if crate::testing::stores_failures(node) {
         let rel = &node.relation;
@@ -817,6 +821,7 @@ fn run_test(env: &Env, node: &Node, overrides: Option<Arc<Overrides>>) -> NodeRe
         );
         if let Err(e) = conn.execute(&store) {
             conn.rollback();
+            let _ = files.send(vec![("compiled", path.clone(), sql.clone())]);
             return result(
                 Status::Error,
                 format!("Database Error storing failures of {}: {e}", node.name),
@@ -829,7 +834,8 @@ fn run_test(env: &Env, node: &Node, overrides: Option<Arc<Overrides>>) -> NodeRe
     // The count comes back through DuckDB's error channel (see `testing::signalling_sql`): a
     // passing test is one plain statement, with no prepared statement or result set to read.
     let counting = crate::testing::signalling_sql(node, &main);
-    let _ = files.send(("run", path, counting.clone()));
+    // One message for both files: one wake-up of the writer thread per test.
+    let _ = files.send(vec![("compiled", path.clone(), sql.clone()), ("run", path, counting.clone())]);
     let (failures, should_warn, should_error) = match conn.execute(&counting) {
         Ok(_) => (0, false, false),
         Err(e) => match crate::testing::read_signal(&e.0) {
