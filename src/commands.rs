@@ -524,7 +524,7 @@ fn run_cmd(
     }
     if plan.iter().any(|id| l.manifest.nodes[id].is_test()) {
         let catalog_first = matches!(settings.command, Cmd::Test);
-        let problems = crate::testing::preflight(&compiler, conn.clone(), &plan, &l.project.root, catalog_first);
+        let problems = crate::testing::preflight(&compiler, &db, &plan, &l.project.root, catalog_first);
         if !problems.is_empty() {
             let mut d = Diagnostics::default();
             d.extend(problems);

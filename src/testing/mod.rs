@@ -412,12 +412,16 @@ pub fn stores_failures(node: &Node) -> bool {
 /// diagnostics; the caller exits 2 and builds nothing.
 pub fn preflight(
     compiler: &crate::compile::Compiler,
-    conn: Arc<dyn crate::adapter::Connection>,
+    adapter: &dyn crate::adapter::Adapter,
     plan: &[String],
     root: &Path,
     catalog_first: bool,
 ) -> Vec<Diagnostic> {
     let m = compiler.manifest();
+    let conn = match adapter.connect() {
+        Ok(c) => c,
+        Err(e) => return vec![Diagnostic::error("E0801", format!("cannot connect to DuckDB: {e}"))],
+    };
     let mut schemas = unit::Schemas::new(compiler, conn);
     if catalog_first {
         let tables: Vec<&Relation> = plan
@@ -426,6 +430,32 @@ pub fn preflight(
             .filter_map(|t| m.nodes.get(&t).map(|n| &n.relation).or_else(|| m.sources.get(&t).map(|s| &s.relation)))
             .collect();
         schemas = schemas.with_catalog(&tables);
+    }
+    // Infer the tested nodes' columns on every core first (in dependency order, so most
+    // upstream schemas are known by the time their children need them); the checks below then
+    // read the shared results.
+    let order: std::collections::HashMap<&str, usize> =
+        plan.iter().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
+    let mut targets: Vec<String> = plan
+        .iter()
+        .filter_map(|id| {
+            let t = m.nodes.get(id)?.test.as_ref()?;
+            t.column_name.as_ref()?;
+            t.attached_node.clone()
+        })
+        .collect();
+    targets.sort_by_key(|t| order.get(t.as_str()).copied().unwrap_or(usize::MAX));
+    targets.dedup();
+    {
+        use rayon::prelude::*;
+        targets.par_iter().for_each_init(
+            || adapter.connect().ok().map(|c| schemas.sibling(c)),
+            |s, t| {
+                if let Some(s) = s {
+                    s.of(t);
+                }
+            },
+        );
     }
     let mut out = vec![];
     for id in plan {

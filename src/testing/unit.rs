@@ -255,7 +255,7 @@ type Schema = Vec<(String, Option<String>)>;
 pub struct Schemas<'a> {
     compiler: &'a Compiler<'a>,
     conn: Arc<dyn Connection>,
-    cache: Mutex<HashMap<String, Option<Schema>>>,
+    cache: Arc<Mutex<HashMap<String, Option<Schema>>>>,
     /// The database's columns, read once, consulted first when set (`strata test`, where
     /// everything tested has been built).
     catalog_first: Option<HashMap<(String, String, String), Schema>>,
@@ -264,7 +264,12 @@ pub struct Schemas<'a> {
 impl<'a> Schemas<'a> {
     /// A schema inferrer on one connection.
     pub fn new(compiler: &'a Compiler<'a>, conn: Arc<dyn Connection>) -> Schemas<'a> {
-        Schemas { compiler, conn, cache: Mutex::new(HashMap::new()), catalog_first: None }
+        Schemas { compiler, conn, cache: Arc::new(Mutex::new(HashMap::new())), catalog_first: None }
+    }
+
+    /// Another inferrer on its own connection that shares this one's results (for threads).
+    pub fn sibling(&self, conn: Arc<dyn Connection>) -> Schemas<'a> {
+        Schemas { compiler: self.compiler, conn, cache: self.cache.clone(), catalog_first: self.catalog_first.clone() }
     }
 
     /// Consult the database's catalog (read now, in one query) before inferring.
