@@ -425,13 +425,12 @@ pub fn parse(
         for (name, patch) in patches {
             let disabled = manifest.disabled.contains(&format!("{}.{}.{}", rt.as_str(), pkg, name));
             if !by_name.contains_key(&(rt, name.clone())) && !disabled {
-                let doc_span = Span::file_only(&patch.file);
                 diags.push(
                     Diagnostic::warning(
                         "W0201",
                         format!("{kind} '{name}' is described in YAML but no such {kind} exists"),
                     )
-                    .with_span(locate_patch(project, patch).unwrap_or(doc_span))
+                    .with_span(yaml_span(project, &patch.file, &patch.ypath.key("name")))
                     .with_opt_help(did_you_mean(name, names.iter().copied())),
                 );
             }
@@ -446,12 +445,7 @@ pub fn parse(
             continue;
         }
         let mut fqn = vec![pkg.clone()];
-        fqn.extend(
-            std::path::Path::new(&t.file)
-                .parent()
-                .into_iter()
-                .flat_map(|p| p.components().skip(1).map(|c| c.as_os_str().to_string_lossy().to_string())),
-        );
+        fqn.extend(property_file_folders(&t.file.to_string_lossy()));
         fqn.push(t.source_name.clone());
         fqn.push(t.name.clone());
         let database = t.database.clone().unwrap_or_else(|| globals.target_database.clone());
@@ -571,10 +565,14 @@ pub fn yaml_span_at(root: &std::path::Path, file: &std::path::Path, yp: &crate::
     }
 }
 
-fn locate_patch(project: &Project, patch: &NodePatch) -> Option<Span> {
-    let text = std::fs::read_to_string(project.root.join(&patch.file)).ok()?;
-    let doc = crate::project::yaml::YamlDoc { path: patch.file.clone(), source: text, value: serde_yaml::Value::Null };
-    Some(doc.span(&patch.ypath.key("name")))
+/// The folders of a property file below its resource folder (`models/marts/x.yml` → `marts`),
+/// which nodes declared in it (sources, generic and unit tests) carry in their fqn.
+pub fn property_file_folders(file: &str) -> Vec<String> {
+    std::path::Path::new(file)
+        .parent()
+        .into_iter()
+        .flat_map(|p| p.components().skip(1).map(|c| c.as_os_str().to_string_lossy().to_string()))
+        .collect()
 }
 
 /// Where `ref('name')` is written in the node's file (the file when it cannot be found).
@@ -758,16 +756,7 @@ fn render_descriptions(project: &Project, manifest: &mut Manifest, diags: &mut D
             match crate::templating::render_description(text, &texts) {
                 Ok(r) => *text = r,
                 Err((name, help)) => {
-                    let span = std::fs::read_to_string(project.root.join(&patch.file))
-                        .map(|src| {
-                            crate::project::yaml::YamlDoc {
-                                path: patch.file.clone(),
-                                source: src,
-                                value: serde_yaml::Value::Null,
-                            }
-                            .span(&yp)
-                        })
-                        .unwrap_or_else(|_| Span::file_only(&patch.file));
+                    let span = yaml_span(project, &patch.file, &yp);
                     let msg = if name.is_empty() {
                         "cannot render description".to_string()
                     } else {

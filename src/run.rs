@@ -80,6 +80,36 @@ pub struct NodeResult {
     pub failures: Option<i64>,
 }
 
+/// When a node started, for its result's timing.
+#[derive(Debug, Clone, Copy)]
+pub struct Clock {
+    t0: Instant,
+    start: chrono::DateTime<chrono::Utc>,
+}
+
+impl Clock {
+    /// Start timing now.
+    pub fn start() -> Clock {
+        Clock { t0: Instant::now(), start: chrono::Utc::now() }
+    }
+
+    /// A result ending now, with an `OK` adapter response and no SQL, relation or failures.
+    pub fn result(&self, node: &Node, thread_id: &str, status: Status, message: String) -> NodeResult {
+        NodeResult {
+            unique_id: node.unique_id.clone(),
+            status,
+            message,
+            execution_time: self.t0.elapsed().as_secs_f64(),
+            adapter_response: json!({"_message": "OK"}),
+            thread_id: thread_id.to_string(),
+            timing: Some((self.start, chrono::Utc::now())),
+            compiled_code: None,
+            relation_name: None,
+            failures: None,
+        }
+    }
+}
+
 /// The results of one invocation, in completion order.
 #[derive(Debug, Clone, Default)]
 pub struct RunResults {
@@ -766,19 +796,12 @@ fn run_node(env: &Env, node: &Node, audits: &[&Node], progress: &Progress) -> Ve
 fn run_test(env: &Env, node: &Node, overrides: Option<Arc<Overrides>>) -> NodeResult {
     let Env { compiler, thread_id, files, .. } = *env;
     let conn = &env.conn;
-    let t0 = Instant::now();
-    let start = chrono::Utc::now();
+    let clock = Clock::start();
     let result = |status: Status, message: String, failures: Option<i64>, compiled: Option<String>| NodeResult {
-        unique_id: node.unique_id.clone(),
-        status,
-        message,
-        execution_time: t0.elapsed().as_secs_f64(),
-        adapter_response: json!({"_message": "OK"}),
-        thread_id: thread_id.to_string(),
-        timing: Some((start, chrono::Utc::now())),
         compiled_code: compiled,
         relation_name: crate::testing::stores_failures(node).then(|| node.relation.render()),
         failures,
+        ..clock.result(node, thread_id, status, message)
     };
     let fast = crate::testing::fast_sql(compiler, node, overrides.as_deref());
     let sql = match fast {

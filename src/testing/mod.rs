@@ -160,12 +160,7 @@ pub fn add_generic_tests(
         let unique_id = format!("test.{pkg}.{}.{hash}", t.name);
         let file = d.file.to_string_lossy().replace('\\', "/");
         let mut fqn = vec![pkg.clone()];
-        fqn.extend(
-            Path::new(&file)
-                .parent()
-                .into_iter()
-                .flat_map(|p| p.components().skip(1).map(|c| c.as_os_str().to_string_lossy().to_string())),
-        );
+        fqn.extend(crate::parse::property_file_folders(&file));
         fqn.push(t.name.clone());
         let mut config = project.config.tests.resolve(&fqn);
         config.merge(&t.config);
@@ -303,27 +298,37 @@ fn locate_config_key(project: &Project, file: &Path, decl: &YPath, test: &str, k
 pub enum Verdict {
     /// Below both thresholds.
     Pass,
-    /// warn_if met (or error_if with severity warn).
+    /// warn_if met (and not a Fail).
     Warn,
     /// error_if met with severity error.
     Fail,
 }
 
-/// The query that counts a test's failures, with its thresholds, as dbt runs it.
-pub fn counting_sql(node: &Node, main_sql: &str) -> String {
-    let c = &node.config;
-    let fail_calc = c.get_str("fail_calc").unwrap_or_else(|| "count(*)".into());
-    let warn_if = c.get_str("warn_if").unwrap_or_else(|| "!= 0".into());
-    let error_if = c.get_str("error_if").unwrap_or_else(|| "!= 0".into());
-    let limit = match c.get("limit") {
-        Some(Json::Number(n)) => format!("\n      limit {n}"),
-        Some(Json::String(s)) if !s.is_empty() => format!("\n      limit {s}"),
-        _ => String::new(),
-    };
-    format!(
-        "select\n      {fail_calc} as failures,\n      ({fail_calc}) {warn_if} as should_warn,\n      ({fail_calc}) {error_if} as should_error\n    from (\n{}{limit}\n    ) dbt_internal_test",
-        main_sql.trim_end()
-    )
+/// A test's fail_calc, thresholds and limit, with dbt's defaults.
+struct Thresholds {
+    fail_calc: String,
+    warn_if: String,
+    error_if: String,
+    /// `\n      limit N`, or empty.
+    limit: String,
+}
+
+impl Thresholds {
+    fn of(node: &Node) -> Thresholds {
+        let c = &node.config;
+        let or = |k: &str, d: &str| c.get_str(k).unwrap_or_else(|| d.to_string());
+        let limit = match c.get("limit") {
+            Some(Json::Number(n)) => format!("\n      limit {n}"),
+            Some(Json::String(s)) if !s.is_empty() => format!("\n      limit {s}"),
+            _ => String::new(),
+        };
+        Thresholds {
+            fail_calc: or("fail_calc", "count(*)"),
+            warn_if: or("warn_if", "!= 0"),
+            error_if: or("error_if", "!= 0"),
+            limit,
+        }
+    }
 }
 
 const SIGNAL: &str = "strata-test-result:";
@@ -332,17 +337,9 @@ const SIGNAL: &str = "strata-test-result:";
 /// raises `strata-test-result:<failures>[:<should_warn>:<should_error>]` otherwise. The duckdb
 /// crate reads results only through prepared statements, which cost DuckDB about twice the
 /// planning of a plain statement for queries this small; most tests pass, so most tests then
-/// cost one plain statement. Same fail_calc, thresholds, limit and `where` as [`counting_sql`].
+/// cost one plain statement. dbt's equivalent returns `fail_calc as failures` and the two flags.
 pub fn signalling_sql(node: &Node, main_sql: &str) -> String {
-    let c = &node.config;
-    let fail_calc = c.get_str("fail_calc").unwrap_or_else(|| "count(*)".into());
-    let warn_if = c.get_str("warn_if").unwrap_or_else(|| "!= 0".into());
-    let error_if = c.get_str("error_if").unwrap_or_else(|| "!= 0".into());
-    let limit = match c.get("limit") {
-        Some(Json::Number(n)) => format!("\n      limit {n}"),
-        Some(Json::String(s)) if !s.is_empty() => format!("\n      limit {s}"),
-        _ => String::new(),
-    };
+    let Thresholds { fail_calc, warn_if, error_if, limit } = Thresholds::of(node);
     let plain = |t: &str| t.split_whitespace().collect::<String>() == "!=0";
     if fail_calc.trim() == "count(*)" && plain(&warn_if) && plain(&error_if) {
         // The usual test: both flags are `failures != 0`, so the count alone is the signal.
@@ -390,14 +387,12 @@ pub fn verdict_message(node: &Node, v: Verdict, failures: i64) -> Option<String>
     let plural = if failures == 1 { "result" } else { "results" };
     match v {
         Verdict::Pass => None,
-        Verdict::Fail => Some(format!(
-            "Got {failures} {plural}, configured to fail if {}",
-            node.config.get_str("error_if").unwrap_or_else(|| "!= 0".into())
-        )),
-        Verdict::Warn => Some(format!(
-            "Got {failures} {plural}, configured to warn if {}",
-            node.config.get_str("warn_if").unwrap_or_else(|| "!= 0".into())
-        )),
+        Verdict::Fail => {
+            Some(format!("Got {failures} {plural}, configured to fail if {}", Thresholds::of(node).error_if))
+        }
+        Verdict::Warn => {
+            Some(format!("Got {failures} {plural}, configured to warn if {}", Thresholds::of(node).warn_if))
+        }
     }
 }
 
@@ -637,9 +632,9 @@ mod tests {
     #[test]
     fn counting_query_applies_fail_calc_thresholds_and_limit() {
         let n = test_node(&[("warn_if", json!(">0")), ("error_if", json!(">5")), ("limit", json!(3))]);
-        let sql = counting_sql(&n, "select 1");
-        assert!(sql.contains("(count(*)) >0 as should_warn"), "{sql}");
-        assert!(sql.contains("(count(*)) >5 as should_error"), "{sql}");
+        let sql = signalling_sql(&n, "select 1");
+        assert!(sql.contains("((count(*)) >0)"), "{sql}");
+        assert!(sql.contains("((count(*)) >5)"), "{sql}");
         assert!(sql.contains("select 1\n      limit 3\n"), "{sql}");
     }
 

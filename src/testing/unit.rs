@@ -12,14 +12,13 @@ use crate::parse::{yaml_span, Manifest, Node, ResourceType, TestInfo};
 use crate::project::config::Config;
 use crate::project::yaml::YPath;
 use crate::project::Project;
-use crate::run::{NodeResult, Status};
+use crate::run::{Clock, NodeResult, Status};
 use crate::templating::relation::{quote, Relation};
 use crate::templating::{Overrides, Phase};
-use serde_json::{json, Map, Value as Json};
+use serde_json::{Map, Value as Json};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
 const UNIT_KEYS: &[&str] = &["name", "model", "description", "given", "expect", "overrides", "config", "versions"];
 
@@ -88,12 +87,7 @@ pub fn add_unit_tests(project: &Project, manifest: &mut Manifest, diags: &mut Di
         }
         let file_s = file.to_string_lossy().replace('\\', "/");
         let mut fqn = vec![pkg.clone()];
-        fqn.extend(
-            Path::new(&file_s)
-                .parent()
-                .into_iter()
-                .flat_map(|p| p.components().skip(1).map(|c| c.as_os_str().to_string_lossy().to_string())),
-        );
+        fqn.extend(crate::parse::property_file_folders(&file_s));
         fqn.push(model.to_string());
         fqn.push(name.to_string());
         let unique_id = format!("unit_test.{pkg}.{model}.{name}");
@@ -645,19 +639,11 @@ pub fn calls_in(s: &str) -> (Vec<crate::templating::RefCall>, Vec<(String, Strin
 
 /// Run a unit test: compare the model's rows on the given inputs with the expected rows.
 pub fn run(compiler: &Compiler, node: &Node, conn: Arc<dyn Connection>, thread_id: &str, root: &Path) -> NodeResult {
-    let t0 = Instant::now();
-    let start = chrono::Utc::now();
+    let clock = Clock::start();
     let result = |status: Status, message: String, compiled: Option<String>, failures: Option<i64>| NodeResult {
-        unique_id: node.unique_id.clone(),
-        status,
-        message,
-        execution_time: t0.elapsed().as_secs_f64(),
-        adapter_response: json!({"_message": "OK"}),
-        thread_id: thread_id.to_string(),
-        timing: Some((start, chrono::Utc::now())),
         compiled_code: compiled,
-        relation_name: None,
         failures,
+        ..clock.result(node, thread_id, status, message)
     };
     let schemas = Schemas::new(compiler, conn.clone());
     let p = match prepare(&schemas, node, root) {
