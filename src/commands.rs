@@ -11,7 +11,7 @@ use crate::output::Printer;
 use crate::parse::{Manifest, ResourceType};
 use crate::project::{LoadOptions, Project};
 use crate::run::RunOptions;
-use crate::templating::{Engine, Globals, MacroSource, Phase};
+use crate::templating::{Engine, Globals, Phase};
 use crate::Invocation;
 use rayon::prelude::*;
 use serde_json::json;
@@ -91,13 +91,7 @@ fn load(settings: &Settings, printer: &mut Printer) -> Result<Loaded, i32> {
     printer.info(&format!("Running with strata={}", env!("CARGO_PKG_VERSION")));
     let early_db = std::sync::Mutex::new(open_early(settings, &project));
     let mut diags = warnings;
-    let macro_files: Vec<MacroSource> = project
-        .macros
-        .iter()
-        .chain(&project.generic_tests)
-        .map(|f| MacroSource { path: f.path.clone(), package: project.config.name.clone(), source: f.source.clone() })
-        .collect();
-    let (engine, macro_diags) = Engine::new(&macro_files);
+    let (engine, macro_diags) = crate::parse::build_engine(&project);
     diags.extend(macro_diags);
     let globals = Arc::new(crate::parse::parse_globals(&project, &invocation));
     let manifest = match crate::parse::parse(&project, &engine, &globals) {
@@ -185,7 +179,7 @@ fn project_command(settings: &Settings) -> i32 {
         Ok(l) => l,
         Err(code) => return code,
     };
-    printer.info(&counts(&l.manifest, l.engine.macros.len()));
+    printer.info(&counts(&l.manifest, l.engine.macro_count()));
     match settings.command {
         Cmd::Parse => {
             let _ = std::fs::create_dir_all(&l.target_dir);

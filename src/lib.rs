@@ -10,6 +10,7 @@ pub mod artifacts;
 pub mod cli;
 pub mod commands;
 pub mod compile;
+pub mod deps;
 pub mod diagnostics;
 pub mod graph;
 pub mod output;

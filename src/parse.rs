@@ -8,7 +8,7 @@
 use crate::diagnostics::{did_you_mean, Diagnostic, Diagnostics, Span};
 use crate::project::config::Config;
 use crate::project::properties::{ColumnDef, NodePatch, SourceTable};
-use crate::project::{Project, SourceFile};
+use crate::project::{Package, Project, SourceFile};
 use crate::templating::relation::Relation;
 use crate::templating::{Engine, Globals, NodeContext, Phase, RefCall, Resolved, Resolver};
 use rayon::prelude::*;
@@ -287,10 +287,58 @@ pub fn parse_globals(project: &Project, invocation: &crate::Invocation) -> Globa
 
 struct Pending<'a> {
     file: &'a SourceFile,
+    package: &'a str,
     resource_type: ResourceType,
     fqn: Vec<String>,
     config: Config,
     patch: Option<&'a NodePatch>,
+}
+
+/// The engine for a project: strata's built-in macros, then every package's macros and generic
+/// tests, with the root project's `dispatch:` config.
+pub fn build_engine(project: &Project) -> (Engine, Vec<Diagnostic>) {
+    let mut files = vec![];
+    for p in &project.packages {
+        for f in p.macros.iter().chain(&p.generic_tests) {
+            files.push(crate::templating::MacroSource {
+                path: f.path.clone(),
+                package: p.name.clone(),
+                source: f.source.clone(),
+            });
+        }
+    }
+    let mut dispatch = BTreeMap::new();
+    for entry in project.config.dispatch.as_array().into_iter().flatten() {
+        let ns = entry.get("macro_namespace").and_then(Json::as_str);
+        let order = entry.get("search_order").and_then(Json::as_array);
+        if let (Some(ns), Some(order)) = (ns, order) {
+            dispatch.insert(ns.to_string(), order.iter().filter_map(|v| v.as_str().map(str::to_string)).collect());
+        }
+    }
+    let cfg = crate::templating::EngineConfig {
+        root_package: project.config.name.clone(),
+        dispatch,
+        packages: project.packages[1..].iter().map(|p| p.name.clone()).collect(),
+    };
+    Engine::new(&files, &cfg)
+}
+
+/// The configs dbt_project.yml gives a node: its own package's folder configs, then the root
+/// project's on top.
+pub fn folder_config(project: &Project, package: &Package, kind: &str, fqn: &[String]) -> Config {
+    let tree = |c: &crate::project::dbt_project::ProjectConfig| match kind {
+        "models" => c.models.resolve(fqn),
+        "seeds" => c.seeds.resolve(fqn),
+        "snapshots" => c.snapshots.resolve(fqn),
+        "tests" => c.tests.resolve(fqn),
+        "sources" => c.sources.resolve(fqn),
+        _ => c.analyses.resolve(fqn),
+    };
+    let mut config = tree(&package.config);
+    if package.name != project.config.name {
+        config.merge(&tree(&project.config));
+    }
+    config
 }
 
 /// Parse the project into a manifest.
@@ -300,32 +348,29 @@ pub fn parse(
     globals: &Arc<Globals>,
 ) -> Result<(Manifest, Diagnostics), Diagnostics> {
     let mut diags = Diagnostics::default();
-    let pkg = project.config.name.clone();
-    let props = &project.properties;
     let mut pending: Vec<Pending> = vec![];
-    let fqn_of = |f: &SourceFile| -> Vec<String> {
-        let mut v = vec![pkg.clone()];
-        v.extend(f.folders());
-        v.push(f.stem());
-        v
-    };
     let no_patches = BTreeMap::new();
-    let kinds = [
-        (&project.models, &project.config.models, &props.models, ResourceType::Model),
-        (&project.analyses, &project.config.analyses, &props.analyses, ResourceType::Analysis),
-        (&project.seeds, &project.config.seeds, &props.seeds, ResourceType::Seed),
-        (&project.tests, &project.config.tests, &no_patches, ResourceType::Test),
-    ];
-    for (files, tree, patches, resource_type) in kinds {
-        for f in files {
-            // dbt_project.yml folders first, then the property YAML's `config:` on top.
-            let fqn = fqn_of(f);
-            let mut config = tree.resolve(&fqn);
-            let patch = patches.get(&f.stem());
-            if let Some(p) = patch {
-                config.merge(&p.config);
+    for package in &project.packages {
+        let props = &package.properties;
+        let kinds = [
+            (&package.models, "models", &props.models, ResourceType::Model),
+            (&package.analyses, "analyses", &props.analyses, ResourceType::Analysis),
+            (&package.seeds, "seeds", &props.seeds, ResourceType::Seed),
+            (&package.tests, "tests", &no_patches, ResourceType::Test),
+        ];
+        for (files, kind, patches, resource_type) in kinds {
+            for f in files {
+                let mut fqn = vec![package.name.clone()];
+                fqn.extend(f.folders());
+                fqn.push(f.stem());
+                // dbt_project.yml folders first, then the property YAML's `config:` on top.
+                let mut config = folder_config(project, package, kind, &fqn);
+                let patch = patches.get(&f.stem());
+                if let Some(p) = patch {
+                    config.merge(&p.config);
+                }
+                pending.push(Pending { file: f, package: &package.name, resource_type, fqn, config, patch });
             }
-            pending.push(Pending { file: f, resource_type, fqn, config, patch });
         }
     }
 
@@ -334,6 +379,7 @@ pub fn parse(
         .par_iter()
         .map(|p| {
             let name = p.file.stem();
+            let pkg = p.package.to_string();
             let unique_id = format!("{}.{}.{}", p.resource_type.as_str(), pkg, name);
             let mut node = Node {
                 unique_id: unique_id.clone(),
@@ -382,8 +428,8 @@ pub fn parse(
         .collect();
 
     let mut manifest = Manifest::default();
-    let mut by_name: BTreeMap<(ResourceType, String), String> = BTreeMap::new();
-    let mut ref_names: BTreeMap<String, String> = BTreeMap::new();
+    let mut by_name: BTreeMap<(ResourceType, String, String), String> = BTreeMap::new();
+    let mut ref_names: BTreeMap<(String, String), String> = BTreeMap::new();
     for r in rendered {
         let node = match r {
             Ok((n, warnings)) => {
@@ -400,7 +446,8 @@ pub fn parse(
             continue;
         }
         if !matches!(node.resource_type, ResourceType::Analysis | ResourceType::Test) {
-            if let Some(prev) = ref_names.get(&node.name) {
+            let key = (node.package_name.clone(), node.name.clone());
+            if let Some(prev) = ref_names.get(&key) {
                 diags.push(
                     Diagnostic::error("E0204", format!("two resources are named '{}'", node.name))
                         .with_span(Span::file_only(&node.original_file_path))
@@ -409,53 +456,58 @@ pub fn parse(
                 );
                 continue;
             }
-            ref_names.insert(node.name.clone(), node.original_file_path.clone());
+            ref_names.insert(key, node.original_file_path.clone());
         }
-        by_name.insert((node.resource_type, node.name.clone()), node.unique_id.clone());
+        by_name.insert((node.resource_type, node.package_name.clone(), node.name.clone()), node.unique_id.clone());
         manifest.nodes.insert(node.unique_id.clone(), node);
     }
 
-    // Property entries that describe nothing.
-    for (kind, rt, patches) in [
-        ("model", ResourceType::Model, &props.models),
-        ("seed", ResourceType::Seed, &props.seeds),
-        ("analysis", ResourceType::Analysis, &props.analyses),
-    ] {
-        let names: Vec<&str> = by_name.keys().filter(|(t, _)| *t == rt).map(|(_, n)| n.as_str()).collect();
-        for (name, patch) in patches {
-            let disabled = manifest.disabled.contains(&format!("{}.{}.{}", rt.as_str(), pkg, name));
-            if !by_name.contains_key(&(rt, name.clone())) && !disabled {
-                diags.push(
-                    Diagnostic::warning(
-                        "W0201",
-                        format!("{kind} '{name}' is described in YAML but no such {kind} exists"),
-                    )
-                    .with_span(yaml_span(project, &patch.file, &patch.ypath.key("name")))
-                    .with_opt_help(did_you_mean(name, names.iter().copied())),
-                );
+    for package in &project.packages {
+        let pkg = &package.name;
+        let props = &package.properties;
+        // Property entries that describe nothing.
+        for (kind, rt, patches) in [
+            ("model", ResourceType::Model, &props.models),
+            ("seed", ResourceType::Seed, &props.seeds),
+            ("analysis", ResourceType::Analysis, &props.analyses),
+        ] {
+            let names: Vec<&str> =
+                by_name.keys().filter(|(t, p, _)| *t == rt && p == pkg).map(|(_, _, n)| n.as_str()).collect();
+            for (name, patch) in patches {
+                let disabled = manifest.disabled.contains(&format!("{}.{}.{}", rt.as_str(), pkg, name));
+                if !by_name.contains_key(&(rt, pkg.clone(), name.clone())) && !disabled {
+                    diags.push(
+                        Diagnostic::warning(
+                            "W0201",
+                            format!("{kind} '{name}' is described in YAML but no such {kind} exists"),
+                        )
+                        .with_span(yaml_span(project, &patch.file, &patch.ypath.key("name")))
+                        .with_opt_help(did_you_mean(name, names.iter().copied())),
+                    );
+                }
             }
         }
-    }
 
-    // Sources.
-    for t in &props.sources {
-        let unique_id = format!("source.{}.{}.{}", pkg, t.source_name, t.name);
-        if !t.config.enabled() {
-            manifest.disabled.insert(unique_id);
-            continue;
+        // Sources.
+        for t in &props.sources {
+            let unique_id = format!("source.{}.{}.{}", pkg, t.source_name, t.name);
+            if !t.config.enabled() {
+                manifest.disabled.insert(unique_id);
+                continue;
+            }
+            let mut fqn = vec![pkg.clone()];
+            fqn.extend(property_file_folders(&package_relative(package, project, &t.file)));
+            fqn.push(t.source_name.clone());
+            fqn.push(t.name.clone());
+            let database = t.database.clone().unwrap_or_else(|| globals.target_database.clone());
+            let relation = Relation::new(&database, &t.schema, &t.identifier);
+            manifest.sources.insert(unique_id.clone(), SourceNode { unique_id, table: t.clone(), fqn, relation });
         }
-        let mut fqn = vec![pkg.clone()];
-        fqn.extend(property_file_folders(&t.file.to_string_lossy()));
-        fqn.push(t.source_name.clone());
-        fqn.push(t.name.clone());
-        let database = t.database.clone().unwrap_or_else(|| globals.target_database.clone());
-        let relation = Relation::new(&database, &t.schema, &t.identifier);
-        manifest.sources.insert(unique_id.clone(), SourceNode { unique_id, table: t.clone(), fqn, relation });
-    }
 
-    // Generic tests declared in property YAML, and unit tests.
-    crate::testing::add_generic_tests(project, engine, globals, &mut manifest, &mut diags);
-    crate::testing::unit::add_unit_tests(project, &mut manifest, &mut diags);
+        // Generic tests declared in property YAML, and unit tests.
+        crate::testing::add_generic_tests(project, package, engine, globals, &mut manifest, &mut diags);
+        crate::testing::unit::add_unit_tests(project, package, &mut manifest, &mut diags);
+    }
 
     // Relation names.
     let naming: Vec<(String, Result<Relation, Diagnostic>)> =
@@ -543,6 +595,12 @@ pub fn parse(
     }
 }
 
+/// A file's path inside its package (the project-relative path without the packages folder).
+pub fn package_relative(package: &Package, project: &Project, file: &std::path::Path) -> String {
+    let prefix = crate::diagnostics::rel_path(&project.root, &package.dir);
+    file.strip_prefix(&prefix).unwrap_or(file).to_string_lossy().replace('\\', "/")
+}
+
 /// For nodes declared in property YAML (generic and unit tests): where the declaration is.
 fn decl_span(project: &Project, n: &Node) -> Option<Span> {
     let (file, yp) = n.test.as_ref()?.decl.clone()?;
@@ -607,7 +665,7 @@ fn call_span(n: &Node, func: &str, arg: &str) -> Span {
 
 fn relation_for(engine: &Engine, globals: &Arc<Globals>, n: &Node) -> Result<Relation, Diagnostic> {
     let custom = |k: &str| n.config.get_str(k);
-    let builtin = |name: &str| engine.macros.get(name).is_some_and(|m| m.package == "strata");
+    let builtin = |name: &str| engine.is_builtin(name);
     // The built-in naming macros are dbt's defaults; with no project override, the same rules
     // run in Rust, which keeps parse of large projects fast.
     let fast = builtin("generate_schema_name") && builtin("generate_alias_name") && builtin("generate_database_name");
@@ -708,7 +766,7 @@ fn unknown_config_keys(n: &Node, in_file: &Config) -> Vec<Diagnostic> {
 /// `{% docs name %}...{% enddocs %}` blocks of the project's markdown files.
 fn docs_blocks(project: &Project, diags: &mut Diagnostics) -> BTreeMap<String, (String, String)> {
     let mut docs: BTreeMap<String, (String, String)> = BTreeMap::new();
-    for f in &project.docs {
+    for f in project.packages.iter().flat_map(|p| &p.docs) {
         match crate::templating::blocks::blocks(&f.source, &["docs"]) {
             Ok(bs) => {
                 for b in bs {
@@ -738,8 +796,9 @@ fn docs_blocks(project: &Project, diags: &mut Diagnostics) -> BTreeMap<String, (
 /// Resolve `{{ doc() }}` in node and column descriptions.
 fn render_descriptions(project: &Project, manifest: &mut Manifest, diags: &mut Diagnostics) {
     let texts: BTreeMap<String, String> = manifest.docs.iter().map(|(k, (t, _))| (k.clone(), t.clone())).collect();
-    let patches = &project.properties;
     for n in manifest.nodes.values_mut() {
+        let Some(package) = project.packages.iter().find(|p| p.name == n.package_name) else { continue };
+        let patches = &package.properties;
         let patch = match n.resource_type {
             ResourceType::Model => patches.models.get(&n.name),
             ResourceType::Seed => patches.seeds.get(&n.name),

@@ -100,6 +100,8 @@ pub struct VarsConfig {
     pub global: Map<String, Json>,
     /// Vars for one package (`vars: {pkg: {...}}`).
     pub scoped: BTreeMap<String, Map<String, Json>>,
+    /// Each installed package's own vars: defaults for its nodes, below the root project's.
+    pub package_defaults: BTreeMap<String, Map<String, Json>>,
 }
 
 /// The parsed dbt_project.yml.

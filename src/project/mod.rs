@@ -64,17 +64,15 @@ impl SourceFile {
     }
 }
 
-/// Everything read from disk for one invocation.
+/// One package's files: the root project's, or an installed package's.
 #[derive(Debug, Clone)]
-pub struct Project {
-    /// The project folder, absolute.
-    pub root: PathBuf,
-    /// dbt_project.yml.
+pub struct Package {
+    /// The package name (its dbt_project.yml `name`).
+    pub name: String,
+    /// Its folder, absolute.
+    pub dir: PathBuf,
+    /// Its dbt_project.yml.
     pub config: ProjectConfig,
-    /// The connection target, when a profile was found.
-    pub target: Option<Target>,
-    /// --vars.
-    pub cli_vars: Map<String, Json>,
     /// Model files (.sql).
     pub models: Vec<SourceFile>,
     /// Analysis files.
@@ -97,34 +95,41 @@ pub struct Project {
     pub python_models: Vec<String>,
 }
 
-/// Load the project: config files, then every resource file in parallel.
+/// Everything read from disk for one invocation.
+#[derive(Debug, Clone)]
+pub struct Project {
+    /// The project folder, absolute.
+    pub root: PathBuf,
+    /// dbt_project.yml.
+    pub config: ProjectConfig,
+    /// The connection target, when a profile was found.
+    pub target: Option<Target>,
+    /// --vars.
+    pub cli_vars: Map<String, Json>,
+    /// The root project's files first, then each installed package's (sorted by name).
+    pub packages: Vec<Package>,
+}
+
+impl Project {
+    /// The root project's files.
+    pub fn root_package(&self) -> &Package {
+        &self.packages[0]
+    }
+}
+
+/// Load the project: config files, then every resource file of it and of its installed
+/// packages, in parallel.
 pub fn load(opts: &LoadOptions) -> Result<(Project, Diagnostics), Diagnostics> {
     let mut diags = Diagnostics::default();
     let root = std::fs::canonicalize(&opts.project_dir).unwrap_or_else(|_| opts.project_dir.clone());
-    let project_file = root.join("dbt_project.yml");
-    let text = match std::fs::read_to_string(&project_file) {
-        Ok(t) => t,
-        Err(_) => {
-            diags.push(
-                Diagnostic::error("E0006", format!("no dbt_project.yml in {}", opts.project_dir.display()))
-                    .with_help("run strata inside a dbt project, pass --project-dir, or create one with `strata init`"),
-            );
-            return Err(diags);
-        }
-    };
-    let doc = match YamlDoc::parse(Path::new("dbt_project.yml"), text) {
-        Ok(mut d) => {
-            crate::templating::render_config_strings(&mut d.value, &opts.cli_vars, true)
-                .map_err(|e| diags.push(e.with_span(Span::file_only("dbt_project.yml"))))
-                .ok();
-            d
-        }
-        Err(d) => {
-            diags.push(d);
-            return Err(diags);
-        }
-    };
-    let Some(config) = dbt_project::parse(doc, &mut diags) else { return Err(diags) };
+    if !root.join("dbt_project.yml").is_file() {
+        diags.push(
+            Diagnostic::error("E0006", format!("no dbt_project.yml in {}", opts.project_dir.display()))
+                .with_help("run strata inside a dbt project, pass --project-dir, or create one with `strata init`"),
+        );
+        return Err(diags);
+    }
+    let Some(mut config) = read_project_file(&root, &root, &opts.cli_vars, &mut diags) else { return Err(diags) };
     // Problems in the config files do not stop the walk: every file's problems are reported.
     let target = match load_target(opts, &root, &config) {
         Ok(t) => Some(t),
@@ -135,16 +140,111 @@ pub fn load(opts: &LoadOptions) -> Result<(Project, Diagnostics), Diagnostics> {
             None
         }
     };
+    let mut packages = vec![load_package(&root, &root, config.clone(), &mut diags)];
+    for dir in installed_package_dirs(&root, &config) {
+        let Some(pc) = read_project_file(&root, &dir, &opts.cli_vars, &mut diags) else { continue };
+        if pc.name == config.name || packages.iter().any(|p| p.name == pc.name) {
+            diags.push(
+                Diagnostic::error("E0902", format!("two installed packages are named '{}'", pc.name))
+                    .with_span(Span::file_only(rel_path(&root, &dir.join("dbt_project.yml"))))
+                    .with_help("remove one of them from the packages folder and run `strata deps`"),
+            );
+            continue;
+        }
+        packages.push(load_package(&root, &dir, pc, &mut diags));
+    }
+    packages[1..].sort_by(|a, b| a.name.cmp(&b.name));
+    // vars: {pkg: {...}} in the root project scopes vars to that package; a package's own vars
+    // are defaults for its nodes.
+    let names: Vec<String> = packages.iter().map(|p| p.name.clone()).collect();
+    let globals = std::mem::take(&mut config.vars.global);
+    for (k, v) in globals {
+        match v {
+            Json::Object(m) if names.contains(&k) => {
+                config.vars.scoped.entry(k).or_default().extend(m);
+            }
+            v => {
+                config.vars.global.insert(k, v);
+            }
+        }
+    }
+    for p in &packages[1..] {
+        let mut defaults = p.config.vars.global.clone();
+        if let Some(own) = p.config.vars.scoped.get(&p.name) {
+            defaults.extend(own.clone());
+        }
+        config.vars.package_defaults.insert(p.name.clone(), defaults);
+    }
+    packages[0].config = config.clone();
+    crate::deps::check_installed(&root, &config, &packages, &mut diags);
+    let project = Project { root, config, target, cli_vars: opts.cli_vars.clone(), packages };
+    if diags.has_errors() {
+        Err(diags)
+    } else {
+        Ok((project, diags))
+    }
+}
 
-    let mut walk = |paths: &[String], exts: &[&str]| -> Vec<SourceFile> {
-        let (files, problems) = walk_files(&root, paths, exts);
-        diags.extend(problems);
+/// Read and render one dbt_project.yml (the root's or a package's).
+fn read_project_file(
+    root: &Path,
+    dir: &Path,
+    cli_vars: &Map<String, Json>,
+    diags: &mut Diagnostics,
+) -> Option<ProjectConfig> {
+    let shown = rel_path(root, &dir.join("dbt_project.yml"));
+    let text = match std::fs::read_to_string(dir.join("dbt_project.yml")) {
+        Ok(t) => t,
+        Err(e) => {
+            diags.push(Diagnostic::error("E0007", format!("cannot read {}: {e}", shown.display())));
+            return None;
+        }
+    };
+    let doc = match YamlDoc::parse(&shown, text) {
+        Ok(mut d) => {
+            crate::templating::render_config_strings(&mut d.value, cli_vars, true)
+                .map_err(|e| diags.push(e.with_span(Span::file_only(&shown))))
+                .ok();
+            d
+        }
+        Err(d) => {
+            diags.push(d);
+            return None;
+        }
+    };
+    dbt_project::parse(doc, diags)
+}
+
+/// Folders under packages-install-path that hold a dbt project, sorted.
+pub fn installed_package_dirs(root: &Path, config: &ProjectConfig) -> Vec<PathBuf> {
+    let base = root.join(&config.packages_install_path);
+    let Ok(entries) = std::fs::read_dir(&base) else { return vec![] };
+    let mut dirs: Vec<PathBuf> =
+        entries.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.join("dbt_project.yml").is_file()).collect();
+    dirs.sort();
+    dirs
+}
+
+/// Walk one package's resource folders. Paths stay relative to the root project, so every
+/// diagnostic names a file the user can open.
+fn load_package(root: &Path, dir: &Path, config: ProjectConfig, diags: &mut Diagnostics) -> Package {
+    let prefix = rel_path(root, dir).to_string_lossy().replace('\\', "/");
+    let fix = |mut files: Vec<SourceFile>| -> Vec<SourceFile> {
+        if !prefix.is_empty() && prefix != "." {
+            for f in &mut files {
+                f.path = format!("{prefix}/{}", f.path);
+            }
+        }
         files
+    };
+    let mut walk = |paths: &[String], exts: &[&str]| -> Vec<SourceFile> {
+        let (files, problems) = walk_files(dir, paths, exts);
+        diags.extend(problems);
+        fix(files)
     };
     let mut models = walk(&config.model_paths, &["sql"]);
     let python_models: Vec<String> = walk(&config.model_paths, &["py"]).into_iter().map(|f| f.path).collect();
     let analyses = walk(&config.analysis_paths, &["sql"]);
-    let seeds = walk_files_no_read(&root, &config.seed_paths, &["csv"]);
     let macros = walk(&config.macro_paths, &["sql"]);
     let all_tests = walk(&config.test_paths, &["sql"]);
     let (generic_tests, tests): (Vec<_>, Vec<_>) = all_tests
@@ -156,6 +256,7 @@ pub fn load(opts: &LoadOptions) -> Result<(Project, Diagnostics), Diagnostics> {
     let docs = walk(&docs_paths, &["md"]);
     let yaml_paths = config.resource_paths();
     let yaml_files = walk(&yaml_paths, &["yml", "yaml"]);
+    let seeds = fix(walk_files_no_read(dir, &config.seed_paths, &["csv"]));
     models.sort_by(|a, b| a.path.cmp(&b.path));
 
     let parsed: Vec<Result<YamlDoc, Diagnostic>> =
@@ -163,7 +264,7 @@ pub fn load(opts: &LoadOptions) -> Result<(Project, Diagnostics), Diagnostics> {
     let mut properties = Properties::default();
     for p in parsed {
         match p {
-            Ok(doc) => properties.add_file(&doc, &mut diags),
+            Ok(doc) => properties.add_file(&doc, diags),
             Err(d) => diags.push(d),
         }
     }
@@ -173,11 +274,10 @@ pub fn load(opts: &LoadOptions) -> Result<(Project, Diagnostics), Diagnostics> {
                 .with_span(Span::file_only(p)),
         );
     }
-    let project = Project {
-        root,
+    Package {
+        name: config.name.clone(),
+        dir: dir.to_path_buf(),
         config,
-        target,
-        cli_vars: opts.cli_vars.clone(),
         models,
         analyses,
         seeds,
@@ -188,11 +288,6 @@ pub fn load(opts: &LoadOptions) -> Result<(Project, Diagnostics), Diagnostics> {
         docs,
         properties,
         python_models,
-    };
-    if diags.has_errors() {
-        Err(diags)
-    } else {
-        Ok((project, diags))
     }
 }
 

@@ -7,6 +7,7 @@
 
 pub mod blocks;
 pub mod modules;
+pub mod mutable;
 pub mod relation;
 
 use crate::adapter::{Connection, Table};
@@ -202,10 +203,13 @@ fn render_state(state: &State) -> Result<Arc<RenderState>, Error> {
         .ok_or_else(|| Error::new(ErrorKind::InvalidOperation, "internal: no render state"))
 }
 
-/// A callable that runs a macro by name with the caller's context.
+/// A callable that runs a macro with the caller's context: by bare name (resolved when called,
+/// as dbt resolves it from the node's package) or from one package (`dbt_utils.star`).
 #[derive(Debug)]
 struct MacroCaller {
     name: String,
+    package: Option<String>,
+    ns: Arc<Namespaces>,
 }
 
 /// The slot `return()` writes into.
@@ -217,29 +221,105 @@ const RETURN_MARKER: &str = "\u{1}strata-return";
 
 impl Object for MacroCaller {
     fn call(self: &Arc<Self>, state: &State<'_, '_>, args: &[Value]) -> Result<Value, Error> {
-        call_macro(state, &self.name, args)
+        call_macro(state, &self.ns, &self.name, self.package.as_deref(), args)
     }
     fn render(self: &Arc<Self>, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "<macro {}>", self.name)
+        match &self.package {
+            Some(p) => write!(f, "<macro {p}.{}>", self.name),
+            None => write!(f, "<macro {}>", self.name),
+        }
     }
 }
 
-fn call_macro(state: &State, name: &str, args: &[Value]) -> Result<Value, Error> {
-    let rs = render_state(state)?;
-    if let Some(v) = rs.node.overrides.as_ref().and_then(|o| o.macros.get(name)) {
-        return Ok(Value::from_serialize(v));
+/// Which package defines which macro names, the root package, and the `dispatch:` config: what
+/// bare and namespaced macro calls and `adapter.dispatch` resolve against.
+#[derive(Debug, Default)]
+pub struct Namespaces {
+    /// The root project's name.
+    pub root: String,
+    /// Macro names by package (`dbt` holds the built-ins).
+    pub names: BTreeMap<String, std::collections::BTreeSet<String>>,
+    /// `dispatch:` search orders by macro_namespace.
+    pub dispatch: BTreeMap<String, Vec<String>>,
+}
+
+/// The package strata's built-in macros belong to, as dbt's do.
+pub const INTERNAL_PACKAGE: &str = "dbt";
+
+impl Namespaces {
+    fn has(&self, package: &str, name: &str) -> bool {
+        self.names.get(package).is_some_and(|n| n.contains(name))
     }
-    let tmpl = state.env().get_template(&macro_template_name(name))?;
+
+    /// A bare macro name as dbt resolves it: the node's package, the root project, then dbt's
+    /// built-ins. strata also looks in the calling macro's own package, so a package's macros can
+    /// call each other without their namespace, and last in any package (generic tests and
+    /// materializations that packages define).
+    pub fn resolve(&self, name: &str, node_package: &str, macro_package: Option<&str>) -> Option<&str> {
+        let order = [Some(node_package), Some(self.root.as_str()), macro_package, Some(INTERNAL_PACKAGE)];
+        for p in order.into_iter().flatten() {
+            if self.has(p, name) {
+                return self.names.get_key_value(p).map(|(k, _)| k.as_str());
+            }
+        }
+        self.names.iter().find(|(_, n)| n.contains(name)).map(|(p, _)| p.as_str())
+    }
+
+    /// The packages `adapter.dispatch(name, macro_namespace)` searches, `None` meaning the bare
+    /// name resolution.
+    fn search_packages(&self, namespace: Option<&str>) -> Vec<Option<String>> {
+        match namespace {
+            None => vec![None],
+            Some(ns) => match self.dispatch.get(ns) {
+                Some(order) => order.iter().cloned().map(Some).collect(),
+                None if ns != INTERNAL_PACKAGE && self.names.contains_key(ns) => {
+                    vec![Some(self.root.clone()), Some(ns.to_string())]
+                }
+                None => vec![None],
+            },
+        }
+    }
+}
+
+fn call_macro(
+    state: &State,
+    ns: &Namespaces,
+    name: &str,
+    package: Option<&str>,
+    args: &[Value],
+) -> Result<Value, Error> {
+    let rs = render_state(state)?;
+    if package.is_none() {
+        if let Some(v) = rs.node.overrides.as_ref().and_then(|o| o.macros.get(name)) {
+            return Ok(Value::from_serialize(v));
+        }
+    }
+    let calling_pkg = state.lookup("__pkg");
+    let pkg = match package {
+        Some(p) if ns.has(p, name) => p,
+        Some(p) => {
+            let known = ns.names.get(p).map(|n| n.iter().map(String::as_str).collect::<Vec<_>>()).unwrap_or_default();
+            return Err(rs.fail(
+                "E0406",
+                did_you_mean(name, known),
+                ErrorKind::UnknownFunction,
+                format!("macro '{p}.{name}' is not defined"),
+            ));
+        }
+        None => ns
+            .resolve(name, &rs.node.package, calling_pkg.as_ref().and_then(Value::as_str))
+            .ok_or_else(|| Error::new(ErrorKind::UnknownFunction, format!("macro '{name}' is not defined")))?,
+    };
+    let tmpl = state.env().get_template(&macro_template_name(pkg, name))?;
     let slot = Arc::new(ReturnSlot::default());
     let base = rs.base.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    let ctx = minijinja::context! { __strata => Value::from_dyn_object(rs.clone()), __ret => Value::from_dyn_object(slot.clone()), ..base };
+    let ctx = minijinja::context! { __strata => Value::from_dyn_object(rs.clone()), __ret => Value::from_dyn_object(slot.clone()), __pkg => pkg, ..base };
     let captured = tmpl.render_captured(ctx)?;
     let mstate = captured.state();
     let m = mstate
         .lookup(name)
         .ok_or_else(|| Error::new(ErrorKind::UnknownFunction, format!("macro '{name}' is not defined")))?;
-    let args = rebind_caller(state, args)?;
-    let res = m.call(mstate, &args);
+    let res = with_caller_bridge(state, args, |args| m.call(mstate, args));
     if let Some(v) = slot.0.lock().unwrap_or_else(|e| e.into_inner()).take() {
         return Ok(v);
     }
@@ -247,32 +327,77 @@ fn call_macro(state: &State, name: &str, args: &[Value]) -> Result<Value, Error>
     Ok(Value::from(v.as_str().unwrap_or_default().to_string()))
 }
 
-/// A `caller` passed to a macro belongs to the calling template's state, and minijinja macros
-/// cannot be called from another state. The caller's body is therefore rendered here, in its own
-/// state, and handed to the macro as a function returning that text. (Caller blocks with
-/// arguments, `caller(x)`, see the body rendered without them.)
-fn rebind_caller(state: &State, args: &[Value]) -> Result<Vec<Value>, Error> {
-    let Some(kw) = args.last().and_then(as_kwargs) else { return Ok(args.to_vec()) };
-    if !kw.has("caller") {
-        return Ok(args.to_vec());
+/// A `caller` passed to a macro is a macro of the calling template's state, and minijinja only
+/// runs a macro in the state that defined it, while the called macro runs in a state of its own.
+/// The bridge hands the called macro a function that calls `caller(...)` (with its arguments) back
+/// in the calling state. That state is borrowed for exactly the duration of the call: the bridge
+/// is switched off when the call returns, and refuses other threads, so it can never reach a state
+/// that is gone.
+fn with_caller_bridge(
+    state: &State,
+    args: &[Value],
+    call: impl FnOnce(&[Value]) -> Result<Value, Error>,
+) -> Result<Value, Error> {
+    let Some(kw) = args.last().and_then(as_kwargs).filter(|k| k.has("caller")) else { return call(args) };
+    let alive = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    struct Off(Arc<std::sync::atomic::AtomicBool>);
+    impl Drop for Off {
+        fn drop(&mut self) {
+            self.0.store(false, std::sync::atomic::Ordering::SeqCst);
+        }
     }
+    let _off = Off(alive.clone());
     let mut out: Vec<(String, Value)> = vec![];
     for key in kw.args() {
         let v: Value = kw.peek(key)?;
         if key == "caller" {
-            let body = v.call(state, &[])?;
-            out.push((key.to_string(), Value::from_function(move |_args: Rest<Value>| body.clone())));
+            let bridge = CallerBridge {
+                caller: v,
+                state: state as *const State as *const (),
+                alive: alive.clone(),
+                thread: std::thread::current().id(),
+            };
+            out.push((key.to_string(), Value::from_object(bridge)));
         } else {
             out.push((key.to_string(), v));
         }
     }
     let mut new_args = args[..args.len() - 1].to_vec();
     new_args.push(Value::from(Kwargs::from_iter(out)));
-    Ok(new_args)
+    call(&new_args)
 }
 
-fn macro_template_name(name: &str) -> String {
-    format!("macro:{name}")
+struct CallerBridge {
+    caller: Value,
+    state: *const (),
+    alive: Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::ThreadId,
+}
+
+// SAFETY: the pointer is only dereferenced on the thread that created it and while `alive` is set,
+// i.e. while the `with_caller_bridge` frame borrowing the state is on that thread's stack.
+unsafe impl Send for CallerBridge {}
+unsafe impl Sync for CallerBridge {}
+
+impl std::fmt::Debug for CallerBridge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<macro caller>")
+    }
+}
+
+impl Object for CallerBridge {
+    fn call(self: &Arc<Self>, _state: &State<'_, '_>, args: &[Value]) -> Result<Value, Error> {
+        if !self.alive.load(std::sync::atomic::Ordering::SeqCst) || std::thread::current().id() != self.thread {
+            return Err(Error::new(ErrorKind::InvalidOperation, "caller() used after its call block ended"));
+        }
+        // SAFETY: see the Send/Sync impls: the state outlives every call that passes this check.
+        let outer: &State = unsafe { &*(self.state as *const State) };
+        self.caller.call(outer, args)
+    }
+}
+
+fn macro_template_name(package: &str, name: &str) -> String {
+    format!("macro:{package}.{name}")
 }
 
 /// A macro known to the engine.
@@ -312,12 +437,28 @@ pub const BUILTIN_MACROS: &[(&str, &str)] = &[
     ("templates/tests/generic.sql", include_str!("../../templates/tests/generic.sql")),
 ];
 
+/// What the engine needs to know about the project's packages.
+#[derive(Debug, Clone, Default)]
+pub struct EngineConfig {
+    /// The root project's name.
+    pub root_package: String,
+    /// `dispatch:` from dbt_project.yml: search order by macro_namespace.
+    pub dispatch: BTreeMap<String, Vec<String>>,
+    /// Installed packages (their names become namespaces even when they define no macro).
+    pub packages: Vec<String>,
+}
+
 /// The Jinja engine for one invocation.
 pub struct Engine {
     env: Environment<'static>,
-    /// Macros by name (project macros replace built-ins of the same name).
+    /// Macros by name as the root project sees them (its own first, then dbt's built-ins, then
+    /// any package's).
     pub macros: BTreeMap<String, MacroDef>,
-    sources: HashMap<String, (String, String)>,
+    /// Every macro, by package then name.
+    pub by_package: BTreeMap<String, BTreeMap<String, MacroDef>>,
+    /// Name resolution shared with the macros' callers.
+    pub ns: Arc<Namespaces>,
+    sources: HashMap<String, (String, String, Option<mutable::Rewritten>)>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -353,9 +494,9 @@ fn macro_header(block: &Block) -> (String, String) {
 }
 
 impl Engine {
-    /// Build the environment: built-in macros, then the given macro files (later files win).
-    /// Returns the engine and the diagnostics for macro files that do not compile.
-    pub fn new(macro_files: &[MacroSource]) -> (Engine, Vec<Diagnostic>) {
+    /// Build the environment: built-in macros, then the given macro files. Returns the engine and
+    /// the diagnostics for macro files that do not compile.
+    pub fn new(macro_files: &[MacroSource], cfg: &EngineConfig) -> (Engine, Vec<Diagnostic>) {
         let mut env = Environment::new();
         env.set_debug(true);
         env.set_undefined_behavior(UndefinedBehavior::SemiStrict);
@@ -363,21 +504,58 @@ impl Engine {
         // SQL is never HTML- or JSON-escaped, whatever the template's file name (tests declared
         // in schema.yml render under that name).
         env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
-        env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+        env.set_unknown_method_callback(|state, value, method, args| {
+            if let Some(e) = mutable::immutable_method_error(value, method) {
+                return Err(e);
+            }
+            minijinja_contrib::pycompat::unknown_method_callback(state, value, method, args)
+        });
         install_globals(&mut env);
-        let mut engine = Engine { env, macros: BTreeMap::new(), sources: HashMap::new() };
+        mutable::install(&mut env);
+        let mut engine = Engine {
+            env,
+            macros: BTreeMap::new(),
+            by_package: BTreeMap::new(),
+            ns: Arc::new(Namespaces::default()),
+            sources: HashMap::new(),
+        };
         let mut diags = vec![];
         let builtins = BUILTIN_MACROS.iter().map(|(p, s)| MacroSource {
             path: p.to_string(),
-            package: "strata".into(),
+            package: INTERNAL_PACKAGE.into(),
             source: s.to_string(),
         });
         for file in builtins.chain(macro_files.iter().cloned()) {
             engine.add_macro_file(&file, &mut diags);
         }
-        for name in engine.macros.keys() {
-            engine.env.add_global(name.clone(), Value::from_object(MacroCaller { name: name.clone() }));
+        let mut names: BTreeMap<String, std::collections::BTreeSet<String>> =
+            engine.by_package.iter().map(|(p, m)| (p.clone(), m.keys().cloned().collect())).collect();
+        for p in cfg.packages.iter().chain([&cfg.root_package]) {
+            names.entry(p.clone()).or_default();
         }
+        let ns = Arc::new(Namespaces { root: cfg.root_package.clone(), names, dispatch: cfg.dispatch.clone() });
+        let all_names: std::collections::BTreeSet<&String> = ns.names.values().flatten().collect();
+        for name in &all_names {
+            if let Some(p) = ns.resolve(name, &cfg.root_package, None) {
+                if let Some(def) = engine.by_package.get(p).and_then(|m| m.get(*name)) {
+                    engine.macros.insert((*name).clone(), def.clone());
+                }
+            }
+            engine.env.add_global(
+                (*name).clone(),
+                Value::from_object(MacroCaller { name: (*name).clone(), package: None, ns: ns.clone() }),
+            );
+        }
+        for pkg in ns.names.keys() {
+            if !all_names.contains(pkg) {
+                engine.env.add_global(
+                    pkg.clone(),
+                    Value::from_object(PackageNamespace { package: pkg.clone(), ns: ns.clone() }),
+                );
+            }
+        }
+        engine.env.add_global("adapter", Value::from_object(AdapterObj { ns: ns.clone() }));
+        engine.ns = ns;
         (engine, diags)
     }
 
@@ -409,14 +587,16 @@ impl Engine {
                     prefix.push_str(&" ".repeat(c.len_utf8()));
                 }
             }
-            let tname = macro_template_name(&name);
+            let tname = macro_template_name(&file.package, &name);
             let full = format!("{prefix}{text}");
-            self.sources.insert(tname.clone(), (file.path.clone(), full.clone()));
-            if let Err(e) = self.env.add_template_owned(tname.clone(), full) {
+            let rewritten = mutable::rewrite(&full);
+            let compiled = rewritten.as_ref().map(|r| r.text.clone()).unwrap_or_else(|| full.clone());
+            self.sources.insert(tname.clone(), (file.path.clone(), full, rewritten));
+            if let Err(e) = self.env.add_template_owned(tname.clone(), compiled) {
                 diags.push(self.diagnostic(&e, None));
                 continue;
             }
-            self.macros.insert(
+            self.by_package.entry(file.package.clone()).or_default().insert(
                 name.clone(),
                 MacroDef {
                     name,
@@ -429,9 +609,19 @@ impl Engine {
         }
     }
 
-    /// Whether a macro with this name exists.
+    /// Whether a macro with this name exists, as the root project sees macro names.
     pub fn has_macro(&self, name: &str) -> bool {
         self.macros.contains_key(name)
+    }
+
+    /// Whether `name` is one of strata's built-in macros, not overridden by the project.
+    pub fn is_builtin(&self, name: &str) -> bool {
+        self.macros.get(name).is_some_and(|m| m.package == INTERNAL_PACKAGE)
+    }
+
+    /// The number of macros in every package.
+    pub fn macro_count(&self) -> usize {
+        self.by_package.values().map(BTreeMap::len).sum()
     }
 
     /// Render a template source (a model, hook or inline SQL) named `path`.
@@ -445,14 +635,16 @@ impl Engine {
         conn: Option<Arc<dyn Connection>>,
     ) -> Result<Rendered, Diagnostic> {
         let rs = Arc::new(self.render_state(phase, globals, node, conn));
+        let rewritten = mutable::rewrite(source);
+        let text = rewritten.as_ref().map(|r| r.text.as_str()).unwrap_or(source);
         let tmpl = self
             .env
-            .template_from_named_str(path, source)
-            .map_err(|e| self.diagnostic_with_source(&e, path, source, None))?;
+            .template_from_named_str(path, text)
+            .map_err(|e| self.diagnostic_with_source(&e, path, source, rewritten.as_ref(), None))?;
         let ctx = self.ctx_value(&rs);
         match tmpl.render(ctx) {
             Ok(sql) => Ok(self.finish(&rs, sql)),
-            Err(e) => Err(self.diagnostic_with_source(&e, path, source, Some(&rs))),
+            Err(e) => Err(self.diagnostic_with_source(&e, path, source, rewritten.as_ref(), Some(&rs))),
         }
     }
 
@@ -470,7 +662,7 @@ impl Engine {
         let tmpl = self.env.template_from_str("{{ __strata_call() }}").map_err(|e| self.diagnostic(&e, None))?;
         let ctx = self.ctx_value(&rs);
         let captured = tmpl.render_captured(ctx).map_err(|e| self.diagnostic(&e, Some(&rs)))?;
-        match call_macro(captured.state(), name, &args) {
+        match call_macro(captured.state(), &self.ns, name, None, &args) {
             Ok(v) => {
                 let text = v.as_str().map(str::to_string).unwrap_or_default();
                 Ok((v, self.finish(&rs, text)))
@@ -526,10 +718,17 @@ impl Engine {
         out
     }
 
-    fn diagnostic_with_source(&self, e: &Error, path: &str, source: &str, rs: Option<&RenderState>) -> Diagnostic {
+    fn diagnostic_with_source(
+        &self,
+        e: &Error,
+        path: &str,
+        source: &str,
+        rewritten: Option<&mutable::Rewritten>,
+        rs: Option<&RenderState>,
+    ) -> Diagnostic {
         let mut d = self.diagnostic(e, rs);
         if e.name() == Some(path) || e.name().is_none() {
-            d.span = Some(Box::new(span_of(e, path, source)));
+            d.span = Some(Box::new(span_of(e, path, source, rewritten)));
         }
         d
     }
@@ -558,17 +757,21 @@ impl Engine {
         };
         let mut d = Diagnostic::error(code, msg).with_opt_help(help);
         if let Some(name) = e.name() {
-            if let Some((path, src)) = self.sources.get(name) {
-                d.span = Some(Box::new(span_of(e, path, src)));
+            if let Some((path, src, rewritten)) = self.sources.get(name) {
+                d.span = Some(Box::new(span_of(e, path, src, rewritten.as_ref())));
             }
         }
         d
     }
 }
 
-fn span_of(e: &Error, path: &str, source: &str) -> Span {
+fn span_of(e: &Error, path: &str, source: &str, rewritten: Option<&mutable::Rewritten>) -> Span {
     if let Some(r) = e.range() {
-        return Span::from_offsets(path, source, r.start, r.end);
+        let (start, end) = match rewritten {
+            Some(rw) => (rw.original_offset(r.start), rw.original_offset(r.end)),
+            None => (r.start, r.end),
+        };
+        return Span::from_offsets(path, source, start, end.max(start));
     }
     match e.line() {
         Some(line) => {
@@ -729,6 +932,9 @@ fn fn_var(state: &State, name: String, default: Option<Value>) -> Result<Value, 
         return Ok(Value::from_serialize(v));
     }
     if let Some(v) = g.project_vars.global.get(&name) {
+        return Ok(Value::from_serialize(v));
+    }
+    if let Some(v) = g.project_vars.package_defaults.get(&rs.node.package).and_then(|m| m.get(&name)) {
         return Ok(Value::from_serialize(v));
     }
     match default {
@@ -904,9 +1110,34 @@ impl Object for Exceptions {
     }
 }
 
+/// `pkg.macro`: a package's macros by name.
+#[derive(Debug)]
+struct PackageNamespace {
+    package: String,
+    ns: Arc<Namespaces>,
+}
+impl Object for PackageNamespace {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let name = key.as_str()?;
+        self.ns.has(&self.package, name).then(|| {
+            Value::from_object(MacroCaller {
+                name: name.to_string(),
+                package: Some(self.package.clone()),
+                ns: self.ns.clone(),
+            })
+        })
+    }
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        let names = self.ns.names.get(&self.package).map(|n| n.iter().map(|x| Value::from(x.as_str())).collect());
+        Enumerator::Values(names.unwrap_or_default())
+    }
+}
+
 /// `adapter`: quote, dispatch, relation lookups.
 #[derive(Debug)]
-struct AdapterObj;
+struct AdapterObj {
+    ns: Arc<Namespaces>,
+}
 impl Object for AdapterObj {
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
         match key.as_str()? {
@@ -926,18 +1157,61 @@ impl Object for AdapterObj {
             "type" => Ok(Value::from("duckdb")),
             "dispatch" => {
                 let name = s(0, "macro_name").unwrap_or_default();
-                let _ = s(1, "macro_namespace");
-                for cand in [format!("duckdb__{name}"), format!("default__{name}"), name.clone()] {
-                    if state.env().get_template(&macro_template_name(&cand)).is_ok() {
-                        return Ok(Value::from_object(MacroCaller { name: cand }));
+                let namespace = s(1, "macro_namespace");
+                let rs = render_state(state)?;
+                if let Some((ns, short)) = name.split_once('.') {
+                    return Err(rs.fail(
+                        "E0406",
+                        Some(format!("write adapter.dispatch('{short}', macro_namespace='{ns}')")),
+                        ErrorKind::InvalidOperation,
+                        format!("adapter.dispatch('{name}'): the macro name cannot contain a dot"),
+                    ));
+                }
+                let calling_pkg = state.lookup("__pkg");
+                let mut searched = vec![];
+                for pkg in self.ns.search_packages(namespace.as_deref()) {
+                    for prefix in ["duckdb", "default"] {
+                        let cand = format!("{prefix}__{name}");
+                        let found = match &pkg {
+                            None => self
+                                .ns
+                                .resolve(&cand, &rs.node.package, calling_pkg.as_ref().and_then(Value::as_str))
+                                .map(|_| None),
+                            Some(p) => self.ns.has(p, &cand).then(|| Some(p.clone())),
+                        };
+                        if let Some(package) = found {
+                            return Ok(Value::from_object(MacroCaller { name: cand, package, ns: self.ns.clone() }));
+                        }
+                        searched.push(match &pkg {
+                            Some(p) => format!("'{p}.{cand}'"),
+                            None => format!("'{cand}'"),
+                        });
                     }
                 }
-                let rs = render_state(state)?;
+                let defined: Vec<String> = self
+                    .ns
+                    .names
+                    .iter()
+                    .filter(|(_, names)| names.iter().any(|n| n.ends_with(&format!("__{name}"))))
+                    .map(|(p, _)| p.clone())
+                    .collect();
+                let help = if defined.is_empty() {
+                    format!("no package defines '{name}'; define 'default__{name}' in the project's macros")
+                } else {
+                    format!(
+                        "'{name}' is defined in {}; add it to the search_order of `dispatch:` in dbt_project.yml",
+                        defined.join(", ")
+                    )
+                };
                 Err(rs.fail(
                     "E0406",
-                    Some(format!("define a macro named 'default__{name}' or 'duckdb__{name}'")),
+                    Some(help),
                     ErrorKind::UnknownFunction,
-                    format!("adapter.dispatch('{name}') found no implementation"),
+                    format!(
+                        "adapter.dispatch('{name}') found no implementation in namespace '{}'; searched {}",
+                        namespace.as_deref().unwrap_or("(none)"),
+                        searched.join(", ")
+                    ),
                 ))
             }
             "get_relation" => {
@@ -1047,7 +1321,6 @@ fn install_globals(env: &mut Environment<'static>) {
     env.add_function("statement", fn_statement);
     env.add_function("load_result", fn_load_result);
     env.add_global("exceptions", Value::from_object(Exceptions));
-    env.add_global("adapter", Value::from_object(AdapterObj));
     env.add_global("api", Value::from_object(Api));
     modules::install(env);
 }
@@ -1244,9 +1517,15 @@ mod tests {
         })
     }
 
+    fn engine_cfg() -> EngineConfig {
+        EngineConfig { root_package: "pkg".into(), ..Default::default() }
+    }
+
     fn engine(macros: &str) -> Engine {
-        let (e, diags) =
-            Engine::new(&[MacroSource { path: "macros/m.sql".into(), package: "pkg".into(), source: macros.into() }]);
+        let (e, diags) = Engine::new(
+            &[MacroSource { path: "macros/m.sql".into(), package: "pkg".into(), source: macros.into() }],
+            &engine_cfg(),
+        );
         assert!(diags.is_empty(), "{diags:?}");
         e
     }
@@ -1312,11 +1591,14 @@ mod tests {
 
     #[test]
     fn syntax_error_in_macro_file_points_into_it() {
-        let (_, diags) = Engine::new(&[MacroSource {
-            path: "macros/bad.sql".into(),
-            package: "pkg".into(),
-            source: "{% macro ok() %}1{% endmacro %}\n\n{% macro bad() %}\n{{ 1 + }}\n{% endmacro %}".into(),
-        }]);
+        let (_, diags) = Engine::new(
+            &[MacroSource {
+                path: "macros/bad.sql".into(),
+                package: "pkg".into(),
+                source: "{% macro ok() %}1{% endmacro %}\n\n{% macro bad() %}\n{{ 1 + }}\n{% endmacro %}".into(),
+            }],
+            &engine_cfg(),
+        );
         assert_eq!(diags.len(), 1);
         assert_eq!(diags[0].code, "E0401");
         assert_eq!(diags[0].span.as_ref().unwrap().line, 4);

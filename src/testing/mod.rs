@@ -56,13 +56,14 @@ struct Declared<'a> {
 /// Create a node for every generic test declared on models, seeds and source tables.
 pub fn add_generic_tests(
     project: &Project,
+    package: &crate::project::Package,
     engine: &Engine,
     globals: &Arc<Globals>,
     manifest: &mut Manifest,
     diags: &mut Diagnostics,
 ) {
-    let pkg = project.config.name.clone();
-    let props = &project.properties;
+    let pkg = package.name.clone();
+    let props = &package.properties;
     let mut declared: Vec<Declared> = vec![];
     for (rt, patches) in [("model", &props.models), ("seed", &props.seeds), ("snapshot", &props.snapshots)] {
         for (name, patch) in patches {
@@ -127,9 +128,27 @@ pub fn add_generic_tests(
                 continue;
             }
         };
-        if t.namespace.is_none() && !engine.has_macro(&format!("test_{}", t.test_name)) {
-            let help = did_you_mean(&t.test_name, test_macros.iter().map(String::as_str)).unwrap_or_else(|| {
-                "define it with {% test name(model, column_name) %} in tests/generic/ or a macro file".into()
+        let macro_name = format!("test_{}", t.test_name);
+        let found = match &t.namespace {
+            Some(ns) => engine.by_package.get(ns).is_some_and(|m| m.contains_key(&macro_name)),
+            None => engine.ns.resolve(&macro_name, &pkg, None).is_some(),
+        };
+        if !found {
+            let candidates: Vec<String> = match &t.namespace {
+                Some(ns) => engine
+                    .by_package
+                    .get(ns)
+                    .map(|m| m.keys().filter_map(|k| k.strip_prefix("test_").map(str::to_string)).collect())
+                    .unwrap_or_default(),
+                None => test_macros.clone(),
+            };
+            let help = did_you_mean(&t.test_name, candidates.iter().map(String::as_str)).unwrap_or_else(|| {
+                match &t.namespace {
+                    Some(ns) if !engine.by_package.contains_key(ns) && !engine.ns.names.contains_key(ns) => {
+                        format!("no installed package is named '{ns}'; add it to packages.yml and run `strata deps`")
+                    }
+                    _ => "define it with {% test name(model, column_name) %} in tests/generic/ or a macro file".into(),
+                }
             });
             let mut span = yaml_span(project, d.file, &t.name_path);
             // `- not_nul`: point at the name, not the dash.
@@ -148,9 +167,7 @@ pub fn add_generic_tests(
                 }
             }
             diags.push(
-                Diagnostic::error("E0209", format!("unknown generic test '{}'", t.test_name))
-                    .with_span(span)
-                    .with_help(help),
+                Diagnostic::error("E0209", format!("unknown generic test '{written}'")).with_span(span).with_help(help),
             );
             continue;
         }
@@ -158,11 +175,11 @@ pub fn add_generic_tests(
         kwargs.insert("model".into(), Json::String(generic::model_arg(d.target)));
         let hash = generic::unique_id_hash(&t.name, &t.test_name, t.namespace.as_deref(), &kwargs);
         let unique_id = format!("test.{pkg}.{}.{hash}", t.name);
-        let file = d.file.to_string_lossy().replace('\\', "/");
+        let file = crate::parse::package_relative(package, project, d.file);
         let mut fqn = vec![pkg.clone()];
         fqn.extend(crate::parse::property_file_folders(&file));
         fqn.push(t.name.clone());
-        let mut config = project.config.tests.resolve(&fqn);
+        let mut config = crate::parse::folder_config(project, package, "tests", &fqn);
         config.merge(&t.config);
         if t.short_name != t.name && config.get("alias").is_none() {
             config.set("alias", Json::String(t.short_name.clone()));
@@ -510,7 +527,7 @@ pub fn fast_sql(
         return None;
     }
     let engine = compiler.engine();
-    let builtin = |m: &str| engine.macros.get(m).is_some_and(|d| d.package == "strata");
+    let builtin = |m: &str| engine.is_builtin(m);
     let test = format!("test_{}", md.name);
     if !builtin(&test)
         || !builtin(&format!("default__{test}"))

@@ -23,11 +23,16 @@ use std::sync::{Arc, Mutex};
 const UNIT_KEYS: &[&str] = &["name", "model", "description", "given", "expect", "overrides", "config", "versions"];
 
 /// Create a node for every unit test, checking its model and structure.
-pub fn add_unit_tests(project: &Project, manifest: &mut Manifest, diags: &mut Diagnostics) {
-    let pkg = project.config.name.clone();
+pub fn add_unit_tests(
+    project: &Project,
+    package: &crate::project::Package,
+    manifest: &mut Manifest,
+    diags: &mut Diagnostics,
+) {
+    let pkg = package.name.clone();
     let models: Vec<String> =
         manifest.nodes.values().filter(|n| n.resource_type == ResourceType::Model).map(|n| n.name.clone()).collect();
-    for (file, yp, v) in &project.properties.unit_tests {
+    for (file, yp, v) in &package.properties.unit_tests {
         let Json::Object(m) = v else { continue };
         let span = |p: &crate::project::yaml::YPath| yaml_span(project, file, p);
         for k in m.keys() {
@@ -85,7 +90,7 @@ pub fn add_unit_tests(project: &Project, manifest: &mut Manifest, diags: &mut Di
                 config.set(k, v.clone());
             }
         }
-        let file_s = file.to_string_lossy().replace('\\', "/");
+        let file_s = crate::parse::package_relative(package, project, file);
         let mut fqn = vec![pkg.clone()];
         fqn.extend(crate::parse::property_file_folders(&file_s));
         fqn.push(model.to_string());
@@ -101,7 +106,7 @@ pub fn add_unit_tests(project: &Project, manifest: &mut Manifest, diags: &mut Di
             resource_type: ResourceType::UnitTest,
             package_name: pkg.clone(),
             path: format!("{model}.yml"),
-            original_file_path: file_s.clone(),
+            original_file_path: file.to_string_lossy().replace('\\', "/"),
             raw_code: String::new(),
             fqn,
             config,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use strata::compile::Compiler;
 use strata::parse::{parse, parse_globals, ResourceType};
 use strata::project::LoadOptions;
-use strata::templating::{relation::Relation, Engine, MacroSource, Overrides, Phase};
+use strata::templating::{relation::Relation, Overrides, Phase};
 
 /// (test name, fast path SQL, template SQL) for every generic test of the project.
 fn both_ways(root: &Path, store_failures: bool, staged: bool) -> Vec<(String, Option<String>, String)> {
@@ -20,13 +20,7 @@ fn both_ways(root: &Path, store_failures: bool, staged: bool) -> Vec<(String, Op
         require_profile: false,
     };
     let (project, _) = strata::project::load(&opts).unwrap();
-    let files: Vec<MacroSource> = project
-        .macros
-        .iter()
-        .chain(&project.generic_tests)
-        .map(|f| MacroSource { path: f.path.clone(), package: project.config.name.clone(), source: f.source.clone() })
-        .collect();
-    let (engine, _) = Engine::new(&files);
+    let (engine, _) = strata::parse::build_engine(&project);
     let inv = strata::Invocation::new("compile", false);
     let (mut manifest, _) = parse(&project, &engine, &Arc::new(parse_globals(&project, &inv))).unwrap();
     for n in manifest.nodes.values_mut().filter(|n| n.resource_type == ResourceType::Test) {
