@@ -37,6 +37,36 @@ impl Block {
     }
 }
 
+/// The names in a macro's argument list (`a, b=[1, 2], c='x,y'` → a, b, c).
+pub fn arg_names(args: &str) -> Vec<String> {
+    let mut out = vec![];
+    let mut depth = 0i32;
+    let mut quote: Option<char> = None;
+    let mut cur = String::new();
+    for c in args.chars().chain([',']) {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"') => quote = Some(c),
+            (None, '(' | '[' | '{') => depth += 1,
+            (None, ')' | ']' | '}') => depth -= 1,
+            (None, ',') if depth == 0 => {
+                let name = cur.split('=').next().unwrap_or("").trim().to_string();
+                if !name.is_empty() {
+                    out.push(name);
+                }
+                cur.clear();
+                continue;
+            }
+            _ => {}
+        }
+        if depth == 0 && quote.is_none() || cur.contains('=') {
+            cur.push(c);
+        }
+    }
+    out
+}
+
 /// A tag found by [`tags`]: its name, the rest of its text, and its byte range.
 #[derive(Debug, Clone)]
 pub struct Tag {

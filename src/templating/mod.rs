@@ -241,6 +241,9 @@ pub struct Namespaces {
     pub names: BTreeMap<String, std::collections::BTreeSet<String>>,
     /// `dispatch:` search orders by macro_namespace.
     pub dispatch: BTreeMap<String, Vec<String>>,
+    /// Macros whose body reads `varargs` or `kwargs`, with their declared argument names: extra
+    /// arguments go there, as in Jinja2.
+    pub variadic: BTreeMap<(String, String), Vec<String>>,
 }
 
 /// The package strata's built-in macros belong to, as dbt's do.
@@ -313,7 +316,12 @@ fn call_macro(
     let tmpl = state.env().get_template(&macro_template_name(pkg, name))?;
     let slot = Arc::new(ReturnSlot::default());
     let base = rs.base.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    let ctx = minijinja::context! { __strata => Value::from_dyn_object(rs.clone()), __ret => Value::from_dyn_object(slot.clone()), __pkg => pkg, ..base };
+    let (args, varargs, kwargs) = match ns.variadic.get(&(pkg.to_string(), name.to_string())) {
+        Some(declared) => split_variadic(args, declared)?,
+        None => (args.to_vec(), Value::from(Vec::<Value>::new()), Value::from(BTreeMap::<String, Value>::new())),
+    };
+    let args = &args[..];
+    let ctx = minijinja::context! { __strata => Value::from_dyn_object(rs.clone()), __ret => Value::from_dyn_object(slot.clone()), __pkg => pkg, varargs => varargs, kwargs => kwargs, ..base };
     let captured = tmpl.render_captured(ctx)?;
     let mstate = captured.state();
     let m = mstate
@@ -325,6 +333,31 @@ fn call_macro(
     }
     let v = res?;
     Ok(Value::from(v.as_str().unwrap_or_default().to_string()))
+}
+
+/// Jinja2's `varargs`/`kwargs`: positional arguments past the declared ones, and keyword
+/// arguments the macro does not declare (`caller` stays a keyword argument).
+fn split_variadic(args: &[Value], declared: &[String]) -> Result<(Vec<Value>, Value, Value), Error> {
+    let (pos, kw) = kw_of(args);
+    let n = declared.len().min(pos.len());
+    let varargs = Value::from(pos[n..].to_vec());
+    let mut keep: Vec<(String, Value)> = vec![];
+    let mut extra: Vec<(Value, Value)> = vec![];
+    if let Some(kw) = kw {
+        for k in kw.args() {
+            let v: Value = kw.peek(k)?;
+            if declared.iter().any(|d| d == k) || k == "caller" {
+                keep.push((k.to_string(), v));
+            } else {
+                extra.push((Value::from(k), v));
+            }
+        }
+    }
+    let mut out = pos[..n].to_vec();
+    if !keep.is_empty() {
+        out.push(Value::from(Kwargs::from_iter(keep)));
+    }
+    Ok((out, varargs, mutable::MutMap::value(extra)))
 }
 
 /// A `caller` passed to a macro is a macro of the calling template's state, and minijinja only
@@ -533,7 +566,17 @@ impl Engine {
         for p in cfg.packages.iter().chain([&cfg.root_package]) {
             names.entry(p.clone()).or_default();
         }
-        let ns = Arc::new(Namespaces { root: cfg.root_package.clone(), names, dispatch: cfg.dispatch.clone() });
+        let mut variadic = BTreeMap::new();
+        for (p, macros) in &engine.by_package {
+            for (n, def) in macros {
+                let body = &def.source;
+                if body.contains("varargs") || body.contains("kwargs") {
+                    variadic.insert((p.clone(), n.clone()), blocks::arg_names(&def.args));
+                }
+            }
+        }
+        let ns =
+            Arc::new(Namespaces { root: cfg.root_package.clone(), names, dispatch: cfg.dispatch.clone(), variadic });
         let all_names: std::collections::BTreeSet<&String> = ns.names.values().flatten().collect();
         for name in &all_names {
             if let Some(p) = ns.resolve(name, &cfg.root_package, None) {
@@ -1492,11 +1535,11 @@ pub fn render_description(text: &str, docs: &BTreeMap<String, String>) -> Result
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
+mod tests_support {
+    pub use super::*;
     use serde_json::json;
 
-    fn globals() -> Arc<Globals> {
+    pub fn globals() -> Arc<Globals> {
         let mut vars = VarsConfig::default();
         vars.global.insert("g".into(), json!("global"));
         vars.scoped.insert("pkg".into(), [("g".to_string(), json!("scoped"))].into_iter().collect());
@@ -1517,11 +1560,11 @@ mod tests {
         })
     }
 
-    fn engine_cfg() -> EngineConfig {
+    pub fn engine_cfg() -> EngineConfig {
         EngineConfig { root_package: "pkg".into(), ..Default::default() }
     }
 
-    fn engine(macros: &str) -> Engine {
+    pub fn engine(macros: &str) -> Engine {
         let (e, diags) = Engine::new(
             &[MacroSource { path: "macros/m.sql".into(), package: "pkg".into(), source: macros.into() }],
             &engine_cfg(),
@@ -1530,9 +1573,15 @@ mod tests {
         e
     }
 
-    fn node() -> NodeContext {
+    pub fn node() -> NodeContext {
         NodeContext { package: "pkg".into(), name: "m".into(), ..Default::default() }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tests_support::*;
+    use serde_json::json;
 
     #[test]
     fn records_refs_sources_and_config_at_parse() {
@@ -1643,5 +1692,59 @@ mod tests {
             )
             .unwrap();
         assert_eq!(r.sql, "a#b# 1 2 2 0cc175b9c0f1b6a831c399e269772661 True");
+    }
+}
+
+#[cfg(test)]
+mod fidelity {
+    use super::tests_support::*;
+
+    /// Behaviours dbt packages rely on, each as Jinja2 (dbt) renders it.
+    const CASES: &[(&str, &str)] = &[
+        ("{% set l = [] %}{% do l.append(1) %}{% do l.extend([2, 3]) %}{{ l }}", "[1, 2, 3]"),
+        ("{% set l = [1, 2, 3] %}{{ l.pop() }}{{ l | length }}{{ l.pop(0) }}{{ l }}", "321[2]"),
+        ("{% set l = ['a'] %}{% set _ = l.append('b') %}{{ l | join(',') }}", "a,b"),
+        ("{% set l = [3, 1] %}{% do l.insert(0, 5) %}{% do l.remove(1) %}{{ l }}", "[5, 3]"),
+        ("{% set d = {} %}{% do d.update({'a': 1}) %}{% do d.update(b=2) %}{{ d.a }}{{ d['b'] }}{{ d | length }}", "122"),
+        ("{% set d = {'a': 1, 'b': 2} %}{{ d.pop('a') }}{{ d.keys() | list }}{{ d.get('z', 'x') }}{{ d.get('b') }}", "1['b']x2"),
+        ("{% set d = {'a': 1} %}{% for k, v in d.items() %}{{ k }}={{ v }}{% endfor %}{{ d.values() | list }}", "a=1[1]"),
+        ("{% set d = {'k': []} %}{% do d['k'].append(1) %}{% do d.setdefault('n', []).append(2) %}{{ d.k }}{{ d.n }}", "[1][2]"),
+        ("{{ 'a,b'.split(',') }}{{ ' x '.strip() }}{{ 'AB'.lower() }}{{ 'ab'.upper() }}{{ 'aXb'.replace('X', '-') }}", "['a', 'b']xabABa-b"),
+        ("{{ 'abc'.startswith('a') }}{{ 'abc'.endswith('x') }}{{ '{}-{}'.format(1, 2) }}{{ ','.join(['a', 'b']) }}", "TrueFalse1-2a,b"),
+        ("{% for x in [1, 2, 3] %}{{ loop.index }}{{ loop.first }}{{ loop.last }}{{ loop.length }}{% if not loop.last %},{% endif %}{% endfor %}", "1TrueFalse3,2FalseFalse3,3FalseTrue3"),
+        ("{{ 'true' | as_bool }}{{ '3' | as_number + 1 }}{{ 5 | as_text }}{{ '[1]' | as_native }}", "True45[1]"),
+        ("{{ {'a': 1} | tojson }}{{ none | default('d', true) }}{{ '' | default('e', true) }}{{ '' | default('f') }}", "{\"a\": 1}de"),
+        ("{{ 'hello world' | truncate(8) }}|{{ 'hello world foo bar' | truncate(9) }}{{ 'a b c' | wordcount }}{{ [1, 1, 2] | unique | list }}", "hello world|hello...3[1, 2]"),
+        ("{{ [{'n': 1}, {'n': 2}] | sum(attribute='n') }}{{ [1, 2] | sum }}", "33"),
+        ("{{ 'x' is string }}{{ 1 is number }}{{ {} is mapping }}{{ [] is sequence }}{{ none is none }}{{ y is defined }}", "TrueTrueTrueTrueTrueFalse"),
+        ("{{ none }}|{{ true }}|{{ false }}|{{ [none, true] }}|{{ {'a': none} }}", "None|True|False|[None, True]|{'a': None}"),
+        ("{% set x %}\n  select 1\n{% endset %}{{ x | trim }}", "select 1"),
+        ("{%- set x = 1 -%}\n  {{- x -}}  \n", "1"),
+        ("{{ variadic(1, 2, 3, k='v') }}|{{ variadic(0) }}|{{ variadic(a=5, z=1) }}", "12v|000|501"),
+        ("{% call(v, w) wrap_args() %}{{ v }}+{{ w }}{% endcall %}", "<x+y>"),
+        ("{% macro w() %}[{{ caller('x') }}]{% endmacro %}{% call(v) w() %}got {{ v }}{% endcall %}", "[got x]"),
+        ("{% set ns = namespace(n=0) %}{% for i in [1, 2] %}{% set ns.n = ns.n + i %}{% endfor %}{{ ns.n }}", "3"),
+        ("{% for n, s in zip([1, 2], ['a', 'b']) %}{{ n }}{{ s }}{% endfor %}", "1a2b"),
+        ("{% set l = [1, 2] %}{{ l + [3] }}{{ 2 in l }}{{ l[-1] }}{{ l[0:1] }}{{ l | reverse | list }}", "[1, 2, 3]True2[1][2, 1]"),
+        ("{{ [3, 1, 2] | sort }}{{ ['b', 'a'] | sort | first }}{{ [1, 2] | map('string') | join('-') }}", "[1, 2, 3]a1-2"),
+        ("{{ 'abc'[1:] }}{{ 'a-b' | replace('-', '_') }}{{ 'x' ~ 1 }}{{ 7 // 2 }}{{ 7 % 3 }}{{ 2 ** 3 }}", "bca_bx1318"),
+        ("{% if [] %}t{% else %}f{% endif %}{% if {} %}t{% else %}f{% endif %}{% if [0] %}t{% endif %}", "fft"),
+        ("{{ [1, 2] | select('odd') | list }}{{ ['a', 'b'] | reject('equalto', 'a') | list }}{{ [{'x': 1}] | map(attribute='x') | list }}", "[1]['b'][1]"),
+    ];
+
+    const MACROS: &str = "{% macro variadic(a) %}{{ a }}{{ varargs | length }}{{ kwargs.get('k', '') }}{{ kwargs | length if not kwargs.k }}{% endmacro %}\n{% macro wrap_args() %}<{{ caller('x', 'y') }}>{% endmacro %}";
+
+    #[test]
+    fn jinja_behaves_as_dbt_s_jinja2() {
+        let e = engine(MACROS);
+        let mut failures = vec![];
+        for (tmpl, want) in CASES {
+            match e.render("m.sql", tmpl, Phase::Compile, &globals(), node(), None) {
+                Ok(r) if r.sql == *want => {}
+                Ok(r) => failures.push(format!("{tmpl}\n   want {want:?}\n    got {:?}", r.sql)),
+                Err(d) => failures.push(format!("{tmpl}\n   want {want:?}\n  error {}", d.message)),
+            }
+        }
+        assert!(failures.is_empty(), "{} of {} differ:\n{}", failures.len(), CASES.len(), failures.join("\n"));
     }
 }

@@ -20,10 +20,75 @@ pub fn install(env: &mut Environment<'static>) {
             Err(e) => default.ok_or_else(|| invalid(format!("fromjson: {e}"))),
         }
     });
-    env.add_function("tojson", |v: Value, kw: Kwargs| -> Result<String, Error> {
+    let tojson = |v: Value, kw: Kwargs| -> Result<String, Error> {
         let sort: Option<bool> = kw.get("sort_keys")?;
-        let _ = sort;
-        serde_json::to_string(&v).map_err(|e| invalid(format!("tojson: {e}")))
+        let _: Option<Value> = kw.get("default")?;
+        kw.assert_all_used()?;
+        let json = serde_json::to_value(&v).map_err(|e| invalid(format!("tojson: {e}")))?;
+        Ok(py_json(&json, sort.unwrap_or(false)))
+    };
+    env.add_function("tojson", tojson);
+    env.add_filter("tojson", tojson);
+    // Python's rendering of values: `None`, `True`, `['a', 1]`, `{'k': None}`.
+    env.set_formatter(|out, state, value| {
+        use std::fmt::Write;
+        match value.kind() {
+            minijinja::value::ValueKind::Seq | minijinja::value::ValueKind::Map if is_plain_container(value) => {
+                write!(out, "{}", py_repr(value)).map_err(|_| invalid("cannot write output"))
+            }
+            _ => minijinja::escape_formatter(out, state, value),
+        }
+    });
+    env.add_filter("truncate", |s: String, kw: Rest<Value>| -> Result<String, Error> {
+        // Jinja2's truncate(s, length=255, killwords=False, end='...', leeway=5).
+        let (pos, kwargs) = match kw.last().filter(|v| v.is_kwargs()) {
+            Some(k) => (&kw[..kw.len() - 1], Kwargs::try_from(k.clone()).ok()),
+            None => (&kw[..], None),
+        };
+        let arg = |i: usize, name: &str| -> Option<Value> {
+            pos.get(i).cloned().or_else(|| kwargs.as_ref().and_then(|k| k.get::<Option<Value>>(name).ok().flatten()))
+        };
+        let length = arg(0, "length").and_then(|v| v.as_i64()).unwrap_or(255).max(0) as usize;
+        let killwords = arg(1, "killwords").is_some_and(|v| v.is_true());
+        let end = arg(2, "end").and_then(|v| v.as_str().map(str::to_string)).unwrap_or_else(|| "...".into());
+        let leeway = arg(3, "leeway").and_then(|v| v.as_i64()).unwrap_or(5).max(0) as usize;
+        let chars: Vec<char> = s.chars().collect();
+        if chars.len() <= length + leeway {
+            return Ok(s);
+        }
+        let cut: String = chars[..length.saturating_sub(end.chars().count())].iter().collect();
+        if killwords {
+            return Ok(cut + &end);
+        }
+        let kept = match cut.rsplit_once(' ') {
+            Some((a, _)) => a.to_string(),
+            None => cut,
+        };
+        Ok(kept + &end)
+    });
+    env.add_filter("wordcount", |s: String| -> usize {
+        s.split(|c: char| !(c.is_alphanumeric() || c == '_')).filter(|w| !w.is_empty()).count()
+    });
+    env.add_filter("sum", |v: Value, kw: Kwargs| -> Result<Value, Error> {
+        let attribute: Option<String> = kw.get("attribute")?;
+        let start: Option<Value> = kw.get("start")?;
+        kw.assert_all_used()?;
+        let mut acc = start.unwrap_or(Value::from(0));
+        for item in v.try_iter()? {
+            let x = match &attribute {
+                Some(a) => a.split('.').try_fold(item, |cur, part| cur.get_attr(part))?,
+                None => item,
+            };
+            acc = match (acc.as_i64(), x.as_i64()) {
+                (Some(a), Some(b)) => Value::from(a + b),
+                _ => {
+                    let f =
+                        |v: &Value| f64::try_from(v.clone()).map_err(|_| invalid(format!("sum: {v} is not a number")));
+                    Value::from(f(&acc)? + f(&x)?)
+                }
+            };
+        }
+        Ok(acc)
     });
     env.add_function("fromyaml", |s: String, default: Option<Value>| -> Result<Value, Error> {
         match serde_yaml::from_str::<serde_yaml::Value>(&s) {
@@ -80,6 +145,88 @@ pub fn install(env: &mut Environment<'static>) {
             None => v,
         }
     });
+}
+
+/// Lists and dicts (minijinja's own and the mutable ones), as opposed to objects such as
+/// relations that render themselves.
+fn is_plain_container(v: &Value) -> bool {
+    v.downcast_object_ref::<Vec<Value>>().is_some()
+        || v.downcast_object_ref::<std::collections::BTreeMap<Value, Value>>().is_some()
+        || v.downcast_object_ref::<super::mutable::MutList>().is_some()
+        || v.downcast_object_ref::<super::mutable::MutMap>().is_some()
+}
+
+/// A value as Python's `repr()` writes it (strings quoted, `None`, `True`), for lists and dicts
+/// rendered into SQL or messages.
+pub fn py_repr(v: &Value) -> String {
+    use minijinja::value::ValueKind;
+    match v.kind() {
+        ValueKind::Undefined | ValueKind::None => "None".into(),
+        ValueKind::Bool => if v.is_true() { "True" } else { "False" }.into(),
+        ValueKind::String => {
+            let s = v.as_str().unwrap_or_default();
+            if s.contains('\'') && !s.contains('"') {
+                format!("\"{s}\"")
+            } else {
+                format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'").replace('\n', "\\n"))
+            }
+        }
+        ValueKind::Seq => {
+            let items: Vec<String> = v.try_iter().map(|it| it.map(|x| py_repr(&x)).collect()).unwrap_or_default();
+            format!("[{}]", items.join(", "))
+        }
+        ValueKind::Map => {
+            let items: Vec<String> = v
+                .try_iter()
+                .map(|it| {
+                    it.map(|k| format!("{}: {}", py_repr(&k), py_repr(&v.get_item(&k).unwrap_or_default()))).collect()
+                })
+                .unwrap_or_default();
+            format!("{{{}}}", items.join(", "))
+        }
+        _ => v.to_string(),
+    }
+}
+
+/// JSON as Python's `json.dumps` writes it: `", "` and `": "` separators, non-ASCII escaped.
+pub fn py_json(v: &serde_json::Value, sort_keys: bool) -> String {
+    use serde_json::Value as J;
+    match v {
+        J::String(s) => {
+            let mut out = String::from("\"");
+            for c in s.chars() {
+                match c {
+                    '"' => out.push_str("\\\""),
+                    '\\' => out.push_str("\\\\"),
+                    '\n' => out.push_str("\\n"),
+                    '\r' => out.push_str("\\r"),
+                    '\t' => out.push_str("\\t"),
+                    c if (c as u32) < 0x20 || (c as u32) > 0x7e => {
+                        let mut buf = [0u16; 2];
+                        for u in c.encode_utf16(&mut buf) {
+                            out.push_str(&format!("\\u{u:04x}"));
+                        }
+                    }
+                    c => out.push(c),
+                }
+            }
+            out.push('"');
+            out
+        }
+        J::Array(a) => format!("[{}]", a.iter().map(|x| py_json(x, sort_keys)).collect::<Vec<_>>().join(", ")),
+        J::Object(m) => {
+            let mut entries: Vec<(&String, &serde_json::Value)> = m.iter().collect();
+            if sort_keys {
+                entries.sort_by(|a, b| a.0.cmp(b.0));
+            }
+            let items: Vec<String> = entries
+                .into_iter()
+                .map(|(k, x)| format!("{}: {}", py_json(&J::String(k.clone()), sort_keys), py_json(x, sort_keys)))
+                .collect();
+            format!("{{{}}}", items.join(", "))
+        }
+        other => other.to_string(),
+    }
 }
 
 /// A Python-like datetime value: renders like `str(datetime)`, with `strftime` and `isoformat`.
