@@ -1581,7 +1581,6 @@ mod tests_support {
 #[cfg(test)]
 mod tests {
     use super::tests_support::*;
-    use serde_json::json;
 
     #[test]
     fn records_refs_sources_and_config_at_parse() {

@@ -30,14 +30,11 @@ pub fn install(env: &mut Environment<'static>) {
     env.add_function("tojson", tojson);
     env.add_filter("tojson", tojson);
     // Python's rendering of values: `None`, `True`, `['a', 1]`, `{'k': None}`.
-    env.set_formatter(|out, state, value| {
-        use std::fmt::Write;
-        match value.kind() {
-            minijinja::value::ValueKind::Seq | minijinja::value::ValueKind::Map if is_plain_container(value) => {
-                write!(out, "{}", py_repr(value)).map_err(|_| invalid("cannot write output"))
-            }
-            _ => minijinja::escape_formatter(out, state, value),
+    env.set_formatter(|out, state, value| match value.kind() {
+        minijinja::value::ValueKind::Seq | minijinja::value::ValueKind::Map if is_plain_container(value) => {
+            write!(out, "{}", py_repr(value)).map_err(|_| invalid("cannot write output"))
         }
+        _ => minijinja::escape_formatter(out, state, value),
     });
     env.add_filter("truncate", |s: String, kw: Rest<Value>| -> Result<String, Error> {
         // Jinja2's truncate(s, length=255, killwords=False, end='...', leeway=5).
