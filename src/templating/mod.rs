@@ -463,6 +463,7 @@ pub struct MacroSource {
 pub const BUILTIN_MACROS: &[(&str, &str)] = &[
     ("templates/macros/schema.sql", include_str!("../../templates/macros/schema.sql")),
     ("templates/macros/adapter.sql", include_str!("../../templates/macros/adapter.sql")),
+    ("templates/macros/cross_db.sql", include_str!("../../templates/macros/cross_db.sql")),
     ("templates/materializations/view.sql", include_str!("../../templates/materializations/view.sql")),
     ("templates/materializations/table.sql", include_str!("../../templates/materializations/table.sql")),
     ("templates/materializations/seed.sql", include_str!("../../templates/materializations/seed.sql")),
@@ -1275,19 +1276,26 @@ impl Object for AdapterObj {
             }
             "get_columns_in_relation" => {
                 let rs = render_state(state)?;
-                let rel = pos.first().and_then(|v| v.downcast_object::<Relation>());
-                let (Some(rel), Some(conn)) = (rel, rs.conn.as_ref().filter(|_| rs.executes())) else {
-                    return Ok(Value::from(Vec::<Value>::new()));
-                };
-                let cols = conn
-                    .columns(
-                        rel.database.as_deref().unwrap_or(""),
-                        rel.schema.as_deref().unwrap_or(""),
-                        rel.identifier.as_deref().unwrap_or(""),
-                    )
-                    .map_err(|e| Error::new(ErrorKind::InvalidOperation, format!("database error: {e}")))?;
+                let rel =
+                    pos.first().or(kw_rel(&kw, "relation").as_ref()).and_then(|v| v.downcast_object::<Relation>());
+                let cols = relation_columns(&rs, rel.as_deref())?;
+                Ok(Value::from(cols.iter().map(|c| modules::column_value(&c.name, &c.data_type)).collect::<Vec<_>>()))
+            }
+            "get_missing_columns" => {
+                // Columns of from_relation that to_relation lacks (by name, ignoring case).
+                let rs = render_state(state)?;
+                let from =
+                    pos.first().cloned().or(kw_rel(&kw, "from_relation")).and_then(|v| v.downcast_object::<Relation>());
+                let to =
+                    pos.get(1).cloned().or(kw_rel(&kw, "to_relation")).and_then(|v| v.downcast_object::<Relation>());
+                let have: Vec<String> =
+                    relation_columns(&rs, to.as_deref())?.into_iter().map(|c| c.name.to_lowercase()).collect();
                 Ok(Value::from(
-                    cols.into_iter().map(|c| modules::column_value(&c.name, &c.data_type)).collect::<Vec<_>>(),
+                    relation_columns(&rs, from.as_deref())?
+                        .into_iter()
+                        .filter(|c| !have.contains(&c.name.to_lowercase()))
+                        .map(|c| modules::column_value(&c.name, &c.data_type))
+                        .collect::<Vec<_>>(),
                 ))
             }
             "already_exists" => {
@@ -1308,6 +1316,21 @@ impl Object for AdapterObj {
     }
 }
 
+fn kw_rel(kw: &Option<Kwargs>, key: &str) -> Option<Value> {
+    kw.as_ref().and_then(|k| k.get::<Option<Value>>(key).ok().flatten())
+}
+
+/// The columns of a relation in the database (none at parse, or without a connection).
+fn relation_columns(rs: &RenderState, rel: Option<&Relation>) -> Result<Vec<crate::adapter::Column>, Error> {
+    let (Some(rel), Some(conn)) = (rel, rs.conn.as_ref().filter(|_| rs.executes())) else { return Ok(vec![]) };
+    conn.columns(
+        rel.database.as_deref().unwrap_or(""),
+        rel.schema.as_deref().unwrap_or(""),
+        rel.identifier.as_deref().unwrap_or(""),
+    )
+    .map_err(|e| Error::new(ErrorKind::InvalidOperation, format!("database error: {e}")))
+}
+
 /// `api.Relation.create(...)`.
 #[derive(Debug)]
 struct Api;
@@ -1315,11 +1338,50 @@ impl Object for Api {
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
         match key.as_str()? {
             "Relation" => Some(Value::from_object(RelationFactory)),
+            "Column" => Some(Value::from_object(ColumnFactory)),
             _ => None,
         }
     }
     fn enumerate(self: &Arc<Self>) -> Enumerator {
-        Enumerator::Str(&["Relation"])
+        Enumerator::Str(&["Relation", "Column"])
+    }
+}
+
+/// `api.Column`: create columns and name types as dbt-duckdb does.
+#[derive(Debug)]
+struct ColumnFactory;
+impl Object for ColumnFactory {
+    fn call_method(self: &Arc<Self>, _state: &State<'_, '_>, method: &str, args: &[Value]) -> Result<Value, Error> {
+        let (pos, kw) = kw_of(args);
+        let arg = |i: usize, k: &str| -> Option<Value> {
+            pos.get(i).cloned().or_else(|| kw.as_ref().and_then(|kw| kw.get::<Option<Value>>(k).ok().flatten()))
+        };
+        let text =
+            |i: usize, k: &str| arg(i, k).map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()));
+        match method {
+            "translate_type" => {
+                let t = text(0, "dtype").unwrap_or_default();
+                Ok(Value::from(if t.eq_ignore_ascii_case("string") { "TEXT".to_string() } else { t }))
+            }
+            "create" => Ok(modules::column_value(
+                &text(0, "name").unwrap_or_default(),
+                &text(1, "label_or_dtype").unwrap_or_default(),
+            )),
+            "string_type" => Ok(Value::from(match arg(0, "size").and_then(|v| v.as_i64()) {
+                Some(n) => format!("character varying({n})"),
+                None => "character varying".to_string(),
+            })),
+            "numeric_type" => {
+                let dtype = text(0, "dtype").unwrap_or_else(|| "numeric".into());
+                Ok(Value::from(
+                    match (arg(1, "precision").and_then(|v| v.as_i64()), arg(2, "scale").and_then(|v| v.as_i64())) {
+                        (Some(p), Some(s)) => format!("{dtype}({p},{s})"),
+                        _ => dtype,
+                    },
+                ))
+            }
+            _ => Err(Error::new(ErrorKind::UnknownMethod, format!("Column has no method `{method}`"))),
+        }
     }
 }
 

@@ -1,5 +1,9 @@
 {#- Where a node is built. Projects override these by defining macros with the same names. -#}
-{% macro generate_schema_name(custom_schema_name, node) -%}
+{% macro generate_schema_name(custom_schema_name=none, node=none) -%}
+    {{ return(adapter.dispatch('generate_schema_name', 'dbt')(custom_schema_name, node)) }}
+{%- endmacro %}
+
+{% macro default__generate_schema_name(custom_schema_name, node) -%}
     {%- set default_schema = target.schema -%}
     {%- if custom_schema_name is none -%}
         {{ default_schema }}
@@ -9,6 +13,10 @@
 {%- endmacro %}
 
 {% macro generate_alias_name(custom_alias_name=none, node=none) -%}
+    {{ return(adapter.dispatch('generate_alias_name', 'dbt')(custom_alias_name, node)) }}
+{%- endmacro %}
+
+{% macro default__generate_alias_name(custom_alias_name=none, node=none) -%}
     {%- if custom_alias_name -%}
         {{ custom_alias_name | trim }}
     {%- elif node.version -%}
@@ -19,6 +27,10 @@
 {%- endmacro %}
 
 {% macro generate_database_name(custom_database_name=none, node=none) -%}
+    {{ return(adapter.dispatch('generate_database_name', 'dbt')(custom_database_name, node)) }}
+{%- endmacro %}
+
+{% macro default__generate_database_name(custom_database_name=none, node=none) -%}
     {%- if custom_database_name is none -%}
         {{ target.database }}
     {%- else -%}
