@@ -138,6 +138,23 @@ enum Command {
     Show,
     /// Delete the clean-targets (target/ by default)
     Clean,
+    /// Install the packages in packages.yml into dbt_packages/ and write package-lock.yml
+    Deps {
+        /// Resolve versions again even when package-lock.yml matches packages.yml
+        #[arg(long)]
+        upgrade: bool,
+        /// Write package-lock.yml without installing
+        #[arg(long)]
+        lock: bool,
+    },
+    /// Run a macro
+    RunOperation {
+        /// The macro (`name` or `package.name`)
+        macro_name: String,
+        /// Keyword arguments as YAML or JSON, e.g. '{table: orders}'
+        #[arg(long)]
+        args: Option<String>,
+    },
 }
 
 /// Which command to run.
@@ -172,6 +189,20 @@ pub enum Cmd {
     Show,
     /// `clean`.
     Clean,
+    /// `deps`.
+    Deps {
+        /// --upgrade.
+        upgrade: bool,
+        /// --lock.
+        lock: bool,
+    },
+    /// `run-operation`.
+    RunOperation {
+        /// The macro.
+        name: String,
+        /// --args, parsed.
+        args: Map<String, Json>,
+    },
 }
 
 impl Cmd {
@@ -190,6 +221,8 @@ impl Cmd {
             Cmd::Ls => "list",
             Cmd::Show => "show",
             Cmd::Clean => "clean",
+            Cmd::Deps { .. } => "deps",
+            Cmd::RunOperation { .. } => "run-operation",
         }
     }
 }
@@ -291,6 +324,14 @@ where
         Command::Ls => Cmd::Ls,
         Command::Show => Cmd::Show,
         Command::Clean => Cmd::Clean,
+        Command::Deps { upgrade, lock } => Cmd::Deps { upgrade, lock },
+        Command::RunOperation { macro_name, args } => Cmd::RunOperation {
+            name: macro_name,
+            args: match args {
+                None => Map::new(),
+                Some(text) => parse_vars(&text).map_err(|e| Err(e.replace("--vars", "--args")))?,
+            },
+        },
     };
     let vars = match vars {
         None => Map::new(),

@@ -24,6 +24,7 @@ pub fn execute(settings: &Settings) -> i32 {
         Cmd::Init { name, skip_profile } => init(settings, name.as_deref(), *skip_profile),
         Cmd::Clean => clean(settings),
         Cmd::Debug => debug(settings),
+        Cmd::Deps { upgrade, lock } => deps(settings, *upgrade, *lock),
         _ => project_command(settings),
     }
 }
@@ -41,6 +42,7 @@ fn load_options(settings: &Settings, require_profile: bool) -> LoadOptions {
         target: settings.target.clone(),
         cli_vars: settings.vars.clone(),
         require_profile,
+        packages_required: require_profile,
     }
 }
 
@@ -194,6 +196,7 @@ fn project_command(settings: &Settings) -> i32 {
         Cmd::Build => run_cmd(settings, &l, &printer, BUILD_TYPES, None),
         Cmd::Test => run_cmd(settings, &l, &printer, &[ResourceType::Test, ResourceType::UnitTest], None),
         Cmd::Retry => retry(settings, &l, &printer),
+        Cmd::RunOperation { ref name, ref args } => run_operation(&l, &printer, name, args),
         _ => 2,
     }
 }
@@ -639,6 +642,97 @@ fn retry(settings: &Settings, l: &Loaded, printer: &Printer) -> i32 {
         if todo.len() == 1 { "" } else { "s" }
     ));
     run_cmd(&s, l, printer, types, Some(&todo))
+}
+
+fn deps(settings: &Settings, upgrade: bool, lock_only: bool) -> i32 {
+    let printer = printer_for(settings, None);
+    printer.info(&format!("Running with strata={}", env!("CARGO_PKG_VERSION")));
+    let root = std::fs::canonicalize(&settings.project_dir).unwrap_or_else(|_| settings.project_dir.clone());
+    let mut diags = crate::diagnostics::Diagnostics::default();
+    let Some(config) = crate::project::read_project_file(&root, &root, &settings.vars, &mut diags) else {
+        printer.diagnostics(&diags.items);
+        return 2;
+    };
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let cache = env("STRATA_PACKAGE_CACHE").map(PathBuf::from).unwrap_or_else(|| {
+        settings.home.clone().unwrap_or_else(|| root.clone()).join(".cache").join("strata").join("packages")
+    });
+    let opts = crate::deps::DepsOptions {
+        hub_url: env("DBT_PACKAGE_HUB_URL").unwrap_or_else(|| "https://hub.getdbt.com/".into()),
+        cache,
+        upgrade,
+        lock_only,
+    };
+    match crate::deps::install(&root, &config, &opts) {
+        Ok(report) => {
+            if report.installed.is_empty() && !lock_only {
+                printer.warn("No packages were found in packages.yml");
+            }
+            for (name, from) in &report.installed {
+                printer.info(&format!("Installing {name}"));
+                printer.info(&format!("Installed from {from}"));
+            }
+            if lock_only {
+                printer.info("Wrote package-lock.yml");
+            } else if report.from_lock {
+                printer.info("Installed the versions in package-lock.yml");
+            }
+            0
+        }
+        Err(d) => {
+            printer.diagnostics(&d.items);
+            2
+        }
+    }
+}
+
+/// `run-operation`: call a macro with `--args` as keyword arguments, with the database open.
+fn run_operation(l: &Loaded, printer: &Printer, name: &str, args: &serde_json::Map<String, serde_json::Value>) -> i32 {
+    let (package, short) = match name.split_once('.') {
+        Some((p, n)) => (Some(p), n),
+        None => (None, name),
+    };
+    let found = match package {
+        Some(p) => l.engine.by_package.get(p).and_then(|m| m.get(short)),
+        None => l.engine.macros.get(short),
+    };
+    let Some(def) = found.cloned() else {
+        let names: Vec<String> = l
+            .engine
+            .by_package
+            .iter()
+            .filter(|(p, _)| package.is_none_or(|want| want == p.as_str()))
+            .flat_map(|(_, m)| m.keys().cloned())
+            .collect();
+        printer.diagnostics(&[Diagnostic::error("E0408", format!("no macro named '{name}' in any package"))
+            .with_help(
+                crate::diagnostics::did_you_mean(short, names.iter().map(String::as_str))
+                    .unwrap_or_else(|| "define it in a file under macros/".into()),
+            )]);
+        return 2;
+    };
+    let (_db, conn) = match connect(l, printer) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let globals = compile_globals(l);
+    let node = crate::templating::NodeContext {
+        unique_id: format!("macro.{}.{}", def.package, def.name),
+        name: def.name.clone(),
+        package: def.package.clone(),
+        ..Default::default()
+    };
+    let kwargs =
+        minijinja::value::Kwargs::from_iter(args.iter().map(|(k, v)| (k.clone(), minijinja::Value::from_serialize(v))));
+    let call_args = if args.is_empty() { vec![] } else { vec![minijinja::Value::from(kwargs)] };
+    match l.engine.call_macro_in(Some(&def.package), &def.name, call_args, Phase::Run, &globals, node, Some(conn)) {
+        Ok(_) => 0,
+        Err(d) => {
+            printer.diagnostics(&[d]);
+            printer.info(&format!("Encountered an error while running operation {name}"));
+            1
+        }
+    }
 }
 
 fn clean(settings: &Settings) -> i32 {

@@ -77,6 +77,8 @@ pub struct Declared {
     pub spec: Spec,
     /// The file (project-relative) and the entry's YAML path, for diagnostics.
     pub file: PathBuf,
+    /// How the file is named in messages (where a fetched package's file will be installed).
+    pub shown: PathBuf,
     /// YAML path of the entry.
     pub ypath: YPath,
     /// Folder the entry's relative paths start from.
@@ -145,6 +147,7 @@ pub fn read_specs(root: &Path, dir: &Path, required_by: &str, diags: &mut Diagno
             Some(spec) => out.push(Declared {
                 spec,
                 file: shown.clone(),
+                shown: shown.clone(),
                 ypath: yp,
                 base: dir.to_path_buf(),
                 required_by: required_by.to_string(),
@@ -312,6 +315,8 @@ struct Fetched {
 
 struct Resolver<'a> {
     root: &'a Path,
+    /// packages-install-path, as written.
+    install_rel: String,
     opts: &'a DepsOptions,
     staging: PathBuf,
     hub_cache: BTreeMap<String, serde_json::Value>,
@@ -334,7 +339,14 @@ pub fn install(root: &Path, config: &ProjectConfig, opts: &DepsOptions) -> Resul
     }
     let hash = spec_hash(&declared);
     let lock = read_lock(root).filter(|l| !opts.upgrade && l.sha1_hash == hash);
-    let mut r = Resolver { root, opts, staging: staging.clone(), hub_cache: BTreeMap::new(), diags };
+    let mut r = Resolver {
+        root,
+        install_rel: config.packages_install_path.clone(),
+        opts,
+        staging: staging.clone(),
+        hub_cache: BTreeMap::new(),
+        diags,
+    };
     let from_lock = lock.is_some();
     let fetched = match lock {
         Some(l) => r.fetch_locked(&l),
@@ -424,8 +436,12 @@ fn project_name(dir: &Path) -> Option<String> {
 }
 
 impl Resolver<'_> {
-    fn error(&mut self, d: &Declared, code: &'static str, msg: String, help: Option<String>) {
-        self.diags.push(Diagnostic::error(code, msg).with_span(span(self.root, &d.file, &d.ypath)).with_opt_help(help));
+    /// An error located at `key` of the entry (or the entry itself when it has no such key).
+    fn error(&mut self, d: &Declared, key: &str, code: &'static str, msg: String, help: Option<String>) {
+        let yp = if key.is_empty() { d.ypath.clone() } else { d.ypath.key(key) };
+        let mut at = span(self.root, &d.file, &yp);
+        at.file = d.shown.clone();
+        self.diags.push(Diagnostic::error(code, msg).with_span(at).with_opt_help(help));
     }
 
     /// Resolve the declared packages and everything they depend on. Hub versions are chosen
@@ -446,7 +462,13 @@ impl Resolver<'_> {
                 if let Spec::Hub { package, .. } = &d.spec {
                     ranges.entry(package.to_lowercase()).or_default().push(d.clone());
                 }
-                let key = d.spec.key();
+                let key = match &d.spec {
+                    // The same folder reached by different relative paths is one package.
+                    Spec::Local { path } => std::fs::canonicalize(d.base.join(path))
+                        .map(|p| format!("local:{}", p.display()))
+                        .unwrap_or_else(|_| d.spec.key()),
+                    _ => d.spec.key(),
+                };
                 if let Some(name) = names_by_key.get(&key) {
                     edges.push((d.required_by.clone(), name.clone(), d));
                     continue;
@@ -466,6 +488,7 @@ impl Resolver<'_> {
                     let prev = &fetched[&f.name];
                     self.error(
                         &d,
+                        "",
                         "E0907",
                         format!(
                             "package '{}' is required from two different sources: {} and {}",
@@ -477,7 +500,15 @@ impl Resolver<'_> {
                 }
                 names_by_key.insert(key, f.name.clone());
                 edges.push((d.required_by.clone(), f.name.clone(), d.clone()));
-                queue.extend(read_specs(self.root, &f.dir_for_specs(), &f.name, &mut self.diags));
+                let install_at = PathBuf::from(&self.install_rel).join(&f.name);
+                for mut spec in read_specs(self.root, &f.dir_for_specs(), &f.name, &mut self.diags) {
+                    if f.link.is_none() {
+                        if let Some(name) = spec.file.file_name() {
+                            spec.shown = install_at.join(name);
+                        }
+                    }
+                    queue.push_back(spec);
+                }
                 fetched.insert(f.name.clone(), f);
             }
             // Every hub package's final choice must satisfy every range seen in the tree.
@@ -539,9 +570,10 @@ impl Resolver<'_> {
                 let d = d.clone();
                 self.error(
                     &d,
+                    "",
                     "E0908",
                     format!("packages depend on each other in a cycle: {}", cycle.join(" -> ")),
-                    Some(format!("remove this entry from {}", d.file.display())),
+                    Some(format!("remove this entry from {}", d.shown.display())),
                 );
                 return;
             }
@@ -554,6 +586,7 @@ impl Resolver<'_> {
             let d = Declared {
                 spec: l.spec.clone(),
                 file: PathBuf::from("package-lock.yml"),
+                shown: PathBuf::from("package-lock.yml"),
                 ypath: YPath::default().key("packages"),
                 base: self.root.to_path_buf(),
                 required_by: String::new(),
@@ -587,12 +620,13 @@ impl Resolver<'_> {
                     let last = Path::new(path).file_name().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
                     let help = did_you_mean(&last, siblings.iter().map(String::as_str))
                         .unwrap_or_else(|| format!("{} has: {}", parent.display(), siblings.join(", ")));
-                    self.error(d, "E0904", format!("local package '{path}' does not exist"), Some(help));
+                    self.error(d, "local", "E0904", format!("local package '{path}' does not exist"), Some(help));
                     return None;
                 };
                 let Some(name) = project_name(&abs) else {
                     self.error(
                         d,
+                        "local",
                         "E0909",
                         format!("'{path}' is not a dbt package: it has no dbt_project.yml with a name"),
                         None,
@@ -628,6 +662,7 @@ impl Resolver<'_> {
             None => {
                 self.error(
                     d,
+                    "",
                     "E0909",
                     format!("{} is not a dbt package: no dbt_project.yml with a name", d.spec.describe()),
                     None,
@@ -643,6 +678,7 @@ impl Resolver<'_> {
             Ok(o) => {
                 self.error(
                     d,
+                    "git",
                     "E0905",
                     format!(
                         "git {} failed: {}",
@@ -654,7 +690,7 @@ impl Resolver<'_> {
                 None
             }
             Err(e) => {
-                self.error(d, "E0905", format!("cannot run git: {e}"), Some("install git".into()));
+                self.error(d, "git", "E0905", format!("cannot run git: {e}"), Some("install git".into()));
                 None
             }
         }
@@ -705,7 +741,7 @@ impl Resolver<'_> {
                     .unwrap_or_default();
                 let help = did_you_mean(rev, refs.iter().map(String::as_str))
                     .unwrap_or_else(|| format!("the repository has: {}", refs.join(", ")));
-                self.error(d, "E0905", format!("revision '{rev}' does not exist in {url}"), Some(help));
+                self.error(d, "revision", "E0905", format!("revision '{rev}' does not exist in {url}"), Some(help));
                 return None;
             }
         };
@@ -718,6 +754,7 @@ impl Resolver<'_> {
             Ok(o) => {
                 self.error(
                     d,
+                    "subdirectory",
                     "E0905",
                     format!("cannot export {url} at {rev}: {}", String::from_utf8_lossy(&o.stderr).trim()),
                     sub.map(|s| format!("check that subdirectory '{s}' exists at that revision")),
@@ -725,14 +762,14 @@ impl Resolver<'_> {
                 return None;
             }
             Err(e) => {
-                self.error(d, "E0905", format!("cannot run git: {e}"), Some("install git".into()));
+                self.error(d, "git", "E0905", format!("cannot run git: {e}"), Some("install git".into()));
                 return None;
             }
         };
         let dir = self.staging.join(format!("git-{}", &sha[..12.min(sha.len())]));
         let _ = std::fs::remove_dir_all(&dir);
         if let Err(e) = tar::Archive::new(out.as_slice()).unpack(&dir) {
-            self.error(d, "E0905", format!("cannot unpack {url}: {e}"), None);
+            self.error(d, "git", "E0905", format!("cannot unpack {url}: {e}"), None);
             return None;
         }
         let name = self.named(d, &dir)?;
@@ -747,16 +784,24 @@ impl Resolver<'_> {
         })
     }
 
+    /// A package's hub entry (its versions and their tarballs). Answers are kept in the download
+    /// cache, which is read when the hub cannot be reached, so a locked install works offline.
     fn hub_info(&mut self, d: &Declared, package: &str) -> Option<serde_json::Value> {
         let key = package.to_lowercase();
         if let Some(v) = self.hub_cache.get(&key) {
-            return Some(v.clone());
+            return (!v.is_null()).then(|| v.clone());
         }
+        let cached = self.opts.cache.join("hub").join(format!("{}.json", key.replace('/', "__")));
         let base = self.opts.hub_url.trim_end_matches('/');
         let url = format!("{base}/api/v1/{package}.json");
-        let bytes = match http_get(&url) {
-            Ok(b) => b,
-            Err(e) if e.starts_with("HTTP 404") => {
+        let fetched = http_get(&url);
+        let bytes = match (&fetched, std::fs::read(&cached)) {
+            (Ok(b), _) => {
+                let _ = std::fs::create_dir_all(cached.parent().unwrap_or(&cached));
+                let _ = std::fs::write(&cached, b);
+                b.clone()
+            }
+            (Err(e), _) if e.starts_with("HTTP 404") => {
                 let index: Vec<String> = http_get(&format!("{base}/api/v1/index.json"))
                     .ok()
                     .and_then(|b| serde_json::from_slice(&b).ok())
@@ -765,19 +810,25 @@ impl Resolver<'_> {
                     .unwrap_or_else(|| "check the org/name on the package hub".into());
                 self.error(
                     d,
+                    "package",
                     "E0906",
                     format!("package '{package}' was not found on the package hub ({base})"),
                     Some(help),
                 );
+                self.hub_cache.insert(key, serde_json::Value::Null);
                 return None;
             }
-            Err(e) => {
+            (Err(_), Ok(b)) => b,
+            (Err(e), Err(_)) => {
+                let e = e.clone();
                 self.error(
                     d,
+                    "package",
                     "E0906",
                     format!("cannot reach the package hub for '{package}': {e}"),
                     Some("check the network, or set DBT_PACKAGE_HUB_URL to a mirror".into()),
                 );
+                self.hub_cache.insert(key, serde_json::Value::Null);
                 return None;
             }
         };
@@ -787,7 +838,14 @@ impl Resolver<'_> {
                 Some(v)
             }
             Err(e) => {
-                self.error(d, "E0906", format!("the package hub's answer for '{package}' is not JSON: {e}"), None);
+                self.error(
+                    d,
+                    "package",
+                    "E0906",
+                    format!("the package hub's answer for '{package}' is not JSON: {e}"),
+                    None,
+                );
+                self.hub_cache.insert(key, serde_json::Value::Null);
                 None
             }
         }
@@ -818,6 +876,7 @@ impl Resolver<'_> {
                         let r = r.clone();
                         self.error(
                             &r,
+                            "version",
                             "E0903",
                             format!("'{raw}' is not a version range"),
                             Some("write e.g. \">=1.0.0\", \"<2.0.0\" or an exact \"1.1.1\"".into()),
@@ -838,7 +897,7 @@ impl Resolver<'_> {
             None => {
                 let wanted: Vec<String> = parsed
                     .iter()
-                    .map(|(_, raw, r)| format!("{raw} (from {}, {})", r.required_by, r.file.display()))
+                    .map(|(_, raw, r)| format!("{raw} (from {}, {})", r.required_by, r.shown.display()))
                     .collect();
                 let available: Vec<String> = versions.iter().rev().take(8).map(|v| v.to_string()).collect();
                 let msg = if parsed.len() > 1 {
@@ -847,7 +906,13 @@ impl Resolver<'_> {
                     format!("no version of '{package}' matches {}", wanted.join(", "))
                 };
                 let last = reqs.last().cloned().unwrap_or_else(|| d.clone());
-                self.error(&last, "E0907", msg, Some(format!("available versions: {}", available.join(", "))));
+                self.error(
+                    &last,
+                    "version",
+                    "E0907",
+                    msg,
+                    Some(format!("available versions: {}", available.join(", "))),
+                );
                 None
             }
         }
@@ -857,7 +922,7 @@ impl Resolver<'_> {
         let info = self.hub_info(d, package)?;
         let entry = info.get("versions").and_then(|m| m.get(v.to_string()))?.clone();
         let Some(url) = entry.pointer("/downloads/tarball").and_then(|u| u.as_str()).map(str::to_string) else {
-            self.error(d, "E0906", format!("the package hub lists no tarball for {package} {v}"), None);
+            self.error(d, "package", "E0906", format!("the package hub lists no tarball for {package} {v}"), None);
             return None;
         };
         let bytes = self.download(d, &url)?;
@@ -886,7 +951,7 @@ impl Resolver<'_> {
                 Some(b)
             }
             Err(e) => {
-                self.error(d, "E0909", format!("cannot download {url}: {e}"), None);
+                self.error(d, "", "E0909", format!("cannot download {url}: {e}"), None);
                 None
             }
         }
@@ -900,7 +965,7 @@ impl Resolver<'_> {
         let _ = std::fs::remove_dir_all(&dir);
         let gz = flate2::read::GzDecoder::new(bytes);
         if let Err(e) = tar::Archive::new(gz).unpack(&dir) {
-            self.error(d, "E0909", format!("cannot unpack {url}: {e}"), None);
+            self.error(d, "", "E0909", format!("cannot unpack {url}: {e}"), None);
             return None;
         }
         if dir.join("dbt_project.yml").is_file() {
@@ -986,8 +1051,8 @@ fn plain_http_get(rest: &str, redirects: u32) -> Result<Vec<u8>, String> {
     let addr = if hostport.contains(':') { hostport.to_string() } else { format!("{hostport}:80") };
     let mut stream = std::net::TcpStream::connect(&addr).map_err(|e| format!("cannot connect to {addr}: {e}"))?;
     let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(60)));
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: {hostport}\r\nUser-Agent: strata\r\nConnection: close\r\n\r\n")
-        .map_err(|e| e.to_string())?;
+    let request = format!("GET {path} HTTP/1.0\r\nHost: {hostport}\r\nUser-Agent: strata\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).map_err(|e| e.to_string())?;
     let mut buf = vec![];
     stream.read_to_end(&mut buf).map_err(|e| e.to_string())?;
     let head_end = buf.windows(4).position(|w| w == b"\r\n\r\n").ok_or("malformed HTTP response")?;

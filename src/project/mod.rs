@@ -35,6 +35,8 @@ pub struct LoadOptions {
     pub cli_vars: Map<String, Json>,
     /// Whether a profile is needed (false for `parse`, `ls`, `clean` when none is found).
     pub require_profile: bool,
+    /// Whether the packages in packages.yml must be installed (false for `clean`).
+    pub packages_required: bool,
 }
 
 /// A text file of the project.
@@ -176,7 +178,9 @@ pub fn load(opts: &LoadOptions) -> Result<(Project, Diagnostics), Diagnostics> {
         config.vars.package_defaults.insert(p.name.clone(), defaults);
     }
     packages[0].config = config.clone();
-    crate::deps::check_installed(&root, &config, &packages, &mut diags);
+    if opts.packages_required {
+        crate::deps::check_installed(&root, &config, &packages, &mut diags);
+    }
     let project = Project { root, config, target, cli_vars: opts.cli_vars.clone(), packages };
     if diags.has_errors() {
         Err(diags)
@@ -186,7 +190,7 @@ pub fn load(opts: &LoadOptions) -> Result<(Project, Diagnostics), Diagnostics> {
 }
 
 /// Read and render one dbt_project.yml (the root's or a package's).
-fn read_project_file(
+pub fn read_project_file(
     root: &Path,
     dir: &Path,
     cli_vars: &Map<String, Json>,

@@ -702,11 +702,26 @@ impl Engine {
         node: NodeContext,
         conn: Option<Arc<dyn Connection>>,
     ) -> Result<(Value, Rendered), Diagnostic> {
+        self.call_macro_in(None, name, args, phase, globals, node, conn)
+    }
+
+    /// Call a macro of one package, or by bare name when `package` is `None`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn call_macro_in(
+        &self,
+        package: Option<&str>,
+        name: &str,
+        args: Vec<Value>,
+        phase: Phase,
+        globals: &Arc<Globals>,
+        node: NodeContext,
+        conn: Option<Arc<dyn Connection>>,
+    ) -> Result<(Value, Rendered), Diagnostic> {
         let rs = Arc::new(self.render_state(phase, globals, node, conn));
         let tmpl = self.env.template_from_str("{{ __strata_call() }}").map_err(|e| self.diagnostic(&e, None))?;
         let ctx = self.ctx_value(&rs);
         let captured = tmpl.render_captured(ctx).map_err(|e| self.diagnostic(&e, Some(&rs)))?;
-        match call_macro(captured.state(), &self.ns, name, None, &args) {
+        match call_macro(captured.state(), &self.ns, name, package, &args) {
             Ok(v) => {
                 let text = v.as_str().map(str::to_string).unwrap_or_default();
                 Ok((v, self.finish(&rs, text)))

@@ -18,6 +18,7 @@ fn both_ways(root: &Path, store_failures: bool, staged: bool) -> Vec<(String, Op
         target: None,
         cli_vars: Default::default(),
         require_profile: false,
+        packages_required: true,
     };
     let (project, _) = strata::project::load(&opts).unwrap();
     let (engine, _) = strata::parse::build_engine(&project);

@@ -5,6 +5,7 @@ mod compile;
 mod diagnostics;
 mod e2e;
 mod fast_path;
+mod packages;
 mod schema;
 mod testing;
 mod util;
