@@ -1140,6 +1140,16 @@ fn fn_statement(state: &State, args: Rest<Value>) -> Result<Value, Error> {
 fn fn_load_result(state: &State, name: String) -> Result<Value, Error> {
     let rs = render_state(state)?;
     let r = rs.results.lock().unwrap_or_else(|e| e.into_inner()).get(&name).cloned();
+    if r.is_none() && !rs.executes() {
+        // At parse nothing runs: an empty result, so `load_result(x).table.column_names` and
+        // `['data']` read as empty instead of failing, as in dbt's parse.
+        let empty = Table { columns: vec![], types: vec![], rows: vec![] };
+        return Ok(minijinja::context! {
+            response => Value::from_serialize(serde_json::json!({"_message": "", "rows_affected": 0})),
+            data => Value::from(Vec::<Value>::new()),
+            table => modules::table_value(empty),
+        });
+    }
     Ok(r.unwrap_or(Value::from(())))
 }
 

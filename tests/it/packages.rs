@@ -22,7 +22,7 @@ fn package_project_builds_the_tables_dbt_builds() {
     insta::assert_snapshot!("lock_local", p.read("package-lock.yml"));
     let out = p.run(&["build"]);
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
-    assert!(out.stderr.contains("Done. PASS=18 WARN=0 ERROR=0 SKIP=0 NO-OP=0 TOTAL=18"), "{}", out.stderr);
+    assert!(out.stderr.contains("Done. PASS=21 WARN=0 ERROR=0 SKIP=0 NO-OP=0 TOTAL=21"), "{}", out.stderr);
 
     // Every expected row below is what `dbt build` (dbt-core 1.10.23, dbt-duckdb) wrote for
     // this project, with the two bare package test names written as kit.<name> for dbt.
@@ -58,6 +58,40 @@ fn package_project_builds_the_tables_dbt_builds() {
     assert_eq!(cell(&p, "select * from greetings"), [["hello from shop", "HI!"]]);
     // Mutable lists and dicts, caller(x) and varargs/kwargs inside package macros.
     assert_eq!(cell(&p, "select * from jinja_features"), [["A,B,z", "2", "<1><2>", "a+b"]]);
+
+    // dbt's built-in macros as packages call them (relation helpers, run_query tables, graph,
+    // cross-database macros); dbt wrote the same row, with the same column types.
+    assert_eq!(
+        cell(&p, "select * exclude (last_of_feb), last_of_feb::varchar from macro_library"),
+        [[
+            "raw_orders",
+            "one,two",
+            "channel",
+            "status,n",
+            "placed,returned,shipped",
+            "5",
+            "macro_library",
+            "77194479b2a7c2698a54a10abfeeda85",
+            "2",
+            "4",
+            "true",
+            "7",
+            "2",
+            "b",
+            "placed|placed|returned|shipped|shipped",
+            "2024-02-29"
+        ]]
+    );
+    // A package's seed and the model on it are built; its source and docs are in the graph.
+    assert_eq!(cell(&p, "select countries from kit_country_count"), [["2"]]);
+    let ls = p.run(&["ls", "-s", "package:kit", "--output", "json"]);
+    let mut listed: Vec<String> = ls
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["unique_id"].as_str().unwrap().to_string())
+        .collect();
+    listed.sort();
+    insta::assert_debug_snapshot!("kit_nodes", listed);
 
     // The tests include package generic tests, namespaced and bare.
     let rr: serde_json::Value = serde_json::from_str(&p.read("target/run_results.json")).unwrap();
@@ -265,6 +299,7 @@ impl Hub {
             "packages:\n  - package: acme/base\n    version: [\">=1.0.0\", \"<1.1.0\"]\n",
         );
         files.insert("/api/v1/index.json".into(), br#"["acme/base", "acme/extra"]"#.to_vec());
+        files.insert("/tarballs/tarkit.tar.gz".into(), tarball("tarkit", "0.1.0", ""));
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let thread = std::thread::spawn(move || {
@@ -320,15 +355,21 @@ fn hub_versions_resolve_across_dependencies_and_reinstall_offline() {
     let p = TestProject::fixture("packages");
     let url = hub.url.clone();
     let env = [("DBT_PACKAGE_HUB_URL", url.as_str())];
-    // The root allows any base >= 1.0.0; extra narrows it to < 1.1.0.
+    // The root allows any base >= 1.0.0; extra narrows it to < 1.1.0. dependencies.yml is read
+    // when there is no packages.yml, and a tarball entry installs from its URL.
+    std::fs::remove_file(p.root.join("packages.yml")).unwrap();
     p.write(
-        "packages.yml",
-        "packages:\n  - package: acme/base\n    version: \">=1.0.0\"\n  - package: acme/extra\n    version: 1.0.0\n",
+        "dependencies.yml",
+        &format!("packages:\n  - package: acme/base\n    version: \">=1.0.0\"\n  - package: acme/extra\n    version: 1.0.0\n  - tarball: {url}/tarballs/tarkit.tar.gz\n    name: tarkit\n"),
     );
     let out = p.run_env(&["deps"], &env);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    insta::assert_snapshot!("lock_hub", p.read("package-lock.yml"));
+    // The hash covers the URL, whose port changes from run to run.
+    let lock = p.read("package-lock.yml").replace(&url, "[HUB]");
+    let lock = regex::Regex::new("sha1_hash: [0-9a-f]{40}").unwrap().replace(&lock, "sha1_hash: [HASH]");
+    insta::assert_snapshot!("lock_hub", lock);
     assert!(p.read("dbt_packages/base/macros/v.sql").contains("1.0.0"));
+    assert!(p.read("dbt_packages/tarkit/macros/v.sql").contains("0.1.0"));
 
     // Offline: the hub is gone, dbt_packages/ too; the lock and the download cache remain.
     hub.stop();
@@ -337,6 +378,7 @@ fn hub_versions_resolve_across_dependencies_and_reinstall_offline() {
     assert_eq!(again.code, 0, "{}", again.stderr);
     assert!(p.read("dbt_packages/base/macros/v.sql").contains("1.0.0"));
     assert!(p.read("dbt_packages/extra/dbt_project.yml").contains("1.0.0"));
+    assert!(p.read("dbt_packages/tarkit/dbt_project.yml").contains("0.1.0"));
 }
 
 #[test]
