@@ -1789,7 +1789,8 @@ mod fidelity {
     const CASES: &[(&str, &str)] = &[
         ("{% set l = [] %}{% do l.append(1) %}{% do l.extend([2, 3]) %}{{ l }}", "[1, 2, 3]"),
         ("{% set l = [1, 2, 3] %}{{ l.pop() }}{{ l | length }}{{ l.pop(0) }}{{ l }}", "321[2]"),
-        ("{% set l = ['a'] %}{% set _ = l.append('b') %}{{ l | join(',') }}", "a,b"),
+        ("{% set l = ['a'] %}{% set _ = l.append('b') %}{{ l | join(',') }}|{{ l.append('c') }}", "a,b|None"),
+        ("{% set l = 'ab,c'.split(',') | list %}{% do l.append('d') %}{% set d = dict(a=1) %}{% do d.update({'b': 2}) %}{{ l }}{{ d }}", "['ab', 'c', 'd']{'a': 1, 'b': 2}"),
         ("{% set l = [3, 1] %}{% do l.insert(0, 5) %}{% do l.remove(1) %}{{ l }}", "[5, 3]"),
         ("{% set d = {} %}{% do d.update({'a': 1}) %}{% do d.update(b=2) %}{{ d.a }}{{ d['b'] }}{{ d | length }}", "122"),
         ("{% set d = {'a': 1, 'b': 2} %}{{ d.pop('a') }}{{ d.keys() | list }}{{ d.get('z', 'x') }}{{ d.get('b') }}", "1['b']x2"),

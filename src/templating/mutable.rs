@@ -302,10 +302,35 @@ impl Object for MutMap {
     }
 }
 
-/// Register `__l`, `__d`, `list()` and `dict()`, which make mutable values.
+/// Register `__l` and `__d` for literals, and make the `list` filter and `dict()` return
+/// mutable values too, as Python's do.
 pub fn install(env: &mut Environment<'static>) {
     env.add_function("__l", |v: Value| -> Result<Value, Error> { Ok(MutList::value(v.try_iter()?.collect())) });
     env.add_function("__d", |v: Value| -> Result<Value, Error> { Ok(MutMap::value(pairs(&v)?)) });
+    env.add_filter("list", |v: Value| -> Result<Value, Error> {
+        match v.as_str() {
+            Some(s) => Ok(MutList::value(s.chars().map(|c| Value::from(c.to_string())).collect())),
+            None => Ok(MutList::value(v.try_iter()?.collect())),
+        }
+    });
+    env.add_function("dict", |args: minijinja::value::Rest<Value>| -> Result<Value, Error> {
+        let mut entries = vec![];
+        for a in args.iter() {
+            match super::as_kwargs(a) {
+                Some(kw) => {
+                    for k in kw.args() {
+                        MutMap::set(&mut entries, Value::from(k), kw.peek::<Value>(k)?);
+                    }
+                }
+                None => {
+                    for (k, v) in pairs(a)? {
+                        MutMap::set(&mut entries, k, v);
+                    }
+                }
+            }
+        }
+        Ok(MutMap::value(entries))
+    });
 }
 
 /// Methods on minijinja's own (immutable) lists and maps that mutate in Python: they cannot work
