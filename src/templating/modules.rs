@@ -644,6 +644,15 @@ impl Object for ColumnObj {
             "is_number" | "is_numeric" => Ok(Value::from(self.is_number)),
             "is_integer" => Ok(Value::from(self.data_type.to_ascii_uppercase().contains("INT"))),
             "is_float" => Ok(Value::from(self.is_number && !self.data_type.to_ascii_uppercase().contains("INT"))),
+            // dbt's Column.string_size(): the declared length, or 256 for an unbounded string.
+            "string_size" if self.is_string => {
+                let size = self
+                    .data_type
+                    .split_once('(')
+                    .and_then(|(_, rest)| rest.trim_end_matches(')').trim().parse::<i64>().ok());
+                Ok(Value::from(size.unwrap_or(256)))
+            }
+            "string_size" => Err(invalid(format!("called string_size() on non-string field {}", self.name))),
             _ => Err(Error::new(ErrorKind::UnknownMethod, format!("column has no method `{method}`"))),
         }
     }
