@@ -497,21 +497,40 @@ pub fn table_value(t: Table) -> Value {
     Value::from_object(TableObj(t))
 }
 
+impl TableObj {
+    fn rows(&self) -> Vec<Value> {
+        let t = &self.0;
+        t.rows
+            .iter()
+            .map(|r| {
+                Value::from_object(RowObj {
+                    names: t.columns.clone(),
+                    values: r.iter().map(Value::from_serialize).collect(),
+                })
+            })
+            .collect()
+    }
+}
+
 impl Object for TableObj {
+    // An agate table iterates over its rows and has their count as length.
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Values(self.rows())
+    }
+    fn enumerator_len(self: &Arc<Self>) -> Option<usize> {
+        Some(self.0.rows.len())
+    }
+    fn is_true(self: &Arc<Self>) -> bool {
+        true
+    }
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
         let t = &self.0;
+        if let Ok(i) = i64::try_from(key.clone()) {
+            let i = if i < 0 { t.rows.len() as i64 + i } else { i };
+            return self.rows().get(usize::try_from(i).ok()?).cloned();
+        }
         match key.as_str()? {
-            "rows" => Some(Value::from(
-                t.rows
-                    .iter()
-                    .map(|r| {
-                        Value::from_object(RowObj {
-                            names: t.columns.clone(),
-                            values: r.iter().map(Value::from_serialize).collect(),
-                        })
-                    })
-                    .collect::<Vec<_>>(),
-            )),
+            "rows" => Some(Value::from(self.rows())),
             "column_names" => Some(Value::from(t.columns.iter().map(|c| Value::from(c.as_str())).collect::<Vec<_>>())),
             "column_types" => Some(Value::from(t.types.iter().map(|c| Value::from(c.as_str())).collect::<Vec<_>>())),
             "columns" => {
@@ -542,9 +561,6 @@ impl Object for TableObj {
             }
             _ => Err(Error::new(ErrorKind::UnknownMethod, format!("table has no method `{method}`"))),
         }
-    }
-    fn enumerate(self: &Arc<Self>) -> Enumerator {
-        Enumerator::Str(&["rows", "columns", "column_names", "column_types"])
     }
 }
 

@@ -70,6 +70,7 @@ fn package_project_builds_the_tables_dbt_builds() {
             "status,n",
             "placed,returned,shipped",
             "5",
+            "a11,b22,a:1,b:2,3,2,b",
             "macro_library",
             "77194479b2a7c2698a54a10abfeeda85",
             "2",
