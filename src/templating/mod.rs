@@ -1056,10 +1056,12 @@ fn fn_log(state: &State, args: Rest<Value>) -> Result<String, Error> {
     Ok(String::new())
 }
 
+/// `print()` writes to stdout, as Python's does: it is how macros such as codegen's hand their
+/// output to `run-operation ... > file`.
 fn fn_print(state: &State, msg: Value) -> Result<String, Error> {
     if let Ok(rs) = render_state(state) {
-        if rs.phase != Phase::Parse && rs.globals.print_logs {
-            eprintln!("{msg}");
+        if rs.phase != Phase::Parse {
+            println!("{msg}");
         }
     }
     Ok(String::new())

@@ -113,6 +113,8 @@ fn run_operation_calls_a_macro_with_args() {
     let out = p.run(&["run-operation", "record_operation", "--args", "{label: nightly, times: 3}"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(out.stderr.contains("recorded nightly x3"), "{}", out.stderr);
+    // print() is data: it goes to stdout, alone.
+    assert_eq!(out.stdout, "label: nightly\n");
     assert_eq!(cell(&p, "select * from ops_log"), [["nightly", "3"]]);
     // A package macro by its namespaced name.
     assert_eq!(p.run(&["run-operation", "kit.greeting"]).code, 0);
