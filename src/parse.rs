@@ -523,6 +523,29 @@ pub fn parse(
         }
     }
 
+    // Two nodes built as one relation (the same name in two packages, or an alias).
+    let mut built_as: BTreeMap<String, &Node> = BTreeMap::new();
+    for n in manifest.nodes.values() {
+        if !matches!(n.resource_type, ResourceType::Model | ResourceType::Seed) || n.materialized() == "ephemeral" {
+            continue;
+        }
+        let key = n.relation.to_string().to_lowercase();
+        match built_as.get(&key) {
+            Some(prev) => diags.push(
+                Diagnostic::error(
+                    "E0204",
+                    format!("'{}' and '{}' would both be built as {}", prev.unique_id, n.unique_id, n.relation),
+                )
+                .with_span(Span::file_only(&n.original_file_path))
+                .with_note(format!("the other is {}", prev.original_file_path))
+                .with_help("give one of them an `alias` or a `schema` config, or disable it"),
+            ),
+            None => {
+                built_as.insert(key, n);
+            }
+        }
+    }
+
     // Dependencies.
     let resolver = manifest.resolver();
     let mut deps: Vec<(String, Vec<String>)> = vec![];

@@ -216,7 +216,20 @@ pub fn read_project_file(
             return None;
         }
     };
-    dbt_project::parse(doc, diags)
+    if root == dir {
+        return dbt_project::parse(doc, diags);
+    }
+    // An installed package's unknown top-level keys are not the user's to fix: warnings.
+    let mut own = Diagnostics::default();
+    let parsed = dbt_project::parse(doc, &mut own);
+    for mut d in own.items {
+        if d.code == "E0003" {
+            d.code = "W0108";
+            d.severity = crate::diagnostics::Severity::Warning;
+        }
+        diags.push(d);
+    }
+    parsed
 }
 
 /// Folders under packages-install-path that hold a dbt project, sorted.

@@ -415,3 +415,17 @@ fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+#[test]
+fn a_root_model_named_like_a_package_model_is_located() {
+    let p = TestProject::fixture("packages");
+    assert_eq!(p.run(&["deps"]).code, 0);
+    // Refs prefer the node's own package, but both would be built as main.kit_calendar.
+    p.write("models/kit_calendar.sql", "select 1 as date_day\n");
+    // A key this strata does not know in a package's dbt_project.yml is only a warning.
+    let kit = p.read("local_packages/kit/dbt_project.yml");
+    p.write("local_packages/kit/dbt_project.yml", &format!("{kit}\nsome-future-key: true\n"));
+    let out = p.run(&["parse"]);
+    assert_eq!(out.code, 2);
+    insta::assert_snapshot!("same_relation", p.normalize(&out.stderr));
+}
