@@ -725,7 +725,8 @@ fn run_operation(l: &Loaded, printer: &Printer, name: &str, args: &serde_json::M
     let kwargs =
         minijinja::value::Kwargs::from_iter(args.iter().map(|(k, v)| (k.clone(), minijinja::Value::from_serialize(v))));
     let call_args = if args.is_empty() { vec![] } else { vec![minijinja::Value::from(kwargs)] };
-    match l.engine.call_macro_in(Some(&def.package), &def.name, call_args, Phase::Run, &globals, node, Some(conn)) {
+    let qualified = format!("{}.{}", def.package, def.name);
+    match l.engine.call_macro(&qualified, call_args, Phase::Run, &globals, node, Some(conn)) {
         Ok(_) => 0,
         Err(d) => {
             printer.diagnostics(&[d]);

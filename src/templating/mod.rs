@@ -692,7 +692,8 @@ impl Engine {
         }
     }
 
-    /// Call a macro by name (materializations, schema naming, run-operation).
+    /// Call a macro by name (materializations, schema naming, run-operation): a bare name
+    /// resolves as in a template; `package.name` calls that package's macro.
     pub fn call_macro(
         &self,
         name: &str,
@@ -702,21 +703,10 @@ impl Engine {
         node: NodeContext,
         conn: Option<Arc<dyn Connection>>,
     ) -> Result<(Value, Rendered), Diagnostic> {
-        self.call_macro_in(None, name, args, phase, globals, node, conn)
-    }
-
-    /// Call a macro of one package, or by bare name when `package` is `None`.
-    #[allow(clippy::too_many_arguments)]
-    pub fn call_macro_in(
-        &self,
-        package: Option<&str>,
-        name: &str,
-        args: Vec<Value>,
-        phase: Phase,
-        globals: &Arc<Globals>,
-        node: NodeContext,
-        conn: Option<Arc<dyn Connection>>,
-    ) -> Result<(Value, Rendered), Diagnostic> {
+        let (package, name) = match name.split_once('.') {
+            Some((p, n)) => (Some(p), n),
+            None => (None, name),
+        };
         let rs = Arc::new(self.render_state(phase, globals, node, conn));
         let tmpl = self.env.template_from_str("{{ __strata_call() }}").map_err(|e| self.diagnostic(&e, None))?;
         let ctx = self.ctx_value(&rs);
