@@ -219,7 +219,10 @@ pub fn plan_jobs(m: &Manifest, dag: &Dag, plan: &[String], audit: bool) -> Vec<J
             }
         }
     }
-    // dbt's test edges: a test runs before the children of the nodes it reads.
+    // dbt's test edges: a test runs before every node that has all the nodes the test reads
+    // upstream of it. For a test of one node those are its children (the rest of its
+    // descendants follow them); a test reading several nodes (relationships, equality) gates
+    // only the nodes downstream of all of them.
     let mut children: HashMap<String, Vec<String>> = HashMap::new();
     for id in plan {
         for p in &parents[id] {
@@ -229,15 +232,23 @@ pub fn plan_jobs(m: &Manifest, dag: &Dag, plan: &[String], audit: bool) -> Vec<J
     let mut extra: Vec<(String, String)> = vec![];
     for id in plan.iter().filter(|id| is_test(id) && !absorbed.contains(*id)) {
         let tparents: Vec<String> = parents[id].iter().cloned().collect();
-        for p in &tparents {
-            for c in children.get(p).into_iter().flatten() {
-                if c == id || node(c).is_some_and(|n| n.is_test()) {
-                    continue;
-                }
-                let feeds_back = tparents.len() > 1 && tparents.iter().any(|q| q == c || ancestors_of(q).contains(c));
-                if !feeds_back {
+        if tparents.len() <= 1 {
+            for c in tparents.iter().flat_map(|p| children.get(p).into_iter().flatten()) {
+                if c != id && !node(c).is_some_and(|n| n.is_test()) {
                     extra.push((c.clone(), id.clone()));
                 }
+            }
+            continue;
+        }
+        let candidates: Vec<String> = dag
+            .walk(&tparents[0], false, None)
+            .into_iter()
+            .filter(|c| c != id && in_plan.contains(c) && !node(c).is_some_and(|n| n.is_test()))
+            .collect();
+        for c in candidates {
+            let upstream = ancestors_of(&c);
+            if tparents.iter().all(|q| upstream.contains(q)) {
+                extra.push((c, id.clone()));
             }
         }
     }

@@ -533,7 +533,7 @@ impl Engine {
     pub fn new(macro_files: &[MacroSource], cfg: &EngineConfig) -> (Engine, Vec<Diagnostic>) {
         let mut env = Environment::new();
         env.set_debug(true);
-        env.set_undefined_behavior(UndefinedBehavior::SemiStrict);
+        env.set_undefined_behavior(UndefinedBehavior::Lenient);
         env.set_recursion_limit(500);
         // SQL is never HTML- or JSON-escaped, whatever the template's file name (tests declared
         // in schema.yml render under that name).
@@ -1795,6 +1795,7 @@ mod fidelity {
         ("{{ {'a': 1} | tojson }}{{ none | default('d', true) }}{{ '' | default('e', true) }}{{ '' | default('f') }}", "{\"a\": 1}de"),
         ("{{ 'hello world' | truncate(8) }}|{{ 'hello world foo bar' | truncate(9) }}{{ 'a b c' | wordcount }}{{ [1, 1, 2] | unique | list }}", "hello world|hello...3[1, 2]"),
         ("{{ [{'n': 1}, {'n': 2}] | sum(attribute='n') }}{{ [1, 2] | sum }}", "33"),
+        ("{{ nope }}|{{ nope is defined }}|{% for x in nope %}x{% endfor %}|{{ nope | default('d') }}", "|False||d"),
         ("{{ 'x' is string }}{{ 1 is number }}{{ {} is mapping }}{{ [] is sequence }}{{ none is none }}{{ y is defined }}", "TrueTrueTrueTrueTrueFalse"),
         ("{{ none }}|{{ true }}|{{ false }}|{{ [none, true] }}|{{ {'a': none} }}", "None|True|False|[None, True]|{'a': None}"),
         ("{% set x %}\n  select 1\n{% endset %}{{ x | trim }}", "select 1"),

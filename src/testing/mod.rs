@@ -179,18 +179,27 @@ pub fn add_generic_tests(
         let mut fqn = vec![pkg.clone()];
         fqn.extend(crate::parse::property_file_folders(&file));
         fqn.push(t.name.clone());
-        let mut config = crate::parse::folder_config(project, package, "tests", &fqn);
-        config.merge(&t.config);
-        if t.short_name != t.name && config.get("alias").is_none() {
-            config.set("alias", Json::String(t.short_name.clone()));
-        }
-        set_test_defaults(&mut config);
         let column_quoted = d.column.and_then(|c| c.quote).unwrap_or(false);
         if let (true, Some(c)) = (column_quoted, d.column) {
             kwargs.insert("column_name".into(), Json::String(crate::templating::relation::quote(&c.name)));
         }
         let raw_code =
             generic::raw_code(&generic::GenericTest { args: kwargs_without_model(&kwargs), ..t.clone() }, d.target);
+        // dbt's order for a generic test: dbt_project.yml, then config() inside the test's
+        // definition (dbt_utils.equality sets its fail_calc there), then the YAML entry.
+        let mut config = crate::parse::folder_config(project, package, "tests", &fqn);
+        if t.namespace.is_some() || !engine.is_builtin(&macro_name) {
+            let ctx = NodeContext { package: pkg.clone(), name: t.name.clone(), ..Default::default() };
+            // A definition that fails to render here fails, located, when the test runs.
+            if let Ok(r) = engine.render(&file, &raw_code, Phase::Parse, globals, ctx, None) {
+                config.merge(&r.config);
+            }
+        }
+        config.merge(&t.config);
+        if t.short_name != t.name && config.get("alias").is_none() {
+            config.set("alias", Json::String(t.short_name.clone()));
+        }
+        set_test_defaults(&mut config);
         // Arguments that are calls (`to: ref('customers')`) add dependencies.
         let mut refs = vec![];
         let mut sources = vec![];

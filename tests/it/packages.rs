@@ -57,7 +57,8 @@ fn package_project_builds_the_tables_dbt_builds() {
     // shout has no override, so kit's duckdb__ variant wins over its default__.
     assert_eq!(cell(&p, "select * from greetings"), [["hello from shop", "HI!"]]);
     // Mutable lists and dicts, caller(x) and varargs/kwargs inside package macros.
-    assert_eq!(cell(&p, "select * from jinja_features"), [["A,B,z", "2", "<1><2>", "a+b"]]);
+    // An undefined variable prints as nothing, as with Jinja2's default Undefined.
+    assert_eq!(cell(&p, "select * from jinja_features"), [["A,B,z", "2", "<1><2>", "a+b", ""]]);
 
     // dbt's built-in macros as packages call them (relation helpers, run_query tables, graph,
     // cross-database macros); dbt wrote the same row, with the same column types.
@@ -428,4 +429,21 @@ fn a_root_model_named_like_a_package_model_is_located() {
     let out = p.run(&["parse"]);
     assert_eq!(out.code, 2);
     insta::assert_snapshot!("same_relation", p.normalize(&out.stderr));
+}
+
+#[test]
+fn config_in_a_generic_test_definition_is_a_default_the_yaml_overrides() {
+    // kit's at_least_rows sets severity 'warn' in its definition; dbt-core 1.10 reports the
+    // plain instance as WARN 1 and the one with `severity: error` in YAML as FAIL 1.
+    let p = TestProject::fixture("packages");
+    assert_eq!(p.run(&["deps"]).code, 0);
+    p.write("models/tiny.sql", "select 1 as x\n");
+    p.write(
+        "models/tiny.yml",
+        "version: 2\nmodels:\n  - name: tiny\n    data_tests:\n      - kit.at_least_rows:\n          arguments:\n            n: 10\n      - kit.at_least_rows:\n          name: at_least_rows_strict\n          arguments:\n            n: 10\n          config:\n            severity: error\n",
+    );
+    let out = p.run(&["build", "-s", "tiny", "--no-audit"]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(out.stderr.contains("WARN 1 kit_at_least_rows_tiny_10"), "{}", out.stderr);
+    assert!(out.stderr.contains("FAIL 1 at_least_rows_strict"), "{}", out.stderr);
 }

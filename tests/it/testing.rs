@@ -232,3 +232,20 @@ fn unit_test_rows_with_unknown_columns_are_diagnostics() {
     assert_eq!(out.code, 2);
     insta::assert_snapshot!(p.normalize(&out.stderr));
 }
+
+#[test]
+fn a_failing_test_of_two_nodes_skips_only_what_reads_both() {
+    // dbt's test edges: a test gates a node only when everything the test reads is upstream of
+    // it. dbt-core 1.10 on this change builds customer_names and skips customer_totals.
+    let p = TestProject::fixture("data_tests");
+    let orders = p.read("seeds/orders.csv");
+    p.write("seeds/orders.csv", &format!("{orders}16,8,placed,5\n"));
+    p.write("models/customer_names.sql", "select name from {{ ref('stg_customers') }}\n");
+    let out = p.run(&["build", "--no-audit"]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let r = results(&p);
+    let line = |prefix: &str| r.iter().find(|l| l.starts_with(prefix)).cloned().unwrap_or_default();
+    assert!(line("test.dt.relationships_stg_orders_customer_id").ends_with(" fail 1"), "{r:#?}");
+    assert_eq!(line("model.dt.customer_names"), "model.dt.customer_names success null");
+    assert_eq!(line("model.dt.customer_totals"), "model.dt.customer_totals skipped null");
+}
