@@ -530,6 +530,18 @@ impl Resolver<'_> {
                 return fetched.into_values().collect();
             }
         }
+        // Each round only lowers choices to satisfy ranges found later, so this takes a tree
+        // whose choices keep changing the ranges they bring in.
+        if let Some(d) = declared.first() {
+            let pinned: Vec<String> = pins.iter().map(|(p, v)| format!("{p} {v}")).collect();
+            self.error(
+                d,
+                "",
+                "E0907",
+                format!("package versions did not settle after 5 rounds (last choices: {})", pinned.join(", ")),
+                Some("pin exact versions of the packages named here in packages.yml".into()),
+            );
+        }
         vec![]
     }
 

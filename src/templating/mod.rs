@@ -1795,6 +1795,7 @@ mod fidelity {
         ("{{ {'a': 1} | tojson }}{{ none | default('d', true) }}{{ '' | default('e', true) }}{{ '' | default('f') }}", "{\"a\": 1}de"),
         ("{{ 'hello world' | truncate(8) }}|{{ 'hello world foo bar' | truncate(9) }}{{ 'a b c' | wordcount }}{{ [1, 1, 2] | unique | list }}", "hello world|hello...3[1, 2]"),
         ("{{ [{'n': 1}, {'n': 2}] | sum(attribute='n') }}{{ [1, 2] | sum }}", "33"),
+        ("{{ set(['b', 'a', 'b']) == set(['a', 'b']) }}{{ set([2, 1, 2]) | length }}", "True2"),
         ("{{ nope }}|{{ nope is defined }}|{% for x in nope %}x{% endfor %}|{{ nope | default('d') }}", "|False||d"),
         ("{{ 'x' is string }}{{ 1 is number }}{{ {} is mapping }}{{ [] is sequence }}{{ none is none }}{{ y is defined }}", "TrueTrueTrueTrueTrueFalse"),
         ("{{ none }}|{{ true }}|{{ false }}|{{ [none, true] }}|{{ {'a': none} }}", "None|True|False|[None, True]|{'a': None}"),

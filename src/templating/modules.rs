@@ -104,15 +104,15 @@ pub fn install(env: &mut Environment<'static>) {
             (0..n).map(|i| Value::from(lists.iter().map(|l| l[i].clone()).collect::<Vec<_>>())).collect::<Vec<_>>(),
         ))
     });
+    // Python's set(): unique items. Kept sorted, so two sets with the same items compare equal
+    // whatever order they were built in (dbt_utils.equality compares column sets with `!=`).
     env.add_function("set", |v: Option<Value>| -> Result<Value, Error> {
-        let mut out: Vec<Value> = vec![];
-        if let Some(v) = v {
-            for item in v.try_iter()? {
-                if !out.contains(&item) {
-                    out.push(item);
-                }
-            }
-        }
+        let mut out: Vec<Value> = match v {
+            Some(v) => v.try_iter()?.collect(),
+            None => vec![],
+        };
+        out.sort();
+        out.dedup();
         Ok(Value::from(out))
     });
     env.add_function("local_md5", |s: String| -> String {
