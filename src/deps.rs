@@ -380,7 +380,7 @@ pub fn install(root: &Path, config: &ProjectConfig, opts: &DepsOptions) -> Resul
         }
     }
     let _ = std::fs::remove_dir_all(&staging);
-    if !from_lock || opts.upgrade {
+    if !from_lock {
         if let Err(e) = write_lock(root, &lock) {
             diags.push(Diagnostic::error("E0909", format!("cannot write package-lock.yml: {e}")));
         }
