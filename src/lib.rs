@@ -19,6 +19,7 @@ pub mod project;
 pub mod run;
 pub mod seeds;
 pub mod select;
+pub mod sql;
 pub mod templating;
 pub mod testing;
 

@@ -1,0 +1,799 @@
+//! Everything sqlparser: static analysis of compiled SQL (DuckDB dialect). For a model's query it
+//! finds the output columns (with `*`, `* EXCLUDE`, `* REPLACE` and `* RENAME` expanded from the
+//! upstream relations' columns) and, for each output column, the upstream (node, column) pairs it
+//! comes from and how: passed through, renamed, transformed, aggregated, or used in a filter or a
+//! join. References to columns or relations that do not exist are [`Problem`]s located in the SQL.
+//! In: compiled SQL + a [`Catalog`] of the relations it may read. Out: [`Analysis`].
+
+use serde::Serialize;
+use sqlparser::ast::{
+    visit_expressions, Expr, GroupByExpr, JoinConstraint, JoinOperator, ObjectName, ObjectNamePart, Query, Select,
+    SelectItem, SelectItemQualifiedWildcardKind, SetExpr, Spanned, Statement, TableFactor, TableWithJoins,
+    WildcardAdditionalOptions,
+};
+use sqlparser::dialect::DuckDbDialect;
+use sqlparser::parser::Parser;
+use std::collections::{BTreeSet, HashMap};
+use std::ops::ControlFlow;
+
+/// How an output column depends on an upstream column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// The same value under the same name.
+    Passthrough,
+    /// The same value under another name.
+    Rename,
+    /// Computed from it.
+    Transform,
+    /// Aggregated from it.
+    Aggregate,
+    /// It decides which rows there are (WHERE, HAVING, QUALIFY).
+    Filter,
+    /// It decides how rows are matched (JOIN ... ON / USING).
+    Join,
+}
+
+impl Kind {
+    fn is_direct(self) -> bool {
+        !matches!(self, Kind::Filter | Kind::Join)
+    }
+}
+
+/// One upstream column of an output column.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct Upstream {
+    /// The node (unique id), or the relation's name when it is not a node.
+    pub node: String,
+    /// The upstream column.
+    pub column: String,
+    /// How it is used.
+    pub kind: Kind,
+}
+
+/// An output column and where it comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Column {
+    /// Its name as the query outputs it.
+    pub name: String,
+    /// Its upstream columns, sorted, each once per kind.
+    pub upstream: Vec<Upstream>,
+}
+
+/// A reference the analysis found wrong, with its place in the SQL (1-based).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// What is wrong.
+    pub message: String,
+    /// Line and column of the reference.
+    pub line: usize,
+    /// Column.
+    pub col: usize,
+    /// Length of the reference.
+    pub len: usize,
+    /// A suggestion.
+    pub help: Option<String>,
+}
+
+/// The result of analysing one query.
+#[derive(Debug, Clone, Default)]
+pub struct Analysis {
+    /// Output columns, in order.
+    pub columns: Vec<Column>,
+    /// Whether every output column is known (false when a `*` reads a relation of unknown columns).
+    pub complete: bool,
+    /// Unknown columns and relations.
+    pub problems: Vec<Problem>,
+}
+
+/// SQL the parser rejects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseFailure {
+    /// sqlparser's message.
+    pub message: String,
+    /// Line and column, when the message names them.
+    pub line: usize,
+    /// Column.
+    pub col: usize,
+}
+
+/// A relation the query may read.
+#[derive(Debug, Clone)]
+pub struct Relation {
+    /// The node it is, or the relation's name.
+    pub node: String,
+    /// Its columns, when known.
+    pub columns: Option<Vec<String>>,
+}
+
+/// The relations a query may read, by name.
+pub trait Catalog {
+    /// A relation by its name parts as written (lowercased): `[db, schema, name]`, `[schema, name]`
+    /// or `[name]`.
+    fn lookup(&self, parts: &[String]) -> Option<Relation>;
+    /// Whether every existing relation is known, so that an unknown name is an error.
+    fn complete(&self) -> bool;
+}
+
+/// Parse and analyse one query.
+pub fn analyze(sql: &str, catalog: &dyn Catalog) -> Result<Analysis, ParseFailure> {
+    let statements = Parser::parse_sql(&DuckDbDialect {}, sql).map_err(|e| parse_failure(&e.to_string()))?;
+    let mut a = Analyzer { catalog, problems: vec![], complete: true };
+    let mut columns = vec![];
+    for st in &statements {
+        if let Statement::Query(q) = st {
+            columns = a.query(q, &HashMap::new(), None);
+        }
+    }
+    let columns =
+        columns.into_iter().map(|c| Column { name: c.name.clone(), upstream: finish(&c.name, c.upstream) }).collect();
+    Ok(Analysis { columns, complete: a.complete, problems: a.problems })
+}
+
+fn parse_failure(msg: &str) -> ParseFailure {
+    // sqlparser: "sql parser error: Expected: ..., found: x at Line: 3, Column: 7"
+    let num = |key: &str| -> usize {
+        msg.find(key)
+            .map(|i| msg[i + key.len()..].chars().take_while(char::is_ascii_digit).collect::<String>())
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0)
+    };
+    let message = msg.trim_start_matches("sql parser error: ").to_string();
+    let message = match message.find(" at Line: ") {
+        Some(i) => message[..i].to_string(),
+        None => message,
+    };
+    ParseFailure { message, line: num("Line: "), col: num("Column: ") }
+}
+
+/// Sort, deduplicate, and call a passthrough under another name a rename.
+fn finish(name: &str, ups: Vec<Upstream>) -> Vec<Upstream> {
+    let set: BTreeSet<Upstream> = ups
+        .into_iter()
+        .map(|mut u| {
+            if u.kind == Kind::Passthrough && !u.column.eq_ignore_ascii_case(name) {
+                u.kind = Kind::Rename;
+            }
+            u
+        })
+        .collect();
+    set.into_iter().collect()
+}
+
+/// A column of a relation in scope, with its lineage to base relations.
+#[derive(Debug, Clone)]
+struct Col {
+    name: String,
+    upstream: Vec<Upstream>,
+}
+
+/// A relation in a FROM clause.
+#[derive(Debug, Clone)]
+struct Source {
+    alias: String,
+    columns: Option<Vec<Col>>,
+    /// Columns an unqualified `*` leaves out (the right side's `USING` columns, as DuckDB does).
+    hidden: Vec<String>,
+}
+
+struct Analyzer<'a> {
+    catalog: &'a dyn Catalog,
+    problems: Vec<Problem>,
+    complete: bool,
+}
+
+fn lower(s: &str) -> String {
+    s.to_lowercase()
+}
+
+fn name_parts(n: &ObjectName) -> Vec<String> {
+    n.0.iter()
+        .map(|p| match p {
+            ObjectNamePart::Identifier(i) => lower(&i.value),
+            ObjectNamePart::Function(f) => lower(&f.name.value),
+        })
+        .collect()
+}
+
+const AGGREGATES: &[&str] = &[
+    "count",
+    "sum",
+    "avg",
+    "min",
+    "max",
+    "any_value",
+    "arbitrary",
+    "first",
+    "last",
+    "list",
+    "array_agg",
+    "string_agg",
+    "listagg",
+    "group_concat",
+    "median",
+    "mode",
+    "stddev",
+    "stddev_pop",
+    "stddev_samp",
+    "variance",
+    "var_pop",
+    "var_samp",
+    "bool_and",
+    "bool_or",
+    "bit_and",
+    "bit_or",
+    "count_if",
+    "countif",
+    "approx_count_distinct",
+    "approx_quantile",
+    "quantile",
+    "quantile_cont",
+    "quantile_disc",
+    "percentile_cont",
+    "percentile_disc",
+    "arg_max",
+    "arg_min",
+    "max_by",
+    "min_by",
+    "histogram",
+    "product",
+    "fsum",
+    "favg",
+    "corr",
+    "covar_pop",
+    "covar_samp",
+    "entropy",
+    "kurtosis",
+    "skewness",
+    "mad",
+    "regr_slope",
+    "regr_intercept",
+    "bitstring_agg",
+    "geomean",
+];
+
+fn has_aggregate(e: &Expr) -> bool {
+    let mut found = false;
+    let _ = visit_expressions(e, |x| {
+        if let Expr::Function(f) = x {
+            let n = f.name.to_string().to_lowercase();
+            if f.over.is_none() && AGGREGATES.contains(&n.rsplit('.').next().unwrap_or("")) {
+                found = true;
+                return ControlFlow::Break(());
+            }
+        }
+        ControlFlow::Continue(())
+    });
+    found
+}
+
+/// The name DuckDB gives an unaliased select item (close enough for lineage).
+fn expr_name(e: &Expr) -> String {
+    match e {
+        Expr::Identifier(i) => i.value.clone(),
+        Expr::CompoundIdentifier(parts) => parts.last().map(|i| i.value.clone()).unwrap_or_default(),
+        Expr::Nested(inner) => expr_name(inner),
+        Expr::Function(f) if f.name.to_string().eq_ignore_ascii_case("count") && f.args.to_string() == "(*)" => {
+            "count_star()".into()
+        }
+        other => other.to_string(),
+    }
+}
+
+/// Identifier references in an expression, leaving out those inside nested subqueries (analysed
+/// on their own) and lambda parameters.
+fn refs_in(e: &Expr) -> (Vec<Vec<sqlparser::ast::Ident>>, Vec<Query>) {
+    let mut idents = vec![];
+    let mut subqueries: Vec<Query> = vec![];
+    let mut lambda_params: BTreeSet<String> = BTreeSet::new();
+    let _ = visit_expressions(e, |x| {
+        match x {
+            Expr::Subquery(q) | Expr::Exists { subquery: q, .. } | Expr::InSubquery { subquery: q, .. } => {
+                subqueries.push((**q).clone());
+            }
+            Expr::Lambda(l) => {
+                let ps: Vec<&sqlparser::ast::LambdaFunctionParameter> = match &l.params {
+                    sqlparser::ast::OneOrManyWithParens::One(p) => vec![p],
+                    sqlparser::ast::OneOrManyWithParens::Many(v) => v.iter().collect(),
+                };
+                lambda_params.extend(ps.into_iter().map(|p| lower(&p.name.value)));
+            }
+            Expr::Identifier(i) => idents.push(vec![i.clone()]),
+            Expr::CompoundIdentifier(parts) => idents.push(parts.clone()),
+            _ => {}
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    let inside = |id: &sqlparser::ast::Ident| {
+        let s = id.span.start;
+        subqueries.iter().any(|q| {
+            let qs = q.span();
+            (qs.start.line, qs.start.column) <= (s.line, s.column) && (s.line, s.column) <= (qs.end.line, qs.end.column)
+        })
+    };
+    let idents = idents
+        .into_iter()
+        .filter(|p| !inside(&p[0]))
+        .filter(|p| !lambda_params.contains(&lower(&p[0].value)))
+        .collect();
+    (idents, subqueries)
+}
+
+fn join_constraint(op: &JoinOperator) -> Option<&JoinConstraint> {
+    match op {
+        JoinOperator::Join(c)
+        | JoinOperator::Inner(c)
+        | JoinOperator::Left(c)
+        | JoinOperator::LeftOuter(c)
+        | JoinOperator::Right(c)
+        | JoinOperator::RightOuter(c)
+        | JoinOperator::FullOuter(c)
+        | JoinOperator::Semi(c)
+        | JoinOperator::LeftSemi(c)
+        | JoinOperator::RightSemi(c)
+        | JoinOperator::Anti(c)
+        | JoinOperator::LeftAnti(c)
+        | JoinOperator::RightAnti(c) => Some(c),
+        JoinOperator::AsOf { constraint, .. } => Some(constraint),
+        _ => None,
+    }
+}
+
+impl Analyzer<'_> {
+    fn problem(&mut self, id: &sqlparser::ast::Ident, len: usize, message: String, help: Option<String>) {
+        let s = id.span.start;
+        self.problems.push(Problem { message, line: s.line as usize, col: s.column as usize, len, help });
+    }
+
+    fn query(&mut self, q: &Query, ctes: &HashMap<String, Vec<Col>>, outer: Option<&[Source]>) -> Vec<Col> {
+        let mut ctes = ctes.clone();
+        if let Some(with) = &q.with {
+            for cte in &with.cte_tables {
+                let mut cols = self.query(&cte.query, &ctes, outer);
+                for (c, a) in cols.iter_mut().zip(&cte.alias.columns) {
+                    c.name = a.name.value.clone();
+                }
+                ctes.insert(lower(&cte.alias.name.value), cols);
+            }
+        }
+        self.set_expr(&q.body, &ctes, outer)
+    }
+
+    fn set_expr(&mut self, e: &SetExpr, ctes: &HashMap<String, Vec<Col>>, outer: Option<&[Source]>) -> Vec<Col> {
+        match e {
+            SetExpr::Select(s) => self.select(s, ctes, outer),
+            SetExpr::Query(q) => self.query(q, ctes, outer),
+            SetExpr::SetOperation { left, right, .. } => {
+                let mut l = self.set_expr(left, ctes, outer);
+                let r = self.set_expr(right, ctes, outer);
+                for (a, b) in l.iter_mut().zip(r) {
+                    a.upstream.extend(b.upstream);
+                }
+                l
+            }
+            SetExpr::Values(v) => {
+                let n = v.rows.first().map(|r| r.len()).unwrap_or(0);
+                (0..n).map(|i| Col { name: format!("col{i}"), upstream: vec![] }).collect()
+            }
+            _ => {
+                self.complete = false;
+                vec![]
+            }
+        }
+    }
+
+    fn table_factor(
+        &mut self,
+        t: &TableFactor,
+        ctes: &HashMap<String, Vec<Col>>,
+        outer: Option<&[Source]>,
+        out: &mut Vec<Source>,
+        joins: &mut Vec<Expr>,
+    ) {
+        let alias_of = |a: &Option<sqlparser::ast::TableAlias>| a.as_ref().map(|a| lower(&a.name.value));
+        let with_alias_columns = |mut cols: Option<Vec<Col>>, a: &Option<sqlparser::ast::TableAlias>| {
+            if let (Some(cols), Some(a)) = (cols.as_mut(), a) {
+                for (c, n) in cols.iter_mut().zip(&a.columns) {
+                    c.name = n.name.value.clone();
+                }
+            }
+            cols
+        };
+        match t {
+            TableFactor::Table { name, alias, args, .. } => {
+                let parts = name_parts(name);
+                let last = parts.last().cloned().unwrap_or_default();
+                if args.is_some() {
+                    // A table function (read_csv, range, ...): columns unknown.
+                    out.push(Source { alias: alias_of(alias).unwrap_or(last), columns: None, hidden: vec![] });
+                    return;
+                }
+                let cols = if parts.len() == 1 && ctes.contains_key(&last) {
+                    Some(ctes[&last].clone())
+                } else {
+                    match self.catalog.lookup(&parts) {
+                        Some(rel) => rel.columns.map(|cs| {
+                            cs.into_iter()
+                                .map(|c| Col {
+                                    upstream: vec![Upstream {
+                                        node: rel.node.clone(),
+                                        column: c.clone(),
+                                        kind: Kind::Passthrough,
+                                    }],
+                                    name: c,
+                                })
+                                .collect()
+                        }),
+                        None => {
+                            if self.catalog.complete() {
+                                let id = match name.0.last() {
+                                    Some(ObjectNamePart::Identifier(i)) => i.clone(),
+                                    _ => sqlparser::ast::Ident::new(last.clone()),
+                                };
+                                let first = match name.0.first() {
+                                    Some(ObjectNamePart::Identifier(i)) => i.clone(),
+                                    _ => id.clone(),
+                                };
+                                let mut known: Vec<String> = ctes.keys().cloned().collect();
+                                known.sort();
+                                self.problem(
+                                    &first,
+                                    name.to_string().chars().count(),
+                                    format!("relation {name} does not exist"),
+                                    crate::diagnostics::did_you_mean(&last, known.iter().map(String::as_str)).or_else(
+                                        || Some("use ref() or source() for relations strata builds or knows".into()),
+                                    ),
+                                );
+                            }
+                            None
+                        }
+                    }
+                };
+                let cols = with_alias_columns(cols, alias);
+                out.push(Source { alias: alias_of(alias).unwrap_or(last), columns: cols, hidden: vec![] });
+            }
+            TableFactor::Derived { subquery, alias, .. } => {
+                let cols = self.query(subquery, ctes, outer);
+                let cols = with_alias_columns(Some(cols), alias);
+                out.push(Source { alias: alias_of(alias).unwrap_or_default(), columns: cols, hidden: vec![] });
+            }
+            TableFactor::NestedJoin { table_with_joins, .. } => {
+                self.from_item(table_with_joins, ctes, outer, out, joins)
+            }
+            other => {
+                let alias = match other {
+                    TableFactor::Function { alias, .. }
+                    | TableFactor::UNNEST { alias, .. }
+                    | TableFactor::TableFunction { alias, .. } => alias_of(alias),
+                    _ => None,
+                };
+                out.push(Source { alias: alias.unwrap_or_default(), columns: None, hidden: vec![] });
+            }
+        }
+    }
+
+    fn from_item(
+        &mut self,
+        twj: &TableWithJoins,
+        ctes: &HashMap<String, Vec<Col>>,
+        outer: Option<&[Source]>,
+        out: &mut Vec<Source>,
+        joins: &mut Vec<Expr>,
+    ) {
+        self.table_factor(&twj.relation, ctes, outer, out, joins);
+        for j in &twj.joins {
+            self.table_factor(&j.relation, ctes, outer, out, joins);
+            match join_constraint(&j.join_operator) {
+                Some(JoinConstraint::On(e)) => joins.push(e.clone()),
+                Some(JoinConstraint::Using(cols)) => {
+                    // Both sides' columns join; `*` shows the column once, from the left.
+                    let right = out.last().map(|s| s.alias.clone()).unwrap_or_default();
+                    for c in cols {
+                        if let Some(ObjectNamePart::Identifier(i)) = c.0.last() {
+                            joins.push(Expr::Identifier(i.clone()));
+                            let r = sqlparser::ast::Ident { value: right.clone(), ..i.clone() };
+                            joins.push(Expr::CompoundIdentifier(vec![r, i.clone()]));
+                            if let Some(last) = out.last_mut() {
+                                last.hidden.push(lower(&i.value));
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// The lineage of one column reference, or None when it is not found.
+    fn resolve(
+        &mut self,
+        parts: &[sqlparser::ast::Ident],
+        sources: &[Source],
+        outer: Option<&[Source]>,
+        aliases: &[Col],
+    ) -> Option<Vec<Upstream>> {
+        let find = |srcs: &[Source], alias: Option<&str>, col: &str| -> Option<Option<Vec<Upstream>>> {
+            let mut unknown = false;
+            for s in srcs {
+                if alias.is_some_and(|a| a != s.alias) {
+                    continue;
+                }
+                match &s.columns {
+                    Some(cols) => {
+                        if let Some(c) = cols.iter().find(|c| c.name.eq_ignore_ascii_case(col)) {
+                            return Some(Some(c.upstream.clone()));
+                        }
+                    }
+                    None => unknown = true,
+                }
+            }
+            unknown.then_some(None)
+        };
+        let names: Vec<String> = parts.iter().map(|p| lower(&p.value)).collect();
+        // alias.column, or column.field of a struct.
+        if names.len() >= 2 {
+            let alias = &names[names.len() - 2];
+            let col = &names[names.len() - 1];
+            if sources.iter().any(|s| &s.alias == alias) {
+                return match find(sources, Some(alias), col) {
+                    Some(Some(u)) => Some(u),
+                    Some(None) => Some(vec![]),
+                    None => {
+                        let s = sources.iter().find(|s| &s.alias == alias);
+                        let known: Vec<String> = s
+                            .and_then(|s| s.columns.as_ref())
+                            .map(|cs| cs.iter().map(|c| c.name.clone()).collect())
+                            .unwrap_or_default();
+                        let id = &parts[parts.len() - 1];
+                        self.problem(
+                            id,
+                            id.value.chars().count(),
+                            format!("column '{}' does not exist in {alias}", id.value),
+                            crate::diagnostics::did_you_mean(&id.value, known.iter().map(String::as_str))
+                                .or_else(|| Some(format!("{alias} has: {}", known.join(", ")))),
+                        );
+                        Some(vec![])
+                    }
+                };
+            }
+            if outer.is_some_and(|o| o.iter().any(|s| &s.alias == alias)) {
+                return find(outer.unwrap_or(&[]), Some(alias), col).map(Option::unwrap_or_default);
+            }
+        }
+        let first = &names[0];
+        if let Some(r) = find(sources, None, first) {
+            // `col.field` reads a struct's field: computed from the column.
+            let field = names.len() > 1;
+            return Some(
+                r.unwrap_or_default()
+                    .into_iter()
+                    .map(|u| Upstream {
+                        kind: if field && u.kind.is_direct() { u.kind.max(Kind::Transform) } else { u.kind },
+                        ..u
+                    })
+                    .collect(),
+            );
+        }
+        if let Some(a) = aliases.iter().find(|a| a.name.eq_ignore_ascii_case(first)) {
+            return Some(a.upstream.clone());
+        }
+        if let Some(r) = outer.and_then(|o| find(o, None, first)) {
+            return Some(r.unwrap_or_default());
+        }
+        None
+    }
+
+    /// The upstream columns an expression reads (with `kind`), reporting unknown ones.
+    fn expr_upstream(
+        &mut self,
+        e: &Expr,
+        kind: Kind,
+        sources: &[Source],
+        ctes: &HashMap<String, Vec<Col>>,
+        outer: Option<&[Source]>,
+        aliases: &[Col],
+    ) -> Vec<Upstream> {
+        let (refs, subqueries) = refs_in(e);
+        let mut out = vec![];
+        for parts in refs {
+            match self.resolve(&parts, sources, outer, aliases) {
+                Some(ups) => out.extend(
+                    ups.into_iter()
+                        .map(|u| Upstream { kind: if u.kind.is_direct() { kind.max(u.kind) } else { u.kind }, ..u }),
+                ),
+                None => {
+                    let id = &parts[0];
+                    // Keywords-as-expressions (current_date, ...) and unknown scopes are not errors.
+                    let all_known = sources.iter().all(|s| s.columns.is_some()) && !sources.is_empty();
+                    if all_known
+                        && parts.len() == 1
+                        && !is_keyword_value(&id.value)
+                        && id.quote_style.is_none_or(|q| q == '"')
+                    {
+                        let known: Vec<String> =
+                            sources.iter().flat_map(|s| s.columns.iter().flatten().map(|c| c.name.clone())).collect();
+                        self.problem(
+                            id,
+                            id.value.chars().count(),
+                            format!("column '{}' does not exist in any relation the query reads", id.value),
+                            crate::diagnostics::did_you_mean(&id.value, known.iter().map(String::as_str)),
+                        );
+                    }
+                }
+            }
+        }
+        let mut scope = sources.to_vec();
+        scope.extend(outer.into_iter().flatten().cloned());
+        for q in subqueries {
+            for c in self.query(&q, ctes, Some(&scope)) {
+                out.extend(c.upstream.into_iter().map(|u| Upstream { kind: kind.max(Kind::Transform), ..u }));
+            }
+        }
+        out
+    }
+
+    fn select(&mut self, s: &Select, ctes: &HashMap<String, Vec<Col>>, outer: Option<&[Source]>) -> Vec<Col> {
+        let mut sources = vec![];
+        let mut joins = vec![];
+        for twj in &s.from {
+            self.from_item(twj, ctes, outer, &mut sources, &mut joins);
+        }
+        let mut out: Vec<Col> = vec![];
+        for item in &s.projection {
+            match item {
+                SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => {
+                    let name = match item {
+                        SelectItem::ExprWithAlias { alias, .. } => alias.value.clone(),
+                        _ => expr_name(e),
+                    };
+                    let kind = match e {
+                        Expr::Identifier(_) | Expr::CompoundIdentifier(_) => Kind::Passthrough,
+                        Expr::Nested(inner) if matches!(**inner, Expr::Identifier(_)) => Kind::Passthrough,
+                        _ if has_aggregate(e) => Kind::Aggregate,
+                        _ => Kind::Transform,
+                    };
+                    let upstream = self.expr_upstream(e, kind, &sources, ctes, outer, &out);
+                    out.push(Col { name, upstream });
+                }
+                SelectItem::ExprWithAliases { expr, aliases } => {
+                    let upstream = self.expr_upstream(expr, Kind::Transform, &sources, ctes, outer, &out);
+                    for a in aliases {
+                        out.push(Col { name: a.value.clone(), upstream: upstream.clone() });
+                    }
+                }
+                SelectItem::Wildcard(opts) => {
+                    let all: Vec<Source> = sources
+                        .iter()
+                        .map(|s| Source {
+                            columns: s
+                                .columns
+                                .as_ref()
+                                .map(|cs| cs.iter().filter(|c| !s.hidden.contains(&lower(&c.name))).cloned().collect()),
+                            ..s.clone()
+                        })
+                        .collect();
+                    self.expand(&all, opts, &sources, ctes, outer, &mut out);
+                }
+                SelectItem::QualifiedWildcard(kind, opts) => {
+                    let alias = match kind {
+                        SelectItemQualifiedWildcardKind::ObjectName(n) => {
+                            name_parts(n).last().cloned().unwrap_or_default()
+                        }
+                        SelectItemQualifiedWildcardKind::Expr(e) => lower(&e.to_string()),
+                    };
+                    let picked: Vec<Source> = sources.iter().filter(|s| s.alias == alias).cloned().collect();
+                    if picked.is_empty() {
+                        self.complete = false;
+                    }
+                    self.expand(&picked, opts, &sources, ctes, outer, &mut out);
+                }
+            }
+        }
+        // Filters and joins shape every output row.
+        let mut indirect = vec![];
+        for e in joins {
+            indirect.extend(self.expr_upstream(&e, Kind::Join, &sources, ctes, outer, &out));
+        }
+        for e in [&s.selection, &s.having, &s.qualify].into_iter().flatten() {
+            indirect.extend(self.expr_upstream(e, Kind::Filter, &sources, ctes, outer, &out));
+        }
+        if let GroupByExpr::Expressions(exprs, _) = &s.group_by {
+            for e in exprs {
+                // Checked for unknown columns; grouping keys are already direct upstream.
+                let _ = self.expr_upstream(e, Kind::Transform, &sources, ctes, outer, &out);
+            }
+        }
+        for u in &mut indirect {
+            if u.kind.is_direct() {
+                u.kind = Kind::Filter;
+            }
+        }
+        if !indirect.is_empty() {
+            for c in &mut out {
+                c.upstream.extend(indirect.iter().cloned());
+            }
+        }
+        out
+    }
+
+    fn expand(
+        &mut self,
+        picked: &[Source],
+        opts: &WildcardAdditionalOptions,
+        sources: &[Source],
+        ctes: &HashMap<String, Vec<Col>>,
+        outer: Option<&[Source]>,
+        out: &mut Vec<Col>,
+    ) {
+        let mut excluded: Vec<String> = vec![];
+        if let Some(ex) = &opts.opt_exclude {
+            match ex {
+                sqlparser::ast::ExcludeSelectItem::Single(n) => excluded.extend(name_parts(n).last().cloned()),
+                sqlparser::ast::ExcludeSelectItem::Multiple(ns) => {
+                    excluded.extend(ns.iter().filter_map(|n| name_parts(n).last().cloned()))
+                }
+            }
+        }
+        if let Some(ex) = &opts.opt_except {
+            excluded.push(lower(&ex.first_element.value));
+            excluded.extend(ex.additional_elements.iter().map(|i| lower(&i.value)));
+        }
+        let mut renames: HashMap<String, String> = HashMap::new();
+        if let Some(r) = &opts.opt_rename {
+            let items = match r {
+                sqlparser::ast::RenameSelectItem::Single(i) => vec![i.clone()],
+                sqlparser::ast::RenameSelectItem::Multiple(v) => v.clone(),
+            };
+            for i in items {
+                renames.insert(lower(&i.ident.value), i.alias.value.clone());
+            }
+        }
+        let mut replaced: HashMap<String, Vec<Upstream>> = HashMap::new();
+        if let Some(r) = &opts.opt_replace {
+            for el in &r.items {
+                let kind = if has_aggregate(&el.expr) { Kind::Aggregate } else { Kind::Transform };
+                let ups = self.expr_upstream(&el.expr, kind, sources, ctes, outer, out);
+                replaced.insert(lower(&el.column_name.value), ups);
+            }
+        }
+        for s in picked {
+            let Some(cols) = &s.columns else {
+                self.complete = false;
+                continue;
+            };
+            for c in cols {
+                let key = lower(&c.name);
+                if excluded.contains(&key) {
+                    continue;
+                }
+                let name = renames.get(&key).cloned().unwrap_or_else(|| c.name.clone());
+                let upstream = replaced.get(&key).cloned().unwrap_or_else(|| c.upstream.clone());
+                out.push(Col { name, upstream });
+            }
+        }
+    }
+}
+
+/// Bare words DuckDB reads as values, not columns.
+fn is_keyword_value(w: &str) -> bool {
+    matches!(
+        w.to_lowercase().as_str(),
+        "current_date"
+            | "current_time"
+            | "current_timestamp"
+            | "localtime"
+            | "localtimestamp"
+            | "true"
+            | "false"
+            | "null"
+            | "current_user"
+            | "current_schema"
+            | "current_catalog"
+            | "current_role"
+            | "session_user"
+            | "user"
+    )
+}
+
+#[cfg(test)]
+mod tests;
