@@ -81,6 +81,33 @@ struct GlobalArgs {
     /// Store every test's failing rows in the audit schema
     #[arg(long, global = true)]
     store_failures: bool,
+    /// Check compiled SQL for unknown columns and relations before running: off, warn (report),
+    /// strict (nothing runs unless everything checks out)
+    #[arg(long, global = true, value_enum, default_value = "warn")]
+    static_analysis: StaticAnalysisArg,
+}
+
+#[derive(Debug, Subcommand)]
+enum DocsAction {
+    /// Write the static documentation site to target/ (index.html opens from file://)
+    Generate {
+        /// Use target/manifest.json and catalog as they are: do not compile
+        #[arg(long)]
+        no_compile: bool,
+    },
+    /// Serve target/ on localhost
+    Serve {
+        /// Port
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum StaticAnalysisArg {
+    Off,
+    Warn,
+    Strict,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -102,6 +129,10 @@ pub enum OutputArg {
     Json,
     /// fqn-style selectors.
     Selector,
+    /// Plain text (`lineage`).
+    Text,
+    /// Graphviz dot (`lineage`).
+    Dot,
 }
 
 #[derive(Debug, Subcommand)]
@@ -146,6 +177,28 @@ enum Command {
         /// Write package-lock.yml without installing
         #[arg(long)]
         lock: bool,
+    },
+    /// The documentation site: `docs generate` writes it under target/, `docs serve` serves it
+    Docs {
+        #[command(subcommand)]
+        action: DocsAction,
+    },
+    /// Column-level lineage of a model or `model.column` (upstream and downstream)
+    Lineage {
+        /// `model` or `model.column`
+        target: Option<String>,
+        /// Only what it reads
+        #[arg(long)]
+        upstream: bool,
+        /// Only what reads it
+        #[arg(long)]
+        downstream: bool,
+        /// How many steps at most
+        #[arg(long)]
+        depth: Option<usize>,
+        /// Exit 1 when something reads a column its upstream does not have (for CI)
+        #[arg(long)]
+        check: bool,
     },
     /// Run a macro
     RunOperation {
@@ -203,6 +256,29 @@ pub enum Cmd {
         /// --args, parsed.
         args: Map<String, Json>,
     },
+    /// `docs generate`.
+    DocsGenerate {
+        /// --no-compile.
+        no_compile: bool,
+    },
+    /// `docs serve`.
+    DocsServe {
+        /// --port.
+        port: u16,
+    },
+    /// `lineage`.
+    Lineage {
+        /// `model` or `model.column`.
+        target: Option<String>,
+        /// --upstream.
+        upstream: bool,
+        /// --downstream.
+        downstream: bool,
+        /// --depth.
+        depth: Option<usize>,
+        /// --check.
+        check: bool,
+    },
 }
 
 impl Cmd {
@@ -223,6 +299,9 @@ impl Cmd {
             Cmd::Clean => "clean",
             Cmd::Deps { .. } => "deps",
             Cmd::RunOperation { .. } => "run-operation",
+            Cmd::DocsGenerate { .. } => "generate",
+            Cmd::DocsServe { .. } => "serve",
+            Cmd::Lineage { .. } => "lineage",
         }
     }
 }
@@ -274,6 +353,8 @@ pub struct Settings {
     pub no_audit: bool,
     /// --store-failures.
     pub store_failures: bool,
+    /// --static-analysis.
+    pub static_analysis: crate::lineage::Mode,
 }
 
 /// Parse argv. Usage errors come back as clap's error (printed by main, exit 2).
@@ -308,6 +389,7 @@ where
         limit,
         no_audit,
         store_failures,
+        static_analysis,
     } = global;
     let command = match command {
         Command::Init { project_name, skip_profile_setup } => {
@@ -325,6 +407,11 @@ where
         Command::Show => Cmd::Show,
         Command::Clean => Cmd::Clean,
         Command::Deps { upgrade, lock } => Cmd::Deps { upgrade, lock },
+        Command::Docs { action: DocsAction::Generate { no_compile } } => Cmd::DocsGenerate { no_compile },
+        Command::Docs { action: DocsAction::Serve { port } } => Cmd::DocsServe { port },
+        Command::Lineage { target, upstream, downstream, depth, check } => {
+            Cmd::Lineage { target, upstream, downstream, depth, check }
+        }
         Command::RunOperation { macro_name, args } => Cmd::RunOperation {
             name: macro_name,
             args: match args {
@@ -364,6 +451,11 @@ where
         limit,
         no_audit,
         store_failures,
+        static_analysis: match static_analysis {
+            StaticAnalysisArg::Off => crate::lineage::Mode::Off,
+            StaticAnalysisArg::Warn => crate::lineage::Mode::Warn,
+            StaticAnalysisArg::Strict => crate::lineage::Mode::Strict,
+        },
     })
 }
 

@@ -15,6 +15,7 @@ use crate::templating::{Engine, Globals, Phase};
 use crate::Invocation;
 use rayon::prelude::*;
 use serde_json::json;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -182,21 +183,44 @@ fn project_command(settings: &Settings) -> i32 {
         Err(code) => return code,
     };
     printer.info(&counts(&l.manifest, l.engine.macro_count()));
+    let analyses = matches!(settings.command, Cmd::Compile | Cmd::Run | Cmd::Build | Cmd::DocsGenerate { .. });
+    let lineage = (analyses && settings.static_analysis != crate::lineage::Mode::Off).then_some("lineage.json");
+    // manifest.json is written while the command runs.
+    std::thread::scope(|s| {
+        let writer = s.spawn(|| {
+            let v =
+                crate::artifacts::manifest::manifest_json(&l.manifest, &l.engine, &l.project, &l.invocation, lineage);
+            crate::artifacts::write_json(&l.target_dir, "manifest.json", &v)
+        });
+        let code = command_on(settings, &l, &printer);
+        if let Ok(Err(e)) = writer.join() {
+            printer.warn(&format!("cannot write manifest.json: {e}"));
+        }
+        code
+    })
+}
+
+fn command_on(settings: &Settings, l: &Loaded, printer: &Printer) -> i32 {
     match settings.command {
         Cmd::Parse => {
             let _ = std::fs::create_dir_all(&l.target_dir);
             printer.info("Parsed the project.");
             0
         }
-        Cmd::Ls => ls(settings, &l),
-        Cmd::Compile => compile_cmd(settings, &l, &printer),
-        Cmd::Show => show(settings, &l, &printer),
-        Cmd::Run => run_cmd(settings, &l, &printer, &[ResourceType::Model], None),
-        Cmd::Seed => run_cmd(settings, &l, &printer, &[ResourceType::Seed], None),
-        Cmd::Build => run_cmd(settings, &l, &printer, BUILD_TYPES, None),
-        Cmd::Test => run_cmd(settings, &l, &printer, &[ResourceType::Test, ResourceType::UnitTest], None),
-        Cmd::Retry => retry(settings, &l, &printer),
-        Cmd::RunOperation { ref name, ref args } => run_operation(&l, &printer, name, args),
+        Cmd::Ls => ls(settings, l),
+        Cmd::Compile => compile_cmd(settings, l, printer),
+        Cmd::Show => show(settings, l, printer),
+        Cmd::Run => run_cmd(settings, l, printer, &[ResourceType::Model], None),
+        Cmd::Seed => run_cmd(settings, l, printer, &[ResourceType::Seed], None),
+        Cmd::Build => run_cmd(settings, l, printer, BUILD_TYPES, None),
+        Cmd::Test => run_cmd(settings, l, printer, &[ResourceType::Test, ResourceType::UnitTest], None),
+        Cmd::Retry => retry(settings, l, printer),
+        Cmd::RunOperation { ref name, ref args } => run_operation(l, printer, name, args),
+        Cmd::DocsGenerate { no_compile } => docs_generate(settings, l, printer, no_compile),
+        Cmd::DocsServe { port } => crate::docs::serve(&l.target_dir, port, printer),
+        Cmd::Lineage { ref target, upstream, downstream, depth, check } => {
+            lineage_cmd(settings, l, printer, target, (upstream, downstream), depth, check)
+        }
         _ => 2,
     }
 }
@@ -223,7 +247,7 @@ fn ls(settings: &Settings, l: &Loaded) -> i32 {
             lines.push(match settings.output {
                 OutputArg::Name => n.name.clone(),
                 OutputArg::Path => n.original_file_path.clone(),
-                OutputArg::Selector => n.fqn.join("."),
+                OutputArg::Selector | OutputArg::Text | OutputArg::Dot => n.fqn.join("."),
                 OutputArg::Json => json!({
                     "name": n.name, "resource_type": n.resource_type.as_str(), "package_name": n.package_name,
                     "original_file_path": n.original_file_path, "unique_id": n.unique_id, "alias": n.relation.identifier,
@@ -239,7 +263,7 @@ fn ls(settings: &Settings, l: &Loaded) -> i32 {
             lines.push(match settings.output {
                 OutputArg::Name => format!("{}.{}", s.table.source_name, s.table.name),
                 OutputArg::Path => s.table.file.to_string_lossy().replace('\\', "/"),
-                OutputArg::Selector => format!("source:{}", s.fqn.join(".")),
+                OutputArg::Selector | OutputArg::Text | OutputArg::Dot => format!("source:{}", s.fqn.join(".")),
                 OutputArg::Json => json!({
                     "name": s.table.name, "source_name": s.table.source_name, "resource_type": "source",
                     "package_name": s.fqn[0], "original_file_path": s.table.file.to_string_lossy().replace('\\', "/"),
@@ -300,6 +324,310 @@ fn inline_node(l: &Loaded, sql: &str) -> crate::parse::Node {
     }
 }
 
+/// Static analysis of compiled models: diagnostics printed (errors in strict mode stop the
+/// command with exit 2), `target/lineage.json` written.
+fn check_compiled(
+    settings: &Settings,
+    l: &Loaded,
+    compiled: &HashMap<String, String>,
+    conn: &dyn crate::adapter::Connection,
+    printer: &Printer,
+) -> Result<crate::lineage::Lineage, i32> {
+    let mode = settings.static_analysis;
+    if mode == crate::lineage::Mode::Off {
+        return Ok(Default::default());
+    }
+    let db = crate::lineage::db_columns(conn);
+    let lineage =
+        crate::lineage::analyze(&l.manifest, &l.dag, compiled, Some(&db), &l.project.root, &l.target_dir, mode);
+    let mut d = Diagnostics::default();
+    d.extend(lineage.diagnostics.clone());
+    d.sort();
+    printer.diagnostics(&d.items);
+    if let Err(e) = crate::artifacts::write_json(&l.target_dir, "lineage.json", &lineage.to_json(&l.invocation)) {
+        printer.warn(&format!("cannot write lineage.json: {e}"));
+    }
+    if d.has_errors() {
+        printer.info("Static analysis found problems (--static-analysis strict): nothing was run.");
+        return Err(2);
+    }
+    Ok(lineage)
+}
+
+/// Compile models and analyses in parallel (each worker with its own connection), writing
+/// target/compiled; returns the SQL by unique id and the compile errors.
+fn compile_models(l: &Loaded, db: &DuckDb, ids: &[String]) -> (HashMap<String, String>, Vec<Diagnostic>) {
+    let compiler = Compiler::new(&l.engine, compile_globals(l), &l.manifest);
+    let project = &l.project.config.name;
+    let results: Vec<(String, Result<String, Diagnostic>)> = ids
+        .par_iter()
+        .map_init(
+            || db.connect().ok(),
+            |conn, id| {
+                let node = &l.manifest.nodes[id];
+                let r = compiler.compile(node, Phase::Compile, conn.clone(), false).map(|c| c.sql);
+                if let Ok(sql) = &r {
+                    let _ = write_target_file(&l.target_dir, "compiled", project, &node.target_file_path(), sql);
+                }
+                (id.clone(), r)
+            },
+        )
+        .collect();
+    let mut sql = HashMap::new();
+    let mut errors = vec![];
+    for (id, r) in results {
+        match r {
+            Ok(s) => {
+                sql.insert(id, s);
+            }
+            Err(d) => errors.push(d),
+        }
+    }
+    (sql, errors)
+}
+
+/// `docs generate`: compile, analyse, read the catalog, write catalog.json, lineage.json and
+/// the site.
+fn docs_generate(settings: &Settings, l: &Loaded, printer: &Printer, no_compile: bool) -> i32 {
+    let (db, conn) = match connect(l, printer) {
+        Ok(x) => x,
+        Err(c) => return c,
+    };
+    let ids: Vec<String> = l
+        .manifest
+        .nodes
+        .values()
+        .filter(|n| matches!(n.resource_type, ResourceType::Model | ResourceType::Analysis))
+        .map(|n| n.unique_id.clone())
+        .collect();
+    let (compiled, errors) = if no_compile { (HashMap::new(), vec![]) } else { compile_models(l, &db, &ids) };
+    let mut diags = Diagnostics::default();
+    for e in errors {
+        // A model that does not compile is documented without its compiled SQL.
+        let mut w = e;
+        w.severity = crate::diagnostics::Severity::Warning;
+        diags.push(w);
+    }
+    let mode = match settings.static_analysis {
+        crate::lineage::Mode::Strict => crate::lineage::Mode::Warn,
+        m => m,
+    };
+    let db_cols = crate::lineage::db_columns(conn.as_ref());
+    let lineage =
+        crate::lineage::analyze(&l.manifest, &l.dag, &compiled, Some(&db_cols), &l.project.root, &l.target_dir, mode);
+    diags.extend(lineage.diagnostics.clone());
+    let tables = crate::artifacts::catalog::collect(&l.manifest, conn.as_ref());
+    let catalog = crate::artifacts::catalog::catalog_json(&l.manifest, &tables, &l.invocation);
+    for (name, v) in [("catalog.json", catalog), ("lineage.json", lineage.to_json(&l.invocation))] {
+        if let Err(e) = crate::artifacts::write_json(&l.target_dir, name, &v) {
+            printer.warn(&format!("cannot write {name}: {e}"));
+        }
+    }
+    let input = crate::docs::SiteInput {
+        manifest: &l.manifest,
+        lineage: &lineage,
+        compiled: &compiled,
+        catalog: &tables,
+        project: &l.project.config.name,
+        generated_at: l.invocation.started_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    };
+    match crate::docs::generate(&input, &l.target_dir) {
+        Ok(w) => diags.extend(w),
+        Err(e) => {
+            printer.diagnostics(&[Diagnostic::error("E1203", format!("cannot write the docs site: {e}"))]);
+            return 2;
+        }
+    }
+    diags.sort();
+    printer.diagnostics(&diags.items);
+    printer.info(&format!("Catalog written to {}", l.target_dir.join("catalog.json").display()));
+    printer.info(&format!("Docs site written to {}", l.target_dir.join("index.html").display()));
+    0
+}
+
+/// `lineage [model[.column]] [--upstream|--downstream] [--depth n] [--output text|json|dot]
+/// [--check]`: table- or column-level lineage from the static analysis of every model.
+fn lineage_cmd(
+    settings: &Settings,
+    l: &Loaded,
+    printer: &Printer,
+    target: &Option<String>,
+    (upstream, downstream): (bool, bool),
+    depth: Option<usize>,
+    check: bool,
+) -> i32 {
+    let (db, conn) = match connect(l, printer) {
+        Ok(x) => x,
+        Err(c) => return c,
+    };
+    let ids: Vec<String> = l
+        .manifest
+        .nodes
+        .values()
+        .filter(|n| n.resource_type == ResourceType::Model)
+        .map(|n| n.unique_id.clone())
+        .collect();
+    let (compiled, errors) = compile_models(l, &db, &ids);
+    if !errors.is_empty() {
+        printer.diagnostics(&errors);
+        return 2;
+    }
+    let db_cols = crate::lineage::db_columns(conn.as_ref());
+    let lineage = crate::lineage::analyze(
+        &l.manifest,
+        &l.dag,
+        &compiled,
+        Some(&db_cols),
+        &l.project.root,
+        &l.target_dir,
+        crate::lineage::Mode::Warn,
+    );
+    if check {
+        let broken: Vec<Diagnostic> =
+            lineage.diagnostics.iter().filter(|d| matches!(d.code, "W1001" | "W1002")).cloned().collect();
+        if !broken.is_empty() {
+            printer.diagnostics(&broken);
+            printer.info(&format!(
+                "lineage check: {} reference(s) to columns or relations that do not exist",
+                broken.len()
+            ));
+            return 1;
+        }
+        if target.is_none() {
+            printer.info("lineage check: every column reference resolves");
+            return 0;
+        }
+    }
+    let Some(target) = target else {
+        printer.diagnostics(&[Diagnostic::error("E1204", "lineage needs a model or model.column")
+            .with_help("e.g. `strata lineage fct_orders.amount --upstream`")]);
+        return 2;
+    };
+    // `name` of a model, seed or source (`source_name.table`), or that followed by `.column`.
+    let find = |name: &str| -> Option<String> {
+        l.manifest.nodes.values().find(|n| n.name == name && !n.is_test()).map(|n| n.unique_id.clone()).or_else(|| {
+            l.manifest
+                .sources
+                .values()
+                .find(|s| format!("{}.{}", s.table.source_name, s.table.name) == name)
+                .map(|s| s.unique_id.clone())
+        })
+    };
+    let (node, column) = match find(target) {
+        Some(id) => (id, None),
+        None => match target.rsplit_once('.').and_then(|(n, c)| find(n).map(|id| (id, c.to_string()))) {
+            Some((id, c)) => (id, Some(c)),
+            None => {
+                let names: Vec<&str> = l.manifest.nodes.values().map(|n| n.name.as_str()).collect();
+                printer.diagnostics(&[Diagnostic::error(
+                    "E1205",
+                    format!("no model, seed or source named '{target}'"),
+                )
+                .with_opt_help(crate::diagnostics::did_you_mean(target, names))]);
+                return 2;
+            }
+        },
+    };
+    let both = !upstream && !downstream;
+    let max = depth.unwrap_or(usize::MAX);
+    // Edges as (from node, from column, to node, to column, kind); columns empty at table level.
+    let mut edges: Vec<(String, String, String, String, String)> = vec![];
+    let mut seen = std::collections::BTreeSet::new();
+    let mut walk = |start: (String, String), up: bool| {
+        let mut frontier = vec![start];
+        for _ in 0..max {
+            let mut next = vec![];
+            for (n, c) in &frontier {
+                let steps: Vec<(String, String, String)> = match (&column, up) {
+                    (Some(_), true) => lineage
+                        .nodes
+                        .get(n)
+                        .and_then(|nl| nl.columns.iter().find(|x| x.name.eq_ignore_ascii_case(c)))
+                        .map(|x| {
+                            x.upstream
+                                .iter()
+                                .map(|u| (u.node.clone(), u.column.clone(), format!("{:?}", u.kind).to_lowercase()))
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                    (Some(_), false) => lineage
+                        .downstream_of(n, c)
+                        .into_iter()
+                        .map(|(a, b, k)| (a, b, format!("{k:?}").to_lowercase()))
+                        .collect(),
+                    (None, true) => l.dag.parents(n).into_iter().map(|p| (p, String::new(), String::new())).collect(),
+                    (None, false) => l
+                        .dag
+                        .children(n)
+                        .into_iter()
+                        .filter(|c| !l.manifest.nodes.get(c).is_some_and(|x| x.is_test()))
+                        .map(|c| (c, String::new(), String::new()))
+                        .collect(),
+                };
+                for (m2, c2, kind) in steps {
+                    let e = if up {
+                        (m2.clone(), c2.clone(), n.clone(), c.clone(), kind.clone())
+                    } else {
+                        (n.clone(), c.clone(), m2.clone(), c2.clone(), kind.clone())
+                    };
+                    if seen.insert(e.clone()) {
+                        edges.push(e);
+                        if column.is_none() || (kind != "filter" && kind != "join") {
+                            next.push((m2, c2));
+                        }
+                    }
+                }
+            }
+            if next.is_empty() {
+                break;
+            }
+            frontier = next;
+        }
+    };
+    let start = (node.clone(), column.clone().unwrap_or_default());
+    if upstream || both {
+        walk(start.clone(), true);
+    }
+    if downstream || both {
+        walk(start, false);
+    }
+    let label = |n: &str, c: &str| if c.is_empty() { n.to_string() } else { format!("{n}.{c}") };
+    match settings.output {
+        OutputArg::Json => {
+            let v = json!({
+                "node": node, "column": column,
+                "edges": edges.iter().map(|(a, b, c, d, k)| json!({"from": {"node": a, "column": b}, "to": {"node": c, "column": d}, "kind": k})).collect::<Vec<_>>(),
+            });
+            println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        }
+        OutputArg::Dot => {
+            println!("digraph lineage {{\n  rankdir=LR;");
+            for (a, b, c, d, k) in &edges {
+                let attr = if k.is_empty() { String::new() } else { format!(" [label=\"{k}\"]") };
+                println!("  \"{}\" -> \"{}\"{attr};", label(a, b), label(c, d));
+            }
+            println!("}}");
+        }
+        _ => {
+            let me = label(&node, column.as_deref().unwrap_or(""));
+            println!("{me}");
+            for (a, b, c, d, k) in &edges {
+                let kind = if k.is_empty() { String::new() } else { format!(" ({k})") };
+                if c == &node && (column.is_none() || column.as_deref().is_some_and(|x| x.eq_ignore_ascii_case(d))) {
+                    println!("  <- {}{kind}", label(a, b));
+                } else if a == &node
+                    && (column.is_none() || column.as_deref().is_some_and(|x| x.eq_ignore_ascii_case(b)))
+                {
+                    println!("  -> {}{kind}", label(c, d));
+                } else {
+                    println!("     {} -> {}{kind}", label(a, b), label(c, d));
+                }
+            }
+        }
+    }
+    0
+}
+
 fn compile_cmd(settings: &Settings, l: &Loaded, printer: &Printer) -> i32 {
     let (db, _conn) = match connect(l, printer) {
         Ok(x) => x,
@@ -353,6 +681,21 @@ fn compile_cmd(settings: &Settings, l: &Loaded, printer: &Printer) -> i32 {
     if diags.has_errors() {
         printer.diagnostics(&diags.items);
         return 2;
+    }
+    let models: HashMap<String, String> = results
+        .iter()
+        .filter(|(id, _)| !l.manifest.nodes[id].is_test())
+        .filter_map(|(id, r)| r.as_ref().ok().map(|sql| (id.clone(), sql.clone())))
+        .collect();
+    let conn = match db.connect() {
+        Ok(c) => c,
+        Err(e) => {
+            printer.diagnostics(&[Diagnostic::error("E0801", format!("cannot connect: {e}"))]);
+            return 2;
+        }
+    };
+    if let Err(code) = check_compiled(settings, l, &models, conn.as_ref(), printer) {
+        return code;
     }
     if !settings.select.is_empty() && results.len() == 1 {
         let (id, Ok(sql)) = &results[0] else { return 2 };
@@ -528,6 +871,28 @@ fn run_cmd(
             d.sort();
             printer.diagnostics(&d.items);
             return 2;
+        }
+    }
+    if settings.static_analysis != crate::lineage::Mode::Off {
+        // Compile every model first so the whole selection is checked before anything runs; a
+        // model whose render ran no query is not rendered again to run.
+        let models: Vec<&String> =
+            plan.iter().filter(|id| matches!(l.manifest.nodes[*id].resource_type, ResourceType::Model)).collect();
+        let compiled: HashMap<String, String> = models
+            .par_iter()
+            .map_init(
+                || db.connect().ok(),
+                |c, id| {
+                    let node = &l.manifest.nodes[*id];
+                    let r = compiler.compile(node, Phase::Compile, c.clone(), false).ok()?;
+                    compiler.remember(id, &r);
+                    Some(((*id).clone(), r.sql))
+                },
+            )
+            .flatten()
+            .collect();
+        if let Err(code) = check_compiled(settings, l, &compiled, conn.as_ref(), printer) {
+            return code;
         }
     }
     let mut hooks = match crate::run::run_hooks(&compiler, &l.project.config.on_run_start, "on-run-start", conn.clone())

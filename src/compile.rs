@@ -17,6 +17,9 @@ pub struct CompiledNode {
     pub sql: String,
     /// Ephemeral models inlined, in dependency order.
     pub ephemerals: Vec<String>,
+    /// Whether rendering ran no query and looked at no relation, so rendering again gives the
+    /// same SQL (a model compiled for static analysis need not be rendered again to run).
+    pub pure: bool,
 }
 
 /// Compiles nodes of one manifest; caches ephemeral models so each is rendered once.
@@ -25,12 +28,20 @@ pub struct Compiler<'a> {
     globals: Arc<Globals>,
     manifest: &'a Manifest,
     ephemerals: Mutex<HashMap<String, CompiledNode>>,
+    /// Models compiled before the run (for static analysis) whose render was pure.
+    precompiled: Mutex<HashMap<String, CompiledNode>>,
 }
 
 impl<'a> Compiler<'a> {
     /// A compiler over a parsed manifest.
     pub fn new(engine: &'a Engine, globals: Arc<Globals>, manifest: &'a Manifest) -> Compiler<'a> {
-        Compiler { engine, globals, manifest, ephemerals: Mutex::new(HashMap::new()) }
+        Compiler {
+            engine,
+            globals,
+            manifest,
+            ephemerals: Mutex::new(HashMap::new()),
+            precompiled: Mutex::new(HashMap::new()),
+        }
     }
 
     /// The globals renders use.
@@ -71,7 +82,19 @@ impl<'a> Compiler<'a> {
         conn: Option<Arc<dyn Connection>>,
         is_incremental: bool,
     ) -> Result<CompiledNode, Diagnostic> {
+        if !is_incremental {
+            if let Some(c) = self.precompiled.lock().unwrap_or_else(|e| e.into_inner()).remove(&node.unique_id) {
+                return Ok(c);
+            }
+        }
         self.compile_in(node, self.node_context(node, is_incremental), phase, conn)
+    }
+
+    /// Keep a pure compilation for the run to use instead of rendering the model again.
+    pub fn remember(&self, id: &str, c: &CompiledNode) {
+        if c.pure {
+            self.precompiled.lock().unwrap_or_else(|e| e.into_inner()).insert(id.to_string(), c.clone());
+        }
     }
 
     /// Render one node in a given context (overrides for audits and unit tests).
@@ -102,7 +125,8 @@ impl<'a> Compiler<'a> {
                 ctes.push((format!("__dbt__cte__{name}"), sql));
             }
         }
-        Ok(CompiledNode { sql: inject_ctes(&out.sql, &ctes), ephemerals: order })
+        let pure = out.statements.is_empty() && !out.introspected;
+        Ok(CompiledNode { sql: inject_ctes(&out.sql, &ctes), ephemerals: order, pure })
     }
 
     fn ephemeral(&self, id: &str, phase: Phase, conn: Option<Arc<dyn Connection>>) -> Result<EphemeralSql, Diagnostic> {
@@ -126,7 +150,7 @@ impl<'a> Compiler<'a> {
                 }
             }
         }
-        let c = CompiledNode { sql: out.sql.clone(), ephemerals: deps.clone() };
+        let c = CompiledNode { sql: out.sql.clone(), ephemerals: deps.clone(), pure: true };
         self.ephemerals.lock().unwrap_or_else(|e| e.into_inner()).insert(id.to_string(), c);
         Ok(EphemeralSql { sql_without_ctes: out.sql, ephemerals: deps })
     }

@@ -5,6 +5,8 @@
 //! `Manifest`, rendering each model once to record refs and configs) → `graph` (`Dag`) →
 //! `select` (plan) → `compile` / `run` (materializations through `adapter`) → `artifacts`.
 
+#![recursion_limit = "256"]
+
 pub mod adapter;
 pub mod artifacts;
 pub mod cli;
@@ -12,7 +14,9 @@ pub mod commands;
 pub mod compile;
 pub mod deps;
 pub mod diagnostics;
+pub mod docs;
 pub mod graph;
+pub mod lineage;
 pub mod output;
 pub mod parse;
 pub mod project;

@@ -210,6 +210,31 @@ pub struct Manifest {
     pub disabled: BTreeSet<String>,
     /// `{% docs %}` blocks by name: (text, file).
     pub docs: BTreeMap<String, (String, String)>,
+    /// Exposures by unique id.
+    pub exposures: BTreeMap<String, Exposure>,
+}
+
+/// An exposure from property YAML: a dashboard, notebook or application that reads nodes.
+#[derive(Debug, Clone)]
+pub struct Exposure {
+    /// `exposure.<package>.<name>`.
+    pub unique_id: String,
+    /// Name.
+    pub name: String,
+    /// Package.
+    pub package_name: String,
+    /// Property file (project-relative).
+    pub file: String,
+    /// Fully qualified name.
+    pub fqn: Vec<String>,
+    /// The entry as written (type, owner, url, maturity, label, meta, tags, ...).
+    pub raw: Json,
+    /// ref() and source() calls of `depends_on`.
+    pub refs: Vec<RefCall>,
+    /// Sources.
+    pub sources: Vec<(String, String)>,
+    /// Resolved unique ids.
+    pub depends_on: Vec<String>,
 }
 
 impl Manifest {
@@ -462,6 +487,8 @@ pub fn parse(
         manifest.nodes.insert(node.unique_id.clone(), node);
     }
 
+    let call = regex::Regex::new(r#"^\s*(ref|source)\s*\(\s*['"]([^'"]+)['"]\s*(?:,\s*['"]([^'"]+)['"]\s*)?\)\s*$"#)
+        .expect("exposure call pattern");
     for package in &project.packages {
         let pkg = &package.name;
         let props = &package.properties;
@@ -502,6 +529,50 @@ pub fn parse(
             let database = t.database.clone().unwrap_or_else(|| globals.target_database.clone());
             let relation = Relation::new(&database, &t.schema, &t.identifier);
             manifest.sources.insert(unique_id.clone(), SourceNode { unique_id, table: t.clone(), fqn, relation });
+        }
+
+        // Exposures: their depends_on are `ref('...')` / `source('...', '...')` strings.
+        for (file, yp, raw) in &props.exposures {
+            let Some(name) = raw.get("name").and_then(Json::as_str) else { continue };
+            let mut refs = vec![];
+            let mut sources = vec![];
+            for (i, d) in raw.get("depends_on").and_then(Json::as_array).into_iter().flatten().enumerate() {
+                let text = d.as_str().unwrap_or_default();
+                match call.captures(text) {
+                    Some(c) if &c[1] == "ref" => refs.push(match c.get(3) {
+                        Some(n) => RefCall { package: Some(c[2].to_string()), name: n.as_str().to_string() },
+                        None => RefCall { package: None, name: c[2].to_string() },
+                    }),
+                    Some(c) if c.get(3).is_some() => sources.push((c[2].to_string(), c[3].to_string())),
+                    _ => diags.push(
+                        Diagnostic::warning(
+                            "W0203",
+                            format!("exposure '{name}': depends_on entry `{text}` is not ref() or source()"),
+                        )
+                        .with_span(yaml_span(project, file, &yp.key("depends_on").index(i)))
+                        .with_help("write `- ref('model_name')` or `- source('source', 'table')`"),
+                    ),
+                }
+            }
+            let rel = package_relative(package, project, file);
+            let mut fqn = vec![pkg.clone()];
+            fqn.extend(property_file_folders(&rel));
+            fqn.push(name.to_string());
+            let unique_id = format!("exposure.{pkg}.{name}");
+            manifest.exposures.insert(
+                unique_id.clone(),
+                Exposure {
+                    unique_id,
+                    name: name.to_string(),
+                    package_name: pkg.clone(),
+                    file: file.to_string_lossy().replace('\\', "/"),
+                    fqn,
+                    raw: raw.clone(),
+                    refs,
+                    sources,
+                    depends_on: vec![],
+                },
+            );
         }
 
         // Generic tests declared in property YAML, and unit tests.
@@ -608,14 +679,82 @@ pub fn parse(
         }
     }
 
+    // An exposure on something that does not exist is reported, and the rest goes on (dbt
+    // stops; here the docs of everything else are still useful).
+    let mut exposure_deps: Vec<(String, Vec<String>)> = vec![];
+    for e in manifest.exposures.values() {
+        let mut d = BTreeSet::new();
+        let names: Vec<&str> = resolver.nodes.keys().map(String::as_str).collect();
+        let decl = || -> Span {
+            let yp = props_path(project, &e.package_name, &e.name);
+            let span = yp.map(|(f, y)| yaml_span(project, &f, &y.key("depends_on")));
+            span.unwrap_or_else(|| Span::file_only(&e.file))
+        };
+        for r in &e.refs {
+            match resolver.node(r, &e.package_name) {
+                Some(t) => {
+                    d.insert(t.unique_id.clone());
+                }
+                None => diags.push(
+                    Diagnostic::warning(
+                        "W0204",
+                        format!("exposure '{}' depends on ref('{}'), which does not exist", e.name, r.name),
+                    )
+                    .with_span(decl())
+                    .with_opt_help(did_you_mean(&r.name, names.iter().copied())),
+                ),
+            }
+        }
+        for (s, t) in &e.sources {
+            match resolver.sources.get(&(s.clone(), t.clone())) {
+                Some(x) => {
+                    d.insert(x.unique_id.clone());
+                }
+                None => diags.push(
+                    Diagnostic::warning(
+                        "W0204",
+                        format!("exposure '{}' depends on source('{s}', '{t}'), which is not declared", e.name),
+                    )
+                    .with_span(decl()),
+                ),
+            }
+        }
+        exposure_deps.push((e.unique_id.clone(), d.into_iter().collect()));
+    }
+    for (id, d) in exposure_deps {
+        if let Some(e) = manifest.exposures.get_mut(&id) {
+            e.depends_on = d;
+        }
+    }
+
     manifest.docs = docs_blocks(project, &mut diags);
     render_descriptions(project, &mut manifest, &mut diags);
     unused_config_paths(project, &manifest, &mut diags);
+    // `docs generate` documents what it can: a missing doc block leaves one description empty.
+    if globals.flags.get("WHICH").and_then(Json::as_str) == Some("generate") {
+        for d in diags.items.iter_mut().filter(|d| d.code == "E0206") {
+            d.severity = crate::diagnostics::Severity::Warning;
+        }
+    }
     if diags.has_errors() {
         Err(diags)
     } else {
         Ok((manifest, diags))
     }
+}
+
+/// The property file and YAML path of an exposure.
+fn props_path(
+    project: &Project,
+    package: &str,
+    name: &str,
+) -> Option<(std::path::PathBuf, crate::project::yaml::YPath)> {
+    let p = project.packages.iter().find(|p| p.name == package)?;
+    p.properties
+        .exposures
+        .iter()
+        .find(|(_, _, raw)| raw.get("name").and_then(Json::as_str) == Some(name))
+        .map(|(f, y, _)| (f.clone(), y.clone()))
 }
 
 /// A file's path inside its package (the project-relative path without the packages folder).

@@ -200,8 +200,8 @@ pub struct Properties {
     pub macros: BTreeMap<String, NodePatch>,
     /// Source tables in file order.
     pub sources: Vec<SourceTable>,
-    /// Exposures as written.
-    pub exposures: Vec<(PathBuf, Json)>,
+    /// Exposures as written, with where each is.
+    pub exposures: Vec<(PathBuf, YPath, Json)>,
     /// Unit tests as written.
     pub unit_tests: Vec<(PathBuf, YPath, Json)>,
 }
@@ -255,8 +255,8 @@ impl Properties {
         for (_, item, p) in items(doc, map, "sources", diags) {
             self.add_source(doc, item, &p, diags);
         }
-        for (_, item, _) in items(doc, map, "exposures", diags) {
-            self.exposures.push((doc.path.clone(), to_json(&Yaml::Mapping(item.clone()))));
+        for (_, item, p) in items(doc, map, "exposures", diags) {
+            self.exposures.push((doc.path.clone(), p, to_json(&Yaml::Mapping(item.clone()))));
         }
         for (_, item, p) in items(doc, map, "unit_tests", diags) {
             self.unit_tests.push((doc.path.clone(), p, to_json(&Yaml::Mapping(item.clone()))));

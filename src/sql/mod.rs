@@ -458,7 +458,7 @@ impl Analyzer<'_> {
                 out.push(Source { alias: alias_of(alias).unwrap_or_default(), columns: cols, hidden: vec![] });
             }
             TableFactor::NestedJoin { table_with_joins, .. } => {
-                self.from_item(table_with_joins, ctes, outer, out, joins)
+                self.table_with_joins(table_with_joins, ctes, outer, out, joins)
             }
             other => {
                 let alias = match other {
@@ -472,7 +472,7 @@ impl Analyzer<'_> {
         }
     }
 
-    fn from_item(
+    fn table_with_joins(
         &mut self,
         twj: &TableWithJoins,
         ctes: &HashMap<String, Vec<Col>>,
@@ -636,7 +636,7 @@ impl Analyzer<'_> {
         let mut sources = vec![];
         let mut joins = vec![];
         for twj in &s.from {
-            self.from_item(twj, ctes, outer, &mut sources, &mut joins);
+            self.table_with_joins(twj, ctes, outer, &mut sources, &mut joins);
         }
         let mut out: Vec<Col> = vec![];
         for item in &s.projection {

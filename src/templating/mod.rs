@@ -161,6 +161,9 @@ pub struct Rendered {
     pub statements: Vec<String>,
     /// The adapter response of the `main` statement, if any.
     pub main_response: Option<Json>,
+    /// Whether the render looked at the database (relations, columns), so that it may render
+    /// differently once upstream relations change.
+    pub introspected: bool,
 }
 
 /// Per-render state, reachable from every function through the `__strata` context entry.
@@ -1277,6 +1280,7 @@ impl Object for AdapterObj {
             }
             "get_relation" => {
                 let rs = render_state(state)?;
+                rs.out().introspected = true;
                 let (db, schema, ident) = (
                     s(0, "database").unwrap_or_default(),
                     s(1, "schema").unwrap_or_default(),
@@ -1293,6 +1297,7 @@ impl Object for AdapterObj {
             }
             "get_columns_in_relation" => {
                 let rs = render_state(state)?;
+                rs.out().introspected = true;
                 let rel =
                     pos.first().or(kw_rel(&kw, "relation").as_ref()).and_then(|v| v.downcast_object::<Relation>());
                 let cols = relation_columns(&rs, rel.as_deref())?;
@@ -1301,6 +1306,7 @@ impl Object for AdapterObj {
             "get_missing_columns" => {
                 // Columns of from_relation that to_relation lacks (by name, ignoring case).
                 let rs = render_state(state)?;
+                rs.out().introspected = true;
                 let from =
                     pos.first().cloned().or(kw_rel(&kw, "from_relation")).and_then(|v| v.downcast_object::<Relation>());
                 let to =
@@ -1317,6 +1323,7 @@ impl Object for AdapterObj {
             }
             "already_exists" => {
                 let rs = render_state(state)?;
+                rs.out().introspected = true;
                 let g = &rs.globals;
                 let Some(conn) = rs.conn.as_ref().filter(|_| rs.executes()) else { return Ok(Value::from(false)) };
                 let found = conn

@@ -1,5 +1,6 @@
 //! Integration tests: one binary, a module per area, a shared [`util::TestProject`].
 
+mod artifacts;
 mod cli;
 mod compile;
 mod diagnostics;

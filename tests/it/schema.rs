@@ -1,13 +1,13 @@
 //! A JSON Schema validator for the keywords dbt's artifact schemas use (draft 2020-12: type,
-//! enum, properties, required, additionalProperties, propertyNames, items, prefixItems,
-//! minItems, maxItems, anyOf). A schema using any other constraint keyword is rejected rather
-//! than half-checked. Written here instead of depending on a validator crate: those pull in
+//! enum, const, pattern, properties, required, additionalProperties, propertyNames, items,
+//! prefixItems, minItems, maxItems, anyOf; `format` is an annotation, as 2020-12 has it). A schema
+//! using any other constraint keyword is rejected rather than half-checked. Written here instead of depending on a validator crate: those pull in
 //! URL/ICU crates whose proc-macros change the features of crates DuckDB's build depends on,
 //! which made `cargo build` and `cargo test` compile DuckDB's C++ twice on a fresh machine.
 
 use serde_json::Value as Json;
 
-const ANNOTATIONS: &[&str] = &["title", "description", "default", "$schema", "$id", "examples"];
+const ANNOTATIONS: &[&str] = &["title", "description", "default", "$schema", "$id", "examples", "format"];
 
 /// Every place `doc` breaks `schema`, as `path: problem` lines.
 pub fn validate(schema: &Json, doc: &Json) -> Vec<String> {
@@ -49,6 +49,8 @@ fn check(schema: &Json, v: &Json, path: &str, out: &mut Vec<String>) {
             "minItems",
             "maxItems",
             "anyOf",
+            "const",
+            "pattern",
         ];
         if !known.contains(&k.as_str()) && !ANNOTATIONS.contains(&k.as_str()) {
             out.push(format!("{path}: the validator does not support keyword '{k}'"));
@@ -70,9 +72,31 @@ fn check(schema: &Json, v: &Json, path: &str, out: &mut Vec<String>) {
             out.push(format!("{path}: {v} is not one of {}", Json::Array(e.clone())));
         }
     }
+    if let Some(c) = s.get("const") {
+        if c != v {
+            out.push(format!("{path}: expected {c}, got {v}"));
+        }
+    }
+    if let (Some(p), Some(text)) = (s.get("pattern").and_then(Json::as_str), v.as_str()) {
+        match regex::Regex::new(p) {
+            Ok(re) if re.is_match(text) => {}
+            Ok(_) => out.push(format!("{path}: {text:?} does not match {p}")),
+            Err(e) => out.push(format!("{path}: the schema's pattern {p} does not compile: {e}")),
+        }
+    }
     if let Some(Json::Array(any)) = s.get("anyOf") {
-        if !any.iter().any(|sub| validate(sub, v).is_empty()) {
-            out.push(format!("{path}: {v} matches none of anyOf"));
+        let tries: Vec<Vec<String>> = any.iter().map(|sub| validate(sub, v)).collect();
+        if !tries.iter().any(Vec::is_empty) {
+            // Say why the closest alternative fails, so a mistake in one node is findable.
+            let best = tries.iter().min_by_key(|t| t.len()).cloned().unwrap_or_default();
+            let why: Vec<String> = best.iter().take(5).map(|e| e.replacen('$', path, 1)).collect();
+            let shown = v.to_string();
+            let shown = if shown.len() > 80 {
+                format!("{}…", &shown[..shown.char_indices().nth(80).map(|(i, _)| i).unwrap_or(shown.len())])
+            } else {
+                shown
+            };
+            out.push(format!("{path}: {shown} matches none of anyOf; closest: {}", why.join("; ")));
         }
     }
     if let Json::Object(obj) = v {
@@ -154,5 +178,9 @@ fn the_validator_rejects_what_the_run_results_schema_forbids() {
     bad["results"][0].as_object_mut().unwrap().remove("thread_id");
     assert!(!validate(&schema, &bad).is_empty(), "a missing required field must be rejected");
     // A keyword the validator does not know is an error, not a silent pass.
-    assert!(!validate(&serde_json::json!({"pattern": "x"}), &serde_json::json!("y")).is_empty());
+    assert!(!validate(&serde_json::json!({"multipleOf": 2}), &serde_json::json!(3)).is_empty());
+    // const and pattern are checked.
+    assert!(!validate(&serde_json::json!({"const": "model"}), &serde_json::json!("seed")).is_empty());
+    assert!(!validate(&serde_json::json!({"pattern": "^a"}), &serde_json::json!("ba")).is_empty());
+    assert!(validate(&serde_json::json!({"pattern": "^a"}), &serde_json::json!("ab")).is_empty());
 }

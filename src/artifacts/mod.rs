@@ -1,5 +1,9 @@
-//! Files under `target/` that other tools read: `run_results.json` (dbt's run-results v6).
-//! In: [`RunResults`]. Out: JSON files.
+//! Files under `target/` that other tools read: `run_results.json` (dbt's run-results v6),
+//! `manifest.json` (v12) and `catalog.json` (v1).
+//! In: [`RunResults`], the manifest, the database catalog. Out: JSON files.
+
+pub mod catalog;
+pub mod manifest;
 
 use crate::run::RunResults;
 use crate::Invocation;
@@ -9,7 +13,7 @@ use std::path::Path;
 /// dbt's schema URL for run results v6.
 pub const RUN_RESULTS_SCHEMA: &str = "https://schemas.getdbt.com/dbt/run-results/v6.json";
 
-fn metadata(schema: &str, inv: &Invocation) -> Json {
+pub(crate) fn metadata(schema: &str, inv: &Invocation) -> Json {
     json!({
         "dbt_schema_version": schema,
         "dbt_version": concat!("strata-", env!("CARGO_PKG_VERSION")),

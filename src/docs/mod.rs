@@ -1,0 +1,355 @@
+//! The documentation site: `strata docs generate` writes `target/index.html` (the page, with
+//! the templates/docs/ styles and script inlined) and `target/docs/` (data as JavaScript files,
+//! which a page opened from file:// can load): a small index of every node and edge loaded
+//! first, a search index loaded after the first paint, and each node's details in one of many
+//! shards loaded when that node is shown. So the page stays fast at 10,000 models.
+//! `strata docs serve` serves `target/` on localhost.
+//! In: the manifest, lineage, catalog and compiled SQL. Out: files under target/.
+
+use crate::diagnostics::{Diagnostic, Span};
+use crate::lineage::Lineage;
+use crate::output::Printer;
+use crate::parse::{Manifest, ResourceType};
+use serde_json::{json, Map, Value as Json};
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+const INDEX_HTML: &str = include_str!("../../templates/docs/index.html");
+const STYLE_CSS: &str = include_str!("../../templates/docs/style.css");
+const APP_JS: &str = include_str!("../../templates/docs/app.js");
+
+/// Node details go into this many shard files.
+fn shard_count(nodes: usize) -> usize {
+    (nodes / 40).clamp(1, 512)
+}
+
+fn shard_of(id: &str, shards: usize) -> usize {
+    // FNV-1a: stable across runs and platforms.
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in id.bytes() {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    (h % shards as u64) as usize
+}
+
+/// Markdown to HTML.
+pub fn markdown(text: &str) -> String {
+    let parser = pulldown_cmark::Parser::new_ext(text, pulldown_cmark::Options::ENABLE_TABLES);
+    let mut out = String::new();
+    pulldown_cmark::html::push_html(&mut out, parser);
+    out
+}
+
+/// Markdown that renders, but not as its author meant: an unclosed code fence swallows the rest.
+fn markdown_problem(text: &str) -> Option<String> {
+    let fences = text.lines().filter(|l| l.trim_start().starts_with("```")).count();
+    (fences % 2 == 1).then(|| "a ``` code fence is never closed, so the rest of the description renders as code".into())
+}
+
+/// Everything the site shows.
+pub struct SiteInput<'a> {
+    /// The parsed project.
+    pub manifest: &'a Manifest,
+    /// Column lineage of the compiled models.
+    pub lineage: &'a Lineage,
+    /// Compiled SQL by unique id.
+    pub compiled: &'a HashMap<String, String>,
+    /// The database's tables and columns (types), by lowercased (db, schema, name).
+    pub catalog: &'a HashMap<(String, String, String), crate::artifacts::catalog::TableInfo>,
+    /// The root project's name.
+    pub project: &'a str,
+    /// When the site was generated.
+    pub generated_at: String,
+}
+
+fn rel_key(r: &crate::templating::relation::Relation) -> (String, String, String) {
+    let l = |s: &Option<String>| s.clone().unwrap_or_default().to_lowercase();
+    (l(&r.database), l(&r.schema), l(&r.identifier))
+}
+
+/// Write the site under `target_dir`. Returns the warnings found (broken markdown).
+pub fn generate(input: &SiteInput, target_dir: &Path) -> std::io::Result<Vec<Diagnostic>> {
+    let m = input.manifest;
+    let mut warnings = vec![];
+    // Which nodes the site shows: models, seeds, snapshots, analyses, tests, sources, exposures.
+    let mut ids: Vec<String> =
+        m.nodes.iter().filter(|(_, n)| n.resource_type != ResourceType::UnitTest).map(|(id, _)| id.clone()).collect();
+    ids.extend(m.sources.keys().cloned());
+    ids.extend(m.exposures.keys().cloned());
+    ids.sort();
+    let index_of: HashMap<&str, usize> = ids.iter().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
+    let shards = shard_count(ids.len());
+
+    // Edges (parent → child) and each column's downstream readers.
+    let mut edges: Vec<(usize, usize)> = vec![];
+    let mut parents_of: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for (id, n) in &m.nodes {
+        parents_of.insert(id, n.depends_on.clone());
+    }
+    for (id, e) in &m.exposures {
+        parents_of.insert(id, e.depends_on.clone());
+    }
+    let mut children_of: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (child, ps) in &parents_of {
+        for p in ps {
+            if let (Some(&a), Some(&b)) = (index_of.get(p.as_str()), index_of.get(child)) {
+                edges.push((a, b));
+            }
+            children_of.entry(p.clone()).or_default().push(child.to_string());
+        }
+    }
+    let mut downstream: HashMap<(String, String), Vec<Json>> = HashMap::new();
+    for (id, nl) in &input.lineage.nodes {
+        for c in &nl.columns {
+            for u in &c.upstream {
+                downstream
+                    .entry((u.node.clone(), u.column.to_lowercase()))
+                    .or_default()
+                    .push(json!([id, c.name, u.kind]));
+            }
+        }
+    }
+    // Tests by the node and column they test.
+    let mut tests_of: HashMap<(String, Option<String>), Vec<String>> = HashMap::new();
+    for n in m.nodes.values().filter(|n| n.resource_type == ResourceType::Test) {
+        if let Some(t) = &n.test {
+            if let Some(a) = &t.attached_node {
+                let name = t.metadata.as_ref().map(|md| md.name.clone()).unwrap_or_else(|| n.name.clone());
+                tests_of.entry((a.clone(), t.column_name.clone().map(|c| c.to_lowercase()))).or_default().push(name);
+            }
+        }
+    }
+
+    let mut index_nodes: Vec<Json> = vec![];
+    let mut search: Vec<String> = vec![];
+    let mut shard_data: Vec<Map<String, Json>> = vec![Map::new(); shards];
+    for id in &ids {
+        let shard = shard_of(id, shards);
+        let (detail, kind, name, package, text) = if let Some(n) = m.nodes.get(id) {
+            let info = input.catalog.get(&rel_key(&n.relation));
+            let lineage = input.lineage.nodes.get(id);
+            let mut names: Vec<String> = n.columns.iter().map(|c| c.name.clone()).collect();
+            for c in info.map(|i| i.columns.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>()).unwrap_or_default() {
+                if !names.iter().any(|x| x.eq_ignore_ascii_case(&c)) {
+                    names.push(c);
+                }
+            }
+            for c in lineage.map(|l| l.columns.iter().map(|c| c.name.clone()).collect::<Vec<_>>()).unwrap_or_default() {
+                if !names.iter().any(|x| x.eq_ignore_ascii_case(&c)) {
+                    names.push(c);
+                }
+            }
+            for c in input.lineage.base_columns.get(id).cloned().unwrap_or_default() {
+                if !names.iter().any(|x| x.eq_ignore_ascii_case(&c)) {
+                    names.push(c);
+                }
+            }
+            let columns: Vec<Json> = names
+                .iter()
+                .map(|c| {
+                    let declared = n.columns.iter().find(|d| d.name.eq_ignore_ascii_case(c));
+                    let ty = info
+                        .and_then(|i| i.columns.iter().find(|(x, _)| x.eq_ignore_ascii_case(c)).map(|(_, t)| t.clone()))
+                        .or_else(|| declared.and_then(|d| d.data_type.clone()))
+                        .unwrap_or_default();
+                    let desc = declared.map(|d| d.description.clone()).unwrap_or_default();
+                    if let Some(p) = markdown_problem(&desc) {
+                        warnings.push(
+                            Diagnostic::warning("W1101", format!("description of column '{c}' of '{}': {p}", n.name))
+                                .with_span(Span::file_only(
+                                    n.patch_path.clone().unwrap_or_else(|| n.original_file_path.clone()),
+                                )),
+                        );
+                    }
+                    let upstream: Vec<Json> = lineage
+                        .and_then(|l| l.columns.iter().find(|x| x.name.eq_ignore_ascii_case(c)))
+                        .map(|x| x.upstream.iter().map(|u| json!([u.node, u.column, u.kind])).collect())
+                        .unwrap_or_default();
+                    json!({
+                        "name": c,
+                        "type": ty,
+                        "description": markdown(&desc),
+                        "tests": tests_of.get(&(id.clone(), Some(c.to_lowercase()))).cloned().unwrap_or_default(),
+                        "upstream": upstream,
+                        "downstream": downstream.get(&(id.clone(), c.to_lowercase())).cloned().unwrap_or_default(),
+                    })
+                })
+                .collect();
+            if let Some(p) = markdown_problem(&n.description) {
+                warnings.push(
+                    Diagnostic::warning("W1101", format!("description of '{}': {p}", n.name)).with_span(
+                        Span::file_only(n.patch_path.clone().unwrap_or_else(|| n.original_file_path.clone())),
+                    ),
+                );
+            }
+            let text = format!(
+                "{} {} {} {}",
+                n.name,
+                n.description,
+                names.join(" "),
+                n.columns.iter().map(|c| c.description.as_str()).collect::<Vec<_>>().join(" ")
+            );
+            let detail = json!({
+                "name": n.name,
+                "type": n.resource_type.as_str(),
+                "package": n.package_name,
+                "path": n.original_file_path,
+                "relation": if n.is_test() { Json::Null } else { json!(n.relation.to_string()) },
+                "materialized": n.materialized(),
+                "description": markdown(&n.description),
+                "columns": columns,
+                "tests": tests_of.get(&(id.clone(), None)).cloned().unwrap_or_default(),
+                "raw_sql": n.raw_code,
+                "compiled_sql": input.compiled.get(id),
+                "rows": info.and_then(|i| i.rows),
+                "parents": n.depends_on,
+                "children": children_of.get(id).cloned().unwrap_or_default(),
+                "tags": n.config.tags(),
+            });
+            (detail, n.resource_type.as_str().to_string(), n.name.clone(), n.package_name.clone(), text)
+        } else if let Some(s) = m.sources.get(id) {
+            let t = &s.table;
+            let info = input.catalog.get(&rel_key(&s.relation));
+            let mut names: Vec<String> = t.columns.iter().map(|c| c.name.clone()).collect();
+            for c in info.map(|i| i.columns.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>()).unwrap_or_default() {
+                if !names.iter().any(|x| x.eq_ignore_ascii_case(&c)) {
+                    names.push(c);
+                }
+            }
+            let columns: Vec<Json> = names
+                .iter()
+                .map(|c| {
+                    let declared = t.columns.iter().find(|d| d.name.eq_ignore_ascii_case(c));
+                    let ty = info
+                        .and_then(|i| i.columns.iter().find(|(x, _)| x.eq_ignore_ascii_case(c)).map(|(_, t)| t.clone()))
+                        .or_else(|| declared.and_then(|d| d.data_type.clone()))
+                        .unwrap_or_default();
+                    json!({
+                        "name": c, "type": ty,
+                        "description": markdown(&declared.map(|d| d.description.clone()).unwrap_or_default()),
+                        "tests": tests_of.get(&(id.clone(), Some(c.to_lowercase()))).cloned().unwrap_or_default(),
+                        "upstream": [],
+                        "downstream": downstream.get(&(id.clone(), c.to_lowercase())).cloned().unwrap_or_default(),
+                    })
+                })
+                .collect();
+            let name = format!("{}.{}", t.source_name, t.name);
+            let text = format!("{name} {} {} {}", t.description, t.source_description, names.join(" "));
+            let detail = json!({
+                "name": name, "type": "source", "package": s.fqn[0], "path": t.file.to_string_lossy(),
+                "relation": s.relation.to_string(), "materialized": "source",
+                "description": markdown(&format!("{}\n\n{}", t.source_description, t.description)),
+                "columns": columns, "tests": tests_of.get(&(id.clone(), None)).cloned().unwrap_or_default(),
+                "raw_sql": null, "compiled_sql": null, "rows": info.and_then(|i| i.rows),
+                "parents": [], "children": children_of.get(id).cloned().unwrap_or_default(), "tags": t.tags,
+            });
+            (detail, "source".to_string(), name, s.fqn[0].clone(), text)
+        } else if let Some(e) = m.exposures.get(id) {
+            let desc = e.raw.get("description").and_then(Json::as_str).unwrap_or_default().to_string();
+            let owner = e.raw.get("owner").cloned().unwrap_or(Json::Null);
+            let detail = json!({
+                "name": e.name, "type": "exposure", "package": e.package_name, "path": e.file,
+                "relation": null, "materialized": e.raw.get("type").and_then(Json::as_str).unwrap_or("exposure"),
+                "description": markdown(&desc), "columns": [], "tests": [], "raw_sql": null, "compiled_sql": null,
+                "rows": null, "parents": e.depends_on, "children": [], "tags": e.raw.get("tags").cloned().unwrap_or(json!([])),
+                "owner": owner, "url": e.raw.get("url"),
+            });
+            (detail, "exposure".to_string(), e.name.clone(), e.package_name.clone(), format!("{} {desc}", e.name))
+        } else {
+            continue;
+        };
+        index_nodes.push(json!([id, kind, name, package, shard]));
+        search.push(text.to_lowercase());
+        shard_data[shard].insert(id.clone(), detail);
+    }
+
+    let docs_dir = target_dir.join("docs");
+    let _ = std::fs::remove_dir_all(&docs_dir);
+    std::fs::create_dir_all(docs_dir.join("n"))?;
+    let index = json!({
+        "project": input.project,
+        "generated_at": input.generated_at,
+        "nodes": index_nodes,
+        "edges": edges,
+        "shards": shards,
+    });
+    std::fs::write(docs_dir.join("index.js"), format!("window.STRATA_INDEX = {};\n", script_safe(&index)))?;
+    std::fs::write(docs_dir.join("search.js"), format!("window.STRATA_SEARCH = {};\n", script_safe(&json!(search))))?;
+    for (i, data) in shard_data.into_iter().enumerate() {
+        std::fs::write(
+            docs_dir.join("n").join(format!("{i}.js")),
+            format!("strataShard({i}, {});\n", script_safe(&Json::Object(data))),
+        )?;
+    }
+    let page = INDEX_HTML
+        .replace("/*STYLE*/", STYLE_CSS)
+        .replace("/*APP*/", APP_JS)
+        .replace("{{project}}", &html_escape(input.project));
+    std::fs::write(target_dir.join("index.html"), page)?;
+    Ok(warnings)
+}
+
+/// JSON that can sit inside a <script> (no `</script>` can end it early).
+fn script_safe(v: &Json) -> String {
+    serde_json::to_string(v).unwrap_or_default().replace("</", "<\\/")
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+/// `strata docs serve`: serve `target_dir` on 127.0.0.1:`port` until interrupted.
+pub fn serve(target_dir: &Path, port: u16, printer: &Printer) -> i32 {
+    let listener = match std::net::TcpListener::bind(("127.0.0.1", port)) {
+        Ok(l) => l,
+        Err(e) => {
+            printer.diagnostics(&[Diagnostic::error("E1201", format!("cannot listen on port {port}: {e}"))
+                .with_help("pass another --port")]);
+            return 2;
+        }
+    };
+    if !target_dir.join("index.html").is_file() {
+        printer.diagnostics(&[Diagnostic::error("E1202", "there is no docs site in the target folder")
+            .with_help("run `strata docs generate` first")]);
+        return 2;
+    }
+    let port = listener.local_addr().map(|a| a.port()).unwrap_or(port);
+    printer.info(&format!("Serving docs at http://127.0.0.1:{port}/ (press Ctrl+C to stop)"));
+    for conn in listener.incoming() {
+        let Ok(mut s) = conn else { continue };
+        let dir = target_dir.to_path_buf();
+        std::thread::spawn(move || {
+            use std::io::{Read, Write};
+            let mut buf = [0u8; 8192];
+            let n = s.read(&mut buf).unwrap_or(0);
+            let req = String::from_utf8_lossy(&buf[..n]).to_string();
+            let path = req.split_whitespace().nth(1).unwrap_or("/").split('?').next().unwrap_or("/").to_string();
+            let rel = if path == "/" { "index.html".to_string() } else { path.trim_start_matches('/').to_string() };
+            let safe = !rel.split('/').any(|p| p == ".." || p.is_empty());
+            let file = dir.join(&rel);
+            let (status, body, ctype) = match (safe, std::fs::read(&file)) {
+                (true, Ok(b)) => {
+                    let ext = file.extension().and_then(|e| e.to_str()).unwrap_or("");
+                    let ctype = match ext {
+                        "html" => "text/html; charset=utf-8",
+                        "js" => "text/javascript; charset=utf-8",
+                        "json" => "application/json",
+                        "css" => "text/css",
+                        "png" => "image/png",
+                        _ => "application/octet-stream",
+                    };
+                    ("200 OK", b, ctype)
+                }
+                _ => ("404 Not Found", b"not found".to_vec(), "text/plain"),
+            };
+            let _ = write!(
+                s,
+                "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = s.write_all(&body);
+        });
+    }
+    0
+}

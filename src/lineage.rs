@@ -1,0 +1,223 @@
+//! Project-wide static analysis and column lineage: every compiled model is analysed (through
+//! [`crate::sql`]) in dependency order, each reading its upstream relations' columns: seed
+//! headers, declared source columns, upstream models' inferred columns, and DuckDB's catalog for
+//! what exists. Problems become diagnostics located in the compiled file.
+//! In: the manifest, compiled SQL by node, optionally the database catalog. Out: [`Lineage`].
+
+use crate::diagnostics::{Diagnostic, Severity, Span};
+use crate::graph::Dag;
+use crate::parse::{Manifest, ResourceType};
+use crate::sql::{self, Catalog, Relation};
+use serde::Serialize;
+use serde_json::{json, Value as Json};
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+/// `--static-analysis`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// Nothing is analysed.
+    Off,
+    /// Problems are warnings; everything runs.
+    #[default]
+    Warn,
+    /// Problems are errors; nothing runs unless the whole selection checks out.
+    Strict,
+}
+
+/// A model's analysis.
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeLineage {
+    /// Output columns and their upstream columns.
+    pub columns: Vec<sql::Column>,
+    /// Whether every output column is known.
+    pub complete: bool,
+}
+
+/// Every analysed node, and the diagnostics found.
+#[derive(Debug, Clone, Default)]
+pub struct Lineage {
+    /// By unique id (models and analyses).
+    pub nodes: BTreeMap<String, NodeLineage>,
+    /// Columns of seeds and sources (which have no SQL to analyse), by unique id.
+    pub base_columns: BTreeMap<String, Vec<String>>,
+    /// Unknown columns and relations (errors or warnings per the mode), and SQL the parser
+    /// rejects (always warnings).
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// Columns of relations that exist in the database, by lowercased (database, schema, name).
+pub type DbColumns = HashMap<(String, String, String), Vec<String>>;
+
+/// Read every relation's columns from the database (one query).
+pub fn db_columns(conn: &dyn crate::adapter::Connection) -> DbColumns {
+    let mut out: DbColumns = HashMap::new();
+    let sql = "select table_catalog, table_schema, table_name, column_name from information_schema.columns order by table_catalog, table_schema, table_name, ordinal_position";
+    if let Ok(t) = conn.query(sql, None) {
+        for r in t.rows {
+            let s = |i: usize| r.get(i).and_then(Json::as_str).unwrap_or_default().to_string();
+            out.entry((s(0).to_lowercase(), s(1).to_lowercase(), s(2).to_lowercase())).or_default().push(s(3));
+        }
+    }
+    out
+}
+
+struct ProjectCatalog<'a> {
+    /// (database, schema, name) → node id.
+    relations: &'a HashMap<(String, String, String), String>,
+    /// Known columns by node id.
+    columns: &'a HashMap<String, Vec<String>>,
+    db: Option<&'a DbColumns>,
+    database: &'a str,
+    schema: &'a str,
+}
+
+impl Catalog for ProjectCatalog<'_> {
+    fn lookup(&self, parts: &[String]) -> Option<Relation> {
+        let key = match parts {
+            [d, s, n] => (d.clone(), s.clone(), n.clone()),
+            [s, n] => (self.database.to_string(), s.clone(), n.clone()),
+            [n] => (self.database.to_string(), self.schema.to_string(), n.clone()),
+            _ => return None,
+        };
+        if let Some(id) = self.relations.get(&key) {
+            let columns = self.columns.get(id).cloned().or_else(|| self.db.and_then(|d| d.get(&key)).cloned());
+            return Some(Relation { node: id.clone(), columns });
+        }
+        let cols = self.db?.get(&key)?;
+        Some(Relation { node: format!("{}.{}.{}", key.0, key.1, key.2), columns: Some(cols.clone()) })
+    }
+    fn complete(&self) -> bool {
+        self.db.is_some()
+    }
+}
+
+/// Analyse the compiled SQL of `compiled` (by unique id), in dependency order. `db` is the
+/// database's catalog when the database exists (then unknown relations are errors too).
+pub fn analyze(
+    m: &Manifest,
+    dag: &Dag,
+    compiled: &HashMap<String, String>,
+    db: Option<&DbColumns>,
+    root: &Path,
+    target_dir: &Path,
+    mode: Mode,
+) -> Lineage {
+    let mut out = Lineage::default();
+    if mode == Mode::Off {
+        return out;
+    }
+    let key = |r: &crate::templating::relation::Relation| {
+        let l = |s: &Option<String>| s.clone().unwrap_or_default().to_lowercase();
+        (l(&r.database), l(&r.schema), l(&r.identifier))
+    };
+    let mut relations: HashMap<(String, String, String), String> = HashMap::new();
+    for n in m.nodes.values().filter(|n| matches!(n.resource_type, ResourceType::Model | ResourceType::Seed)) {
+        relations.insert(key(&n.relation), n.unique_id.clone());
+    }
+    for s in m.sources.values() {
+        relations.insert(key(&s.relation), s.unique_id.clone());
+    }
+    let mut columns: HashMap<String, Vec<String>> = HashMap::new();
+    for n in m.nodes.values().filter(|n| n.resource_type == ResourceType::Seed) {
+        let text = std::fs::read_to_string(&n.file_path).unwrap_or_default();
+        let delim = n.config.get_str("delimiter").and_then(|d| d.bytes().next()).unwrap_or(b',');
+        if let Ok((cols, _)) = crate::seeds::columns(&text, delim, &n.config) {
+            let names: Vec<String> = cols.into_iter().map(|c| c.name).collect();
+            out.base_columns.insert(n.unique_id.clone(), names.clone());
+            columns.insert(n.unique_id.clone(), names);
+        }
+    }
+    // A source's columns come from the database: property YAML often declares only some of
+    // them, so declared columns alone would make the others look unknown.
+    for s in m.sources.values() {
+        if let Some(cols) = db.and_then(|d| d.get(&key(&s.relation))).cloned() {
+            out.base_columns.insert(s.unique_id.clone(), cols.clone());
+            columns.insert(s.unique_id.clone(), cols);
+        }
+    }
+    let (database, schema) = m
+        .nodes
+        .values()
+        .find(|n| n.resource_type == ResourceType::Model)
+        .map(|n| (n.relation.database.clone().unwrap_or_default(), n.relation.schema.clone().unwrap_or_default()))
+        .unwrap_or_default();
+    let (database, schema) = (database.to_lowercase(), schema.to_lowercase());
+    for id in dag.order() {
+        let Some(sql_text) = compiled.get(id) else { continue };
+        let Some(node) = m.nodes.get(id) else { continue };
+        let catalog =
+            ProjectCatalog { relations: &relations, columns: &columns, db, database: &database, schema: &schema };
+        let file = Path::new(&node.package_name).join(node.target_file_path());
+        let shown = target_dir.join("compiled").join(&file);
+        let shown = crate::diagnostics::rel_path(root, &shown);
+        match sql::analyze(sql_text, &catalog) {
+            Ok(a) => {
+                for p in &a.problems {
+                    let (code, sev) = match (p.message.starts_with("relation"), mode) {
+                        (true, Mode::Strict) => ("E1002", Severity::Error),
+                        (true, _) => ("W1002", Severity::Warning),
+                        (false, Mode::Strict) => ("E1001", Severity::Error),
+                        (false, _) => ("W1001", Severity::Warning),
+                    };
+                    let mut d = Diagnostic::error(code, format!("{}: {}", node.name, p.message))
+                        .with_span(Span::new(&shown, Some(sql_text), p.line, p.col, p.len.max(1)))
+                        .with_opt_help(p.help.clone());
+                    d.severity = sev;
+                    out.diagnostics.push(d);
+                }
+                if a.complete {
+                    columns.insert(id.clone(), a.columns.iter().map(|c| c.name.clone()).collect());
+                }
+                out.nodes.insert(id.clone(), NodeLineage { columns: a.columns, complete: a.complete });
+            }
+            Err(e) => {
+                let span = if e.line > 0 {
+                    Span::new(&shown, Some(sql_text), e.line, e.col.max(1), 1)
+                } else {
+                    Span::file_only(&shown)
+                };
+                out.diagnostics.push(
+                    Diagnostic::warning(
+                        "W1003",
+                        format!("{}: the SQL parser cannot read this model: {}", node.name, e.message),
+                    )
+                    .with_span(span)
+                    .with_help("its columns and lineage are unknown; it still builds"),
+                );
+            }
+        }
+    }
+    out
+}
+
+impl Lineage {
+    /// `target/lineage.json`: every analysed node's columns and upstream columns, and the
+    /// columns of seeds and sources.
+    pub fn to_json(&self, invocation: &crate::Invocation) -> Json {
+        json!({
+            "metadata": {
+                "strata_version": env!("CARGO_PKG_VERSION"),
+                "generated_at": invocation.started_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                "invocation_id": invocation.id,
+            },
+            "nodes": self.nodes,
+            "base_columns": self.base_columns,
+        })
+    }
+
+    /// Whether `column` of `node` is read by anything analysed, as (node, column, kind).
+    pub fn downstream_of(&self, node: &str, column: &str) -> Vec<(String, String, sql::Kind)> {
+        let mut out = vec![];
+        for (id, nl) in &self.nodes {
+            for c in &nl.columns {
+                for u in &c.upstream {
+                    if u.node == node && u.column.eq_ignore_ascii_case(column) {
+                        out.push((id.clone(), c.name.clone(), u.kind));
+                    }
+                }
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,240 @@
+// strata docs: a single page over data files in docs/ (JavaScript, so file:// works). The node
+// index is loaded with the page; the search index after the first paint; each node's details
+// from its shard when the node is shown. The lineage view draws a node's neighbourhood only.
+(function () {
+  "use strict";
+  var T0 = performance.now();
+  var INDEX = window.STRATA_INDEX || { nodes: [], edges: [], shards: 1, project: "" };
+  var nodes = INDEX.nodes.map(function (n) { return { id: n[0], type: n[1], name: n[2], pkg: n[3], shard: n[4] }; });
+  var byId = {};
+  nodes.forEach(function (n, i) { n.i = i; byId[n.id] = n; });
+  var parents = nodes.map(function () { return []; });
+  var children = nodes.map(function () { return []; });
+  INDEX.edges.forEach(function (e) { children[e[0]].push(e[1]); parents[e[1]].push(e[0]); });
+
+  var $ = function (id) { return document.getElementById(id); };
+  function esc(s) {
+    return String(s == null ? "" : s).replace(/[&<>"]/g, function (c) {
+      return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" }[c];
+    });
+  }
+  function link(id, col) { return "#!/node/" + encodeURIComponent(id) + (col ? "/" + encodeURIComponent(col) : ""); }
+
+  // Loading data files by <script>: the only way a file:// page may read other files.
+  function loadScript(src) {
+    return new Promise(function (ok, fail) {
+      var s = document.createElement("script");
+      s.src = src; s.onload = ok; s.onerror = function () { fail(new Error("cannot load " + src)); };
+      document.head.appendChild(s);
+    });
+  }
+  var shards = {}, pending = {};
+  window.strataShard = function (k, data) { shards[k] = data; };
+  function shard(k) {
+    if (shards[k]) return Promise.resolve(shards[k]);
+    if (!pending[k]) pending[k] = loadScript("docs/n/" + k + ".js").then(function () { return shards[k]; });
+    return pending[k];
+  }
+  function detail(id) {
+    var n = byId[id];
+    if (!n) return Promise.resolve(null);
+    return shard(n.shard).then(function (d) { return d && d[id]; });
+  }
+  var searchReady = null;
+  function loadSearch() {
+    if (!searchReady) searchReady = loadScript("docs/search.js");
+    return searchReady;
+  }
+
+  // Search: names first, then descriptions and column names.
+  function runSearch(q) {
+    var t = performance.now();
+    q = q.trim().toLowerCase();
+    var box = $("results");
+    if (!q) { box.hidden = true; return Promise.resolve(); }
+    return loadSearch().then(function () {
+      var texts = window.STRATA_SEARCH || [];
+      var byName = [], byText = [];
+      for (var i = 0; i < nodes.length && byName.length + byText.length < 400; i++) {
+        if (nodes[i].name.toLowerCase().indexOf(q) >= 0) byName.push(nodes[i]);
+        else if (texts[i] && texts[i].indexOf(q) >= 0) byText.push(nodes[i]);
+      }
+      var hits = byName.concat(byText).slice(0, 50);
+      box.hidden = false;
+      box.innerHTML = "<h2>" + hits.length + (hits.length === 50 ? "+" : "") + " results for “" + esc(q) + "”</h2><ol>" +
+        hits.map(function (n) {
+          return '<li class="hit" data-node="' + esc(n.id) + '"><span class="kind">' + esc(n.type) + '</span><a href="' +
+            link(n.id) + '">' + esc(n.name) + '</a> <span class="muted">' + esc(n.pkg) + "</span></li>";
+        }).join("") + "</ol>";
+      document.body.setAttribute("data-search-ms", String(Math.round(performance.now() - t)));
+      document.body.setAttribute("data-search-results", String(hits.length));
+    });
+  }
+
+  // The lineage graph: the focus node, two levels up and down, at most 25 per level.
+  function neighbourhood(i) {
+    var levels = {}; levels[i] = 0;
+    var walk = function (adj, dir) {
+      var frontier = [i];
+      for (var d = 1; d <= 2; d++) {
+        var next = [];
+        frontier.forEach(function (x) {
+          adj[x].forEach(function (y) {
+            if (levels[y] === undefined && next.length < 25) { levels[y] = d * dir; next.push(y); }
+          });
+        });
+        frontier = next;
+      }
+    };
+    walk(parents, -1); walk(children, 1);
+    return levels;
+  }
+  function drawGraph(focus, highlight) {
+    var levels = neighbourhood(focus.i);
+    var cols = {}, pos = {};
+    Object.keys(levels).forEach(function (k) { var l = levels[k]; (cols[l] = cols[l] || []).push(+k); });
+    var W = 220, H = 46, maxRows = 1;
+    Object.keys(cols).forEach(function (l) {
+      cols[l].sort(function (a, b) { return nodes[a].name < nodes[b].name ? -1 : 1; });
+      maxRows = Math.max(maxRows, cols[l].length);
+      cols[l].forEach(function (x, r) { pos[x] = { x: (+l + 2) * W + 10, y: r * H + 10 }; });
+    });
+    var svg = ['<svg id="graph" viewBox="0 0 ' + (5 * W) + " " + (maxRows * H + 20) + '" data-nodes="' + Object.keys(pos).length + '">'];
+    Object.keys(pos).forEach(function (k) {
+      var a = +k;
+      children[a].forEach(function (b) {
+        if (!pos[b]) return;
+        var p = pos[a], q = pos[b], x1 = p.x + 190, y1 = p.y + 17, x2 = q.x, y2 = q.y + 17;
+        var hl = highlight && highlight[nodes[a].id] && highlight[nodes[b].id] ? " hl" : "";
+        svg.push('<path class="edge' + hl + '" d="M' + x1 + "," + y1 + " C" + (x1 + 20) + "," + y1 + " " + (x2 - 20) + "," + y2 + " " + x2 + "," + y2 + '"/>');
+      });
+    });
+    Object.keys(pos).forEach(function (k) {
+      var n = nodes[+k], p = pos[k];
+      var cls = "node " + n.type + (n.i === focus.i ? " focus" : "") + (highlight && highlight[n.id] ? " hl" : "");
+      var label = n.name.length > 26 ? n.name.slice(0, 25) + "…" : n.name;
+      var colText = highlight && highlight[n.id] ? highlight[n.id].join(", ") : "";
+      svg.push('<g class="' + cls + '" data-node="' + esc(n.id) + '" transform="translate(' + p.x + "," + p.y + ')">' +
+        '<rect width="190" height="34"></rect><text x="8" y="' + (colText ? 14 : 21) + '">' + esc(label) + "</text>" +
+        (colText ? '<text class="cols" x="8" y="28">' + esc(colText.length > 30 ? colText.slice(0, 29) + "…" : colText) + "</text>" : "") +
+        "</g>");
+    });
+    svg.push("</svg>");
+    return svg.join("");
+  }
+
+  // Column lineage: every (node, column) upstream and downstream of one column.
+  function columnLineage(id, column) {
+    var seen = {}, ups = [], downs = [];
+    function walk(nodeId, col, dir, depth) {
+      if (depth > 6) return Promise.resolve();
+      return detail(nodeId).then(function (d) {
+        if (!d) return;
+        var c = (d.columns || []).filter(function (x) { return x.name.toLowerCase() === col.toLowerCase(); })[0];
+        if (!c) return;
+        var next = dir < 0 ? c.upstream : c.downstream;
+        return Promise.all(next.map(function (u) {
+          var key = dir + "|" + u[0] + "|" + u[1] + "|" + u[2];
+          if (seen[key]) return null;
+          seen[key] = true;
+          (dir < 0 ? ups : downs).push({ node: u[0], column: u[1], kind: u[2], depth: depth });
+          return (u[2] === "filter" || u[2] === "join") ? null : walk(u[0], u[1], dir, depth + 1);
+        }));
+      });
+    }
+    return Promise.all([walk(id, column, -1, 1), walk(id, column, 1, 1)]).then(function () { return { up: ups, down: downs }; });
+  }
+
+  function showNode(id, column) {
+    var n = byId[id], page = $("page");
+    if (!n) { page.innerHTML = '<div class="card">No node ' + esc(id) + "</div>"; return Promise.resolve(); }
+    return detail(id).then(function (d) {
+      d = d || {};
+      var html = ['<div class="card"><h1>' + esc(d.name || n.name) + '</h1><div class="meta"><span class="kind">' + esc(n.type) + "</span> " +
+        esc(d.materialized || "") + (d.relation ? " · " + esc(d.relation) : "") + " · " + esc(n.pkg) + (d.path ? " · " + esc(d.path) : "") +
+        (d.rows != null ? " · " + d.rows + " rows" : "") + "</div>" +
+        (d.tags && d.tags.length ? "<div>" + d.tags.map(function (t) { return '<span class="tag">' + esc(t) + "</span>"; }).join("") + "</div>" : "") +
+        "</div>"];
+      if (d.description) html.push('<div class="card description">' + d.description + "</div>");
+      html.push('<div class="card"><h2>Lineage</h2><div id="graph-wrap">' + drawGraph(n, null) + '</div><div id="column-lineage"></div></div>');
+      if (d.columns && d.columns.length) {
+        html.push('<div class="card"><h2>Columns</h2><table id="columns"><tr><th>Column</th><th>Type</th><th>Description</th><th>Tests</th></tr>' +
+          d.columns.map(function (c) {
+            var picked = column && c.name.toLowerCase() === column.toLowerCase() ? ' class="picked"' : "";
+            return "<tr" + picked + ' data-column="' + esc(c.name) + '"><td class="col"><a href="' + link(id, c.name) + '">' + esc(c.name) + "</a></td><td>" +
+              esc(c.type) + "</td><td>" + (c.description || "") + "</td><td>" + (c.tests || []).map(function (t) { return '<span class="tag">' + esc(t) + "</span>"; }).join("") + "</td></tr>";
+          }).join("") + "</table></div>");
+      }
+      if (d.tests && d.tests.length) html.push('<div class="card"><h2>Tests</h2>' + d.tests.map(function (t) { return '<span class="tag">' + esc(t) + "</span>"; }).join("") + "</div>");
+      var rel = function (title, list) {
+        return list && list.length ? "<h2>" + title + "</h2><ul>" + list.map(function (x) {
+          var m = byId[x]; return '<li><span class="kind">' + esc(m ? m.type : "") + '</span><a href="' + link(x) + '">' + esc(m ? m.name : x) + "</a></li>";
+        }).join("") + "</ul>" : "";
+      };
+      html.push('<div class="card">' + rel("Depends on", d.parents) + rel("Referenced by", d.children) + "</div>");
+      if (d.raw_sql) html.push('<div class="card"><h2>Source</h2><pre>' + esc(d.raw_sql) + "</pre></div>");
+      if (d.compiled_sql) html.push('<div class="card"><h2>Compiled</h2><pre>' + esc(d.compiled_sql) + "</pre></div>");
+      page.innerHTML = html.join("");
+      if (!column) return;
+      return columnLineage(id, column).then(function (cl) {
+        var hl = {};
+        hl[id] = [column];
+        cl.up.concat(cl.down).forEach(function (x) { (hl[x.node] = hl[x.node] || []).indexOf(x.column) < 0 && hl[x.node].push(x.column); });
+        $("graph-wrap").innerHTML = drawGraph(n, hl);
+        var item = function (x) {
+          var m = byId[x.node];
+          return '<li><a href="' + link(x.node, x.column) + '">' + esc(m ? m.name : x.node) + "." + esc(x.column) + '</a> <span class="muted">' + esc(x.kind) + "</span></li>";
+        };
+        $("column-lineage").innerHTML = '<h2>Column ' + esc(column) + '</h2><div class="lineage-list" data-upstream="' + cl.up.length +
+          '" data-downstream="' + cl.down.length + '"><b>Upstream</b><ul>' + (cl.up.map(item).join("") || '<li class="muted">none</li>') +
+          "</ul><b>Downstream</b><ul>" + (cl.down.map(item).join("") || '<li class="muted">none</li>') + "</ul></div>";
+      });
+    });
+  }
+
+  function overview() {
+    var counts = {};
+    nodes.forEach(function (n) { counts[n.type] = (counts[n.type] || 0) + 1; });
+    $("page").innerHTML = '<div class="card"><h1>' + esc(INDEX.project) + '</h1><div class="meta">generated ' + esc(INDEX.generated_at) + "</div><p>" +
+      Object.keys(counts).sort().map(function (k) { return counts[k] + " " + esc(k) + (counts[k] === 1 ? "" : "s"); }).join(" · ") +
+      "</p><p class=\"muted\">Search above for a model, a source, a column or words of a description.</p></div>";
+    return Promise.resolve();
+  }
+
+  function route() {
+    var h = decodeURIComponent(location.hash.replace(/^#!?\/?/, ""));
+    var done;
+    if (h.indexOf("search/") === 0) {
+      var q = h.slice(7);
+      $("search").value = q;
+      done = runSearch(q).then(overviewIfEmpty);
+    } else if (h.indexOf("node/") === 0) {
+      var rest = location.hash.replace(/^#!?\/node\//, "").split("/");
+      $("results").hidden = true;
+      done = showNode(decodeURIComponent(rest[0]), rest[1] ? decodeURIComponent(rest[1]) : null);
+    } else {
+      done = overview();
+    }
+    return done.then(function () { document.body.setAttribute("data-route-done", h || "/"); }, function (e) {
+      document.body.setAttribute("data-error", String(e && e.message || e));
+    });
+  }
+  function overviewIfEmpty() { if (!$("page").innerHTML) return overview(); }
+
+  var typing = null;
+  $("search").addEventListener("input", function (e) {
+    clearTimeout(typing);
+    var q = e.target.value;
+    typing = setTimeout(function () { runSearch(q); }, 80);
+  });
+  $("page").addEventListener("click", function (e) {
+    var g = e.target.closest && e.target.closest("g.node");
+    if (g) location.hash = link(g.getAttribute("data-node"));
+  });
+  window.addEventListener("hashchange", route);
+  route().then(function () {
+    document.body.setAttribute("data-first-view-ms", String(Math.round(performance.now() - T0)));
+    // The search index arrives while the reader looks at the first page.
+    setTimeout(loadSearch, 0);
+  });
+})();
