@@ -186,7 +186,8 @@ enum Command {
     /// Column-level lineage of a model or `model.column` (upstream and downstream)
     Lineage {
         /// `model` or `model.column`
-        target: Option<String>,
+        #[arg(value_name = "MODEL[.COLUMN]")]
+        node: Option<String>,
         /// Only what it reads
         #[arg(long)]
         upstream: bool,
@@ -409,8 +410,8 @@ where
         Command::Deps { upgrade, lock } => Cmd::Deps { upgrade, lock },
         Command::Docs { action: DocsAction::Generate { no_compile } } => Cmd::DocsGenerate { no_compile },
         Command::Docs { action: DocsAction::Serve { port } } => Cmd::DocsServe { port },
-        Command::Lineage { target, upstream, downstream, depth, check } => {
-            Cmd::Lineage { target, upstream, downstream, depth, check }
+        Command::Lineage { node, upstream, downstream, depth, check } => {
+            Cmd::Lineage { target: node, upstream, downstream, depth, check }
         }
         Command::RunOperation { macro_name, args } => Cmd::RunOperation {
             name: macro_name,

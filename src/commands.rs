@@ -430,6 +430,7 @@ fn docs_generate(settings: &Settings, l: &Loaded, printer: &Printer, no_compile:
         catalog: &tables,
         project: &l.project.config.name,
         generated_at: l.invocation.started_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        root: &l.project.root,
     };
     match crate::docs::generate(&input, &l.target_dir) {
         Ok(w) => diags.extend(w),

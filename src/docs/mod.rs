@@ -61,6 +61,19 @@ pub struct SiteInput<'a> {
     pub project: &'a str,
     /// When the site was generated.
     pub generated_at: String,
+    /// The project folder (property files are read from it to locate problems).
+    pub root: &'a Path,
+}
+
+/// Where an unclosed code fence is: the last ``` line of the property file that holds it.
+fn fence_span(root: &Path, file: &str) -> Span {
+    let Ok(text) = std::fs::read_to_string(root.join(file)) else { return Span::file_only(file) };
+    let fences: Vec<(usize, &str)> =
+        text.lines().enumerate().filter(|(_, l)| l.trim_start().starts_with("```")).collect();
+    match fences.last() {
+        Some((i, l)) => Span::new(file, Some(&text), i + 1, l.len() - l.trim_start().len() + 1, 3),
+        None => Span::file_only(file),
+    }
 }
 
 fn rel_key(r: &crate::templating::relation::Relation) -> (String, String, String) {
@@ -155,11 +168,11 @@ pub fn generate(input: &SiteInput, target_dir: &Path) -> std::io::Result<Vec<Dia
                         .unwrap_or_default();
                     let desc = declared.map(|d| d.description.clone()).unwrap_or_default();
                     if let Some(p) = markdown_problem(&desc) {
+                        let file = n.patch_path.clone().unwrap_or_else(|| n.original_file_path.clone());
                         warnings.push(
                             Diagnostic::warning("W1101", format!("description of column '{c}' of '{}': {p}", n.name))
-                                .with_span(Span::file_only(
-                                    n.patch_path.clone().unwrap_or_else(|| n.original_file_path.clone()),
-                                )),
+                                .with_span(fence_span(input.root, &file))
+                                .with_help("close the code block with a ``` line"),
                         );
                     }
                     let upstream: Vec<Json> = lineage
@@ -177,10 +190,11 @@ pub fn generate(input: &SiteInput, target_dir: &Path) -> std::io::Result<Vec<Dia
                 })
                 .collect();
             if let Some(p) = markdown_problem(&n.description) {
+                let file = n.patch_path.clone().unwrap_or_else(|| n.original_file_path.clone());
                 warnings.push(
-                    Diagnostic::warning("W1101", format!("description of '{}': {p}", n.name)).with_span(
-                        Span::file_only(n.patch_path.clone().unwrap_or_else(|| n.original_file_path.clone())),
-                    ),
+                    Diagnostic::warning("W1101", format!("description of '{}': {p}", n.name))
+                        .with_span(fence_span(input.root, &file))
+                        .with_help("close the code block with a ``` line"),
                 );
             }
             let text = format!(

@@ -6,6 +6,7 @@ mod compile;
 mod diagnostics;
 mod e2e;
 mod fast_path;
+mod lineage;
 mod packages;
 mod schema;
 mod testing;
