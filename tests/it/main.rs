@@ -4,6 +4,7 @@ mod artifacts;
 mod cli;
 mod compile;
 mod diagnostics;
+mod docs;
 mod e2e;
 mod fast_path;
 mod lineage;
