@@ -188,9 +188,7 @@ fn project_command(settings: &Settings) -> i32 {
     // manifest.json is written while the command runs.
     std::thread::scope(|s| {
         let writer = s.spawn(|| {
-            let v =
-                crate::artifacts::manifest::manifest_json(&l.manifest, &l.engine, &l.project, &l.invocation, lineage);
-            crate::artifacts::write_json(&l.target_dir, "manifest.json", &v)
+            crate::artifacts::manifest::write(&l.target_dir, &l.manifest, &l.engine, &l.project, &l.invocation, lineage)
         });
         let code = command_on(settings, &l, &printer);
         if let Ok(Err(e)) = writer.join() {
@@ -344,7 +342,7 @@ fn check_compiled(
     d.extend(lineage.diagnostics.clone());
     d.sort();
     printer.diagnostics(&d.items);
-    if let Err(e) = crate::artifacts::write_json(&l.target_dir, "lineage.json", &lineage.to_json(&l.invocation)) {
+    if let Err(e) = lineage.write(&l.target_dir, &l.invocation) {
         printer.warn(&format!("cannot write lineage.json: {e}"));
     }
     if d.has_errors() {
@@ -418,10 +416,11 @@ fn docs_generate(settings: &Settings, l: &Loaded, printer: &Printer, no_compile:
     diags.extend(lineage.diagnostics.clone());
     let tables = crate::artifacts::catalog::collect(&l.manifest, conn.as_ref());
     let catalog = crate::artifacts::catalog::catalog_json(&l.manifest, &tables, &l.invocation);
-    for (name, v) in [("catalog.json", catalog), ("lineage.json", lineage.to_json(&l.invocation))] {
-        if let Err(e) = crate::artifacts::write_json(&l.target_dir, name, &v) {
-            printer.warn(&format!("cannot write {name}: {e}"));
-        }
+    if let Err(e) = crate::artifacts::write_json(&l.target_dir, "catalog.json", &catalog) {
+        printer.warn(&format!("cannot write catalog.json: {e}"));
+    }
+    if let Err(e) = lineage.write(&l.target_dir, &l.invocation) {
+        printer.warn(&format!("cannot write lineage.json: {e}"));
     }
     let input = crate::docs::SiteInput {
         manifest: &l.manifest,

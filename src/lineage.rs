@@ -143,48 +143,68 @@ pub fn analyze(
         .map(|n| (n.relation.database.clone().unwrap_or_default(), n.relation.schema.clone().unwrap_or_default()))
         .unwrap_or_default();
     let (database, schema) = (database.to_lowercase(), schema.to_lowercase());
+    // Models are analysed a level at a time (a level's upstream models are all done), each
+    // level on every core.
+    let mut level: HashMap<&str, usize> = HashMap::new();
+    let mut levels: Vec<Vec<&String>> = vec![];
     for id in dag.order() {
-        let Some(sql_text) = compiled.get(id) else { continue };
-        let Some(node) = m.nodes.get(id) else { continue };
-        let catalog =
-            ProjectCatalog { relations: &relations, columns: &columns, db, database: &database, schema: &schema };
-        let file = Path::new(&node.package_name).join(node.target_file_path());
-        let shown = target_dir.join("compiled").join(&file);
-        let shown = crate::diagnostics::rel_path(root, &shown);
-        match sql::analyze(sql_text, &catalog) {
-            Ok(a) => {
-                for p in &a.problems {
-                    let (code, sev) = match (p.message.starts_with("relation"), mode) {
-                        (true, Mode::Strict) => ("E1002", Severity::Error),
-                        (true, _) => ("W1002", Severity::Warning),
-                        (false, Mode::Strict) => ("E1001", Severity::Error),
-                        (false, _) => ("W1001", Severity::Warning),
+        if !compiled.contains_key(id) || !m.nodes.contains_key(id) {
+            continue;
+        }
+        let l = dag.parents(id).iter().filter_map(|p| level.get(p.as_str()).map(|l| l + 1)).max().unwrap_or(0);
+        level.insert(id, l);
+        if levels.len() <= l {
+            levels.resize_with(l + 1, Vec::new);
+        }
+        levels[l].push(id);
+    }
+    for ids in levels {
+        let results: Vec<(&String, Result<sql::Analysis, sql::ParseFailure>)> = {
+            use rayon::prelude::*;
+            let catalog =
+                ProjectCatalog { relations: &relations, columns: &columns, db, database: &database, schema: &schema };
+            ids.par_iter().map(|id| (*id, sql::analyze(&compiled[*id], &catalog))).collect()
+        };
+        for (id, result) in results {
+            let node = &m.nodes[id];
+            let sql_text = &compiled[id];
+            let file = Path::new(&node.package_name).join(node.target_file_path());
+            let shown = crate::diagnostics::rel_path(root, &target_dir.join("compiled").join(&file));
+            match result {
+                Ok(a) => {
+                    for p in &a.problems {
+                        let (code, sev) = match (p.message.starts_with("relation"), mode) {
+                            (true, Mode::Strict) => ("E1002", Severity::Error),
+                            (true, _) => ("W1002", Severity::Warning),
+                            (false, Mode::Strict) => ("E1001", Severity::Error),
+                            (false, _) => ("W1001", Severity::Warning),
+                        };
+                        let mut d = Diagnostic::error(code, format!("{}: {}", node.name, p.message))
+                            .with_span(Span::new(&shown, Some(sql_text), p.line, p.col, p.len.max(1)))
+                            .with_opt_help(p.help.clone());
+                        d.severity = sev;
+                        out.diagnostics.push(d);
+                    }
+                    if a.complete {
+                        columns.insert(id.clone(), a.columns.iter().map(|c| c.name.clone()).collect());
+                    }
+                    out.nodes.insert(id.clone(), NodeLineage { columns: a.columns, complete: a.complete });
+                }
+                Err(e) => {
+                    let span = if e.line > 0 {
+                        Span::new(&shown, Some(sql_text), e.line, e.col.max(1), 1)
+                    } else {
+                        Span::file_only(&shown)
                     };
-                    let mut d = Diagnostic::error(code, format!("{}: {}", node.name, p.message))
-                        .with_span(Span::new(&shown, Some(sql_text), p.line, p.col, p.len.max(1)))
-                        .with_opt_help(p.help.clone());
-                    d.severity = sev;
-                    out.diagnostics.push(d);
+                    out.diagnostics.push(
+                        Diagnostic::warning(
+                            "W1003",
+                            format!("{}: the SQL parser cannot read this model: {}", node.name, e.message),
+                        )
+                        .with_span(span)
+                        .with_help("its columns and lineage are unknown; it still builds"),
+                    );
                 }
-                if a.complete {
-                    columns.insert(id.clone(), a.columns.iter().map(|c| c.name.clone()).collect());
-                }
-                out.nodes.insert(id.clone(), NodeLineage { columns: a.columns, complete: a.complete });
-            }
-            Err(e) => {
-                let span = if e.line > 0 {
-                    Span::new(&shown, Some(sql_text), e.line, e.col.max(1), 1)
-                } else {
-                    Span::file_only(&shown)
-                };
-                out.diagnostics.push(
-                    Diagnostic::warning(
-                        "W1003",
-                        format!("{}: the SQL parser cannot read this model: {}", node.name, e.message),
-                    )
-                    .with_span(span)
-                    .with_help("its columns and lineage are unknown; it still builds"),
-                );
             }
         }
     }
@@ -192,18 +212,28 @@ pub fn analyze(
 }
 
 impl Lineage {
-    /// `target/lineage.json`: every analysed node's columns and upstream columns, and the
-    /// columns of seeds and sources.
-    pub fn to_json(&self, invocation: &crate::Invocation) -> Json {
-        json!({
-            "metadata": {
+    /// Write `target/lineage.json` (compact): every analysed node's columns and upstream
+    /// columns, and the columns of seeds and sources.
+    pub fn write(&self, target_dir: &Path, invocation: &crate::Invocation) -> std::io::Result<()> {
+        #[derive(Serialize)]
+        struct File<'a> {
+            metadata: Json,
+            nodes: &'a BTreeMap<String, NodeLineage>,
+            base_columns: &'a BTreeMap<String, Vec<String>>,
+        }
+        let file = File {
+            metadata: json!({
                 "strata_version": env!("CARGO_PKG_VERSION"),
                 "generated_at": invocation.started_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
                 "invocation_id": invocation.id,
-            },
-            "nodes": self.nodes,
-            "base_columns": self.base_columns,
-        })
+            }),
+            nodes: &self.nodes,
+            base_columns: &self.base_columns,
+        };
+        std::fs::create_dir_all(target_dir)?;
+        let mut f = std::io::BufWriter::new(std::fs::File::create(target_dir.join("lineage.json"))?);
+        serde_json::to_writer(&mut f, &file).map_err(std::io::Error::other)?;
+        std::io::Write::flush(&mut f)
     }
 
     /// Whether `column` of `node` is read by anything analysed, as (node, column, kind).

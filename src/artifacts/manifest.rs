@@ -7,57 +7,12 @@ use crate::parse::{Manifest, Node, ResourceType};
 use crate::project::Project;
 use crate::templating::Engine;
 use crate::Invocation;
+use serde::Serialize;
 use serde_json::{json, Map, Value as Json};
 use std::collections::BTreeMap;
 
 /// dbt's schema URL for manifest v12.
 pub const MANIFEST_SCHEMA: &str = "https://schemas.getdbt.com/dbt/manifest/v12.json";
-
-fn sha256(text: &str) -> Json {
-    use sha2::Digest;
-    json!({"name": "sha256", "checksum": format!("{:x}", sha2::Sha256::digest(text.as_bytes()))})
-}
-
-/// Keys each resource type's schema does not allow.
-fn not_allowed(rt: ResourceType) -> &'static [&'static str] {
-    const NOT_MODEL: &[&str] = &[
-        "access",
-        "constraints",
-        "defer_relation",
-        "deprecation_date",
-        "freshness",
-        "latest_version",
-        "primary_key",
-        "time_spine",
-        "version",
-    ];
-    const SEED: &[&str] = &[
-        "_pre_injected_sql",
-        "access",
-        "compiled",
-        "compiled_code",
-        "compiled_path",
-        "constraints",
-        "contract",
-        "deprecation_date",
-        "extra_ctes",
-        "extra_ctes_injected",
-        "freshness",
-        "language",
-        "latest_version",
-        "metrics",
-        "primary_key",
-        "refs",
-        "sources",
-        "time_spine",
-        "version",
-    ];
-    match rt {
-        ResourceType::Model => &[],
-        ResourceType::Seed => SEED,
-        _ => NOT_MODEL,
-    }
-}
 
 fn hooks(config: &crate::project::config::Config, key: &str) -> Json {
     Json::Array(
@@ -70,38 +25,59 @@ fn hooks(config: &crate::project::config::Config, key: &str) -> Json {
     )
 }
 
-fn config_json(n: &Node) -> Json {
-    let mut c = match n.config.to_json() {
-        Json::Object(m) => m,
-        _ => Map::new(),
-    };
-    c.insert("enabled".into(), json!(true));
-    c.insert("tags".into(), json!(n.config.tags()));
-    c.insert("materialized".into(), json!(n.materialized()));
-    c.entry("meta").or_insert(json!({}));
-    for k in ["pre-hook", "post-hook"] {
-        c.insert(k.into(), hooks(&n.config, k));
-    }
-    for k in ["alias", "schema", "database"] {
-        if c.get(k).is_some_and(|v| !v.is_string()) {
-            c.insert(k.into(), Json::Null);
+/// A node's config as dbt's *Config objects: the resolved configs, with dbt's shapes for hooks,
+/// tags and test severity and its defaults, serialised without building a map.
+struct ConfigOut<'a>(&'a Node);
+
+impl Serialize for ConfigOut<'_> {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let n = self.0;
+        let c = &n.config.0;
+        let overridden = ["enabled", "tags", "materialized", "pre-hook", "post-hook", "severity"];
+        let mut map = ser.serialize_map(None)?;
+        for (k, v) in c {
+            if overridden.contains(&k.as_str()) {
+                continue;
+            }
+            if matches!(k.as_str(), "alias" | "schema" | "database") && !v.is_string() {
+                map.serialize_entry(k, &Json::Null)?;
+            } else {
+                map.serialize_entry(k, v)?;
+            }
         }
-    }
-    if n.resource_type == ResourceType::Model {
-        c.entry("access").or_insert(json!("protected"));
-        c.entry("on_schema_change").or_insert(json!("ignore"));
-        c.entry("contract").or_insert(json!({"enforced": false, "alias_types": true}));
-    }
-    if n.resource_type == ResourceType::Test {
-        for (k, d) in [("severity", "ERROR"), ("fail_calc", "count(*)"), ("warn_if", "!= 0"), ("error_if", "!= 0")] {
-            c.entry(k).or_insert(json!(d));
+        map.serialize_entry("enabled", &true)?;
+        map.serialize_entry("tags", &n.config.tags())?;
+        map.serialize_entry("materialized", &n.materialized())?;
+        if !c.contains_key("meta") {
+            map.serialize_entry("meta", &Json::Object(Map::new()))?;
         }
-        if let Some(Json::String(s)) = c.get("severity") {
-            let upper = s.to_uppercase();
-            c.insert("severity".into(), json!(upper));
+        for k in ["pre-hook", "post-hook"] {
+            map.serialize_entry(k, &hooks(&n.config, k))?;
         }
+        if n.resource_type == ResourceType::Model {
+            let defaults = [
+                ("access", json!("protected")),
+                ("on_schema_change", json!("ignore")),
+                ("contract", json!({"enforced": false, "alias_types": true})),
+            ];
+            for (k, d) in defaults {
+                if !c.contains_key(k) {
+                    map.serialize_entry(k, &d)?;
+                }
+            }
+        }
+        if n.resource_type == ResourceType::Test {
+            for (k, d) in [("fail_calc", "count(*)"), ("warn_if", "!= 0"), ("error_if", "!= 0")] {
+                if !c.contains_key(k) {
+                    map.serialize_entry(k, d)?;
+                }
+            }
+            let severity = c.get("severity").and_then(Json::as_str).unwrap_or("error").to_uppercase();
+            map.serialize_entry("severity", &severity)?;
+        }
+        map.end()
     }
-    Json::Object(c)
 }
 
 fn relation_name(n: &Node) -> Json {
@@ -111,106 +87,171 @@ fn relation_name(n: &Node) -> Json {
     json!(n.relation.to_string())
 }
 
-fn node_json(n: &Node, root: &str, project: &Project) -> Json {
-    let package_path = package_path(project, &n.package_name, &n.original_file_path);
-    let columns: Map<String, Json> = n
-        .columns
-        .iter()
-        .map(|c| {
-            (
-                c.name.clone(),
-                json!({"name": c.name, "description": c.description, "meta": c.meta.as_object().cloned().unwrap_or_default(),
-                       "data_type": c.data_type, "constraints": [], "quote": c.quote, "tags": c.tags, "granularity": null,
-                       "doc_blocks": []}),
-            )
-        })
-        .collect();
-    let mut v = json!({
-        "database": n.relation.database,
-        "schema": n.relation.schema.clone().unwrap_or_default(),
-        "name": n.name,
-        "resource_type": n.resource_type.as_str(),
-        "package_name": n.package_name,
-        "path": n.path,
-        "original_file_path": package_path,
-        "unique_id": n.unique_id,
-        "fqn": n.fqn,
-        "alias": n.relation.identifier.clone().unwrap_or_default(),
-        "checksum": sha256(&n.raw_code),
-        "config": config_json(n),
-        "tags": n.config.tags(),
-        "description": n.description,
-        "columns": columns,
-        "meta": n.config.get("meta").cloned().filter(Json::is_object).unwrap_or(json!({})),
-        "group": null,
-        "docs": {"show": true, "node_color": null},
-        "patch_path": n.patch_path.as_ref().map(|p| format!("{}://{p}", n.package_name)),
-        "build_path": null,
-        "unrendered_config": {},
-        "created_at": 0.0,
-        "config_call_dict": {},
-        "unrendered_config_call_dict": {},
-        "relation_name": relation_name(n),
-        "raw_code": n.raw_code,
-        "doc_blocks": [],
-        "language": "sql",
-        "refs": n.refs.iter().map(|r| json!({"name": r.name, "package": r.package, "version": null})).collect::<Vec<_>>(),
-        "sources": n.sources.iter().map(|(s, t)| json!([s, t])).collect::<Vec<_>>(),
-        "metrics": [],
-        "depends_on": {"macros": [], "nodes": n.depends_on},
-        "compiled_path": null,
-        "compiled": false,
-        "compiled_code": null,
-        "extra_ctes_injected": false,
-        "extra_ctes": [],
-        "_pre_injected_sql": null,
-        "contract": {"enforced": false, "alias_types": true, "checksum": null},
-        "access": "protected",
-        "constraints": [],
-        "version": null,
-        "latest_version": null,
-        "deprecation_date": null,
-        "defer_relation": null,
-        "primary_key": [],
-        "time_spine": null,
-        "freshness": null,
-    });
-    let Json::Object(m) = &mut v else { return v };
-    for k in not_allowed(n.resource_type) {
-        m.remove(*k);
+#[derive(Serialize)]
+struct Checksum {
+    name: &'static str,
+    checksum: String,
+}
+
+impl Checksum {
+    fn of(text: &str) -> Checksum {
+        use sha2::Digest;
+        Checksum { name: "sha256", checksum: format!("{:x}", sha2::Sha256::digest(text.as_bytes())) }
     }
-    match n.resource_type {
-        ResourceType::Seed => {
-            m.insert("root_path".into(), json!(root));
-            m.insert("depends_on".into(), json!({"macros": []}));
-        }
-        ResourceType::Test => {
-            if let Some(t) = &n.test {
-                if let Some(md) = &t.metadata {
-                    let mut kwargs = md.kwargs.clone();
-                    if let Some(Json::String(model)) = kwargs.get("model") {
-                        let wrapped = format!("{{{{ get_where_subquery({model}) }}}}");
-                        kwargs.insert("model".into(), json!(wrapped));
-                    }
-                    m.insert(
-                        "test_metadata".into(),
-                        json!({"name": md.name, "kwargs": kwargs, "namespace": md.namespace}),
-                    );
-                    m.insert("column_name".into(), json!(t.column_name));
-                    m.insert("attached_node".into(), json!(t.attached_node));
-                    let key = t.attached_node.as_deref().and_then(|a| a.split('.').next_back()).unwrap_or_default();
-                    let kind = match t.attached_node.as_deref().and_then(|a| a.split('.').next()) {
-                        Some("source") => "sources",
-                        Some("seed") => "seeds",
-                        _ => "models",
-                    };
-                    m.insert("file_key_name".into(), json!(format!("{kind}.{key}")));
-                }
+}
+
+#[derive(Serialize)]
+struct DocsOut {
+    show: bool,
+    node_color: Option<()>,
+}
+
+/// One column of a node, as ColumnInfo.
+#[derive(Serialize)]
+struct ColumnOut<'a> {
+    name: &'a str,
+    description: &'a str,
+    meta: &'a Json,
+    data_type: &'a Option<String>,
+    constraints: [(); 0],
+    quote: Option<bool>,
+    tags: &'a [String],
+}
+
+#[derive(Serialize)]
+struct RefOut<'a> {
+    name: &'a str,
+    package: &'a Option<String>,
+    version: Option<()>,
+}
+
+#[derive(Serialize)]
+struct DependsOn<'a> {
+    macros: [(); 0],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nodes: Option<&'a [String]>,
+}
+
+/// A node as dbt's manifest v12 has it. Fields a resource type's schema does not allow are
+/// `None` and left out; the optional fields dbt fills with defaults are left out too.
+#[derive(Serialize)]
+struct NodeOut<'a> {
+    database: &'a Option<String>,
+    schema: &'a str,
+    name: &'a str,
+    resource_type: &'a str,
+    package_name: &'a str,
+    path: &'a str,
+    original_file_path: String,
+    unique_id: &'a str,
+    fqn: &'a [String],
+    alias: &'a str,
+    checksum: Checksum,
+    config: ConfigOut<'a>,
+    tags: Vec<String>,
+    description: &'a str,
+    columns: BTreeMap<&'a str, ColumnOut<'a>>,
+    meta: &'a Json,
+    docs: DocsOut,
+    patch_path: Option<String>,
+    relation_name: Json,
+    raw_code: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    language: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refs: Option<Vec<RefOut<'a>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sources: Option<Vec<[&'a str; 2]>>,
+    depends_on: DependsOn<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    root_path: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    test_metadata: Option<Json>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    column_name: Option<Option<&'a str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    attached_node: Option<Option<&'a str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    file_key_name: Option<String>,
+}
+
+static EMPTY_META: std::sync::LazyLock<Json> = std::sync::LazyLock::new(|| Json::Object(Map::new()));
+
+fn node_json(n: &Node, root: &str, project: &Project, buf: &mut Vec<u8>) {
+    const EMPTY: &str = "";
+    let seed = n.resource_type == ResourceType::Seed;
+    let mut out = NodeOut {
+        database: &n.relation.database,
+        schema: n.relation.schema.as_deref().unwrap_or(EMPTY),
+        name: &n.name,
+        resource_type: n.resource_type.as_str(),
+        package_name: &n.package_name,
+        path: &n.path,
+        original_file_path: package_path(project, &n.package_name, &n.original_file_path),
+        unique_id: &n.unique_id,
+        fqn: &n.fqn,
+        alias: n.relation.identifier.as_deref().unwrap_or(EMPTY),
+        checksum: Checksum::of(&n.raw_code),
+        config: ConfigOut(n),
+        tags: n.config.tags(),
+        description: &n.description,
+        columns: n
+            .columns
+            .iter()
+            .map(|c| {
+                (
+                    c.name.as_str(),
+                    ColumnOut {
+                        name: &c.name,
+                        description: &c.description,
+                        meta: if c.meta.is_object() { &c.meta } else { &EMPTY_META },
+                        data_type: &c.data_type,
+                        constraints: [],
+                        quote: c.quote,
+                        tags: &c.tags,
+                    },
+                )
+            })
+            .collect(),
+        meta: n.config.get("meta").filter(|m| m.is_object()).unwrap_or(&EMPTY_META),
+        docs: DocsOut { show: true, node_color: None },
+        patch_path: n
+            .patch_path
+            .as_ref()
+            .map(|p| format!("{}://{}", n.package_name, package_path(project, &n.package_name, p))),
+        relation_name: relation_name(n),
+        raw_code: &n.raw_code,
+        language: (!seed).then_some("sql"),
+        refs: (!seed)
+            .then(|| n.refs.iter().map(|r| RefOut { name: &r.name, package: &r.package, version: None }).collect()),
+        sources: (!seed).then(|| n.sources.iter().map(|(a, b)| [a.as_str(), b.as_str()]).collect()),
+        depends_on: DependsOn { macros: [], nodes: (!seed).then_some(n.depends_on.as_slice()) },
+        root_path: seed.then_some(root),
+        test_metadata: None,
+        column_name: None,
+        attached_node: None,
+        file_key_name: None,
+    };
+    if let (ResourceType::Test, Some(t)) = (n.resource_type, &n.test) {
+        if let Some(md) = &t.metadata {
+            let mut kwargs = md.kwargs.clone();
+            if let Some(Json::String(model)) = kwargs.get("model") {
+                let wrapped = format!("{{{{ get_where_subquery({model}) }}}}");
+                kwargs.insert("model".into(), json!(wrapped));
             }
+            out.test_metadata = Some(json!({"name": md.name, "kwargs": kwargs, "namespace": md.namespace}));
+            out.column_name = Some(t.column_name.as_deref());
+            out.attached_node = Some(t.attached_node.as_deref());
+            let key = t.attached_node.as_deref().and_then(|a| a.split('.').next_back()).unwrap_or_default();
+            let kind = match t.attached_node.as_deref().and_then(|a| a.split('.').next()) {
+                Some("source") => "sources",
+                Some("seed") => "seeds",
+                _ => "models",
+            };
+            out.file_key_name = Some(format!("{kind}.{key}"));
         }
-        _ => {}
     }
-    v
+    let _ = serde_json::to_writer(buf, &out);
 }
 
 fn unit_test_json(n: &Node) -> Json {
@@ -265,24 +306,69 @@ fn package_path(project: &Project, package: &str, path: &str) -> String {
     }
 }
 
-/// manifest.json as a JSON value. `lineage` names the lineage file when one is written.
-pub fn manifest_json(
+/// Write target/manifest.json (compact). `lineage` names the lineage file when one is written.
+/// Nodes are serialised in parallel, a batch at a time, and streamed to the file, so a
+/// 10,000-model project's manifest never exists in memory as a whole.
+pub fn write(
+    target_dir: &std::path::Path,
     m: &Manifest,
     engine: &Engine,
     project: &Project,
     inv: &Invocation,
     lineage: Option<&str>,
-) -> Json {
-    let root_name = project.config.name.as_str();
-    let mut nodes = Map::new();
-    let mut unit_tests = Map::new();
-    for (id, n) in &m.nodes {
-        if n.resource_type == ResourceType::UnitTest {
-            unit_tests.insert(id.clone(), unit_test_json(n));
-        } else {
-            nodes.insert(id.clone(), node_json(n, &project.root.to_string_lossy(), project));
+) -> std::io::Result<()> {
+    use rayon::prelude::*;
+    use std::io::Write;
+    std::fs::create_dir_all(target_dir)?;
+    let mut f = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(target_dir.join("manifest.json"))?);
+    let root = project.root.to_string_lossy().to_string();
+    let (units, rest) = rest_of_manifest(m, engine, project, inv, lineage);
+    write!(f, "{{\"metadata\":{},\"nodes\":{{", units.0)?;
+    let ids: Vec<(&String, &Node)> =
+        m.nodes.iter().filter(|(_, n)| n.resource_type != ResourceType::UnitTest).collect();
+    let mut first = true;
+    for batch in ids.chunks(4096) {
+        let parts: Vec<Vec<u8>> = batch
+            .par_chunks(256)
+            .map(|chunk| {
+                let mut buf = Vec::with_capacity(chunk.len() * 2048);
+                for (id, n) in chunk {
+                    let _ = serde_json::to_writer(&mut buf, id);
+                    buf.push(b':');
+                    node_json(n, &root, project, &mut buf);
+                    buf.push(b',');
+                }
+                buf.pop();
+                buf
+            })
+            .collect();
+        for p in parts {
+            if !first {
+                f.write_all(b",")?;
+            }
+            first = false;
+            f.write_all(&p)?;
         }
     }
+    write!(f, "}},\"unit_tests\":{},{}", units.1, &rest[1..])?;
+    f.flush()
+}
+
+/// The metadata and unit tests, and everything after the nodes as one JSON object's text.
+fn rest_of_manifest(
+    m: &Manifest,
+    engine: &Engine,
+    project: &Project,
+    inv: &Invocation,
+    lineage: Option<&str>,
+) -> ((String, String), String) {
+    let root_name = project.config.name.as_str();
+    let unit_tests: Map<String, Json> = m
+        .nodes
+        .iter()
+        .filter(|(_, n)| n.resource_type == ResourceType::UnitTest)
+        .map(|(id, n)| (id.clone(), unit_test_json(n)))
+        .collect();
     let mut sources = Map::new();
     for (id, s) in &m.sources {
         let t = &s.table;
@@ -386,9 +472,7 @@ pub fn manifest_json(
     if let Some(l) = lineage {
         md["env"] = json!({"STRATA_COLUMN_LINEAGE": l});
     }
-    json!({
-        "metadata": md,
-        "nodes": nodes,
+    let rest = json!({
         "sources": sources,
         "macros": macros,
         "docs": docs,
@@ -402,6 +486,6 @@ pub fn manifest_json(
         "group_map": {},
         "saved_queries": {},
         "semantic_models": {},
-        "unit_tests": unit_tests,
-    })
+    });
+    ((md.to_string(), Json::Object(unit_tests).to_string()), rest.to_string())
 }
