@@ -42,6 +42,26 @@ for _ in $(seq "$RUNS"); do
   if [ -z "$cold" ] || awk "BEGIN{exit !($secs < $cold)}"; then cold=$secs; fi
 done
 echo "compile $BIG models and their tests, empty target/: ${cold}s wall"
+read -r off _ < <(measure "$BIN" compile --static-analysis off --project-dir "$WORK/big")
+read -r on _ < <(measure "$BIN" compile --project-dir "$WORK/big")
+echo "static analysis and column lineage: compile ${on}s with it, ${off}s without: $(awk "BEGIN{printf \"%.0f%%\", ($on - $off) / $on * 100}") of compile (target < 30%)"
+read -r s m < <(measure "$BIN" docs generate --project-dir "$WORK/big")
+echo "docs generate $BIG models: ${s}s wall, ${m} MB peak; site $(du -sh "$WORK/big/target/docs" | cut -f1) in $(find "$WORK/big/target/docs" -type f | wc -l) files, index.js $(du -k "$WORK/big/target/docs/index.js" | cut -f1) KB"
+if command -v chromium >/dev/null 2>&1; then
+  # Headless Chromium opens the site from file:// at a search and at a model's page; the page
+  # records, in ms since navigation start, when its first view and the search answer were done.
+  page="file://$WORK/big/target/index.html"
+  chrome() {
+    chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run --disable-background-networking \
+      --disable-component-update --disable-sync --user-data-dir="$WORK/chrome" --virtual-time-budget=10000 --dump-dom "$1" 2>/dev/null
+  }
+  for route in "search/total_amount" "node/model.synth.mart_00500/total_amount"; do
+    t0=$(date +%s.%N)
+    body=$(chrome "$page#!/$route" | grep -o '<body[^>]*>')
+    t1=$(date +%s.%N)
+    echo "chromium $route: $(echo "$body" | grep -o 'data-[a-z-]*ms="[0-9]*"' | tr '\n' ' ')(whole browser run $(awk "BEGIN{printf \"%.2f\", $t1 - $t0}")s)"
+  done
+fi
 
 "$BIN" ls --project-dir "$WORK/small" --resource-type model seed --output json > "$WORK/order.txt" 2>/dev/null
 # best wall seconds of a fresh `strata build` with $1 threads (and more flags); the model

@@ -67,6 +67,7 @@
             link(n.id) + '">' + esc(n.name) + '</a> <span class="muted">' + esc(n.pkg) + "</span></li>";
         }).join("") + "</ol>";
       document.body.setAttribute("data-search-ms", String(Math.round(performance.now() - t)));
+      document.body.setAttribute("data-search-done-at-ms", String(Math.round(performance.now())));
       document.body.setAttribute("data-search-results", String(hits.length));
     });
   }
@@ -233,7 +234,9 @@
   });
   window.addEventListener("hashchange", route);
   route().then(function () {
-    document.body.setAttribute("data-first-view-ms", String(Math.round(performance.now() - T0)));
+    // Milliseconds since the navigation started (the page's own script ran T0 ms in).
+    document.body.setAttribute("data-first-view-ms", String(Math.round(performance.now())));
+    document.body.setAttribute("data-script-start-ms", String(Math.round(T0)));
     // The search index arrives while the reader looks at the first page.
     setTimeout(loadSearch, 0);
   });
