@@ -873,7 +873,8 @@ fn run_cmd(
             return 2;
         }
     }
-    if settings.static_analysis != crate::lineage::Mode::Off {
+    let has_models = plan.iter().any(|id| l.manifest.nodes[id].resource_type == ResourceType::Model);
+    if settings.static_analysis != crate::lineage::Mode::Off && has_models {
         // Compile every model first so the whole selection is checked before anything runs; a
         // model whose render ran no query is not rendered again to run.
         let models: Vec<&String> =

@@ -40,6 +40,10 @@ fn artifacts_of_the_example_project_match_dbts_schemas() {
     assert!(m["child_map"]["model.shop.stg_orders"].as_array().unwrap().iter().any(|c| c == "model.shop.fct_orders"));
     assert!(m["parent_map"]["model.shop.fct_orders"].as_array().unwrap().iter().any(|c| c == "model.shop.stg_orders"));
     assert!(m["macros"]["macro.dbt.default__concat"].is_object());
+    // The exposure is in the graph.
+    let e = &m["exposures"]["exposure.shop.revenue_dashboard"];
+    assert_eq!(e["depends_on"]["nodes"], serde_json::json!(["model.shop.daily_revenue", "model.shop.dim_customers"]));
+    assert!(m["child_map"]["model.shop.daily_revenue"].as_array().unwrap().iter().any(|c| c == "exposure.shop.revenue_dashboard"));
     assert_eq!(m["metadata"]["env"]["STRATA_COLUMN_LINEAGE"], "lineage.json");
     // The catalog has the database's types and row counts.
     let c = json(&p, "target/catalog.json");
