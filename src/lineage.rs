@@ -67,6 +67,8 @@ struct ProjectCatalog<'a> {
     relations: &'a HashMap<(String, String, String), String>,
     /// Known columns by node id.
     columns: &'a HashMap<String, Vec<String>>,
+    /// Sources' declared columns, by node id.
+    declared: &'a HashMap<String, Vec<String>>,
     db: Option<&'a DbColumns>,
     database: &'a str,
     schema: &'a str,
@@ -81,11 +83,16 @@ impl Catalog for ProjectCatalog<'_> {
             _ => return None,
         };
         if let Some(id) = self.relations.get(&key) {
-            let columns = self.columns.get(id).cloned().or_else(|| self.db.and_then(|d| d.get(&key)).cloned());
-            return Some(Relation { node: id.clone(), columns });
+            if let Some(cols) = self.columns.get(id).cloned().or_else(|| self.db.and_then(|d| d.get(&key)).cloned()) {
+                return Some(Relation { node: id.clone(), columns: Some(cols), exhaustive: true });
+            }
+            // A source not in the database: the columns its property file declares, which may be
+            // only some of them.
+            let declared = self.declared.get(id).cloned();
+            return Some(Relation { node: id.clone(), columns: declared, exhaustive: false });
         }
         let cols = self.db?.get(&key)?;
-        Some(Relation { node: format!("{}.{}.{}", key.0, key.1, key.2), columns: Some(cols.clone()) })
+        Some(Relation { node: format!("{}.{}.{}", key.0, key.1, key.2), columns: Some(cols.clone()), exhaustive: true })
     }
     fn complete(&self) -> bool {
         self.db.is_some()
@@ -129,7 +136,14 @@ pub fn analyze(
         }
     }
     // A source's columns come from the database: property YAML often declares only some of
-    // them, so declared columns alone would make the others look unknown.
+    // them, so declared columns alone would make the others look unknown. They still expand `*`
+    // and carry lineage when the database does not have the source.
+    let declared: HashMap<String, Vec<String>> = m
+        .sources
+        .values()
+        .filter(|s| !s.table.columns.is_empty())
+        .map(|s| (s.unique_id.clone(), s.table.columns.iter().map(|c| c.name.clone()).collect()))
+        .collect();
     for s in m.sources.values() {
         if let Some(cols) = db.and_then(|d| d.get(&key(&s.relation))).cloned() {
             out.base_columns.insert(s.unique_id.clone(), cols.clone());
@@ -161,8 +175,14 @@ pub fn analyze(
     for ids in levels {
         let results: Vec<(&String, Result<sql::Analysis, sql::ParseFailure>)> = {
             use rayon::prelude::*;
-            let catalog =
-                ProjectCatalog { relations: &relations, columns: &columns, db, database: &database, schema: &schema };
+            let catalog = ProjectCatalog {
+                relations: &relations,
+                columns: &columns,
+                declared: &declared,
+                db,
+                database: &database,
+                schema: &schema,
+            };
             ids.par_iter().map(|id| (*id, sql::analyze(&compiled[*id], &catalog))).collect()
         };
         for (id, result) in results {

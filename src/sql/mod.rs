@@ -104,6 +104,9 @@ pub struct Relation {
     pub node: String,
     /// Its columns, when known.
     pub columns: Option<Vec<String>>,
+    /// Whether `columns` are all of them (false for columns a property file declares: often
+    /// only some), so that a name not among them is an error.
+    pub exhaustive: bool,
 }
 
 /// The relations a query may read, by name.
@@ -172,6 +175,8 @@ struct Col {
 struct Source {
     alias: String,
     columns: Option<Vec<Col>>,
+    /// Whether `columns` are all of them.
+    exhaustive: bool,
     /// Columns an unqualified `*` leaves out (the right side's `USING` columns, as DuckDB does).
     hidden: Vec<String>,
 }
@@ -405,25 +410,34 @@ impl Analyzer<'_> {
                 let last = parts.last().cloned().unwrap_or_default();
                 if args.is_some() {
                     // A table function (read_csv, range, ...): columns unknown.
-                    out.push(Source { alias: alias_of(alias).unwrap_or(last), columns: None, hidden: vec![] });
+                    out.push(Source {
+                        alias: alias_of(alias).unwrap_or(last),
+                        columns: None,
+                        exhaustive: false,
+                        hidden: vec![],
+                    });
                     return;
                 }
+                let mut exhaustive = true;
                 let cols = if parts.len() == 1 && ctes.contains_key(&last) {
                     Some(ctes[&last].clone())
                 } else {
                     match self.catalog.lookup(&parts) {
-                        Some(rel) => rel.columns.map(|cs| {
-                            cs.into_iter()
-                                .map(|c| Col {
-                                    upstream: vec![Upstream {
-                                        node: rel.node.clone(),
-                                        column: c.clone(),
-                                        kind: Kind::Passthrough,
-                                    }],
-                                    name: c,
-                                })
-                                .collect()
-                        }),
+                        Some(rel) => {
+                            exhaustive = rel.exhaustive;
+                            rel.columns.map(|cs| {
+                                cs.into_iter()
+                                    .map(|c| Col {
+                                        upstream: vec![Upstream {
+                                            node: rel.node.clone(),
+                                            column: c.clone(),
+                                            kind: Kind::Passthrough,
+                                        }],
+                                        name: c,
+                                    })
+                                    .collect()
+                            })
+                        }
                         None => {
                             if self.catalog.complete() {
                                 let id = match name.0.last() {
@@ -450,12 +464,18 @@ impl Analyzer<'_> {
                     }
                 };
                 let cols = with_alias_columns(cols, alias);
-                out.push(Source { alias: alias_of(alias).unwrap_or(last), columns: cols, hidden: vec![] });
+                let exhaustive = exhaustive && cols.is_some();
+                out.push(Source { alias: alias_of(alias).unwrap_or(last), columns: cols, exhaustive, hidden: vec![] });
             }
             TableFactor::Derived { subquery, alias, .. } => {
                 let cols = self.query(subquery, ctes, outer);
                 let cols = with_alias_columns(Some(cols), alias);
-                out.push(Source { alias: alias_of(alias).unwrap_or_default(), columns: cols, hidden: vec![] });
+                out.push(Source {
+                    alias: alias_of(alias).unwrap_or_default(),
+                    exhaustive: cols.is_some(),
+                    columns: cols,
+                    hidden: vec![],
+                });
             }
             TableFactor::NestedJoin { table_with_joins, .. } => {
                 self.table_with_joins(table_with_joins, ctes, outer, out, joins)
@@ -467,7 +487,7 @@ impl Analyzer<'_> {
                     | TableFactor::TableFunction { alias, .. } => alias_of(alias),
                     _ => None,
                 };
-                out.push(Source { alias: alias.unwrap_or_default(), columns: None, hidden: vec![] });
+                out.push(Source { alias: alias.unwrap_or_default(), columns: None, exhaustive: false, hidden: vec![] });
             }
         }
     }
@@ -535,9 +555,11 @@ impl Analyzer<'_> {
             let alias = &names[names.len() - 2];
             let col = &names[names.len() - 1];
             if sources.iter().any(|s| &s.alias == alias) {
+                let exhaustive = sources.iter().any(|s| &s.alias == alias && s.exhaustive);
                 return match find(sources, Some(alias), col) {
                     Some(Some(u)) => Some(u),
                     Some(None) => Some(vec![]),
+                    None if !exhaustive => Some(vec![]),
                     None => {
                         let s = sources.iter().find(|s| &s.alias == alias);
                         let known: Vec<String> = s
@@ -604,7 +626,7 @@ impl Analyzer<'_> {
                 None => {
                     let id = &parts[0];
                     // Keywords-as-expressions (current_date, ...) and unknown scopes are not errors.
-                    let all_known = sources.iter().all(|s| s.columns.is_some()) && !sources.is_empty();
+                    let all_known = sources.iter().all(|s| s.columns.is_some() && s.exhaustive) && !sources.is_empty();
                     if all_known
                         && parts.len() == 1
                         && !is_keyword_value(&id.value)
@@ -761,6 +783,9 @@ impl Analyzer<'_> {
                 self.complete = false;
                 continue;
             };
+            if !s.exhaustive {
+                self.complete = false;
+            }
             for c in cols {
                 let key = lower(&c.name);
                 if excluded.contains(&key) {

@@ -12,6 +12,7 @@ impl Catalog for TestCatalog {
         self.0.iter().find(|(n, _)| n == name).map(|(n, cols)| Relation {
             node: format!("model.shop.{n}"),
             columns: Some(cols.iter().map(|c| c.to_string()).collect()),
+            exhaustive: *n != "events",
         })
     }
     fn complete(&self) -> bool {
@@ -24,6 +25,8 @@ fn catalog() -> TestCatalog {
         ("orders", vec!["order_id", "customer_id", "status", "amount", "ordered_at", "items"]),
         ("customers", vec!["customer_id", "name", "tier", "address"]),
         ("payments", vec!["payment_id", "order_id", "method", "amount"]),
+        // A source with only some columns declared.
+        ("events", vec!["event_id", "kind"]),
     ])
 }
 
@@ -79,6 +82,8 @@ fn lineage_of_fixture_queries() {
         ("list and struct functions with a lambda", "select order_id, list_transform(items, x -> x.sku) as skus, address.city as city, struct_pack(a := amount) as s\nfrom orders join customers using (customer_id)"),
         ("lateral alias", "select amount * 2 as doubled, doubled + 1 as plus_one from orders"),
         ("unknown column with suggestion", "select order_id, amout from orders"),
+        ("declared source columns are not all of them", "select event_id, payload from events"),
+        ("star over declared source columns", "select * from events"),
         ("unknown qualified column", "select o.statuz from orders o"),
         ("unknown relation", "select * from \"db\".\"main\".\"ordrs\""),
         ("table function has unknown columns", "select * from read_csv('x.csv')"),

@@ -43,7 +43,11 @@ fn artifacts_of_the_example_project_match_dbts_schemas() {
     // The exposure is in the graph.
     let e = &m["exposures"]["exposure.shop.revenue_dashboard"];
     assert_eq!(e["depends_on"]["nodes"], serde_json::json!(["model.shop.daily_revenue", "model.shop.dim_customers"]));
-    assert!(m["child_map"]["model.shop.daily_revenue"].as_array().unwrap().iter().any(|c| c == "exposure.shop.revenue_dashboard"));
+    assert!(m["child_map"]["model.shop.daily_revenue"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c == "exposure.shop.revenue_dashboard"));
     assert_eq!(m["metadata"]["env"]["STRATA_COLUMN_LINEAGE"], "lineage.json");
     // The catalog has the database's types and row counts.
     let c = json(&p, "target/catalog.json");
