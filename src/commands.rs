@@ -384,6 +384,11 @@ fn compile_models(l: &Loaded, db: &DuckDb, ids: &[String]) -> (HashMap<String, S
     (sql, errors)
 }
 
+/// The unique ids of the nodes of these types.
+fn node_ids(l: &Loaded, types: &[ResourceType]) -> Vec<String> {
+    l.manifest.nodes.values().filter(|n| types.contains(&n.resource_type)).map(|n| n.unique_id.clone()).collect()
+}
+
 /// `docs generate`: compile, analyse, read the catalog, write catalog.json, lineage.json and
 /// the site.
 fn docs_generate(settings: &Settings, l: &Loaded, printer: &Printer, no_compile: bool) -> i32 {
@@ -391,13 +396,7 @@ fn docs_generate(settings: &Settings, l: &Loaded, printer: &Printer, no_compile:
         Ok(x) => x,
         Err(c) => return c,
     };
-    let ids: Vec<String> = l
-        .manifest
-        .nodes
-        .values()
-        .filter(|n| matches!(n.resource_type, ResourceType::Model | ResourceType::Analysis))
-        .map(|n| n.unique_id.clone())
-        .collect();
+    let ids = node_ids(l, &[ResourceType::Model, ResourceType::Analysis]);
     let (compiled, errors) = if no_compile { (HashMap::new(), vec![]) } else { compile_models(l, &db, &ids) };
     let mut diags = Diagnostics::default();
     for e in errors {
@@ -460,13 +459,7 @@ fn lineage_cmd(
         Ok(x) => x,
         Err(c) => return c,
     };
-    let ids: Vec<String> = l
-        .manifest
-        .nodes
-        .values()
-        .filter(|n| n.resource_type == ResourceType::Model)
-        .map(|n| n.unique_id.clone())
-        .collect();
+    let ids = node_ids(l, &[ResourceType::Model]);
     let (compiled, errors) = compile_models(l, &db, &ids);
     if !errors.is_empty() {
         printer.diagnostics(&errors);

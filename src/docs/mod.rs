@@ -47,6 +47,26 @@ fn markdown_problem(text: &str) -> Option<String> {
     (fences % 2 == 1).then(|| "a ``` code fence is never closed, so the rest of the description renders as code".into())
 }
 
+/// Add the names not already there (ignoring case), in order.
+fn merge_names(names: &mut Vec<String>, more: Vec<String>) {
+    for c in more {
+        if !names.iter().any(|x| x.eq_ignore_ascii_case(&c)) {
+            names.push(c);
+        }
+    }
+}
+
+/// A column's type: the database's, else the declared `data_type`.
+fn column_type(
+    info: Option<&crate::artifacts::catalog::TableInfo>,
+    declared: Option<&Option<String>>,
+    c: &str,
+) -> String {
+    info.and_then(|i| i.columns.iter().find(|(x, _)| x.eq_ignore_ascii_case(c)).map(|(_, t)| t.clone()))
+        .or_else(|| declared.and_then(Clone::clone))
+        .unwrap_or_default()
+}
+
 /// Everything the site shows.
 pub struct SiteInput<'a> {
     /// The parsed project.
@@ -143,29 +163,20 @@ pub fn generate(input: &SiteInput, target_dir: &Path) -> std::io::Result<Vec<Dia
             let info = input.catalog.get(&rel_key(&n.relation));
             let lineage = input.lineage.nodes.get(id);
             let mut names: Vec<String> = n.columns.iter().map(|c| c.name.clone()).collect();
-            for c in info.map(|i| i.columns.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>()).unwrap_or_default() {
-                if !names.iter().any(|x| x.eq_ignore_ascii_case(&c)) {
-                    names.push(c);
-                }
-            }
-            for c in lineage.map(|l| l.columns.iter().map(|c| c.name.clone()).collect::<Vec<_>>()).unwrap_or_default() {
-                if !names.iter().any(|x| x.eq_ignore_ascii_case(&c)) {
-                    names.push(c);
-                }
-            }
-            for c in input.lineage.base_columns.get(id).cloned().unwrap_or_default() {
-                if !names.iter().any(|x| x.eq_ignore_ascii_case(&c)) {
-                    names.push(c);
-                }
-            }
+            merge_names(
+                &mut names,
+                info.map(|i| i.columns.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>()).unwrap_or_default(),
+            );
+            merge_names(
+                &mut names,
+                lineage.map(|l| l.columns.iter().map(|c| c.name.clone()).collect::<Vec<_>>()).unwrap_or_default(),
+            );
+            merge_names(&mut names, input.lineage.base_columns.get(id).cloned().unwrap_or_default());
             let columns: Vec<Json> = names
                 .iter()
                 .map(|c| {
                     let declared = n.columns.iter().find(|d| d.name.eq_ignore_ascii_case(c));
-                    let ty = info
-                        .and_then(|i| i.columns.iter().find(|(x, _)| x.eq_ignore_ascii_case(c)).map(|(_, t)| t.clone()))
-                        .or_else(|| declared.and_then(|d| d.data_type.clone()))
-                        .unwrap_or_default();
+                    let ty = column_type(info, declared.map(|d| &d.data_type), c);
                     let desc = declared.map(|d| d.description.clone()).unwrap_or_default();
                     if let Some(p) = markdown_problem(&desc) {
                         let file = n.patch_path.clone().unwrap_or_else(|| n.original_file_path.clone());
@@ -226,19 +237,15 @@ pub fn generate(input: &SiteInput, target_dir: &Path) -> std::io::Result<Vec<Dia
             let t = &s.table;
             let info = input.catalog.get(&rel_key(&s.relation));
             let mut names: Vec<String> = t.columns.iter().map(|c| c.name.clone()).collect();
-            for c in info.map(|i| i.columns.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>()).unwrap_or_default() {
-                if !names.iter().any(|x| x.eq_ignore_ascii_case(&c)) {
-                    names.push(c);
-                }
-            }
+            merge_names(
+                &mut names,
+                info.map(|i| i.columns.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>()).unwrap_or_default(),
+            );
             let columns: Vec<Json> = names
                 .iter()
                 .map(|c| {
                     let declared = t.columns.iter().find(|d| d.name.eq_ignore_ascii_case(c));
-                    let ty = info
-                        .and_then(|i| i.columns.iter().find(|(x, _)| x.eq_ignore_ascii_case(c)).map(|(_, t)| t.clone()))
-                        .or_else(|| declared.and_then(|d| d.data_type.clone()))
-                        .unwrap_or_default();
+                    let ty = column_type(info, declared.map(|d| &d.data_type), c);
                     json!({
                         "name": c, "type": ty,
                         "description": markdown(&declared.map(|d| d.description.clone()).unwrap_or_default()),
