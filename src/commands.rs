@@ -885,8 +885,14 @@ fn run_cmd(
             )
             .flatten()
             .collect();
-        if let Err(code) = check_compiled(settings, l, &compiled, conn.as_ref(), printer) {
-            return code;
+        let lineage = match check_compiled(settings, l, &compiled, conn.as_ref(), printer) {
+            Ok(x) => x,
+            Err(code) => return code,
+        };
+        let bad = crate::run::check_unique_keys(&l.manifest, &plan, &lineage);
+        if !bad.is_empty() {
+            printer.diagnostics(&bad);
+            return 2;
         }
     }
     let mut hooks = match crate::run::run_hooks(&compiler, &l.project.config.on_run_start, "on-run-start", conn.clone())

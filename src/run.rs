@@ -293,6 +293,43 @@ pub fn runnable(m: &Manifest, plan: &[String]) -> Vec<String> {
         .collect()
 }
 
+/// Incremental models whose `unique_key` names a column their SQL does not output (known from
+/// the static analysis), located where the key is configured.
+pub fn check_unique_keys(m: &Manifest, plan: &[String], lineage: &crate::lineage::Lineage) -> Vec<Diagnostic> {
+    let mut out = vec![];
+    for id in plan {
+        let Some(n) = m.nodes.get(id).filter(|n| n.materialized() == "incremental") else { continue };
+        let Some(nl) = lineage.nodes.get(id).filter(|nl| nl.complete) else { continue };
+        let keys = n.config.get("unique_key").map(crate::project::config::string_items).unwrap_or_default();
+        let names: Vec<&str> = nl.columns.iter().map(|c| c.name.as_str()).collect();
+        for k in keys {
+            if names.iter().any(|c| c.eq_ignore_ascii_case(&k)) {
+                continue;
+            }
+            let span = match n.raw_code.find(&format!("'{k}'")).or_else(|| n.raw_code.find(&format!("\"{k}\""))) {
+                Some(i) => {
+                    crate::diagnostics::Span::from_offsets(&n.original_file_path, &n.raw_code, i, i + k.len() + 2)
+                }
+                None => crate::diagnostics::Span::file_only(
+                    n.patch_path.clone().unwrap_or_else(|| n.original_file_path.clone()),
+                ),
+            };
+            out.push(
+                Diagnostic::error(
+                    "E0702",
+                    format!("unique_key '{k}' of incremental model '{}' is not one of its columns", n.name),
+                )
+                .with_span(span)
+                .with_help(
+                    crate::diagnostics::did_you_mean(&k, names.iter().copied())
+                        .unwrap_or_else(|| format!("its columns: {}", names.join(", "))),
+                ),
+            );
+        }
+    }
+    out
+}
+
 /// Materializations used by the plan that no macro implements.
 pub fn check_materializations(compiler: &Compiler, m: &Manifest, plan: &[String]) -> Vec<Diagnostic> {
     let mut out = vec![];

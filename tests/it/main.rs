@@ -7,6 +7,7 @@ mod diagnostics;
 mod docs;
 mod e2e;
 mod fast_path;
+mod incremental;
 mod lineage;
 mod packages;
 mod schema;
