@@ -155,6 +155,8 @@ enum Command {
     Run,
     /// Load seeds
     Seed,
+    /// Take snapshots (type 2 history of changing rows)
+    Snapshot,
     /// Build seeds and models in dependency order, with their tests; tables are published only
     /// when their tests pass
     Build,
@@ -231,6 +233,8 @@ pub enum Cmd {
     Run,
     /// `seed`.
     Seed,
+    /// `snapshot`.
+    Snapshot,
     /// `build`.
     Build,
     /// `test`.
@@ -292,6 +296,7 @@ impl Cmd {
             Cmd::Compile => "compile",
             Cmd::Run => "run",
             Cmd::Seed => "seed",
+            Cmd::Snapshot => "snapshot",
             Cmd::Build => "build",
             Cmd::Test => "test",
             Cmd::Retry => "retry",
@@ -401,6 +406,7 @@ where
         Command::Compile => Cmd::Compile,
         Command::Run => Cmd::Run,
         Command::Seed => Cmd::Seed,
+        Command::Snapshot => Cmd::Snapshot,
         Command::Build => Cmd::Build,
         Command::Test => Cmd::Test,
         Command::Retry => Cmd::Retry,

@@ -66,7 +66,7 @@ fn open_early(
     settings: &Settings,
     project: &Project,
 ) -> Option<std::thread::JoinHandle<Result<DuckDb, crate::adapter::DbError>>> {
-    let runs = matches!(settings.command, Cmd::Run | Cmd::Seed | Cmd::Build | Cmd::Test | Cmd::Retry);
+    let runs = matches!(settings.command, Cmd::Run | Cmd::Seed | Cmd::Snapshot | Cmd::Build | Cmd::Test | Cmd::Retry);
     let target = project.target.clone()?;
     let exists = target.path != ":memory:" && !target.path.is_empty() && Path::new(&target.path).is_file();
     (runs && exists).then(|| std::thread::spawn(move || DuckDb::open(&target)))
@@ -145,6 +145,9 @@ fn counts(m: &Manifest, macros: usize) -> String {
     let n = |t: ResourceType| m.nodes.values().filter(|x| x.resource_type == t).count();
     let plural = |n: usize, s: &str, p: &str| format!("{n} {}", if n == 1 { s } else { p });
     let mut parts = vec![plural(n(ResourceType::Model), "model", "models")];
+    if n(ResourceType::Snapshot) > 0 {
+        parts.push(plural(n(ResourceType::Snapshot), "snapshot", "snapshots"));
+    }
     if n(ResourceType::Test) > 0 {
         parts.push(plural(n(ResourceType::Test), "data test", "data tests"));
     }
@@ -174,7 +177,7 @@ fn plan_for(settings: &Settings, l: &Loaded, types: &[ResourceType], printer: &P
 }
 
 const BUILD_TYPES: &[ResourceType] =
-    &[ResourceType::Model, ResourceType::Seed, ResourceType::Test, ResourceType::UnitTest];
+    &[ResourceType::Model, ResourceType::Seed, ResourceType::Snapshot, ResourceType::Test, ResourceType::UnitTest];
 
 fn project_command(settings: &Settings) -> i32 {
     let mut printer = printer_for(settings, None);
@@ -210,6 +213,7 @@ fn command_on(settings: &Settings, l: &Loaded, printer: &Printer) -> i32 {
         Cmd::Show => show(settings, l, printer),
         Cmd::Run => run_cmd(settings, l, printer, &[ResourceType::Model], None),
         Cmd::Seed => run_cmd(settings, l, printer, &[ResourceType::Seed], None),
+        Cmd::Snapshot => run_cmd(settings, l, printer, &[ResourceType::Snapshot], None),
         Cmd::Build => run_cmd(settings, l, printer, BUILD_TYPES, None),
         Cmd::Test => run_cmd(settings, l, printer, &[ResourceType::Test, ResourceType::UnitTest], None),
         Cmd::Retry => retry(settings, l, printer),

@@ -226,6 +226,7 @@ pub fn what_ran<'a>(nodes: impl IntoIterator<Item = &'a Node>, hooks: usize) -> 
     for n in nodes {
         let kind = match n.resource_type {
             ResourceType::Seed => "seed".to_string(),
+            ResourceType::Snapshot => "snapshot".to_string(),
             ResourceType::Test => "data test".to_string(),
             ResourceType::UnitTest => "unit test".to_string(),
             _ => format!("{} model", n.materialized()),
@@ -242,6 +243,7 @@ pub fn what_ran<'a>(nodes: impl IntoIterator<Item = &'a Node>, hooks: usize) -> 
 pub fn describe(node: &Node) -> String {
     match node.resource_type {
         ResourceType::Seed => format!("seed file {}", short_relation(node)),
+        ResourceType::Snapshot => format!("snapshot {}", short_relation(node)),
         ResourceType::Test | ResourceType::UnitTest => test_label(node),
         _ => format!("sql {} model {}", node.materialized(), short_relation(node)),
     }
@@ -274,9 +276,14 @@ impl Reporter for Printer {
             Status::Success => {
                 let verb = match node.resource_type {
                     ResourceType::Seed => "OK loaded".to_string(),
+                    ResourceType::Snapshot => "OK snapshotted".to_string(),
                     _ => "OK created".to_string(),
                 };
-                (format!("{verb} {}", describe(node)), format!("{} in {secs:.2}s", r.message), "32")
+                let what = match node.resource_type {
+                    ResourceType::Snapshot => short_relation(node),
+                    _ => describe(node),
+                };
+                (format!("{verb} {what}"), format!("{} in {secs:.2}s", r.message), "32")
             }
             Status::Pass => (format!("PASS {name}"), format!("PASS in {secs:.2}s"), "32"),
             Status::Warn => (format!("WARN {n} {name}"), format!("WARN {n} in {secs:.2}s"), "33"),

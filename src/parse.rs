@@ -32,6 +32,8 @@ pub enum ResourceType {
     Test,
     /// A unit test (`unit_tests:` in property YAML).
     UnitTest,
+    /// A snapshot: `{% snapshot %}` blocks, or `snapshots:` with a `relation` in property YAML.
+    Snapshot,
 }
 
 impl ResourceType {
@@ -40,6 +42,7 @@ impl ResourceType {
         match self {
             ResourceType::Model => "model",
             ResourceType::Seed => "seed",
+            ResourceType::Snapshot => "snapshot",
             ResourceType::Analysis => "analysis",
             ResourceType::Source => "source",
             ResourceType::Test => "test",
@@ -120,6 +123,7 @@ impl Node {
     pub fn materialized(&self) -> String {
         match self.resource_type {
             ResourceType::Seed => "seed".into(),
+            ResourceType::Snapshot => "snapshot".into(),
             ResourceType::Test => "test".into(),
             ResourceType::UnitTest => "unit".into(),
             _ => self.config.materialized("view"),
@@ -375,6 +379,7 @@ pub fn parse(
     let mut diags = Diagnostics::default();
     let mut pending: Vec<Pending> = vec![];
     let no_patches = BTreeMap::new();
+    let snapshot_files = snapshot_sources(project, &mut diags);
     for package in &project.packages {
         let props = &package.properties;
         let kinds = [
@@ -382,6 +387,7 @@ pub fn parse(
             (&package.analyses, "analyses", &props.analyses, ResourceType::Analysis),
             (&package.seeds, "seeds", &props.seeds, ResourceType::Seed),
             (&package.tests, "tests", &no_patches, ResourceType::Test),
+            (&snapshot_files[&package.name], "snapshots", &props.snapshots, ResourceType::Snapshot),
         ];
         for (files, kind, patches, resource_type) in kinds {
             for f in files {
@@ -445,7 +451,13 @@ pub fn parse(
             if node.resource_type == ResourceType::Test {
                 crate::testing::set_test_defaults(&mut node.config);
             }
-            let warnings = unknown_config_keys(&node, &out.config);
+            let mut warnings = unknown_config_keys(&node, &out.config);
+            if node.resource_type == ResourceType::Snapshot {
+                node.config.set("materialized", Json::String("snapshot".into()));
+                if let Some(d) = snapshot_config_problem(&node) {
+                    warnings.push(d);
+                }
+            }
             node.refs = out.refs;
             node.sources = out.sources;
             Ok((node, warnings))
@@ -743,6 +755,98 @@ pub fn parse(
     }
 }
 
+/// Snapshot "files" for every package: each `{% snapshot name %}` block of the snapshot paths
+/// (its body padded so line numbers stay those of the file), and each `snapshots:` entry of
+/// property YAML with a `relation`.
+fn snapshot_sources(project: &Project, diags: &mut Diagnostics) -> BTreeMap<String, Vec<SourceFile>> {
+    let mut out: BTreeMap<String, Vec<SourceFile>> = BTreeMap::new();
+    for package in &project.packages {
+        let files = out.entry(package.name.clone()).or_default();
+        for f in &package.snapshots {
+            match crate::templating::blocks::blocks(&f.source, &["snapshot"]) {
+                Ok(blocks) => {
+                    for b in blocks {
+                        let pad: String =
+                            f.source[..b.body_start].chars().map(|c| if c == '\n' { '\n' } else { ' ' }).collect();
+                        let folder = std::path::Path::new(&f.resource_path)
+                            .parent()
+                            .map(|p| p.to_string_lossy().to_string())
+                            .unwrap_or_default();
+                        let resource_path = if folder.is_empty() {
+                            format!("{}.sql", b.name())
+                        } else {
+                            format!("{folder}/{}.sql", b.name())
+                        };
+                        files.push(SourceFile {
+                            path: f.path.clone(),
+                            resource_path,
+                            abs_path: f.abs_path.clone(),
+                            source: format!("{pad}{}", &f.source[b.body_start..b.body_end]),
+                        });
+                    }
+                }
+                Err((start, kind)) => diags.push(
+                    Diagnostic::error("E0401", format!("unclosed {{% {kind} %}} block"))
+                        .with_span(Span::from_offsets(&f.path, &f.source, start, start + 2))
+                        .with_help(format!("add {{% end{kind} %}} after the block")),
+                ),
+            }
+        }
+        for (name, patch) in &package.properties.snapshots {
+            if let Some(rel) = &patch.relation {
+                files.push(SourceFile {
+                    path: patch.file.to_string_lossy().replace('\\', "/"),
+                    resource_path: format!("{name}.sql"),
+                    abs_path: project.root.join(&patch.file),
+                    source: format!("select * from {{{{ {rel} }}}}"),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// A snapshot whose config cannot work: no unique_key, no or an unknown strategy, a timestamp
+/// strategy without updated_at, a check strategy without check_cols.
+fn snapshot_config_problem(n: &Node) -> Option<Diagnostic> {
+    let c = &n.config;
+    let (key, msg, help) = if c.get("unique_key").is_none_or(Json::is_null) {
+        (
+            "unique_key",
+            format!("snapshot '{}' has no unique_key", n.name),
+            "set unique_key to the column (or list of columns) that identifies a row",
+        )
+    } else {
+        match c.get_str("strategy").as_deref() {
+            Some("timestamp") if c.get_str("updated_at").is_none() => (
+                "strategy",
+                format!("snapshot '{}' uses the timestamp strategy without updated_at", n.name),
+                "set updated_at to the column holding when a row last changed",
+            ),
+            Some("check") if c.get("check_cols").is_none_or(Json::is_null) => (
+                "strategy",
+                format!("snapshot '{}' uses the check strategy without check_cols", n.name),
+                "set check_cols to a list of columns, or 'all'",
+            ),
+            Some("timestamp" | "check") => return None,
+            Some(other) => {
+                ("strategy", format!("snapshot '{}' has strategy '{other}'", n.name), "strategy is timestamp or check")
+            }
+            None => (
+                "strategy",
+                format!("snapshot '{}' has no strategy", n.name),
+                "set strategy to timestamp (with updated_at) or check (with check_cols)",
+            ),
+        }
+    };
+    let at = n.raw_code.find(key).map(|i| (i, key.len())).or_else(|| n.raw_code.find("config(").map(|i| (i, 6)));
+    let span = match at {
+        Some((i, len)) => Span::from_offsets(&n.original_file_path, &n.raw_code, i, i + len),
+        None => Span::file_only(n.patch_path.clone().unwrap_or_else(|| n.original_file_path.clone())),
+    };
+    Some(Diagnostic::error("E0703", msg).with_span(span).with_help(help))
+}
+
 /// The property file and YAML path of an exposure.
 fn props_path(
     project: &Project,
@@ -827,6 +931,12 @@ fn call_span(n: &Node, func: &str, arg: &str) -> Span {
 
 fn relation_for(engine: &Engine, globals: &Arc<Globals>, n: &Node) -> Result<Relation, Diagnostic> {
     let custom = |k: &str| n.config.get_str(k);
+    // Legacy snapshots name their schema (and database) exactly.
+    if let (ResourceType::Snapshot, Some(schema)) = (n.resource_type, custom("target_schema")) {
+        let database = custom("target_database").unwrap_or_else(|| globals.target_database.clone());
+        let alias = custom("alias").unwrap_or_else(|| n.name.clone());
+        return Ok(Relation::new(&database, &schema, &alias));
+    }
     let builtin = |name: &str| engine.is_builtin(name);
     // The built-in naming macros are dbt's defaults; with no project override, the same rules
     // run in Rust, which keeps parse of large projects fast.
@@ -964,6 +1074,7 @@ fn render_descriptions(project: &Project, manifest: &mut Manifest, diags: &mut D
         let patch = match n.resource_type {
             ResourceType::Model => patches.models.get(&n.name),
             ResourceType::Seed => patches.seeds.get(&n.name),
+            ResourceType::Snapshot => patches.snapshots.get(&n.name),
             ResourceType::Analysis => patches.analyses.get(&n.name),
             ResourceType::Source | ResourceType::Test | ResourceType::UnitTest => None,
         };

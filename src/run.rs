@@ -169,7 +169,7 @@ pub struct Job {
 }
 
 /// Materializations whose new contents can be staged and audited before they are published.
-pub const AUDITABLE: &[&str] = &["table", "incremental", "seed", "snapshot"];
+pub const AUDITABLE: &[&str] = &["table", "incremental", "seed"];
 
 /// Turn a selection (in dependency order) into jobs, as `build` runs them: unit tests before
 /// their model; each data test right after the nodes it reads, and before their children; with

@@ -46,6 +46,9 @@ const NODE_KEYS: &[&str] = &[
     "quote_columns",
     "column_types",
 ];
+/// Snapshots declared in YAML also name the relation they snapshot.
+const SNAPSHOT_KEYS: &[&str] =
+    &["name", "description", "config", "columns", "tests", "data_tests", "docs", "meta", "tags", "relation"];
 const COLUMN_KEYS: &[&str] = &[
     "name",
     "description",
@@ -142,6 +145,8 @@ pub struct NodePatch {
     pub file: PathBuf,
     /// Where in that file.
     pub ypath: YPath,
+    /// Snapshots in YAML: the relation they snapshot (`ref('orders')`).
+    pub relation: Option<String>,
 }
 
 /// One source table.
@@ -460,7 +465,7 @@ fn columns(doc: &YamlDoc, m: &Mapping, p: &YPath, diags: &mut Diagnostics) -> Ve
 }
 
 fn node_patch(doc: &YamlDoc, m: &Mapping, p: &YPath, kind: &str, diags: &mut Diagnostics) -> Option<NodePatch> {
-    check_keys(doc, m, p, NODE_KEYS, kind, diags, true);
+    check_keys(doc, m, p, if kind == "snapshot" { SNAPSHOT_KEYS } else { NODE_KEYS }, kind, diags, true);
     let name = required_name(doc, m, p, kind, diags)?;
     let mut config = config_block(doc, m, p, diags);
     // Legacy top-level keys that dbt folds into config.
@@ -480,6 +485,7 @@ fn node_patch(doc: &YamlDoc, m: &Mapping, p: &YPath, kind: &str, diags: &mut Dia
         tests: tests_of(m, p),
         file: doc.path.clone(),
         ypath: p.clone(),
+        relation: m.get("relation").and_then(as_string),
     })
 }
 

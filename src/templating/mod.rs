@@ -471,6 +471,7 @@ pub const BUILTIN_MACROS: &[(&str, &str)] = &[
     ("templates/materializations/table.sql", include_str!("../../templates/materializations/table.sql")),
     ("templates/materializations/seed.sql", include_str!("../../templates/materializations/seed.sql")),
     ("templates/materializations/incremental.sql", include_str!("../../templates/materializations/incremental.sql")),
+    ("templates/materializations/snapshot.sql", include_str!("../../templates/materializations/snapshot.sql")),
     ("templates/tests/generic.sql", include_str!("../../templates/tests/generic.sql")),
 ];
 

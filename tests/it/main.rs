@@ -11,5 +11,6 @@ mod incremental;
 mod lineage;
 mod packages;
 mod schema;
+mod snapshots_e2e;
 mod testing;
 mod util;
