@@ -81,6 +81,9 @@ struct GlobalArgs {
     /// Store every test's failing rows in the audit schema
     #[arg(long, global = true)]
     store_failures: bool,
+    /// Build every selected node, even those unchanged since their last build
+    #[arg(long, global = true)]
+    rebuild_all: bool,
     /// Check compiled SQL for unknown columns and relations before running: off, warn (report),
     /// strict (nothing runs unless everything checks out)
     #[arg(long, global = true, value_enum, default_value = "warn")]
@@ -359,6 +362,8 @@ pub struct Settings {
     pub no_audit: bool,
     /// --store-failures.
     pub store_failures: bool,
+    /// --rebuild-all.
+    pub rebuild_all: bool,
     /// --static-analysis.
     pub static_analysis: crate::lineage::Mode,
 }
@@ -395,6 +400,7 @@ where
         limit,
         no_audit,
         store_failures,
+        rebuild_all,
         static_analysis,
     } = global;
     let command = match command {
@@ -458,6 +464,7 @@ where
         limit,
         no_audit,
         store_failures,
+        rebuild_all,
         static_analysis: match static_analysis {
             StaticAnalysisArg::Off => crate::lineage::Mode::Off,
             StaticAnalysisArg::Warn => crate::lineage::Mode::Warn,

@@ -870,26 +870,41 @@ fn run_cmd(
             return 2;
         }
     }
-    let has_models = plan.iter().any(|id| l.manifest.nodes[id].resource_type == ResourceType::Model);
-    if settings.static_analysis != crate::lineage::Mode::Off && has_models {
-        // Compile every model first so the whole selection is checked before anything runs; a
-        // model whose render ran no query is not rendered again to run.
-        let models: Vec<&String> =
-            plan.iter().filter(|id| matches!(l.manifest.nodes[*id].resource_type, ResourceType::Model)).collect();
-        let compiled: HashMap<String, String> = models
-            .par_iter()
-            .map_init(
-                || db.connect().ok(),
-                |c, id| {
-                    let node = &l.manifest.nodes[*id];
-                    let r = compiler.compile(node, Phase::Compile, c.clone(), false).ok()?;
-                    compiler.remember(id, &r);
-                    Some(((*id).clone(), r.sql))
-                },
-            )
-            .flatten()
+    // Compile every model and snapshot first: the static analysis checks the whole selection
+    // before anything runs, and fingerprints say what changed. A model whose render ran no query
+    // is not rendered again to run.
+    let analyse = settings.static_analysis != crate::lineage::Mode::Off;
+    let skipping = matches!(settings.command, Cmd::Run | Cmd::Build | Cmd::Seed | Cmd::Snapshot)
+        && !settings.full_refresh
+        && !settings.rebuild_all;
+    let to_compile: Vec<&String> = plan
+        .iter()
+        .filter(|id| match l.manifest.nodes[*id].resource_type {
+            ResourceType::Model => analyse || skipping,
+            ResourceType::Snapshot => skipping,
+            _ => false,
+        })
+        .collect();
+    let compiled: HashMap<String, String> = to_compile
+        .par_iter()
+        .map_init(
+            || db.connect().ok(),
+            |c, id| {
+                let node = &l.manifest.nodes[*id];
+                let r = compiler.compile(node, Phase::Compile, c.clone(), false).ok()?;
+                compiler.remember(id, &r);
+                Some(((*id).clone(), r.sql))
+            },
+        )
+        .flatten()
+        .collect();
+    if analyse && plan.iter().any(|id| l.manifest.nodes[id].resource_type == ResourceType::Model) {
+        let models: HashMap<String, String> = compiled
+            .iter()
+            .filter(|(id, _)| l.manifest.nodes[*id].resource_type == ResourceType::Model)
+            .map(|(a, b)| (a.clone(), b.clone()))
             .collect();
-        let lineage = match check_compiled(settings, l, &compiled, conn.as_ref(), printer) {
+        let lineage = match check_compiled(settings, l, &models, conn.as_ref(), printer) {
             Ok(x) => x,
             Err(code) => return code,
         };
@@ -915,6 +930,15 @@ fn run_cmd(
             return 2;
         }
     };
+    let mut recorded = crate::state::BuildState::read(&l.target_dir);
+    let marks = crate::state::source_marks(&l.manifest, conn.as_ref(), &l.invocation.id);
+    let fingerprints =
+        crate::state::fingerprints(&l.manifest, l.dag.order(), &plan, &compiled, &recorded, &marks, &l.invocation.id);
+    let unchanged = if skipping {
+        crate::state::unchanged(&l.manifest, &plan, &fingerprints, &recorded, &existing)
+    } else {
+        Default::default()
+    };
     let opts = RunOptions {
         threads,
         fail_fast: settings.fail_fast,
@@ -922,6 +946,7 @@ fn run_cmd(
         target_dir: l.target_dir.clone(),
         existing,
         project_root: l.project.root.clone(),
+        unchanged,
     };
     let audit = matches!(settings.command, Cmd::Build) && !settings.no_audit;
     let jobs = crate::run::plan_jobs(&l.manifest, &l.dag, &plan, audit);
@@ -938,6 +963,10 @@ fn run_cmd(
         "which": settings.command.name(), "select": settings.select, "exclude": settings.exclude,
         "full_refresh": settings.full_refresh, "threads": threads, "vars": settings.vars,
     });
+    recorded.record(&results, &fingerprints);
+    if let Err(e) = recorded.write(&l.target_dir) {
+        printer.warn(&format!("cannot write the build state: {e}"));
+    }
     let rr = crate::artifacts::run_results_json(&results, &l.invocation, args);
     if let Err(e) = crate::artifacts::write_json(&l.target_dir, "run_results.json", &rr) {
         printer.warn(&format!("cannot write run_results.json: {e}"));

@@ -24,6 +24,7 @@ pub mod run;
 pub mod seeds;
 pub mod select;
 pub mod sql;
+pub mod state;
 pub mod templating;
 pub mod testing;
 

@@ -127,6 +127,7 @@ impl Printer {
         let err = results.count(Status::Error) + results.count(Status::Fail);
         let warn = results.count(Status::Warn);
         let skip = results.count(Status::Skipped);
+        let noop = results.count(Status::NoOp);
         self.info("");
         let secs = results.elapsed;
         let (h, m, s) = ((secs / 3600.0) as u64, ((secs % 3600.0) / 60.0) as u64, secs % 60.0);
@@ -177,7 +178,7 @@ impl Printer {
         }
         self.info("");
         self.info(&format!(
-            "Done. PASS={ok} WARN={warn} ERROR={err} SKIP={skip} NO-OP=0 TOTAL={}",
+            "Done. PASS={ok} WARN={warn} ERROR={err} SKIP={skip} NO-OP={noop} TOTAL={}",
             results.results.len()
         ));
     }
@@ -292,6 +293,10 @@ impl Reporter for Printer {
             Status::Error => (format!("ERROR creating {}", describe(node)), format!("ERROR in {secs:.2}s"), "31"),
             Status::Skipped if node.is_test() => (format!("SKIP {}", test_label(node)), "SKIP".to_string(), "33"),
             Status::Skipped => (format!("SKIP relation {}", short_relation(node)), "SKIP".to_string(), "33"),
+            Status::NoOp if node.is_test() => {
+                (format!("SKIP unchanged {}", test_label(node)), "NO-OP".to_string(), "36")
+            }
+            Status::NoOp => (format!("SKIP unchanged {}", describe(node)), "NO-OP".to_string(), "36"),
         };
         let line = self.line(index, total, &msg, &status, color);
         self.emit(

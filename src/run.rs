@@ -34,6 +34,8 @@ pub enum Status {
     Fail,
     /// A test's warn threshold was met.
     Warn,
+    /// Not run: nothing it depends on changed since its last successful build.
+    NoOp,
 }
 
 impl Status {
@@ -46,6 +48,7 @@ impl Status {
             Status::Pass => "pass",
             Status::Fail => "fail",
             Status::Warn => "warn",
+            Status::NoOp => "no-op",
         }
     }
 
@@ -154,6 +157,8 @@ pub struct RunOptions {
     pub existing: HashMap<(String, String, String), String>,
     /// The project folder (unit-test fixtures and declarations are read from it).
     pub project_root: PathBuf,
+    /// Nodes and tests left as they are: unchanged since their last successful build.
+    pub unchanged: HashSet<String>,
 }
 
 /// One unit of scheduling: a node (with the tests that audit it before it is published) or a
@@ -519,6 +524,11 @@ struct Progress<'a> {
 
 /// Run one job: a test, a unit test, or a node with its audits. The job's own result comes first.
 fn run_job(env: &Env, node: &Node, audits: &[&Node], progress: &Progress) -> Vec<NodeResult> {
+    if env.opts.unchanged.contains(&node.unique_id) {
+        let mut out = vec![no_op(node, env.thread_id)];
+        out.extend(audits.iter().map(|a| no_op(a, env.thread_id)));
+        return out;
+    }
     match node.resource_type {
         ResourceType::Test => vec![run_test(env, node, None)],
         ResourceType::UnitTest => {
@@ -548,6 +558,10 @@ fn effective_parents(m: &Manifest, dag: &Dag, id: &str, in_plan: &HashSet<&Strin
 
 fn short(id: &str) -> String {
     id.split('.').skip(2).collect::<Vec<_>>().join(".")
+}
+
+fn no_op(node: &Node, thread_id: &str) -> NodeResult {
+    NodeResult { status: Status::NoOp, ..skipped(node, thread_id, "unchanged".into()) }
 }
 
 fn skipped(node: &Node, thread_id: &str, message: String) -> NodeResult {

@@ -12,5 +12,6 @@ mod lineage;
 mod packages;
 mod schema;
 mod snapshots_e2e;
+mod state;
 mod testing;
 mod util;
