@@ -88,6 +88,25 @@ struct GlobalArgs {
     /// strict (nothing runs unless everything checks out)
     #[arg(long, global = true, value_enum, default_value = "warn")]
     static_analysis: StaticAnalysisArg,
+    /// The target folder of another build (manifest.json, run_results.json) for `state:` and
+    /// `result:` selectors, `--defer` and `diff`
+    #[arg(long, global = true, env = "DBT_STATE")]
+    state: Option<PathBuf>,
+    /// Refs to nodes that are not selected resolve to the --state build's relations
+    #[arg(long, global = true, env = "DBT_DEFER")]
+    defer: bool,
+    /// With --defer: use the state's relation even when the node exists in this target
+    #[arg(long, global = true, env = "DBT_FAVOR_STATE")]
+    favor_state: bool,
+    /// A named selector from selectors.yml
+    #[arg(long, global = true)]
+    selector: Option<String>,
+    /// Microbatch models: first event time to build (inclusive)
+    #[arg(long, global = true)]
+    event_time_start: Option<String>,
+    /// Microbatch models: event time to build up to (exclusive)
+    #[arg(long, global = true)]
+    event_time_end: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -206,6 +225,13 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
+    /// Compare with the --state build: the compiled SQL of new, modified and removed nodes,
+    /// their output columns and what they affect downstream
+    Diff {
+        /// Exit 1 when anything differs (for CI)
+        #[arg(long)]
+        exit_code: bool,
+    },
     /// Run a macro
     RunOperation {
         /// The macro (`name` or `package.name`)
@@ -256,6 +282,11 @@ pub enum Cmd {
         upgrade: bool,
         /// --lock.
         lock: bool,
+    },
+    /// `diff`.
+    Diff {
+        /// --exit-code.
+        exit_code: bool,
     },
     /// `run-operation`.
     RunOperation {
@@ -311,6 +342,7 @@ impl Cmd {
             Cmd::DocsGenerate { .. } => "generate",
             Cmd::DocsServe { .. } => "serve",
             Cmd::Lineage { .. } => "lineage",
+            Cmd::Diff { .. } => "diff",
         }
     }
 }
@@ -366,6 +398,18 @@ pub struct Settings {
     pub rebuild_all: bool,
     /// --static-analysis.
     pub static_analysis: crate::lineage::Mode,
+    /// --state.
+    pub state: Option<PathBuf>,
+    /// --defer.
+    pub defer: bool,
+    /// --favor-state.
+    pub favor_state: bool,
+    /// --selector.
+    pub selector: Option<String>,
+    /// --event-time-start.
+    pub event_time_start: Option<String>,
+    /// --event-time-end.
+    pub event_time_end: Option<String>,
 }
 
 /// Parse argv. Usage errors come back as clap's error (printed by main, exit 2).
@@ -402,6 +446,12 @@ where
         store_failures,
         rebuild_all,
         static_analysis,
+        state,
+        defer,
+        favor_state,
+        selector,
+        event_time_start,
+        event_time_end,
     } = global;
     let command = match command {
         Command::Init { project_name, skip_profile_setup } => {
@@ -425,6 +475,7 @@ where
         Command::Lineage { node, upstream, downstream, depth, check } => {
             Cmd::Lineage { target: node, upstream, downstream, depth, check }
         }
+        Command::Diff { exit_code } => Cmd::Diff { exit_code },
         Command::RunOperation { macro_name, args } => Cmd::RunOperation {
             name: macro_name,
             args: match args {
@@ -470,6 +521,12 @@ where
             StaticAnalysisArg::Warn => crate::lineage::Mode::Warn,
             StaticAnalysisArg::Strict => crate::lineage::Mode::Strict,
         },
+        state,
+        defer,
+        favor_state,
+        selector,
+        event_time_start,
+        event_time_end,
     })
 }
 

@@ -55,6 +55,11 @@ struct Loaded {
     dag: Dag,
     invocation: Invocation,
     target_dir: PathBuf,
+    /// The --state build to compare with (empty without --state), read before manifest.json
+    /// is written (the state folder may be this target folder).
+    state: crate::select::Context,
+    /// Databases to attach on connecting: (path, catalog name), for --defer to another file.
+    attach: Vec<(String, String)>,
     /// The database, being opened while the project parses (see [`open_early`]).
     early_db: std::sync::Mutex<Option<std::thread::JoinHandle<Result<DuckDb, crate::adapter::DbError>>>>,
 }
@@ -130,7 +135,17 @@ fn load(settings: &Settings, printer: &mut Printer) -> Result<Loaded, i32> {
     }
     printer.diagnostics(&diags.items);
     let target_dir = target_dir(settings, &project);
-    Ok(Loaded { project, engine, manifest: Arc::new(manifest), dag, invocation, target_dir, early_db })
+    Ok(Loaded {
+        project,
+        engine,
+        manifest: Arc::new(manifest),
+        dag,
+        invocation,
+        target_dir,
+        state: Default::default(),
+        attach: vec![],
+        early_db,
+    })
 }
 
 fn compile_globals(l: &Loaded) -> Arc<Globals> {
@@ -164,16 +179,206 @@ fn counts(m: &Manifest, macros: usize) -> String {
 }
 
 fn plan_for(settings: &Settings, l: &Loaded, types: &[ResourceType], printer: &Printer) -> Result<Vec<String>, i32> {
-    match crate::select::select(&l.manifest, &l.dag, &settings.select, &settings.exclude) {
-        Ok(ids) => Ok(ids
-            .into_iter()
-            .filter(|id| l.manifest.nodes.get(id).is_some_and(|n| types.contains(&n.resource_type)))
-            .collect()),
-        Err(d) => {
-            printer.diagnostics(&d);
-            Err(2)
+    Ok(selected(settings, l, &l.state, printer)?
+        .into_iter()
+        .filter(|id| l.manifest.nodes.get(id).is_some_and(|n| types.contains(&n.resource_type)))
+        .collect())
+}
+
+/// The nodes --select / --exclude / --selector choose (selectors.yml's default selector when
+/// none is given), in dependency order.
+fn selected(
+    settings: &Settings,
+    l: &Loaded,
+    ctx: &crate::select::Context,
+    printer: &Printer,
+) -> Result<Vec<String>, i32> {
+    let named = crate::select::read_selectors(&l.project.root).map_err(|d| {
+        printer.diagnostics(&d);
+        2
+    })?;
+    let name = settings.selector.clone().or_else(|| {
+        (settings.select.is_empty() && !matches!(settings.command, Cmd::Diff { .. })).then(|| named.default.clone())?
+    });
+    let result = match name {
+        Some(name) => {
+            if !settings.select.is_empty() {
+                printer.warn("--select is ignored when --selector is given");
+            }
+            crate::select::select_named(&l.manifest, &l.dag, &named, &name, &settings.exclude, ctx)
+        }
+        None => crate::select::select_in(&l.manifest, &l.dag, &settings.select, &settings.exclude, ctx),
+    };
+    result.map_err(|d| {
+        printer.diagnostics(&d);
+        2
+    })
+}
+
+/// `--defer`: each model, seed or snapshot that is not selected, and (unless --favor-state)
+/// does not exist in this target, resolves to its relation in the --state build. A state built
+/// into another DuckDB file is attached read-only (its path is in the state's manifest).
+fn defer(settings: &Settings, l: &mut Loaded, printer: &Printer) -> Result<(), i32> {
+    if !l.state.has_state {
+        let at = crate::diagnostics::Span {
+            file: "<command line>".into(),
+            line: 1,
+            col: 1,
+            len: 7,
+            source_line: Some("--defer".into()),
+        };
+        printer.diagnostics(&[Diagnostic::error(
+            "E0605",
+            "--defer resolves refs to another build, but no --state was given",
+        )
+        .with_span(at)
+        .with_help("pass --state with the target folder of the build to defer to")]);
+        return Err(2);
+    }
+    let chosen: std::collections::BTreeSet<String> = selected(settings, l, &l.state, printer)?.into_iter().collect();
+    let Some(target) = l.project.target.clone() else { return Ok(()) };
+    // The relations this target has; a database file that does not exist has none.
+    let mut existing: std::collections::HashSet<(String, String, String)> = Default::default();
+    let has_file = target.path != ":memory:" && Path::new(&target.path).is_file();
+    if !settings.favor_state && has_file {
+        let (_db, conn) = connect(l, printer)?;
+        if let Ok(t) = conn.query("select table_catalog, table_schema, table_name from information_schema.tables", None)
+        {
+            for r in t.rows {
+                let s = |i: usize| r.get(i).and_then(|v| v.as_str()).unwrap_or_default().to_lowercase();
+                existing.insert((s(0), s(1), s(2)));
+            }
         }
     }
+    let key = |r: &crate::templating::relation::Relation| {
+        let s = |x: &Option<String>| x.clone().unwrap_or_default().to_lowercase();
+        (s(&r.database), s(&r.schema), s(&r.identifier))
+    };
+    let mut deferred = 0;
+    let mut databases = std::collections::BTreeSet::new();
+    let manifest = Arc::make_mut(&mut l.manifest);
+    for n in manifest.nodes.values_mut() {
+        let kind = matches!(n.resource_type, ResourceType::Model | ResourceType::Seed | ResourceType::Snapshot);
+        if !kind
+            || n.materialized() == "ephemeral"
+            || chosen.contains(&n.unique_id)
+            || existing.contains(&key(&n.relation))
+        {
+            continue;
+        }
+        let Some(theirs) = l.state.state_nodes.get(&n.unique_id) else { continue };
+        let field = |k: &str| theirs.get(k).and_then(|v| v.as_str()).map(str::to_string);
+        let (Some(db), Some(schema), Some(alias)) = (field("database"), field("schema"), field("alias")) else {
+            continue;
+        };
+        if !db.eq_ignore_ascii_case(&target.database) {
+            databases.insert(db.clone());
+        }
+        n.relation = crate::templating::relation::Relation::new(&db, &schema, &alias);
+        deferred += 1;
+    }
+    if !databases.is_empty() {
+        let text = std::fs::read_to_string(l.state.state_dir.clone().unwrap_or_default().join("manifest.json"))
+            .unwrap_or_default();
+        let state: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        let path = state.pointer("/metadata/env/STRATA_DUCKDB_PATH").and_then(|v| v.as_str()).unwrap_or_default();
+        for db in databases {
+            if !path.is_empty() && crate::project::profiles::database_from_path(path).eq_ignore_ascii_case(&db) {
+                l.attach.push((path.to_string(), db));
+            } else {
+                printer.warn(&format!(
+                    "--defer: the state's relations are in database '{db}', whose file its manifest does not name; \
+                     they resolve only if that database is attached"
+                ));
+            }
+        }
+    }
+    printer.info(&format!("Deferred {deferred} unselected nodes to the --state build"));
+    Ok(())
+}
+
+/// What `state:`, `result:`, `--defer` and `diff` compare with: the build in `--state DIR`.
+/// A folder without a manifest.json, or one from another project, is a diagnostic (exit 2).
+fn selection_context(settings: &Settings, l: &Loaded, printer: &Printer) -> Result<crate::select::Context, i32> {
+    let Some(dir) = &settings.state else { return Ok(Default::default()) };
+    let dir = if dir.is_absolute() { dir.clone() } else { std::env::current_dir().unwrap_or_default().join(dir) };
+    let given = settings.state.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
+    let fail = |msg: String, help: &str| {
+        let at = crate::diagnostics::Span {
+            file: "--state".into(),
+            line: 1,
+            col: 1,
+            len: given.chars().count().max(1),
+            source_line: Some(given.clone()),
+        };
+        printer.diagnostics(&[Diagnostic::error("E0605", msg).with_span(at).with_help(help)]);
+        Err(2)
+    };
+    let path = dir.join("manifest.json");
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return fail(
+            format!("--state {}: there is no manifest.json in that folder", dir.display()),
+            "pass the target folder of the build to compare with (e.g. a copy of production's target/)",
+        );
+    };
+    let Ok(state): Result<serde_json::Value, _> = serde_json::from_str(&text) else {
+        return fail(format!("--state {}: manifest.json is not valid JSON", path.display()), "build it again");
+    };
+    let theirs = state.pointer("/metadata/project_name").and_then(|v| v.as_str()).unwrap_or_default();
+    if theirs != l.project.config.name {
+        return fail(
+            format!(
+                "--state {}: that build is of project '{theirs}', this project is '{}'",
+                dir.display(),
+                l.project.config.name
+            ),
+            "pass the target folder of a build of this project",
+        );
+    }
+    let mut ctx = crate::select::Context { has_state: true, state_dir: Some(dir.clone()), ..Default::default() };
+    for key in ["nodes", "sources", "unit_tests"] {
+        if let Some(o) = state.get(key).and_then(|v| v.as_object()) {
+            ctx.state_nodes.extend(o.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+    }
+    ctx.current_nodes = crate::artifacts::manifest::node_values(&l.manifest, &l.project);
+    // Macros whose text changed, and (to a fixed point) the macros that call them.
+    let old: HashMap<String, String> = state
+        .get("macros")
+        .and_then(|v| v.as_object())
+        .into_iter()
+        .flatten()
+        .filter_map(|(_, v)| Some((v.get("name")?.as_str()?.to_string(), v.get("macro_sql")?.as_str()?.to_string())))
+        .collect();
+    let current: Vec<(&String, &String)> =
+        l.engine.by_package.values().flat_map(|defs| defs.iter().map(|(name, d)| (name, &d.source))).collect();
+    let mut changed: std::collections::BTreeSet<String> =
+        current.iter().filter(|(name, src)| old.get(*name) != Some(*src)).map(|(n, _)| (*n).clone()).collect();
+    loop {
+        let more: Vec<String> = current
+            .iter()
+            .filter(|(name, src)| !changed.contains(*name) && changed.iter().any(|c| crate::select::calls(src, c)))
+            .map(|(n, _)| (*n).clone())
+            .collect();
+        if more.is_empty() {
+            break;
+        }
+        changed.extend(more);
+    }
+    ctx.changed_macros = changed;
+    if let Some(results) = std::fs::read_to_string(dir.join("run_results.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+    {
+        for r in results.get("results").and_then(|r| r.as_array()).into_iter().flatten() {
+            if let (Some(id), Some(st)) =
+                (r.get("unique_id").and_then(|v| v.as_str()), r.get("status").and_then(|v| v.as_str()))
+            {
+                ctx.results.insert(id.to_string(), st.to_string());
+            }
+        }
+    }
+    Ok(ctx)
 }
 
 const BUILD_TYPES: &[ResourceType] =
@@ -181,11 +386,25 @@ const BUILD_TYPES: &[ResourceType] =
 
 fn project_command(settings: &Settings) -> i32 {
     let mut printer = printer_for(settings, None);
-    let l = match load(settings, &mut printer) {
+    let mut l = match load(settings, &mut printer) {
         Ok(l) => l,
         Err(code) => return code,
     };
     printer.info(&counts(&l.manifest, l.engine.macro_count()));
+    l.state = match selection_context(settings, &l, &printer) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    // A bad selector stops the command before anything is written.
+    if let Err(code) = selected(settings, &l, &l.state, &printer) {
+        return code;
+    }
+    if settings.defer {
+        if let Err(code) = defer(settings, &mut l, &printer) {
+            return code;
+        }
+    }
+    let l = l;
     let analyses = matches!(settings.command, Cmd::Compile | Cmd::Run | Cmd::Build | Cmd::DocsGenerate { .. });
     let lineage = (analyses && settings.static_analysis != crate::lineage::Mode::Off).then_some("lineage.json");
     // manifest.json is written while the command runs.
@@ -218,6 +437,7 @@ fn command_on(settings: &Settings, l: &Loaded, printer: &Printer) -> i32 {
         Cmd::Test => run_cmd(settings, l, printer, &[ResourceType::Test, ResourceType::UnitTest], None),
         Cmd::Retry => retry(settings, l, printer),
         Cmd::RunOperation { ref name, ref args } => run_operation(l, printer, name, args),
+        Cmd::Diff { exit_code } => diff_cmd(settings, l, printer, exit_code),
         Cmd::DocsGenerate { no_compile } => docs_generate(settings, l, printer, no_compile),
         Cmd::DocsServe { port } => crate::docs::serve(&l.target_dir, port, printer),
         Cmd::Lineage { ref target, upstream, downstream, depth, check } => {
@@ -228,12 +448,10 @@ fn command_on(settings: &Settings, l: &Loaded, printer: &Printer) -> i32 {
 }
 
 fn ls(settings: &Settings, l: &Loaded) -> i32 {
-    let ids = match crate::select::select(&l.manifest, &l.dag, &settings.select, &settings.exclude) {
+    let printer = printer_for(settings, None);
+    let ids = match selected(settings, l, &l.state, &printer) {
         Ok(ids) => ids,
-        Err(d) => {
-            printer_for(settings, None).diagnostics(&d);
-            return 2;
-        }
+        Err(code) => return code,
     };
     // dbt lists in unique-id order.
     let mut ids = ids;
@@ -290,7 +508,18 @@ fn connect(l: &Loaded, printer: &Printer) -> Result<(DuckDb, Arc<dyn Connection>
         Some(Ok(r)) => r,
         _ => DuckDb::open(target),
     };
-    match opened.and_then(|db| db.connect().map(|c| (db, c))) {
+    let attached = |c: Arc<dyn Connection>| -> Result<Arc<dyn Connection>, crate::adapter::DbError> {
+        for (path, name) in &l.attach {
+            let sql = format!(
+                "attach if not exists '{}' as {} (read_only)",
+                path.replace('\'', "''"),
+                crate::templating::relation::quote(name)
+            );
+            c.execute(&sql)?;
+        }
+        Ok(c)
+    };
+    match opened.and_then(|db| db.connect().and_then(attached).map(|c| (db, c))) {
         Ok(x) => Ok(x),
         Err(e) => {
             printer.diagnostics(&[Diagnostic::error("E0801", format!("cannot open DuckDB at '{}': {e}", target.path))
@@ -358,7 +587,7 @@ fn check_compiled(
 
 /// Compile models and analyses in parallel (each worker with its own connection), writing
 /// target/compiled; returns the SQL by unique id and the compile errors.
-fn compile_models(l: &Loaded, db: &DuckDb, ids: &[String]) -> (HashMap<String, String>, Vec<Diagnostic>) {
+fn compile_models(l: &Loaded, db: &DuckDb, ids: &[String], write: bool) -> (HashMap<String, String>, Vec<Diagnostic>) {
     let compiler = Compiler::new(&l.engine, compile_globals(l), &l.manifest);
     let project = &l.project.config.name;
     let results: Vec<(String, Result<String, Diagnostic>)> = ids
@@ -368,7 +597,7 @@ fn compile_models(l: &Loaded, db: &DuckDb, ids: &[String]) -> (HashMap<String, S
             |conn, id| {
                 let node = &l.manifest.nodes[id];
                 let r = compiler.compile(node, Phase::Compile, conn.clone(), false).map(|c| c.sql);
-                if let Ok(sql) = &r {
+                if let (Ok(sql), true) = (&r, write) {
                     let _ = write_target_file(&l.target_dir, "compiled", project, &node.target_file_path(), sql);
                 }
                 (id.clone(), r)
@@ -388,6 +617,228 @@ fn compile_models(l: &Loaded, db: &DuckDb, ids: &[String]) -> (HashMap<String, S
     (sql, errors)
 }
 
+/// `strata diff`: new, modified and removed nodes against the --state build, with their compiled
+/// SQL diffs, output-column changes and what is downstream. `--exit-code`: exit 1 on any change.
+fn diff_cmd(settings: &Settings, l: &Loaded, printer: &Printer, exit_code: bool) -> i32 {
+    use crate::diff::{Change, Kind};
+    let state = &l.state;
+    let Some(dir) = state.state_dir.as_ref().filter(|_| state.has_state) else {
+        let at = crate::diagnostics::Span {
+            file: "<command line>".into(),
+            line: 1,
+            col: 8,
+            len: 4,
+            source_line: Some("strata diff".into()),
+        };
+        printer.diagnostics(&[Diagnostic::error(
+            "E0605",
+            "`diff` compares with another build, but no --state was given",
+        )
+        .with_span(at)
+        .with_help("pass --state with the target folder of the build to compare with")]);
+        return 2;
+    };
+    let (db, conn) = match connect(l, printer) {
+        Ok(x) => x,
+        Err(c) => return c,
+    };
+    let kinds = [ResourceType::Model, ResourceType::Snapshot, ResourceType::Analysis, ResourceType::Seed];
+    let scope: std::collections::BTreeSet<String> = if settings.select.is_empty() && settings.selector.is_none() {
+        l.manifest.nodes.keys().chain(l.manifest.sources.keys()).cloned().collect()
+    } else {
+        match selected(settings, l, state, printer) {
+            Ok(ids) => ids.into_iter().collect(),
+            Err(c) => return c,
+        }
+    };
+    let sql_ids: Vec<String> = l
+        .manifest
+        .nodes
+        .values()
+        .filter(|n| kinds[..3].contains(&n.resource_type) && scope.contains(&n.unique_id))
+        .map(|n| n.unique_id.clone())
+        .collect();
+    let (compiled, errors) = compile_models(l, &db, &sql_ids, false);
+    if !errors.is_empty() {
+        let mut d = Diagnostics::default();
+        d.extend(errors);
+        d.sort();
+        printer.diagnostics(&d.items);
+        return 2;
+    }
+    let columns = crate::lineage::db_columns(conn.as_ref());
+    let lineage = crate::lineage::analyze(
+        &l.manifest,
+        &l.dag,
+        &compiled,
+        Some(&columns),
+        &l.project.root,
+        &l.target_dir,
+        crate::lineage::Mode::Warn,
+    );
+    // The state's columns, from its lineage.json.
+    let old_lineage: serde_json::Value = std::fs::read_to_string(dir.join("lineage.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default();
+    let old_columns = |id: &str| -> Option<Vec<String>> {
+        let names = |v: &serde_json::Value| -> Option<Vec<String>> {
+            v.as_array().map(|a| {
+                a.iter()
+                    .filter_map(|c| c.get("name").or(Some(c)).and_then(|n| n.as_str()).map(str::to_string))
+                    .collect()
+            })
+        };
+        old_lineage
+            .pointer(&format!("/nodes/{}/columns", id.replace('~', "~0").replace('/', "~1")))
+            .and_then(names)
+            .or_else(|| {
+                old_lineage
+                    .pointer(&format!("/base_columns/{}", id.replace('~', "~0").replace('/', "~1")))
+                    .and_then(names)
+            })
+    };
+    let new_columns = |id: &str| -> Option<Vec<String>> {
+        lineage
+            .nodes
+            .get(id)
+            .map(|n| n.columns.iter().map(|c| c.name.clone()).collect())
+            .or_else(|| lineage.base_columns.get(id).cloned())
+    };
+    // Who reads each (node, column), in either build (a column removed now has readers only in
+    // the state's lineage), among the nodes that still exist.
+    let mut readers: HashMap<(String, String), Vec<String>> = HashMap::new();
+    let mut edges: Vec<(String, String, String, String)> = vec![];
+    for (id, nl) in &lineage.nodes {
+        for c in &nl.columns {
+            edges.extend(c.upstream.iter().map(|u| (id.clone(), c.name.clone(), u.node.clone(), u.column.clone())));
+        }
+    }
+    for (id, nl) in old_lineage.get("nodes").and_then(|n| n.as_object()).into_iter().flatten() {
+        for c in nl.get("columns").and_then(|c| c.as_array()).into_iter().flatten() {
+            let name = c.get("name").and_then(|n| n.as_str()).unwrap_or_default();
+            for u in c.get("upstream").and_then(|u| u.as_array()).into_iter().flatten() {
+                let s = |k: &str| u.get(k).and_then(|v| v.as_str()).unwrap_or_default().to_string();
+                edges.push((id.clone(), name.to_string(), s("node"), s("column")));
+            }
+        }
+    }
+    for (id, column, up_node, up_column) in edges {
+        let Some(reader) = l.manifest.nodes.get(&id) else { continue };
+        let list = readers.entry((up_node, up_column.to_lowercase())).or_default();
+        let who = format!("{}.{column}", reader.name);
+        if !list.contains(&who) {
+            list.push(who);
+        }
+    }
+    // The state's compiled SQL, its relation names replaced by this target's (a production
+    // state names production's relations); None when it has none (then sources are compared).
+    let mut renames: Vec<(String, String)> = state
+        .state_nodes
+        .iter()
+        .filter_map(|(id, v)| {
+            let name = |v: &serde_json::Value| v.get("relation_name")?.as_str().map(str::to_string);
+            let (theirs, ours) = (name(v)?, name(state.current_nodes.get(id)?)?);
+            (theirs != ours).then_some((theirs, ours))
+        })
+        .collect();
+    renames.sort_by_key(|(theirs, _)| std::cmp::Reverse(theirs.len()));
+    let old_compiled = |file: &str| -> Option<String> {
+        let text = std::fs::read_to_string(dir.join("compiled").join(&l.project.config.name).join(file)).ok()?;
+        Some(renames.iter().fold(text, |t, (theirs, ours)| t.replace(theirs.as_str(), ours)))
+    };
+    let old_raw =
+        |id: &str| -> Option<String> { state.state_nodes.get(id)?.get("raw_code")?.as_str().map(str::to_string) };
+    let mut changes = vec![];
+    let current: Vec<(String, ResourceType, String, String)> = l
+        .manifest
+        .nodes
+        .values()
+        .filter(|n| kinds.contains(&n.resource_type))
+        .map(|n| (n.unique_id.clone(), n.resource_type, n.target_file_path(), n.raw_code.clone()))
+        .chain(l.manifest.sources.values().map(|s| {
+            (s.unique_id.clone(), ResourceType::Model, s.table.file.to_string_lossy().replace('\\', "/"), String::new())
+        }))
+        .filter(|(id, ..)| scope.contains(id))
+        .collect();
+    for (id, _, file, raw) in current {
+        let is_source = id.starts_with("source.");
+        let known = state.state_nodes.contains_key(&id);
+        let (kind, old, new_sql) = if !known {
+            (Kind::New, None, if is_source { None } else { compiled.get(&id).cloned().or(Some(raw.clone())) })
+        } else {
+            let mut why: Vec<String> = state.modified_kinds(&id, &raw).into_iter().map(str::to_string).collect();
+            // Compiled SQL against compiled SQL when the state has it, else source against source.
+            let (old, new) = match (old_compiled(&file), compiled.get(&id)) {
+                _ if is_source => (None, None),
+                (Some(o), Some(n)) => {
+                    if o.trim_end() != n.trim_end() {
+                        why.push("compiled SQL".into());
+                    }
+                    (Some(o), Some(n.clone()))
+                }
+                _ => (old_raw(&id), Some(raw.clone())),
+            };
+            if why.is_empty() {
+                continue;
+            }
+            (Kind::Modified(why), old, new)
+        };
+        let node_readers: std::collections::BTreeMap<String, Vec<String>> = readers
+            .iter()
+            .filter(|((n, _), _)| *n == id)
+            .map(|((_, c), who)| {
+                let mut who = who.clone();
+                who.sort();
+                (c.clone(), who)
+            })
+            .collect();
+        let downstream: Vec<String> = l
+            .dag
+            .walk(&id, false, None)
+            .into_iter()
+            .filter(|d| l.manifest.nodes.get(d).is_none_or(|n| !n.is_test()))
+            .collect();
+        changes.push(Change {
+            id: id.clone(),
+            kind,
+            path: file,
+            old_sql: old,
+            new_sql,
+            old_columns: old_columns(&id),
+            new_columns: new_columns(&id),
+            readers: node_readers,
+            downstream,
+        });
+    }
+    if settings.select.is_empty() && settings.selector.is_none() {
+        for (id, v) in &state.state_nodes {
+            let rt = v.get("resource_type").and_then(|r| r.as_str()).unwrap_or_default();
+            if !matches!(rt, "model" | "seed" | "snapshot" | "analysis" | "source")
+                || l.manifest.nodes.contains_key(id)
+                || l.manifest.sources.contains_key(id)
+            {
+                continue;
+            }
+            let file = v.get("original_file_path").and_then(|p| p.as_str()).unwrap_or_default().to_string();
+            changes.push(Change {
+                id: id.clone(),
+                kind: Kind::Removed,
+                old_sql: if rt == "source" { None } else { old_compiled(&file).or_else(|| old_raw(id)) },
+                path: file,
+                new_sql: None,
+                old_columns: old_columns(id),
+                new_columns: None,
+                readers: Default::default(),
+                downstream: vec![],
+            });
+        }
+    }
+    changes.sort_by(|a, b| a.id.cmp(&b.id));
+    print!("{}", crate::diff::render(&changes));
+    i32::from(exit_code && !changes.is_empty())
+}
+
 /// The unique ids of the nodes of these types.
 fn node_ids(l: &Loaded, types: &[ResourceType]) -> Vec<String> {
     l.manifest.nodes.values().filter(|n| types.contains(&n.resource_type)).map(|n| n.unique_id.clone()).collect()
@@ -401,7 +852,7 @@ fn docs_generate(settings: &Settings, l: &Loaded, printer: &Printer, no_compile:
         Err(c) => return c,
     };
     let ids = node_ids(l, &[ResourceType::Model, ResourceType::Analysis]);
-    let (compiled, errors) = if no_compile { (HashMap::new(), vec![]) } else { compile_models(l, &db, &ids) };
+    let (compiled, errors) = if no_compile { (HashMap::new(), vec![]) } else { compile_models(l, &db, &ids, true) };
     let mut diags = Diagnostics::default();
     for e in errors {
         // A model that does not compile is documented without its compiled SQL.
@@ -464,7 +915,7 @@ fn lineage_cmd(
         Err(c) => return c,
     };
     let ids = node_ids(l, &[ResourceType::Model]);
-    let (compiled, errors) = compile_models(l, &db, &ids);
+    let (compiled, errors) = compile_models(l, &db, &ids, true);
     if !errors.is_empty() {
         printer.diagnostics(&errors);
         return 2;

@@ -14,6 +14,7 @@ pub mod commands;
 pub mod compile;
 pub mod deps;
 pub mod diagnostics;
+pub mod diff;
 pub mod docs;
 pub mod graph;
 pub mod lineage;

@@ -191,7 +191,12 @@ fn node_json(n: &Node, root: &str, project: &Project, buf: &mut Vec<u8>) {
         unique_id: &n.unique_id,
         fqn: &n.fqn,
         alias: n.relation.identifier.as_deref().unwrap_or(EMPTY),
-        checksum: Checksum::of(&n.raw_code),
+        // A seed's checksum is its file's, as in dbt (its raw_code is empty).
+        checksum: if seed {
+            Checksum::of(&std::fs::read_to_string(&n.file_path).unwrap_or_default())
+        } else {
+            Checksum::of(&n.raw_code)
+        },
         config: ConfigOut(n),
         tags: n.config.tags(),
         description: &n.description,
@@ -298,6 +303,50 @@ fn unit_test_json(n: &Node) -> Json {
     })
 }
 
+/// A source as manifest.json has it.
+fn source_json(id: &str, s: &crate::parse::SourceNode, project: &Project) -> Json {
+    let t = &s.table;
+    let columns: Map<String, Json> = t
+            .columns
+            .iter()
+            .map(|c| (c.name.clone(), json!({"name": c.name, "description": c.description, "meta": c.meta.as_object().cloned().unwrap_or_default(), "data_type": c.data_type, "constraints": [], "quote": c.quote, "tags": c.tags, "granularity": null, "doc_blocks": []})))
+            .collect();
+    let package = id.split('.').nth(1).unwrap_or_default();
+    let file = package_path(project, package, &t.file.to_string_lossy());
+    json!({
+        "database": s.relation.database, "schema": t.schema, "name": t.name, "resource_type": "source",
+        "package_name": package, "path": file, "original_file_path": file,
+        "unique_id": id, "fqn": s.fqn, "source_name": t.source_name, "source_description": t.source_description,
+        "loader": t.loader, "identifier": t.identifier, "quoting": {"database": null, "schema": null, "identifier": null, "column": null},
+        "loaded_at_field": t.loaded_at_field, "loaded_at_query": null, "freshness": null, "external": null,
+        "description": t.description, "columns": columns, "meta": t.meta.as_object().cloned().unwrap_or_default(),
+        "source_meta": {}, "tags": t.tags, "config": {"enabled": true}, "patch_path": null, "unrendered_config": {},
+        "relation_name": s.relation.to_string(), "created_at": 0.0, "unrendered_database": null,
+        "unrendered_schema": null, "doc_blocks": [],
+    })
+}
+
+/// The current nodes and sources as manifest.json has them, by unique id (what `state:`
+/// selectors compare with another build's manifest).
+pub fn node_values(m: &Manifest, project: &Project) -> BTreeMap<String, Json> {
+    let root = project.root.to_string_lossy().to_string();
+    let mut out = BTreeMap::new();
+    for (id, n) in &m.nodes {
+        let v = if n.resource_type == ResourceType::UnitTest {
+            unit_test_json(n)
+        } else {
+            let mut buf = vec![];
+            node_json(n, &root, project, &mut buf);
+            serde_json::from_slice(&buf).unwrap_or_default()
+        };
+        out.insert(id.clone(), v);
+    }
+    for (id, s) in &m.sources {
+        out.insert(id.clone(), source_json(id, s, project));
+    }
+    out
+}
+
 /// A project-relative path as dbt records it: relative to the node's package.
 fn package_path(project: &Project, package: &str, path: &str) -> String {
     match project.packages.iter().find(|p| p.name == package) {
@@ -369,31 +418,8 @@ fn rest_of_manifest(
         .filter(|(_, n)| n.resource_type == ResourceType::UnitTest)
         .map(|(id, n)| (id.clone(), unit_test_json(n)))
         .collect();
-    let mut sources = Map::new();
-    for (id, s) in &m.sources {
-        let t = &s.table;
-        let columns: Map<String, Json> = t
-            .columns
-            .iter()
-            .map(|c| (c.name.clone(), json!({"name": c.name, "description": c.description, "meta": c.meta.as_object().cloned().unwrap_or_default(), "data_type": c.data_type, "constraints": [], "quote": c.quote, "tags": c.tags, "granularity": null, "doc_blocks": []})))
-            .collect();
-        let package = id.split('.').nth(1).unwrap_or_default();
-        let file = package_path(project, package, &t.file.to_string_lossy());
-        sources.insert(
-            id.clone(),
-            json!({
-                "database": s.relation.database, "schema": t.schema, "name": t.name, "resource_type": "source",
-                "package_name": package, "path": file, "original_file_path": file,
-                "unique_id": id, "fqn": s.fqn, "source_name": t.source_name, "source_description": t.source_description,
-                "loader": t.loader, "identifier": t.identifier, "quoting": {"database": null, "schema": null, "identifier": null, "column": null},
-                "loaded_at_field": t.loaded_at_field, "loaded_at_query": null, "freshness": null, "external": null,
-                "description": t.description, "columns": columns, "meta": t.meta.as_object().cloned().unwrap_or_default(),
-                "source_meta": {}, "tags": t.tags, "config": {"enabled": true}, "patch_path": null, "unrendered_config": {},
-                "relation_name": s.relation.to_string(), "created_at": 0.0, "unrendered_database": null,
-                "unrendered_schema": null, "doc_blocks": [],
-            }),
-        );
-    }
+    let sources: Map<String, Json> =
+        m.sources.iter().map(|(id, s)| (id.clone(), source_json(id, s, project))).collect();
     let mut macros = Map::new();
     for (package, defs) in &engine.by_package {
         for (name, d) in defs {
@@ -470,7 +496,13 @@ fn rest_of_manifest(
     md["project_name"] = json!(root_name);
     md["adapter_type"] = json!("duckdb");
     if let Some(l) = lineage {
-        md["env"] = json!({"STRATA_COLUMN_LINEAGE": l});
+        md["env"]["STRATA_COLUMN_LINEAGE"] = json!(l);
+    }
+    // Where this build's database is, so that `--defer` from another target can attach it.
+    if let Some(t) = project.target.as_ref().filter(|t| t.path != ":memory:" && !t.path.is_empty()) {
+        let path = t.project_root.join(&t.path);
+        let path = std::fs::canonicalize(&path).unwrap_or(path);
+        md["env"]["STRATA_DUCKDB_PATH"] = json!(path.to_string_lossy());
     }
     let rest = json!({
         "sources": sources,

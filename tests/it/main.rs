@@ -2,6 +2,7 @@
 
 mod artifacts;
 mod cli;
+mod compare;
 mod compile;
 mod diagnostics;
 mod docs;
