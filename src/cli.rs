@@ -488,6 +488,19 @@ where
         None => Map::new(),
         Some(text) => parse_vars(&text).map_err(Err)?,
     };
+    let when = |flag: &str, v: &Option<String>| match v {
+        Some(text) => crate::run::microbatch::parse_time(text).map(Some).ok_or_else(|| {
+            Err(format!("{flag} '{text}' is not a date or timestamp (2024-01-31 or 2024-01-31 10:00:00)"))
+        }),
+        None => Ok(None),
+    };
+    if let (Some(s), Some(e)) =
+        (when("--event-time-start", &event_time_start)?, when("--event-time-end", &event_time_end)?)
+    {
+        if s >= e {
+            return Err(Err("--event-time-start must be before --event-time-end".into()));
+        }
+    }
     let no_color_env = env("NO_COLOR").is_some_and(|v| !v.is_empty());
     Ok(Settings {
         command,

@@ -430,11 +430,13 @@ fn command_on(settings: &Settings, l: &Loaded, printer: &Printer) -> i32 {
         Cmd::Ls => ls(settings, l),
         Cmd::Compile => compile_cmd(settings, l, printer),
         Cmd::Show => show(settings, l, printer),
-        Cmd::Run => run_cmd(settings, l, printer, &[ResourceType::Model], None),
-        Cmd::Seed => run_cmd(settings, l, printer, &[ResourceType::Seed], None),
-        Cmd::Snapshot => run_cmd(settings, l, printer, &[ResourceType::Snapshot], None),
-        Cmd::Build => run_cmd(settings, l, printer, BUILD_TYPES, None),
-        Cmd::Test => run_cmd(settings, l, printer, &[ResourceType::Test, ResourceType::UnitTest], None),
+        Cmd::Run => run_cmd(settings, l, printer, &[ResourceType::Model], None, Default::default()),
+        Cmd::Seed => run_cmd(settings, l, printer, &[ResourceType::Seed], None, Default::default()),
+        Cmd::Snapshot => run_cmd(settings, l, printer, &[ResourceType::Snapshot], None, Default::default()),
+        Cmd::Build => run_cmd(settings, l, printer, BUILD_TYPES, None, Default::default()),
+        Cmd::Test => {
+            run_cmd(settings, l, printer, &[ResourceType::Test, ResourceType::UnitTest], None, Default::default())
+        }
         Cmd::Retry => retry(settings, l, printer),
         Cmd::RunOperation { ref name, ref args } => run_operation(l, printer, name, args),
         Cmd::Diff { exit_code } => diff_cmd(settings, l, printer, exit_code),
@@ -1267,6 +1269,7 @@ fn run_cmd(
     printer: &Printer,
     types: &[ResourceType],
     only: Option<&std::collections::BTreeSet<String>>,
+    batches: crate::run::Batches,
 ) -> i32 {
     let plan = match plan_for(settings, l, types, printer) {
         Ok(p) => crate::run::runnable(&l.manifest, &p),
@@ -1385,11 +1388,19 @@ fn run_cmd(
     let marks = crate::state::source_marks(&l.manifest, conn.as_ref(), &l.invocation.id);
     let fingerprints =
         crate::state::fingerprints(&l.manifest, l.dag.order(), &plan, &compiled, &recorded, &marks, &l.invocation.id);
-    let unchanged = if skipping {
+    let event_time = (
+        settings.event_time_start.as_deref().and_then(crate::run::microbatch::parse_time),
+        settings.event_time_end.as_deref().and_then(crate::run::microbatch::parse_time),
+    );
+    let mut unchanged = if skipping {
         crate::state::unchanged(&l.manifest, &plan, &fingerprints, &recorded, &existing)
     } else {
         Default::default()
     };
+    // A microbatch model asked for a window, or for batches to retry, builds them.
+    if event_time != (None, None) || !batches.is_empty() {
+        unchanged.retain(|id| !l.manifest.nodes.get(id).is_some_and(crate::run::is_microbatch));
+    }
     let opts = RunOptions {
         threads,
         fail_fast: settings.fail_fast,
@@ -1398,6 +1409,8 @@ fn run_cmd(
         existing,
         project_root: l.project.root.clone(),
         unchanged,
+        event_time,
+        batches,
     };
     let audit = matches!(settings.command, Cmd::Build) && !settings.no_audit;
     let jobs = crate::run::plan_jobs(&l.manifest, &l.dag, &plan, audit);
@@ -1449,7 +1462,10 @@ fn retry(settings: &Settings, l: &Loaded, printer: &Printer) -> i32 {
         .into_iter()
         .flatten()
         .filter(|r| {
-            matches!(r.get("status").and_then(|s| s.as_str()), Some("error" | "fail" | "skipped" | "runtime error"))
+            matches!(
+                r.get("status").and_then(|s| s.as_str()),
+                Some("error" | "fail" | "skipped" | "runtime error" | "partial success")
+            )
         })
         .filter_map(|r| r.get("unique_id").and_then(|u| u.as_str()).map(str::to_string))
         .collect();
@@ -1490,7 +1506,22 @@ fn retry(settings: &Settings, l: &Loaded, printer: &Printer) -> i32 {
         todo.len(),
         if todo.len() == 1 { "" } else { "s" }
     ));
-    run_cmd(&s, l, printer, types, Some(&todo))
+    // A microbatch model runs again only the batches that failed.
+    let mut batches = crate::run::Batches::new();
+    for r in previous.get("results").and_then(|r| r.as_array()).into_iter().flatten() {
+        let (Some(id), Some(failed)) = (
+            r.get("unique_id").and_then(|u| u.as_str()),
+            r.pointer("/batch_results/failed").and_then(|f| f.as_array()).filter(|f| !f.is_empty()),
+        ) else {
+            continue;
+        };
+        let when = |v: &serde_json::Value| v.as_str().and_then(crate::run::microbatch::parse_time);
+        let list: Vec<_> = failed.iter().filter_map(|b| Some((when(b.get(0)?)?, when(b.get(1)?)?))).collect();
+        if list.len() == failed.len() {
+            batches.insert(id.to_string(), list);
+        }
+    }
+    run_cmd(&s, l, printer, types, Some(&todo), batches)
 }
 
 fn deps(settings: &Settings, upgrade: bool, lock_only: bool) -> i32 {

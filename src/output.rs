@@ -133,20 +133,21 @@ impl Printer {
         let (h, m, s) = ((secs / 3600.0) as u64, ((secs % 3600.0) / 60.0) as u64, secs % 60.0);
         self.info(&format!("Finished running {what} in {h} hours {m} minutes and {s:.2} seconds ({secs:.2}s)."));
         self.info("");
-        if err == 0 && warn == 0 {
+        let partial = results.count(Status::PartialSuccess);
+        if err == 0 && warn == 0 && partial == 0 {
             self.info(&self.paint("32", "Completed successfully"));
         } else {
             self.info(&self.paint(
-                if err > 0 { "31" } else { "33" },
+                if err + partial > 0 { "31" } else { "33" },
                 &format!(
-                    "Completed with {err} error{}, 0 partial successes, and {warn} warning{}:",
+                    "Completed with {err} error{}, {partial} partial success{}, and {warn} warning{}:",
                     if err == 1 { "" } else { "s" },
+                    if partial == 1 { "" } else { "es" },
                     if warn == 1 { "" } else { "s" }
                 ),
             ));
         }
-        let mut listed: Vec<&NodeResult> =
-            results.results.iter().filter(|r| matches!(r.status, Status::Error | Status::Fail)).collect();
+        let mut listed: Vec<&NodeResult> = results.results.iter().filter(|r| r.status.failed()).collect();
         listed.extend(results.results.iter().filter(|r| r.status == Status::Warn));
         for r in listed {
             self.info("");
@@ -167,6 +168,18 @@ impl Printer {
                     self.info(&self.paint("31", &format!("Error in {} ({})", test_label(n), n.original_file_path)));
                     self.info(&indent(&r.message));
                 }
+                (false, Status::PartialSuccess) => {
+                    self.info(&self.paint(
+                        "31",
+                        &format!(
+                            "Partial success in {} {} ({})",
+                            n.resource_type.as_str(),
+                            n.name,
+                            n.original_file_path
+                        ),
+                    ));
+                    self.info(&indent(&r.message));
+                }
                 _ => self.info(&r.message),
             }
             if n.resource_type == ResourceType::Test && matches!(r.status, Status::Fail | Status::Warn) {
@@ -177,8 +190,9 @@ impl Printer {
             }
         }
         self.info("");
+        let partial = if partial > 0 { format!(" PARTIAL-SUCCESS={partial}") } else { String::new() };
         self.info(&format!(
-            "Done. PASS={ok} WARN={warn} ERROR={err} SKIP={skip} NO-OP={noop} TOTAL={}",
+            "Done. PASS={ok} WARN={warn} ERROR={err}{partial} SKIP={skip} NO-OP={noop} TOTAL={}",
             results.results.len()
         ));
     }
@@ -297,10 +311,15 @@ impl Reporter for Printer {
                 (format!("SKIP unchanged {}", test_label(node)), "NO-OP".to_string(), "36")
             }
             Status::NoOp => (format!("SKIP unchanged {}", describe(node)), "NO-OP".to_string(), "36"),
+            Status::PartialSuccess => (
+                format!("PARTIAL SUCCESS creating {}", describe(node)),
+                format!("{} in {secs:.2}s", r.message.lines().next().unwrap_or_default()),
+                "33",
+            ),
         };
         let line = self.line(index, total, &msg, &status, color);
         self.emit(
-            if matches!(r.status, Status::Error | Status::Fail) { "error" } else { "info" },
+            if r.status.failed() { "error" } else { "info" },
             &line,
             Some(serde_json::json!({"node": node.unique_id, "status": r.status, "message": r.message, "execution_time": r.execution_time, "failures": r.failures})),
         );

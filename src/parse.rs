@@ -458,6 +458,9 @@ pub fn parse(
                     warnings.push(d);
                 }
             }
+            if let Some(d) = microbatch_config_problem(&node) {
+                warnings.push(d);
+            }
             node.refs = out.refs;
             node.sources = out.sources;
             Ok((node, warnings))
@@ -845,6 +848,52 @@ fn snapshot_config_problem(n: &Node) -> Option<Diagnostic> {
         None => Span::file_only(n.patch_path.clone().unwrap_or_else(|| n.original_file_path.clone())),
     };
     Some(Diagnostic::error("E0703", msg).with_span(span).with_help(help))
+}
+
+/// A microbatch model whose config cannot work: no event_time, no or an unknown batch_size, a
+/// begin that is not a date, a lookback that is not a number.
+fn microbatch_config_problem(n: &Node) -> Option<Diagnostic> {
+    if n.resource_type != ResourceType::Model || !crate::run::is_microbatch(n) {
+        return None;
+    }
+    let c = &n.config;
+    let what = format!("microbatch model '{}'", n.name);
+    let (key, msg, help) = if c.get_str("event_time").is_none() {
+        (
+            "incremental_strategy",
+            format!("{what} has no event_time"),
+            "set event_time to the column that places each row in a batch".to_string(),
+        )
+    } else if c.get_str("batch_size").as_deref().and_then(crate::run::microbatch::BatchSize::parse).is_none() {
+        let got = c.get_str("batch_size").map(|b| format!(" '{b}'")).unwrap_or_default();
+        (
+            "batch_size",
+            format!("{what} has no valid batch_size{got}"),
+            "set batch_size to hour, day, month or year".into(),
+        )
+    } else if c.get_str("begin").is_none() {
+        (
+            "incremental_strategy",
+            format!("{what} has no begin"),
+            "set begin to the date its first build starts from, e.g. '2024-01-01'".into(),
+        )
+    } else if c.get_str("begin").as_deref().and_then(crate::run::microbatch::parse_time).is_none() {
+        ("begin", format!("{what}: begin is not a date or timestamp"), "write begin as '2024-01-01'".into())
+    } else if c.get("lookback").is_some_and(|l| !l.is_u64()) {
+        (
+            "lookback",
+            format!("{what}: lookback is not a whole number"),
+            "set lookback to how many batches before the current one to build again".into(),
+        )
+    } else {
+        return None;
+    };
+    let at = n.raw_code.find(key).map(|i| (i, key.len())).or_else(|| n.raw_code.find("config(").map(|i| (i, 6)));
+    let span = match at {
+        Some((i, len)) => Span::from_offsets(&n.original_file_path, &n.raw_code, i, i + len),
+        None => Span::file_only(n.patch_path.clone().unwrap_or_else(|| n.original_file_path.clone())),
+    };
+    Some(Diagnostic::error("E0704", msg).with_span(span).with_help(help))
 }
 
 /// The property file and YAML path of an exposure.

@@ -4,6 +4,8 @@
 //! on unless `fail_fast`. Nothing is printed here: a [`Reporter`] is told of each start and end.
 //! In: `(Plan, Adapter)`. Out: [`RunResults`].
 
+pub mod microbatch;
+
 use crate::adapter::{Adapter, Connection};
 use crate::compile::{write_target_file_in, Compiler};
 use crate::diagnostics::Diagnostic;
@@ -11,6 +13,7 @@ use crate::graph::Dag;
 use crate::parse::{Manifest, Node, ResourceType};
 use crate::templating::relation::Relation;
 use crate::templating::{Overrides, Phase};
+use chrono::NaiveDateTime;
 use minijinja::Value;
 use serde_json::{json, Value as Json};
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -36,6 +39,8 @@ pub enum Status {
     Warn,
     /// Not run: nothing it depends on changed since its last successful build.
     NoOp,
+    /// A microbatch model some of whose batches failed (the others are committed).
+    PartialSuccess,
 }
 
 impl Status {
@@ -49,12 +54,18 @@ impl Status {
             Status::Fail => "fail",
             Status::Warn => "warn",
             Status::NoOp => "no-op",
+            Status::PartialSuccess => "partial success",
         }
     }
 
     /// Whether dependents of a node that ended like this are skipped.
     pub fn blocks(&self) -> bool {
-        matches!(self, Status::Error | Status::Skipped | Status::Fail)
+        matches!(self, Status::Error | Status::Skipped | Status::Fail | Status::PartialSuccess)
+    }
+
+    /// Whether the run failed because of it (exit 1; --fail-fast stops).
+    pub fn failed(&self) -> bool {
+        matches!(self, Status::Error | Status::Fail | Status::PartialSuccess)
     }
 }
 
@@ -81,6 +92,8 @@ pub struct NodeResult {
     pub relation_name: Option<String>,
     /// Tests: how many failing rows (the fail_calc).
     pub failures: Option<i64>,
+    /// Microbatch models: `{"successful": [[start, end], ...], "failed": [...]}`.
+    pub batch_results: Option<Json>,
 }
 
 /// When a node started, for its result's timing.
@@ -109,6 +122,7 @@ impl Clock {
             compiled_code: None,
             relation_name: None,
             failures: None,
+            batch_results: None,
         }
     }
 }
@@ -125,7 +139,7 @@ pub struct RunResults {
 impl RunResults {
     /// Whether any node errored or any test failed.
     pub fn failed(&self) -> bool {
-        self.results.iter().any(|r| matches!(r.status, Status::Error | Status::Fail))
+        self.results.iter().any(|r| r.status.failed())
     }
     /// How many nodes ended with `s`.
     pub fn count(&self, s: Status) -> usize {
@@ -159,6 +173,10 @@ pub struct RunOptions {
     pub project_root: PathBuf,
     /// Nodes and tests left as they are: unchanged since their last successful build.
     pub unchanged: HashSet<String>,
+    /// --event-time-start / --event-time-end: the window microbatch models build.
+    pub event_time: (Option<NaiveDateTime>, Option<NaiveDateTime>),
+    /// Microbatch models to build only these batches (`retry` of failed batches).
+    pub batches: Batches,
 }
 
 /// One unit of scheduling: a node (with the tests that audit it before it is published) or a
@@ -171,6 +189,14 @@ pub struct Job {
     pub parents: Vec<String>,
     /// Error-severity tests run against the node's staged contents before it is published.
     pub audits: Vec<String>,
+}
+
+/// Microbatch models' batches to build, by unique id (`retry`).
+pub type Batches = HashMap<String, Vec<(NaiveDateTime, NaiveDateTime)>>;
+
+/// Whether the node is an incremental model with the microbatch strategy.
+pub fn is_microbatch(n: &Node) -> bool {
+    n.materialized() == "incremental" && n.config.get_str("incremental_strategy").as_deref() == Some("microbatch")
 }
 
 /// Materializations whose new contents can be staged and audited before they are published.
@@ -212,7 +238,7 @@ pub fn plan_jobs(m: &Manifest, dag: &Dag, plan: &[String], audit: bool) -> Vec<J
             }
             let Some(target) = t.test.as_ref().and_then(|x| x.attached_node.clone()) else { continue };
             let auditable = in_plan.contains(&target)
-                && node(&target).is_some_and(|n| AUDITABLE.contains(&n.materialized().as_str()));
+                && node(&target).is_some_and(|n| AUDITABLE.contains(&n.materialized().as_str()) && !is_microbatch(n));
             if !auditable {
                 continue;
             }
@@ -476,7 +502,7 @@ pub fn execute(
                         reporter.finished(index, total, node, &rs[0]);
                         s = sched.lock().unwrap_or_else(|e| e.into_inner());
                         s.running -= 1;
-                        if rs.iter().any(|r| matches!(r.status, Status::Error | Status::Fail)) && opts.fail_fast {
+                        if rs.iter().any(|r| r.status.failed()) && opts.fail_fast {
                             s.stop = true;
                         }
                         rs
@@ -576,6 +602,7 @@ fn skipped(node: &Node, thread_id: &str, message: String) -> NodeResult {
         compiled_code: None,
         relation_name: Some(node.relation.render()),
         failures: None,
+        batch_results: None,
     }
 }
 
@@ -591,6 +618,7 @@ fn error_result(node: &Node, thread_id: &str, message: String, secs: f64, compil
         compiled_code: compiled,
         relation_name: Some(node.relation.render()),
         failures: None,
+        batch_results: None,
     }
 }
 
@@ -619,6 +647,9 @@ fn run_node(env: &Env, node: &Node, audits: &[&Node], progress: &Progress) -> Ve
     let mat = node.materialized();
     let full_refresh = node.config.get_bool("full_refresh").unwrap_or(opts.full_refresh);
     let is_incremental = mat == "incremental" && existing.as_deref() == Some("table") && !full_refresh;
+    if is_microbatch(node) {
+        return vec![microbatch::run(env, node, existing.as_deref(), full_refresh)];
+    }
     let mut extra: Vec<(String, Value)> = vec![];
     let mut compiled_sql = None;
     let mut seed_rows = None;
@@ -848,6 +879,7 @@ fn run_node(env: &Env, node: &Node, audits: &[&Node], progress: &Progress) -> Ve
             compiled_code: compiled_sql,
             relation_name: Some(rel.render()),
             failures: None,
+            batch_results: None,
         },
     );
     results

@@ -51,7 +51,7 @@ pub fn run_results_json(results: &RunResults, inv: &Invocation, args: Json) -> J
                 "compiled": r.compiled_code.is_some(),
                 "compiled_code": r.compiled_code,
                 "relation_name": r.relation_name,
-                "batch_results": null,
+                "batch_results": r.batch_results,
             })
         })
         .collect();

@@ -10,6 +10,7 @@
   columns), fail, append_new_columns, sync_all_columns (add new, drop removed). A NULL in the
   unique_key is reported as a warning with its count.
   Predicates refer to the table as DBT_INTERNAL_DEST and the new rows as DBT_INTERNAL_SOURCE.
+  microbatch models are built batch by batch by the runner (src/run/microbatch.rs), not here.
   Context: this, sql, existing, tmp_relation, full_refresh.
 -#}
 {% materialization incremental, default %}

@@ -10,6 +10,7 @@ mod e2e;
 mod fast_path;
 mod incremental;
 mod lineage;
+mod microbatch;
 mod packages;
 mod schema;
 mod snapshots_e2e;
