@@ -1313,17 +1313,6 @@ fn run_cmd(
             return 2;
         }
     }
-    if plan.iter().any(|id| l.manifest.nodes[id].is_test()) {
-        let catalog_first = matches!(settings.command, Cmd::Test);
-        let problems = crate::testing::preflight(&compiler, &db, &plan, &l.project.root, catalog_first);
-        if !problems.is_empty() {
-            let mut d = Diagnostics::default();
-            d.extend(problems);
-            d.sort();
-            printer.diagnostics(&d.items);
-            return 2;
-        }
-    }
     // Compile every model and snapshot first: the static analysis checks the whole selection
     // before anything runs, and fingerprints say what changed. A model whose render ran no query
     // is not rendered again to run.
@@ -1368,21 +1357,17 @@ fn run_cmd(
             return 2;
         }
     }
-    let mut hooks = match crate::run::run_hooks(&compiler, &l.project.config.on_run_start, "on-run-start", conn.clone())
-    {
-        Ok(n) => n,
-        Err(d) => {
-            printer.diagnostics(&[d]);
-            return 1;
-        }
-    };
     // Only materializations look at what exists; a `test` run builds nothing.
-    let existing = match if matches!(settings.command, Cmd::Test) { Ok(Default::default()) } else { conn.relations() } {
-        Ok(e) => e,
-        Err(e) => {
+    let catalog = |printer: &Printer| {
+        let read = if matches!(settings.command, Cmd::Test) { Ok(Default::default()) } else { conn.relations() };
+        read.map_err(|e| {
             printer.diagnostics(&[Diagnostic::error("E0803", format!("cannot read the catalog: {e}"))]);
-            return 2;
-        }
+            2
+        })
+    };
+    let existing = match catalog(printer) {
+        Ok(e) => e,
+        Err(code) => return code,
     };
     let mut recorded = crate::state::BuildState::read(&l.target_dir);
     let marks = crate::state::source_marks(&l.manifest, conn.as_ref(), &l.invocation.id);
@@ -1401,6 +1386,37 @@ fn run_cmd(
     if event_time != (None, None) || !batches.is_empty() {
         unchanged.retain(|id| !l.manifest.nodes.get(id).is_some_and(crate::run::is_microbatch));
     }
+    // Column checks of the selected tests. The columns of a relation that is left unchanged (and
+    // of every relation in `test`, which builds nothing) are read from the database's catalog
+    // rather than inferred from the model's SQL.
+    if plan.iter().any(|id| l.manifest.nodes[id].is_test()) {
+        let trusted = |id: &str| matches!(settings.command, Cmd::Test) || unchanged.contains(id);
+        let problems = crate::testing::preflight(&compiler, &db, &plan, &l.project.root, &trusted);
+        if !problems.is_empty() {
+            let mut d = Diagnostics::default();
+            d.extend(problems);
+            d.sort();
+            printer.diagnostics(&d.items);
+            return 2;
+        }
+    }
+    let mut hooks = match crate::run::run_hooks(&compiler, &l.project.config.on_run_start, "on-run-start", conn.clone())
+    {
+        Ok(n) => n,
+        Err(d) => {
+            printer.diagnostics(&[d]);
+            return 1;
+        }
+    };
+    // on-run-start hooks may create or drop relations.
+    let existing = if hooks > 0 {
+        match catalog(printer) {
+            Ok(e) => e,
+            Err(code) => return code,
+        }
+    } else {
+        existing
+    };
     let opts = RunOptions {
         threads,
         fail_fast: settings.fail_fast,

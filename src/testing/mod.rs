@@ -436,7 +436,7 @@ pub fn preflight(
     adapter: &dyn crate::adapter::Adapter,
     plan: &[String],
     root: &Path,
-    catalog_first: bool,
+    trusted: &(dyn Fn(&str) -> bool + Sync),
 ) -> Vec<Diagnostic> {
     let m = compiler.manifest();
     let conn = match adapter.connect() {
@@ -444,12 +444,13 @@ pub fn preflight(
         Err(e) => return vec![Diagnostic::error("E0801", format!("cannot connect to DuckDB: {e}"))],
     };
     let mut schemas = unit::Schemas::new(compiler, conn);
-    if catalog_first {
-        let tables: Vec<&Relation> = plan
-            .iter()
-            .filter_map(|id| m.nodes.get(id)?.test.as_ref()?.attached_node.clone())
-            .filter_map(|t| m.nodes.get(&t).map(|n| &n.relation).or_else(|| m.sources.get(&t).map(|s| &s.relation)))
-            .collect();
+    let tables: Vec<&Relation> = plan
+        .iter()
+        .filter_map(|id| m.nodes.get(id)?.test.as_ref()?.attached_node.clone())
+        .filter(|t| trusted(t))
+        .filter_map(|t| m.nodes.get(&t).map(|n| &n.relation).or_else(|| m.sources.get(&t).map(|s| &s.relation)))
+        .collect();
+    if !tables.is_empty() {
         schemas = schemas.with_catalog(&tables);
     }
     // Infer the tested nodes' columns on every core first (in dependency order, so most
