@@ -24,7 +24,7 @@ fn r(v: &[&str]) -> Vec<String> {
 }
 
 #[test]
-fn strategies_and_schema_changes_across_two_builds() {
+fn strategies_and_schema_changes_across_three_loads() {
     let p = TestProject::fixture("incremental");
     let first = p.run(&["build", "--vars", "{step: 1}"]);
     assert_eq!(first.code, 0, "{}", first.stderr);
@@ -67,11 +67,24 @@ fn strategies_and_schema_changes_across_two_builds() {
     assert_eq!(columns(&p, "osc_fail"), ["id", "v"]);
     assert_eq!(rows(&p, "osc_fail"), [r(&["1", "a"]), r(&["2", "b"])]);
 
-    // --full-refresh rebuilds from scratch: the NULL key row is back once, id 1 once.
-    let full = p.run(&["build", "--vars", "{step: 2}", "--full-refresh", "-s", "inc_predicates", "osc_fail"]);
+    // A third load: id 2 changes, 4 is new.
+    p.write("seeds/events.csv", "id,v\n1,A\n2,B\n3,c\n4,d\n");
+    let third = p.run(&["build", "--vars", "{step: 2}", "--exclude", "osc_fail"]);
+    assert_eq!(third.code, 0, "{}", third.stderr);
+    assert_eq!(rows(&p, "inc_append"), [r(&["1", "a"]), r(&["2", "b"]), r(&["3", "c"]), r(&["4", "d"])]);
+    let replaced3 = [r(&["1", "A"]), r(&["2", "B"]), r(&["3", "c"]), r(&["4", "d"]), r(&["NULL", "z"])];
+    assert_eq!(rows(&p, "inc_delete_insert"), replaced3);
+    assert_eq!(rows(&p, "inc_merge"), replaced3);
+    assert_eq!(rows(&p, "inc_keep"), [r(&["1", "a"]), r(&["2", "b"]), r(&["3", "c"]), r(&["4", "d"])]);
+
+    // --full-refresh rebuilds from scratch (the NULL key row is gone with the load that had it),
+    // except a model configured with full_refresh: false.
+    let full =
+        p.run(&["build", "--vars", "{step: 2}", "--full-refresh", "-s", "inc_predicates", "osc_fail", "inc_keep"]);
     assert_eq!(full.code, 0, "{}", full.stderr);
-    assert_eq!(rows(&p, "inc_predicates"), replaced);
+    assert_eq!(rows(&p, "inc_predicates"), [r(&["1", "A"]), r(&["2", "B"]), r(&["3", "c"]), r(&["4", "d"])]);
     assert_eq!(columns(&p, "osc_fail"), ["id", "v", "extra"]);
+    assert_eq!(rows(&p, "inc_keep"), [r(&["1", "a"]), r(&["2", "b"]), r(&["3", "c"]), r(&["4", "d"])]);
 }
 
 #[test]
