@@ -220,20 +220,12 @@ fn selected(
 /// into another DuckDB file is attached read-only (its path is in the state's manifest).
 fn defer(settings: &Settings, l: &mut Loaded, printer: &Printer) -> Result<(), i32> {
     if !l.state.has_state {
-        let at = crate::diagnostics::Span {
-            file: "<command line>".into(),
-            line: 1,
-            col: 1,
-            len: 7,
-            source_line: Some("--defer".into()),
-        };
-        printer.diagnostics(&[Diagnostic::error(
-            "E0605",
-            "--defer resolves refs to another build, but no --state was given",
-        )
-        .with_span(at)
-        .with_help("pass --state with the target folder of the build to defer to")]);
-        return Err(2);
+        return Err(state_error(
+            printer,
+            ("<command line>", "--defer", 1, 7),
+            "--defer resolves refs to another build, but no --state was given".into(),
+            "pass --state with the target folder of the build to defer to",
+        ));
     }
     let chosen: std::collections::BTreeSet<String> = selected(settings, l, &l.state, printer)?.into_iter().collect();
     let Some(target) = l.project.target.clone() else { return Ok(()) };
@@ -297,22 +289,23 @@ fn defer(settings: &Settings, l: &mut Loaded, printer: &Printer) -> Result<(), i
     Ok(())
 }
 
+/// E0605, a problem with `--state`, shown under `(text, column, width)` of the command line (or
+/// of the `--state` argument).
+fn state_error(printer: &Printer, (file, text, col, len): (&str, &str, usize, usize), msg: String, help: &str) -> i32 {
+    let at = crate::diagnostics::Span { file: file.into(), line: 1, col, len, source_line: Some(text.to_string()) };
+    printer.diagnostics(&[Diagnostic::error("E0605", msg).with_span(at).with_help(help)]);
+    2
+}
+
 /// What `state:`, `result:`, `--defer` and `diff` compare with: the build in `--state DIR`.
 /// A folder without a manifest.json, or one from another project, is a diagnostic (exit 2).
 fn selection_context(settings: &Settings, l: &Loaded, printer: &Printer) -> Result<crate::select::Context, i32> {
     let Some(dir) = &settings.state else { return Ok(Default::default()) };
     let dir = if dir.is_absolute() { dir.clone() } else { std::env::current_dir().unwrap_or_default().join(dir) };
     let given = settings.state.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
-    let fail = |msg: String, help: &str| {
-        let at = crate::diagnostics::Span {
-            file: "--state".into(),
-            line: 1,
-            col: 1,
-            len: given.chars().count().max(1),
-            source_line: Some(given.clone()),
-        };
-        printer.diagnostics(&[Diagnostic::error("E0605", msg).with_span(at).with_help(help)]);
-        Err(2)
+    let fail = |msg: String, help: &str| -> Result<crate::select::Context, i32> {
+        let len = given.chars().count().max(1);
+        Err(state_error(printer, ("--state", given.as_str(), 1, len), msg, help))
     };
     let path = dir.join("manifest.json");
     let Ok(text) = std::fs::read_to_string(&path) else {
@@ -625,20 +618,12 @@ fn diff_cmd(settings: &Settings, l: &Loaded, printer: &Printer, exit_code: bool)
     use crate::diff::{Change, Kind};
     let state = &l.state;
     let Some(dir) = state.state_dir.as_ref().filter(|_| state.has_state) else {
-        let at = crate::diagnostics::Span {
-            file: "<command line>".into(),
-            line: 1,
-            col: 8,
-            len: 4,
-            source_line: Some("strata diff".into()),
-        };
-        printer.diagnostics(&[Diagnostic::error(
-            "E0605",
-            "`diff` compares with another build, but no --state was given",
-        )
-        .with_span(at)
-        .with_help("pass --state with the target folder of the build to compare with")]);
-        return 2;
+        return state_error(
+            printer,
+            ("<command line>", "strata diff", 8, 4),
+            "`diff` compares with another build, but no --state was given".into(),
+            "pass --state with the target folder of the build to compare with",
+        );
     };
     let (db, conn) = match connect(l, printer) {
         Ok(x) => x,

@@ -503,18 +503,22 @@ pub fn select_in(
         dag.order().iter().cloned().collect()
     } else {
         let mut c: BTreeSet<String> = sel.iter().flat_map(|s| evaluate(m, dag, s, ctx)).collect();
-        // Selecting a node selects the tests that read it (dbt's eager indirect selection).
-        let tests: Vec<String> = m
-            .nodes
-            .values()
-            .filter(|n| n.is_test() && !c.contains(&n.unique_id) && n.depends_on.iter().any(|d| c.contains(d)))
-            .map(|n| n.unique_id.clone())
-            .collect();
-        c.extend(tests);
+        add_tests(m, &mut c);
         c
     };
     let excluded: BTreeSet<String> = exc.iter().flat_map(|s| evaluate(m, dag, s, ctx)).collect();
     Ok(dag.order().iter().filter(|id| chosen.contains(*id) && !excluded.contains(*id)).cloned().collect())
+}
+
+/// Selecting a node selects the tests that read it (dbt's eager indirect selection).
+fn add_tests(m: &Manifest, chosen: &mut BTreeSet<String>) {
+    let tests: Vec<String> = m
+        .nodes
+        .values()
+        .filter(|n| n.is_test() && !chosen.contains(&n.unique_id) && n.depends_on.iter().any(|d| chosen.contains(d)))
+        .map(|n| n.unique_id.clone())
+        .collect();
+    chosen.extend(tests);
 }
 
 /// `state:` and `result:` need `--state`, and a value they know.
@@ -770,13 +774,7 @@ pub fn select_named(
             }))]);
     };
     let mut chosen = evaluate_definition(m, dag, def, ctx);
-    let tests: Vec<String> = m
-        .nodes
-        .values()
-        .filter(|n| n.is_test() && !chosen.contains(&n.unique_id) && n.depends_on.iter().any(|d| chosen.contains(d)))
-        .map(|n| n.unique_id.clone())
-        .collect();
-    chosen.extend(tests);
+    add_tests(m, &mut chosen);
     let excluded: BTreeSet<String> = match select_in(m, dag, exclude, &[], ctx) {
         Ok(ids) if !exclude.is_empty() => ids.into_iter().collect(),
         Ok(_) => BTreeSet::new(),
