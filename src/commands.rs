@@ -219,7 +219,7 @@ fn selected(
 /// does not exist in this target, resolves to its relation in the --state build. A state built
 /// into another DuckDB file is attached read-only (its path is in the state's manifest).
 fn defer(settings: &Settings, l: &mut Loaded, printer: &Printer) -> Result<(), i32> {
-    if !l.state.has_state {
+    if !l.state.has_state() {
         return Err(state_error(
             printer,
             ("<command line>", "--defer", 1, 7),
@@ -229,21 +229,16 @@ fn defer(settings: &Settings, l: &mut Loaded, printer: &Printer) -> Result<(), i
     }
     let chosen: std::collections::BTreeSet<String> = selected(settings, l, &l.state, printer)?.into_iter().collect();
     let Some(target) = l.project.target.clone() else { return Ok(()) };
-    // The relations this target has; a database file that does not exist has none.
-    let mut existing: std::collections::HashSet<(String, String, String)> = Default::default();
+    // The relations this target has (as the run sees them); a database file that does not exist
+    // has none.
+    let mut existing = HashMap::new();
     let has_file = target.path != ":memory:" && Path::new(&target.path).is_file();
     if !settings.favor_state && has_file {
         let (_db, conn) = connect(l, printer)?;
-        if let Ok(t) = conn.query("select table_catalog, table_schema, table_name from information_schema.tables", None)
-        {
-            for r in t.rows {
-                let s = |i: usize| r.get(i).and_then(|v| v.as_str()).unwrap_or_default().to_lowercase();
-                existing.insert((s(0), s(1), s(2)));
-            }
-        }
+        existing = conn.relations().unwrap_or_default();
     }
     let key = |r: &crate::templating::relation::Relation| {
-        let s = |x: &Option<String>| x.clone().unwrap_or_default().to_lowercase();
+        let s = |x: &Option<String>| x.clone().unwrap_or_default();
         (s(&r.database), s(&r.schema), s(&r.identifier))
     };
     let mut deferred = 0;
@@ -254,7 +249,7 @@ fn defer(settings: &Settings, l: &mut Loaded, printer: &Printer) -> Result<(), i
         if !kind
             || n.materialized() == "ephemeral"
             || chosen.contains(&n.unique_id)
-            || existing.contains(&key(&n.relation))
+            || existing.contains_key(&key(&n.relation))
         {
             continue;
         }
@@ -328,7 +323,7 @@ fn selection_context(settings: &Settings, l: &Loaded, printer: &Printer) -> Resu
             "pass the target folder of a build of this project",
         );
     }
-    let mut ctx = crate::select::Context { has_state: true, state_dir: Some(dir.clone()), ..Default::default() };
+    let mut ctx = crate::select::Context { state_dir: Some(dir.clone()), ..Default::default() };
     for key in ["nodes", "sources", "unit_tests"] {
         if let Some(o) = state.get(key).and_then(|v| v.as_object()) {
             ctx.state_nodes.extend(o.iter().map(|(k, v)| (k.clone(), v.clone())));
@@ -580,6 +575,36 @@ fn check_compiled(
     Ok(lineage)
 }
 
+/// Compile `ids` (without writing target/compiled when `write` is false) and analyse them,
+/// problems as warnings, against the database's catalog: what `lineage` and `diff` read.
+/// Compile errors come back sorted.
+fn compile_and_analyse(
+    l: &Loaded,
+    db: &DuckDb,
+    conn: &dyn Connection,
+    ids: &[String],
+    write: bool,
+) -> Result<(HashMap<String, String>, crate::lineage::Lineage), Vec<Diagnostic>> {
+    let (compiled, errors) = compile_models(l, db, ids, write);
+    if !errors.is_empty() {
+        let mut d = Diagnostics::default();
+        d.extend(errors);
+        d.sort();
+        return Err(d.items);
+    }
+    let columns = crate::lineage::db_columns(conn);
+    let lineage = crate::lineage::analyze(
+        &l.manifest,
+        &l.dag,
+        &compiled,
+        Some(&columns),
+        &l.project.root,
+        &l.target_dir,
+        crate::lineage::Mode::Warn,
+    );
+    Ok((compiled, lineage))
+}
+
 /// Compile models and analyses in parallel (each worker with its own connection), writing
 /// target/compiled; returns the SQL by unique id and the compile errors.
 fn compile_models(l: &Loaded, db: &DuckDb, ids: &[String], write: bool) -> (HashMap<String, String>, Vec<Diagnostic>) {
@@ -617,7 +642,7 @@ fn compile_models(l: &Loaded, db: &DuckDb, ids: &[String], write: bool) -> (Hash
 fn diff_cmd(settings: &Settings, l: &Loaded, printer: &Printer, exit_code: bool) -> i32 {
     use crate::diff::{Change, Kind};
     let state = &l.state;
-    let Some(dir) = state.state_dir.as_ref().filter(|_| state.has_state) else {
+    let Some(dir) = state.state_dir.as_ref() else {
         return state_error(
             printer,
             ("<command line>", "strata diff", 8, 4),
@@ -642,27 +667,17 @@ fn diff_cmd(settings: &Settings, l: &Loaded, printer: &Printer, exit_code: bool)
         .manifest
         .nodes
         .values()
-        .filter(|n| kinds[..3].contains(&n.resource_type) && scope.contains(&n.unique_id))
+        .filter(|n| n.resource_type != ResourceType::Seed && kinds.contains(&n.resource_type))
+        .filter(|n| scope.contains(&n.unique_id))
         .map(|n| n.unique_id.clone())
         .collect();
-    let (compiled, errors) = compile_models(l, &db, &sql_ids, false);
-    if !errors.is_empty() {
-        let mut d = Diagnostics::default();
-        d.extend(errors);
-        d.sort();
-        printer.diagnostics(&d.items);
-        return 2;
-    }
-    let columns = crate::lineage::db_columns(conn.as_ref());
-    let lineage = crate::lineage::analyze(
-        &l.manifest,
-        &l.dag,
-        &compiled,
-        Some(&columns),
-        &l.project.root,
-        &l.target_dir,
-        crate::lineage::Mode::Warn,
-    );
+    let (compiled, lineage) = match compile_and_analyse(l, &db, conn.as_ref(), &sql_ids, false) {
+        Ok(x) => x,
+        Err(d) => {
+            printer.diagnostics(&d);
+            return 2;
+        }
+    };
     // The state's columns, from its lineage.json.
     let old_lineage: serde_json::Value = std::fs::read_to_string(dir.join("lineage.json"))
         .ok()
@@ -694,7 +709,9 @@ fn diff_cmd(settings: &Settings, l: &Loaded, printer: &Printer, exit_code: bool)
     };
     // Who reads each (node, column), in either build (a column removed now has readers only in
     // the state's lineage), among the nodes that still exist.
-    let mut readers: HashMap<(String, String), Vec<String>> = HashMap::new();
+    // Upstream node → its column (lowercased) → the `reader.column`s that read it, sorted.
+    let mut readers: HashMap<String, std::collections::BTreeMap<String, std::collections::BTreeSet<String>>> =
+        HashMap::new();
     let mut edges: Vec<(String, String, String, String)> = vec![];
     for (id, nl) in &lineage.nodes {
         for c in &nl.columns {
@@ -712,11 +729,8 @@ fn diff_cmd(settings: &Settings, l: &Loaded, printer: &Printer, exit_code: bool)
     }
     for (id, column, up_node, up_column) in edges {
         let Some(reader) = l.manifest.nodes.get(&id) else { continue };
-        let list = readers.entry((up_node, up_column.to_lowercase())).or_default();
         let who = format!("{}.{column}", reader.name);
-        if !list.contains(&who) {
-            list.push(who);
-        }
+        readers.entry(up_node).or_default().entry(up_column.to_lowercase()).or_default().insert(who);
     }
     // The state's compiled SQL, its relation names replaced by this target's (a production
     // state names production's relations); None when it has none (then sources are compared).
@@ -772,13 +786,10 @@ fn diff_cmd(settings: &Settings, l: &Loaded, printer: &Printer, exit_code: bool)
             (Kind::Modified(why), old, new)
         };
         let node_readers: std::collections::BTreeMap<String, Vec<String>> = readers
-            .iter()
-            .filter(|((n, _), _)| *n == id)
-            .map(|((_, c), who)| {
-                let mut who = who.clone();
-                who.sort();
-                (c.clone(), who)
-            })
+            .remove(&id)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(c, who)| (c, who.into_iter().collect()))
             .collect();
         let downstream: Vec<String> = l
             .dag
@@ -902,21 +913,13 @@ fn lineage_cmd(
         Err(c) => return c,
     };
     let ids = node_ids(l, &[ResourceType::Model]);
-    let (compiled, errors) = compile_models(l, &db, &ids, true);
-    if !errors.is_empty() {
-        printer.diagnostics(&errors);
-        return 2;
-    }
-    let db_cols = crate::lineage::db_columns(conn.as_ref());
-    let lineage = crate::lineage::analyze(
-        &l.manifest,
-        &l.dag,
-        &compiled,
-        Some(&db_cols),
-        &l.project.root,
-        &l.target_dir,
-        crate::lineage::Mode::Warn,
-    );
+    let (_, lineage) = match compile_and_analyse(l, &db, conn.as_ref(), &ids, true) {
+        Ok(x) => x,
+        Err(d) => {
+            printer.diagnostics(&d);
+            return 2;
+        }
+    };
     if check {
         let broken: Vec<Diagnostic> =
             lineage.diagnostics.iter().filter(|d| matches!(d.code, "W1001" | "W1002")).cloned().collect();

@@ -219,9 +219,7 @@ pub struct Context {
     pub changed_macros: BTreeSet<String>,
     /// The state's run results: unique id → status.
     pub results: BTreeMap<String, String>,
-    /// Whether a state was given.
-    pub has_state: bool,
-    /// The --state folder.
+    /// The --state folder, when one was given.
     pub state_dir: Option<std::path::PathBuf>,
 }
 
@@ -236,6 +234,11 @@ pub fn calls(text: &str, name: &str) -> bool {
 }
 
 impl Context {
+    /// Whether a state was given.
+    pub fn has_state(&self) -> bool {
+        self.state_dir.is_some()
+    }
+
     /// Why the node `id` counts as `state:modified`: the sub-selectors that match it.
     pub fn modified_kinds(&self, id: &str, raw_code: &str) -> Vec<&'static str> {
         MODIFIED_KINDS.iter().copied().filter(|k| self.modified(id, Some(k), raw_code)).collect()
@@ -526,7 +529,7 @@ fn check_state_atom(text: &str, atom: &Atom, ctx: &Context) -> Option<Diagnostic
     let start = text.find(&format!("{}:{}", atom.method, atom.value)).unwrap_or(0);
     let value_at = start + atom.method.len() + 1;
     match atom.method.as_str() {
-        "state" | "result" if !ctx.has_state => Some(sel_error(
+        "state" | "result" if !ctx.has_state() => Some(sel_error(
             text,
             start,
             atom.method.len(),
@@ -889,7 +892,7 @@ mod tests {
             assert!(d.message.contains(msg), "{text}: {}", d.message);
         }
         // state:/result: values are checked against what a --state provides.
-        let ctx = Context { has_state: true, ..Default::default() };
+        let ctx = Context { state_dir: Some(Default::default()), ..Default::default() };
         let check = |text: &str| check_state_atom(text, &parse(text).unwrap().0[0][0], &ctx);
         let d = check("state:modifed").unwrap();
         assert_eq!((d.span.as_ref().unwrap().col, d.help.as_deref()), (7, Some("did you mean 'modified'?")));

@@ -170,11 +170,11 @@ pub(super) fn run(env: &Env, node: &Node, existing: Option<&str>, full_refresh: 
     };
     // Parents that declare an event_time are read through a CTE filtered to the batch.
     let compiler = env.compiler;
+    let m = compiler.manifest();
     let filtered: Vec<(String, Relation, String)> = node
         .depends_on
         .iter()
         .filter_map(|id| {
-            let m = compiler.manifest();
             let (rel, et) = match m.nodes.get(id) {
                 Some(n) => (n.relation.clone(), n.config.get_str("event_time")?),
                 None => {
