@@ -152,6 +152,24 @@ pub struct Fixture {
     pub sql: Option<String>,
 }
 
+/// The first column of a fixture's rows that is not one of `known`, located at its key under
+/// `at` (`rows` as a whole for csv rows or rows from a fixture file), with a did-you-mean.
+fn unknown_row_column(
+    fx: &Fixture,
+    known: &[&str],
+    at: &YPath,
+    from_file: bool,
+) -> Option<(String, YPath, Option<String>)> {
+    for (j, r) in fx.rows.iter().enumerate() {
+        if let Some(c) = r.keys().find(|c| !known.iter().any(|k| k.eq_ignore_ascii_case(c))) {
+            let path = if from_file || fx.format == "csv" { at.key("rows") } else { at.key("rows").index(j).key(c) };
+            let help = did_you_mean(c, known.iter().copied()).or(Some(format!("its columns are {}", known.join(", "))));
+            return Some((c.clone(), path, help));
+        }
+    }
+    None
+}
+
 /// Read the rows of a given/expect entry (inline or from a fixture file under test-paths).
 fn read_fixture(project: &ProjectRef, entry: &Map<String, Json>) -> Result<Fixture, String> {
     let format = entry.get("format").and_then(Json::as_str).unwrap_or("dict").to_string();
@@ -533,22 +551,8 @@ pub fn prepare(schemas: &Schemas, node: &Node, root: &Path) -> Result<Prepared, 
         } else {
             let schema = schemas.of(&id).unwrap_or_else(|| fx.columns.iter().map(|c| (c.clone(), None)).collect());
             let known: Vec<&str> = schema.iter().map(|(c, _)| c.as_str()).collect();
-            for (j, r) in fx.rows.iter().enumerate() {
-                for c in r.keys() {
-                    if !known.iter().any(|k| k.eq_ignore_ascii_case(c)) {
-                        let at = if entry.contains_key("fixture") || fx.format == "csv" {
-                            gp.key("rows")
-                        } else {
-                            gp.key("rows").index(j).key(c)
-                        };
-                        return Err((
-                            format!("input {} has no column '{c}'", fx.input),
-                            at,
-                            did_you_mean(c, known.iter().copied())
-                                .or(Some(format!("its columns are {}", known.join(", ")))),
-                        ));
-                    }
-                }
+            if let Some((c, at, help)) = unknown_row_column(&fx, &known, &gp, entry.contains_key("fixture")) {
+                return Err((format!("input {} has no column '{c}'", fx.input), at, help));
             }
             rows_select(&fx.rows, &schema)
         };
@@ -577,22 +581,8 @@ pub fn prepare(schemas: &Schemas, node: &Node, root: &Path) -> Result<Prepared, 
             (cols.into_iter().map(|(c, _)| c).collect::<Vec<_>>(), sql.trim().trim_end_matches(';').to_string())
         }
         None => {
-            for (j, r) in fx.rows.iter().enumerate() {
-                for c in r.keys() {
-                    if !known.iter().any(|k| k.eq_ignore_ascii_case(c)) {
-                        let at = if expect.contains_key("fixture") || fx.format == "csv" {
-                            ep.key("rows")
-                        } else {
-                            ep.key("rows").index(j).key(c)
-                        };
-                        return Err((
-                            format!("model '{}' has no output column '{c}'", model.name),
-                            at,
-                            did_you_mean(c, known.iter().copied())
-                                .or(Some(format!("its columns are {}", known.join(", ")))),
-                        ));
-                    }
-                }
+            if let Some((c, at, help)) = unknown_row_column(&fx, &known, &ep, expect.contains_key("fixture")) {
+                return Err((format!("model '{}' has no output column '{c}'", model.name), at, help));
             }
             let schema: Schema = fx
                 .columns
