@@ -542,6 +542,7 @@ fn inline_node(l: &Loaded, sql: &str) -> crate::parse::Node {
         relation: crate::templating::relation::Relation::new(&db, &schema, "inline_query"),
         file_path: PathBuf::new(),
         test: None,
+        language: crate::parse::Language::Sql,
     }
 }
 
@@ -1266,7 +1267,10 @@ fn run_cmd(
     let plan: Vec<String> = plan.into_iter().filter(|id| only.is_none_or(|o| o.contains(id))).collect();
     let globals = compile_globals(l);
     let compiler = Compiler::new(&l.engine, globals, &l.manifest);
-    let bad = crate::run::check_materializations(&compiler, &l.manifest, &plan);
+    let mut bad = crate::run::check_materializations(&compiler, &l.manifest, &plan);
+    let external_root = l.project.target.as_ref().map(|t| t.external_root.as_str()).unwrap_or(".");
+    let planned: Vec<&crate::parse::Node> = plan.iter().filter_map(|id| l.manifest.nodes.get(id)).collect();
+    bad.extend(crate::run::external::check(&planned, external_root, &l.project.root));
     if !bad.is_empty() {
         printer.diagnostics(&bad);
         return 2;
@@ -1415,6 +1419,9 @@ fn run_cmd(
         unchanged,
         event_time,
         batches,
+        external_root: l.project.target.as_ref().map(|t| t.external_root.clone()).unwrap_or_else(|| ".".into()),
+        python: crate::run::python::interpreter(std::env::var("STRATA_PYTHON").ok()),
+        module_paths: l.project.target.as_ref().map(|t| t.module_paths.clone()).unwrap_or_default(),
     };
     let audit = matches!(settings.command, Cmd::Build) && !settings.no_audit;
     let jobs = crate::run::plan_jobs(&l.manifest, &l.dag, &plan, audit);

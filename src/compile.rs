@@ -105,6 +105,10 @@ impl<'a> Compiler<'a> {
         phase: Phase,
         conn: Option<Arc<dyn Connection>>,
     ) -> Result<CompiledNode, Diagnostic> {
+        // A python model is not Jinja: its compiled code is the file (`crate::run::python` runs it).
+        if node.language == crate::parse::Language::Python {
+            return Ok(CompiledNode { sql: node.raw_code.clone(), ephemerals: vec![], pure: true });
+        }
         let out =
             self.engine.render(&node.original_file_path, &node.raw_code, phase, &self.globals, ctx, conn.clone())?;
         let mut order: Vec<String> = vec![];

@@ -21,6 +21,7 @@ pub mod lineage;
 pub mod output;
 pub mod parse;
 pub mod project;
+pub mod pymodel;
 pub mod run;
 pub mod seeds;
 pub mod select;

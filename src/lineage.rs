@@ -162,7 +162,8 @@ pub fn analyze(
     let mut level: HashMap<&str, usize> = HashMap::new();
     let mut levels: Vec<Vec<&String>> = vec![];
     for id in dag.order() {
-        if !compiled.contains_key(id) || !m.nodes.contains_key(id) {
+        // Python models are not SQL: their columns are unknown until the database has them.
+        if !compiled.contains_key(id) || m.nodes.get(id).is_none_or(|n| n.language == crate::parse::Language::Python) {
             continue;
         }
         let l = dag.parents(id).iter().filter_map(|p| level.get(p.as_str()).map(|l| l + 1)).max().unwrap_or(0);

@@ -260,7 +260,7 @@ pub fn describe(node: &Node) -> String {
         ResourceType::Seed => format!("seed file {}", short_relation(node)),
         ResourceType::Snapshot => format!("snapshot {}", short_relation(node)),
         ResourceType::Test | ResourceType::UnitTest => test_label(node),
-        _ => format!("sql {} model {}", node.materialized(), short_relation(node)),
+        _ => format!("{} {} model {}", node.language.as_str(), node.materialized(), short_relation(node)),
     }
 }
 

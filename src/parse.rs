@@ -51,6 +51,27 @@ impl ResourceType {
     }
 }
 
+/// The language a model is written in.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Language {
+    /// Jinja-templated SQL.
+    #[default]
+    Sql,
+    /// A `def model(dbt, session)` Python file (see `crate::python`).
+    Python,
+}
+
+impl Language {
+    /// `sql` or `python`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Language::Sql => "sql",
+            Language::Python => "python",
+        }
+    }
+}
+
 /// A model, seed or analysis after parse.
 #[derive(Debug, Clone)]
 pub struct Node {
@@ -90,6 +111,8 @@ pub struct Node {
     pub file_path: std::path::PathBuf,
     /// For tests: what is tested and how.
     pub test: Option<Box<TestInfo>>,
+    /// SQL or Python.
+    pub language: Language,
 }
 
 /// What a data or unit test node tests.
@@ -182,6 +205,7 @@ impl Node {
             "alias": self.relation.identifier,
             "identifier": self.relation.identifier,
             "raw_code": self.raw_code,
+            "language": self.language.as_str(),
             "refs": self.refs.iter().map(|r| json!({"name": r.name, "package": r.package})).collect::<Vec<_>>(),
             "sources": self.sources.iter().map(|(s, t)| json!([s, t])).collect::<Vec<_>>(),
             "depends_on": {"nodes": self.depends_on},
@@ -370,6 +394,130 @@ pub fn folder_config(project: &Project, package: &Package, kind: &str, fqn: &[St
     config
 }
 
+/// A python model after parse: its dbt calls read from the file, `materialized` defaulting to
+/// `table` (dbt's default for python models).
+fn python_node(mut node: Node) -> Result<(Node, Vec<Diagnostic>), Vec<Diagnostic>> {
+    node.language = Language::Python;
+    let calls = crate::pymodel::scan(&node.original_file_path, &node.raw_code)?;
+    let mut in_file = Config::default();
+    for (k, v) in &calls.config {
+        in_file.set(k, v.clone());
+    }
+    let configured = node.config.get_str("materialized").is_some() || in_file.get_str("materialized").is_some();
+    if !configured {
+        node.config.set("materialized", Json::String("table".into()));
+    }
+    node.config.merge(&in_file);
+    // dbt_project.yml folder defaults (`+materialized: view`) do not apply to python models
+    // unless they name one a python model can use; one set in the file does, and fails when the
+    // model runs (as in dbt).
+    if !crate::pymodel::MATERIALIZATIONS.contains(&node.materialized().as_str())
+        && !calls.config.contains_key("materialized")
+    {
+        node.config.set("materialized", Json::String("table".into()));
+    }
+    let warnings = unknown_config_keys(&node, &in_file);
+    node.refs = calls.refs;
+    node.sources = calls.sources;
+    Ok((node, warnings))
+}
+
+/// dbt-duckdb's `external_location` of a source (in `meta`, or under `config:`): the location
+/// formatted with the source's fields and meta by its `formatter`, then quoted unless it is a
+/// function call or quoted already. None when the source has none.
+pub fn external_source_location(t: &SourceTable, database: &str) -> Result<Option<String>, String> {
+    let mut fields = serde_json::Map::new();
+    fields.insert("name".into(), json!(t.name));
+    fields.insert("identifier".into(), json!(t.identifier));
+    fields.insert("schema".into(), json!(t.schema));
+    fields.insert("database".into(), json!(database));
+    fields.insert("tags".into(), json!(t.tags));
+    if let Json::Object(m) = &t.meta {
+        fields.extend(m.clone());
+    }
+    if let Json::Object(m) = t.config.to_json() {
+        for (k, v) in m {
+            if !matches!(k.as_str(), "enabled" | "meta" | "tags") {
+                fields.insert(k, v);
+            }
+        }
+    }
+    let Some(template) = fields.get("external_location").and_then(Json::as_str).map(str::to_string) else {
+        return Ok(None);
+    };
+    let text = |k: &str| -> Option<String> {
+        fields.get(k).map(|v| match v {
+            Json::String(s) => s.clone(),
+            Json::Array(items) => format!(
+                "[{}]",
+                items
+                    .iter()
+                    .map(|i| i.as_str().map(|s| format!("'{s}'")).unwrap_or_else(|| i.to_string()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            other => other.to_string(),
+        })
+    };
+    let formatter = fields.get("formatter").and_then(Json::as_str).unwrap_or("newstyle");
+    let location = match formatter {
+        "newstyle" => format_newstyle(&template, &text)?,
+        "oldstyle" => {
+            let re = regex::Regex::new(r"%\((\w+)\)s|%%").expect("oldstyle pattern");
+            replace_fields(&re, &template, &text)?
+        }
+        "template" => {
+            let re = regex::Regex::new(r"\$\{(\w+)\}|\$(\w+)|\$\$").expect("template pattern");
+            replace_fields(&re, &template, &text)?
+        }
+        other => return Err(format!("formatter '{other}' is not one of newstyle, oldstyle, template")),
+    };
+    Ok(Some(if location.contains('(') || location.starts_with('\'') { location } else { format!("'{location}'") }))
+}
+
+/// Python's `str.format_map` for plain `{field}` placeholders (`{{`/`}}` escape braces).
+fn format_newstyle(template: &str, field: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+    let mut out = String::new();
+    let mut chars = template.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '{' if chars.peek() == Some(&'{') => {
+                chars.next();
+                out.push('{');
+            }
+            '}' if chars.peek() == Some(&'}') => {
+                chars.next();
+                out.push('}');
+            }
+            '{' => {
+                let name: String = chars.by_ref().take_while(|c| *c != '}').collect();
+                let key = name.split([':', '!']).next().unwrap_or_default();
+                out.push_str(
+                    &field(key)
+                        .ok_or_else(|| format!("external_location names {{{key}}}, which the source does not have"))?,
+                );
+            }
+            c => out.push(c),
+        }
+    }
+    Ok(out)
+}
+
+fn replace_fields(re: &regex::Regex, template: &str, field: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+    let mut missing = None;
+    let out = re.replace_all(template, |c: &regex::Captures| match c.get(1).or_else(|| c.get(2)) {
+        Some(k) => field(k.as_str()).unwrap_or_else(|| {
+            missing = Some(k.as_str().to_string());
+            String::new()
+        }),
+        None => c[0][..1].to_string(),
+    });
+    match missing {
+        Some(k) => Err(format!("external_location names '{k}', which the source does not have")),
+        None => Ok(out.to_string()),
+    }
+}
+
 /// Parse the project into a manifest.
 pub fn parse(
     project: &Project,
@@ -406,7 +554,7 @@ pub fn parse(
     }
 
     // Render models and analyses once to record ref/source/config calls.
-    let rendered: Vec<Result<(Node, Vec<Diagnostic>), Diagnostic>> = pending
+    let rendered: Vec<Result<(Node, Vec<Diagnostic>), Vec<Diagnostic>>> = pending
         .par_iter()
         .map(|p| {
             let name = p.file.stem();
@@ -431,9 +579,13 @@ pub fn parse(
                 relation: Relation::new(&globals.target_database, &globals.target_schema, &name),
                 file_path: p.file.abs_path.clone(),
                 test: (p.resource_type == ResourceType::Test).then(Default::default),
+                language: Language::Sql,
             };
             if p.resource_type == ResourceType::Seed {
                 return Ok((node, vec![]));
+            }
+            if p.resource_type == ResourceType::Model && p.file.path.ends_with(".py") {
+                return python_node(node);
             }
             let ctx = NodeContext {
                 unique_id,
@@ -446,7 +598,8 @@ pub fn parse(
                 overrides: None,
                 extra: vec![],
             };
-            let out = engine.render(&p.file.path, &p.file.source, Phase::Parse, globals, ctx, None)?;
+            let out =
+                engine.render(&p.file.path, &p.file.source, Phase::Parse, globals, ctx, None).map_err(|d| vec![d])?;
             node.config.merge(&out.config);
             if node.resource_type == ResourceType::Test {
                 crate::testing::set_test_defaults(&mut node.config);
@@ -476,8 +629,8 @@ pub fn parse(
                 diags.extend(warnings);
                 n
             }
-            Err(d) => {
-                diags.push(d);
+            Err(ds) => {
+                diags.extend(ds);
                 continue;
             }
         };
@@ -542,7 +695,15 @@ pub fn parse(
             fqn.push(t.source_name.clone());
             fqn.push(t.name.clone());
             let database = t.database.clone().unwrap_or_else(|| globals.target_database.clone());
-            let relation = Relation::new(&database, &t.schema, &t.identifier);
+            let mut relation = Relation::new(&database, &t.schema, &t.identifier);
+            match external_source_location(t, &database) {
+                Ok(e) => relation.external = e,
+                Err(msg) => diags.push(
+                    Diagnostic::error("E0219", format!("source '{}.{}': {msg}", t.source_name, t.name))
+                        .with_span(yaml_span(project, &t.file, &t.ypath.key("name")))
+                        .with_help("`formatter` is one of newstyle ({name}), oldstyle (%(name)s) or template ($name)"),
+                ),
+            }
             manifest.sources.insert(unique_id.clone(), SourceNode { unique_id, table: t.clone(), fqn, relation });
         }
 

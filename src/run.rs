@@ -4,7 +4,9 @@
 //! on unless `fail_fast`. Nothing is printed here: a [`Reporter`] is told of each start and end.
 //! In: `(Plan, Adapter)`. Out: [`RunResults`].
 
+pub mod external;
 pub mod microbatch;
+pub mod python;
 
 use crate::adapter::{Adapter, Connection};
 use crate::compile::{write_target_file_in, Compiler};
@@ -177,6 +179,12 @@ pub struct RunOptions {
     pub event_time: (Option<NaiveDateTime>, Option<NaiveDateTime>),
     /// Microbatch models to build only these batches (`retry` of failed batches).
     pub batches: Batches,
+    /// The target's `external_root`: where external models write by default.
+    pub external_root: String,
+    /// The Python interpreter python models run in.
+    pub python: String,
+    /// The target's `module_paths`: added to Python's import path.
+    pub module_paths: Vec<String>,
 }
 
 /// One unit of scheduling: a node (with the tests that audit it before it is published) or a
@@ -200,7 +208,7 @@ pub fn is_microbatch(n: &Node) -> bool {
 }
 
 /// Materializations whose new contents can be staged and audited before they are published.
-pub const AUDITABLE: &[&str] = &["table", "incremental", "seed"];
+pub const AUDITABLE: &[&str] = &["table", "incremental", "seed", "external"];
 
 /// Turn a selection (in dependency order) into jobs, as `build` runs them: unit tests before
 /// their model; each data test right after the nodes it reads, and before their children; with
@@ -376,7 +384,7 @@ pub fn check_materializations(compiler: &Compiler, m: &Manifest, plan: &[String]
     for id in plan {
         let Some(n) = m.nodes.get(id).filter(|n| !n.is_test()) else { continue };
         let mat = n.materialized();
-        if materialization_macro(compiler, &mat).is_none() && mat != "ephemeral" {
+        if materialization_macro(compiler, &mat).is_none() && mat != "ephemeral" && mat != "external" {
             out.push(
                 Diagnostic::error("E0701", format!("model '{}' uses unknown materialization '{mat}'", n.name))
                     .with_span(crate::diagnostics::Span::file_only(&n.original_file_path))
@@ -645,6 +653,17 @@ fn run_node(env: &Env, node: &Node, audits: &[&Node], progress: &Progress) -> Ve
     );
     let existing = opts.existing.get(&key).cloned();
     let mat = node.materialized();
+    // An external model is built as a table (under a temporary name, or the audit's staging
+    // name), then written to its files and published as a view over them.
+    let external = if mat == "external" {
+        match external::plan(node, &opts.external_root, &opts.project_root) {
+            Ok(p) => Some(p),
+            Err(d) => return vec![fail(diag_message(&d), None)],
+        }
+    } else {
+        None
+    };
+    let mat = if external.is_some() { "table".to_string() } else { mat };
     let full_refresh = node.config.get_bool("full_refresh").unwrap_or(opts.full_refresh);
     let is_incremental = mat == "incremental" && existing.as_deref() == Some("table") && !full_refresh;
     if is_microbatch(node) {
@@ -653,6 +672,8 @@ fn run_node(env: &Env, node: &Node, audits: &[&Node], progress: &Progress) -> Ve
     let mut extra: Vec<(String, Value)> = vec![];
     let mut compiled_sql = None;
     let mut seed_rows = None;
+    // A python model's staged result: read by the materialization, removed when this returns.
+    let mut py_result = None;
     if node.resource_type == ResourceType::Seed {
         let text = match std::fs::read_to_string(&node.file_path) {
             Ok(t) => t,
@@ -673,6 +694,36 @@ fn run_node(env: &Env, node: &Node, audits: &[&Node], progress: &Progress) -> Ve
         extra.push(("columns".into(), Value::from_serialize(&cols)));
         extra.push(("csv_path".into(), Value::from(crate::adapter::duckdb::lit(&node.file_path.to_string_lossy()))));
         extra.push(("delimiter".into(), Value::from(crate::adapter::duckdb::lit(&delim))));
+        extra.push(("parallel".into(), Value::from(!crate::seeds::quoted_newlines(&text))));
+    } else if node.language == crate::parse::Language::Python {
+        let mat = node.materialized();
+        if !crate::pymodel::MATERIALIZATIONS.contains(&mat.as_str()) {
+            return vec![fail(
+                format!(
+                    "Runtime Error in model {} ({})\n  Materialization \"materialization_{mat}_default\" only supports languages ['sql']; got \"python\"",
+                    node.name, node.original_file_path
+                ),
+                Some(node.raw_code.clone()),
+            )];
+        }
+        let staged = python::run(
+            compiler.manifest(),
+            node,
+            conn.as_ref(),
+            &opts.python,
+            &opts.module_paths,
+            &opts.project_root,
+            is_incremental,
+        );
+        match staged {
+            Ok(r) => {
+                extra.push(("sql".into(), Value::from(r.sql.clone())));
+                extra.push(("compiled_code".into(), Value::from(node.raw_code.clone())));
+                compiled_sql = Some(node.raw_code.clone());
+                py_result = Some(r);
+            }
+            Err(msg) => return vec![fail(msg, Some(node.raw_code.clone()))],
+        }
     } else {
         match compiler.compile(node, Phase::Run, Some(conn.clone()), is_incremental) {
             Ok(c) => {
@@ -684,8 +735,9 @@ fn run_node(env: &Env, node: &Node, audits: &[&Node], progress: &Progress) -> Ve
             Err(d) => return vec![fail(diag_message(&d), None)],
         }
     }
-    // Where the materialization writes: the relation itself, or its staging relation.
-    let staged = (!audits.is_empty()).then(|| Relation {
+    // Where the materialization writes: the relation itself, or its staging relation (an
+    // external model always stages: its relation is the view over the files).
+    let staged = (!audits.is_empty() || external.is_some()).then(|| Relation {
         identifier: Some(format!("{}__strata_audit", rel.identifier.as_deref().unwrap_or(""))),
         kind: Some("table".into()),
         ..rel.clone()
@@ -770,6 +822,8 @@ fn run_node(env: &Env, node: &Node, audits: &[&Node], progress: &Progress) -> Ve
         }
     };
     let _ = files.send(vec![("run", node.original_file_path.clone(), statements.join(";\n\n"))]);
+    // The python model's staged files have been read into its table.
+    drop(py_result);
 
     // Audit, then publish.
     let mut results = vec![];
@@ -815,24 +869,46 @@ fn run_node(env: &Env, node: &Node, audits: &[&Node], progress: &Progress) -> Ve
             results.insert(0, r);
             return results;
         }
-        let mut publish = String::from("begin transaction;\n");
-        if let Some(kind) = &existing {
-            publish.push_str(&format!(
-                "drop {} if exists {};\n",
-                if kind == "view" { "view" } else { "table" },
-                rel.render()
-            ));
+        if let Some(plan) = &external {
+            match external::publish(conn.as_ref(), plan, &st.render(), &rel.render(), existing.as_deref()) {
+                Ok(sqls) => {
+                    let _ = files.send(vec![("run", node.original_file_path.clone(), {
+                        let mut all = statements.clone();
+                        all.extend(sqls);
+                        all.join(";\n\n")
+                    })]);
+                }
+                Err(e) => {
+                    let _ = conn.execute(&format!("drop table if exists {}", st.render()));
+                    let msg = format!(
+                        "Runtime Error in model {} ({})\n  cannot write external location '{}': {e}",
+                        node.name, node.original_file_path, plan.location
+                    );
+                    results.insert(0, fail(msg, compiled_sql));
+                    return results;
+                }
+            }
         }
-        publish.push_str(&format!(
-            "alter table {} rename to {};\ncommit",
-            st.render(),
-            crate::templating::relation::quote(rel.identifier.as_deref().unwrap_or(""))
-        ));
-        if let Err(e) = conn.execute(&publish) {
-            conn.rollback();
-            let _ = conn.execute(&format!("drop table if exists {}", st.render()));
-            results.insert(0, fail(format!("Database Error publishing {}: {e}", node.name), compiled_sql));
-            return results;
+        if external.is_none() {
+            let mut publish = String::from("begin transaction;\n");
+            if let Some(kind) = &existing {
+                publish.push_str(&format!(
+                    "drop {} if exists {};\n",
+                    if kind == "view" { "view" } else { "table" },
+                    rel.render()
+                ));
+            }
+            publish.push_str(&format!(
+                "alter table {} rename to {};\ncommit",
+                st.render(),
+                crate::templating::relation::quote(rel.identifier.as_deref().unwrap_or(""))
+            ));
+            if let Err(e) = conn.execute(&publish) {
+                conn.rollback();
+                let _ = conn.execute(&format!("drop table if exists {}", st.render()));
+                results.insert(0, fail(format!("Database Error publishing {}: {e}", node.name), compiled_sql));
+                return results;
+            }
         }
     }
     for (i, hook) in node.config.hooks("post-hook").iter().enumerate() {

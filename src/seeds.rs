@@ -125,6 +125,20 @@ fn sql_type(k: Kind) -> &'static str {
     }
 }
 
+/// Whether a quoted field of the CSV holds a line break. DuckDB's parallel CSV reader cannot pad
+/// short rows (`null_padding`) in such a file, so the seed is then read with `parallel = false`.
+pub fn quoted_newlines(csv_text: &str) -> bool {
+    let mut quoted = false;
+    for b in csv_text.bytes() {
+        match b {
+            b'"' => quoted = !quoted,
+            b'\n' | b'\r' if quoted => return true,
+            _ => {}
+        }
+    }
+    false
+}
+
 /// Read a seed's header and rows and decide its columns.
 pub fn columns(csv_text: &str, delimiter: u8, config: &Config) -> Result<(Vec<SeedColumn>, usize), String> {
     let mut rdr = csv::ReaderBuilder::new().delimiter(delimiter).flexible(true).from_reader(csv_text.as_bytes());
@@ -182,6 +196,12 @@ mod tests {
         let types: Vec<&str> = cols.iter().map(|c| c.r#type.as_str()).collect();
         assert_eq!(types, vec!["INTEGER", "DOUBLE", "DATE", "TIMESTAMP", "BOOLEAN", "VARCHAR", "INTEGER"]);
         assert_eq!(rows, 2);
+    }
+
+    #[test]
+    fn finds_line_breaks_inside_quotes_only() {
+        assert!(quoted_newlines("a,b\r\n1,\"x\r\ny\"\r\n"));
+        assert!(!quoted_newlines("a,b\r\n1,\"x \"\"y\"\"\"\r\n2,z\n"));
     }
 
     #[test]

@@ -17,12 +17,51 @@ fn err(e: duckdb::Error) -> DbError {
     DbError(e.to_string())
 }
 
+extern "C" {
+    /// DuckDB's registry of statically linked extensions (duckdb_static_extension.h).
+    fn duckdb_register_static_extension(describe: unsafe extern "C" fn(*mut std::ffi::c_void) -> i32) -> i32;
+    /// The ICU extension compiled by build.rs (vendor/duckdb-icu-shim/icu_describe.cpp).
+    fn strata_duckdb_icu_describe(descriptor: *mut std::ffi::c_void) -> i32;
+}
+
+/// Make the ICU extension compiled into strata known to DuckDB, so `LOAD icu` and autoloading
+/// (TIMESTAMPTZ arithmetic, time zones) find it without a network. Registering again is a no-op.
+pub fn register_icu() -> Result<(), DbError> {
+    // SAFETY: both functions are C functions linked into this binary; DuckDB calls the describe
+    // function with a descriptor it allocated, and the describe function only writes to it.
+    let rc = unsafe { duckdb_register_static_extension(strata_duckdb_icu_describe) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(DbError("DuckDB refused to register the ICU extension compiled into strata".into()))
+    }
+}
+
+/// A SQL literal for a profile value: strings quoted, numbers and booleans as written.
+fn value_sql(v: &Json) -> String {
+    match v {
+        Json::String(s) => lit(s),
+        Json::Null => "NULL".into(),
+        other => other.to_string(),
+    }
+}
+
 impl DuckDb {
-    /// Open the target's database file (creating its folder) or an in-memory database, load the
-    /// profile's extensions and apply its settings.
+    /// Open the target's database file (creating its folder) or an in-memory database with the
+    /// profile's `config_options`, load its extensions, apply its settings, create its secrets and
+    /// attach its other databases.
     pub fn open(target: &Target) -> Result<DuckDb, DbError> {
+        register_icu()?;
+        let mut config = duckdb::Config::default();
+        for (k, v) in &target.config_options {
+            let val = match v {
+                Json::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            config = config.with(k, &val).map_err(|e| DbError(format!("config_options.{k}: {e}")))?;
+        }
         let conn = if target.path == ":memory:" || target.path.is_empty() {
-            duckdb::Connection::open_in_memory().map_err(err)?
+            duckdb::Connection::open_in_memory_with_flags(config).map_err(err)?
         } else {
             if let Some(parent) = std::path::Path::new(&target.path).parent() {
                 if !parent.as_os_str().is_empty() {
@@ -30,7 +69,7 @@ impl DuckDb {
                         .map_err(|e| DbError(format!("cannot create {}: {e}", parent.display())))?;
                 }
             }
-            duckdb::Connection::open(&target.path).map_err(err)?
+            duckdb::Connection::open_with_flags(&target.path, config).map_err(err)?
         };
         if !target.project_root.as_os_str().is_empty() {
             let root = target.project_root.to_string_lossy().replace('\'', "''");
@@ -48,8 +87,69 @@ impl DuckDb {
             };
             conn.execute_batch(&format!("SET {k} = {val}")).map_err(err)?;
         }
+        for secret in &target.secrets {
+            conn.execute_batch(&create_secret_sql(secret)).map_err(|e| DbError(format!("secrets: {e}")))?;
+        }
+        for a in &target.attach {
+            conn.execute_batch(&attach_sql(a)).map_err(|e| DbError(format!("attach '{}': {e}", a.path)))?;
+        }
         Ok(DuckDb { base: Mutex::new(conn) })
     }
+}
+
+/// `CREATE OR REPLACE SECRET` for one `secrets:` entry, as dbt-duckdb writes it: every key a
+/// parameter, `name` naming the secret (default `__default_<type>`), `persistent` making it so.
+pub fn create_secret_sql(secret: &serde_json::Map<String, Json>) -> String {
+    let ty = secret.get("type").and_then(Json::as_str).unwrap_or("s3");
+    let name =
+        secret.get("name").and_then(Json::as_str).map(str::to_string).unwrap_or_else(|| format!("__default_{ty}"));
+    let persistent = secret.get("persistent").and_then(Json::as_bool).unwrap_or(false);
+    let params: Vec<String> = secret
+        .iter()
+        .filter(|(k, _)| !matches!(k.as_str(), "name" | "persistent"))
+        .map(|(k, v)| {
+            let val = match (k.as_str(), v) {
+                ("type" | "provider", Json::String(s)) => s.clone(),
+                (_, Json::Array(items)) => format!("[{}]", items.iter().map(value_sql).collect::<Vec<_>>().join(", ")),
+                (_, Json::Object(m)) => format!(
+                    "MAP {{{}}}",
+                    m.iter().map(|(k, v)| format!("{}: {}", lit(k), value_sql(v))).collect::<Vec<_>>().join(", ")
+                ),
+                _ => value_sql(v),
+            };
+            format!("{} {val}", k.to_ascii_uppercase())
+        })
+        .collect();
+    format!(
+        "CREATE OR REPLACE {}SECRET {} ({})",
+        if persistent { "PERSISTENT " } else { "" },
+        quote_ident(&name),
+        params.join(", ")
+    )
+}
+
+/// `ATTACH IF NOT EXISTS` for one `attach:` entry.
+pub fn attach_sql(a: &crate::project::profiles::Attach) -> String {
+    let mut opts = vec![];
+    if let Some(t) = &a.kind {
+        opts.push(format!("TYPE {t}"));
+    }
+    if a.read_only {
+        opts.push("READ_ONLY".into());
+    }
+    for (k, v) in &a.options {
+        opts.push(format!("{} {}", k.to_ascii_uppercase(), value_sql(v)));
+    }
+    format!(
+        "ATTACH IF NOT EXISTS {}{}{}",
+        lit(&a.path),
+        a.alias.as_ref().map(|al| format!(" AS {}", quote_ident(al))).unwrap_or_default(),
+        if opts.is_empty() { String::new() } else { format!(" ({})", opts.join(", ")) }
+    )
+}
+
+fn quote_ident(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
 }
 
 impl Adapter for DuckDb {

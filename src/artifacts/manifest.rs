@@ -226,7 +226,7 @@ fn node_json(n: &Node, root: &str, project: &Project, buf: &mut Vec<u8>) {
             .map(|p| format!("{}://{}", n.package_name, package_path(project, &n.package_name, p))),
         relation_name: relation_name(n),
         raw_code: &n.raw_code,
-        language: (!seed).then_some("sql"),
+        language: (!seed).then_some(n.language.as_str()),
         refs: (!seed)
             .then(|| n.refs.iter().map(|r| RefOut { name: &r.name, package: &r.package, version: None }).collect()),
         sources: (!seed).then(|| n.sources.iter().map(|(a, b)| [a.as_str(), b.as_str()]).collect()),

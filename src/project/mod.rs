@@ -75,7 +75,7 @@ pub struct Package {
     pub dir: PathBuf,
     /// Its dbt_project.yml.
     pub config: ProjectConfig,
-    /// Model files (.sql).
+    /// Model files (.sql, and .py python models).
     pub models: Vec<SourceFile>,
     /// Analysis files.
     pub analyses: Vec<SourceFile>,
@@ -93,8 +93,6 @@ pub struct Package {
     pub docs: Vec<SourceFile>,
     /// Property YAML, merged.
     pub properties: Properties,
-    /// Python models found (not supported; reported as warnings).
-    pub python_models: Vec<String>,
 }
 
 /// Everything read from disk for one invocation.
@@ -135,9 +133,9 @@ pub fn load(opts: &LoadOptions) -> Result<(Project, Diagnostics), Diagnostics> {
     // Problems in the config files do not stop the walk: every file's problems are reported.
     let target = match load_target(opts, &root, &config) {
         Ok(t) => Some(t),
-        Err(d) => {
+        Err(ds) => {
             if opts.require_profile {
-                diags.push(d);
+                diags.extend(ds);
             }
             None
         }
@@ -259,8 +257,7 @@ fn load_package(root: &Path, dir: &Path, config: ProjectConfig, diags: &mut Diag
         diags.extend(problems);
         fix(files)
     };
-    let mut models = walk(&config.model_paths, &["sql"]);
-    let python_models: Vec<String> = walk(&config.model_paths, &["py"]).into_iter().map(|f| f.path).collect();
+    let mut models = walk(&config.model_paths, &["sql", "py"]);
     let analyses = walk(&config.analysis_paths, &["sql"]);
     let macros = walk(&config.macro_paths, &["sql"]);
     let all_tests = walk(&config.test_paths, &["sql"]);
@@ -285,12 +282,6 @@ fn load_package(root: &Path, dir: &Path, config: ProjectConfig, diags: &mut Diag
             Err(d) => diags.push(d),
         }
     }
-    for p in &python_models {
-        diags.push(
-            Diagnostic::warning("W0106", "Python models are not supported by strata; this model is skipped")
-                .with_span(Span::file_only(p)),
-        );
-    }
     Package {
         name: config.name.clone(),
         dir: dir.to_path_buf(),
@@ -304,11 +295,10 @@ fn load_package(root: &Path, dir: &Path, config: ProjectConfig, diags: &mut Diag
         snapshots,
         docs,
         properties,
-        python_models,
     }
 }
 
-fn load_target(opts: &LoadOptions, root: &Path, config: &ProjectConfig) -> Result<Target, Diagnostic> {
+fn load_target(opts: &LoadOptions, root: &Path, config: &ProjectConfig) -> Result<Target, Vec<Diagnostic>> {
     let dirs = profiles::candidate_dirs(
         opts.profiles_dir.as_deref(),
         opts.profiles_env_dir.as_deref(),
@@ -317,16 +307,16 @@ fn load_target(opts: &LoadOptions, root: &Path, config: &ProjectConfig) -> Resul
     );
     let Some(file) = dirs.iter().map(|d| d.join("profiles.yml")).find(|f| f.is_file()) else {
         let searched: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
-        return Err(Diagnostic::error("E0307", "no profiles.yml found")
+        return Err(vec![Diagnostic::error("E0307", "no profiles.yml found")
             .with_note(format!("searched: {}", searched.join(", ")))
-            .with_help("pass --profiles-dir, set DBT_PROFILES_DIR, or put profiles.yml next to dbt_project.yml"));
+            .with_help("pass --profiles-dir, set DBT_PROFILES_DIR, or put profiles.yml next to dbt_project.yml")]);
     };
     let text = std::fs::read_to_string(&file)
-        .map_err(|e| Diagnostic::error("E0308", format!("cannot read {}: {e}", file.display())))?;
+        .map_err(|e| vec![Diagnostic::error("E0308", format!("cannot read {}: {e}", file.display()))])?;
     let shown = rel_path(root, &file);
-    let mut doc = YamlDoc::parse(&shown, text)?;
+    let mut doc = YamlDoc::parse(&shown, text).map_err(|d| vec![d])?;
     crate::templating::render_config_strings(&mut doc.value, &opts.cli_vars, false)
-        .map_err(|e| e.with_span(Span::file_only(&shown)))?;
+        .map_err(|e| vec![e.with_span(Span::file_only(&shown))])?;
     let profile = config.profile.clone().unwrap_or_else(|| config.name.clone());
     let mut target = profiles::resolve(&doc, &profile, opts.target.as_deref(), &file)?;
     // dbt runs from the project folder, so relative database paths are relative to it.
@@ -337,8 +327,24 @@ fn load_target(opts: &LoadOptions, root: &Path, config: &ProjectConfig) -> Resul
     {
         target.path = root.join(&target.path).to_string_lossy().to_string();
     }
+    // So are attached databases, the module paths of python models and the external root.
+    for a in &mut target.attach {
+        if is_local_relative(&a.path) {
+            a.path = root.join(&a.path).to_string_lossy().to_string();
+        }
+    }
+    for m in &mut target.module_paths {
+        if Path::new(m.as_str()).is_relative() {
+            *m = root.join(&m).to_string_lossy().to_string();
+        }
+    }
     target.project_root = root.to_path_buf();
     Ok(target)
+}
+
+/// A relative file path (not `:memory:`, not a URL such as `s3://` or `md:`).
+fn is_local_relative(p: &str) -> bool {
+    p != ":memory:" && !p.is_empty() && !p.contains(':') && Path::new(p).is_relative()
 }
 
 fn walk_paths(root: &Path, paths: &[String], exts: &[&str]) -> Vec<(PathBuf, String, String)> {

@@ -204,7 +204,10 @@ pub(super) fn run(env: &Env, node: &Node, existing: Option<&str>, full_refresh: 
                     ts(*b1)
                 ),
             ));
-            relations.insert(id.clone(), Relation { database: None, schema: None, identifier: Some(name), kind: None });
+            relations.insert(
+                id.clone(),
+                Relation { database: None, schema: None, identifier: Some(name), kind: None, external: None },
+            );
         }
         let mut ctx = compiler.node_context(node, created);
         ctx.overrides = Some(Arc::new(Overrides { relations, ..Default::default() }));

@@ -408,8 +408,11 @@ impl Analyzer<'_> {
             TableFactor::Table { name, alias, args, .. } => {
                 let parts = name_parts(name);
                 let last = parts.last().cloned().unwrap_or_default();
-                if args.is_some() {
-                    // A table function (read_csv, range, ...): columns unknown.
+                // DuckDB reads a file named by a string (`from 'data/orders.parquet'`, what a
+                // dbt-duckdb source with an `external_location` renders to) like a table function.
+                let file = matches!(name.0.as_slice(), [ObjectNamePart::Identifier(i)] if i.quote_style == Some('\''));
+                if args.is_some() || file {
+                    // A table function (read_csv, range, ...) or a file: columns unknown.
                     out.push(Source {
                         alias: alias_of(alias).unwrap_or(last),
                         columns: None,

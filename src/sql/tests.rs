@@ -87,6 +87,7 @@ fn lineage_of_fixture_queries() {
         ("unknown qualified column", "select o.statuz from orders o"),
         ("unknown relation", "select * from \"db\".\"main\".\"ordrs\""),
         ("table function has unknown columns", "select * from read_csv('x.csv')"),
+        ("a file named by a string is read like a table function", "select e.event_id, kind from 'data/events.csv' e"),
         ("values", "select * from (values (1, 'a')) t(id, label)"),
         ("parse error", "select from where"),
     ];

@@ -1424,6 +1424,7 @@ impl Object for RelationFactory {
             schema: get("schema"),
             identifier: get("identifier"),
             kind: get("type"),
+            external: None,
         }
         .into_value())
     }

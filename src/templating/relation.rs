@@ -18,6 +18,10 @@ pub struct Relation {
     pub identifier: Option<String>,
     /// `table`, `view`, `cte`, `external` or None when unknown.
     pub kind: Option<String>,
+    /// A source read from files (dbt-duckdb's `external_location`): the SQL that reads it
+    /// (`'data/orders.parquet'` or `read_csv(...)`), rendered instead of the name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external: Option<String>,
 }
 
 impl Relation {
@@ -28,6 +32,7 @@ impl Relation {
             schema: Some(schema.to_string()),
             identifier: Some(identifier.to_string()),
             kind: None,
+            external: None,
         }
     }
 
@@ -38,16 +43,26 @@ impl Relation {
             schema: None,
             identifier: Some(format!("__dbt__cte__{name}")),
             kind: Some("cte".into()),
+            external: None,
         }
     }
 
     /// A CTE of the given name, rendered unquoted (unit-test inputs).
     pub fn named_cte(name: &str) -> Relation {
-        Relation { database: None, schema: None, identifier: Some(name.to_string()), kind: Some("cte".into()) }
+        Relation {
+            database: None,
+            schema: None,
+            identifier: Some(name.to_string()),
+            kind: Some("cte".into()),
+            external: None,
+        }
     }
 
     /// The relation as SQL.
     pub fn render(&self) -> String {
+        if let Some(e) = &self.external {
+            return e.clone();
+        }
         if self.kind.as_deref() == Some("cte") {
             return self.identifier.clone().unwrap_or_default();
         }

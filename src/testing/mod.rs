@@ -246,6 +246,7 @@ pub fn add_generic_tests(
                 decl: Some((d.file.to_path_buf(), d.decl.ypath.clone())),
                 unit: None,
             })),
+            language: crate::parse::Language::Sql,
         };
         if !node.config.enabled() {
             manifest.disabled.insert(unique_id);
@@ -643,6 +644,7 @@ mod tests {
             relation: Relation::new("d", "s", "t"),
             file_path: PathBuf::new(),
             test: Some(Box::default()),
+            language: crate::parse::Language::Sql,
         }
     }
 

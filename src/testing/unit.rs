@@ -125,6 +125,7 @@ pub fn add_unit_tests(
                 decl: Some((file.clone(), yp.clone())),
                 unit: Some(v.clone()),
             })),
+            language: crate::parse::Language::Sql,
         };
         if manifest.nodes.contains_key(&unique_id) {
             diags.push(

@@ -27,11 +27,13 @@ fn example_project_builds_with_the_expected_contents() {
     assert_eq!(
         p.query(db, "select table_schema, table_name, table_type from information_schema.tables where table_schema in ('main', 'web') order by all"),
         rows(&[
+            &["main", "customer_segments", "BASE TABLE"],
             &["main", "daily_revenue", "BASE TABLE"],
             &["main", "dim_customers", "BASE TABLE"],
             &["main", "dim_products", "BASE TABLE"],
             &["main", "fct_orders", "BASE TABLE"],
             &["main", "latest_revenue_day", "VIEW"],
+            &["main", "revenue_export", "VIEW"],
             &["main", "stg_customers", "VIEW"],
             &["main", "stg_order_items", "VIEW"],
             &["main", "stg_orders", "VIEW"],
@@ -55,6 +57,19 @@ fn example_project_builds_with_the_expected_contents() {
         rows(&[&["true"]])
     );
     assert_eq!(p.query(db, "select count(*) from main.dim_customers"), rows(&[&["400"]]));
+    // The python model segments every customer; the external model is a view over its file.
+    assert_eq!(
+        p.query(
+            db,
+            "select (select sum(customers) from main.customer_segments) = (select count(*) from main.dim_customers)"
+        ),
+        rows(&[&["true"]])
+    );
+    assert!(p.root.join("target/exports/revenue_export.parquet").is_file());
+    assert_eq!(
+        p.query(db, "select (select count(*) from main.revenue_export) = (select count(*) from main.daily_revenue)"),
+        rows(&[&["true"]])
+    );
     // The post-hook ran after daily_revenue was built.
     assert_eq!(
         p.query(db, "select (select max(order_date) from main.daily_revenue) = (select order_date from main.latest_revenue_day)"),

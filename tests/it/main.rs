@@ -6,6 +6,7 @@ mod compare;
 mod compile;
 mod diagnostics;
 mod docs;
+mod duckdb_features;
 mod e2e;
 mod fast_path;
 mod incremental;

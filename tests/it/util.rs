@@ -107,7 +107,12 @@ impl TestProject {
     /// Query the project's DuckDB file (tests only; the crate under test owns its own
     /// connection and has exited by now).
     pub fn query(&self, db_file: &str, sql: &str) -> Vec<Vec<String>> {
+        // strata's ICU (TIMESTAMPTZ values, time zones), as strata's own connections have it; the
+        // project folder, so views over relative file paths resolve as in strata.
+        strata::adapter::duckdb::register_icu().expect("register ICU");
         let conn = duckdb::Connection::open(self.root.join(db_file)).expect("open duckdb");
+        let root = self.root.to_string_lossy().replace('\'', "''");
+        conn.execute_batch(&format!("SET file_search_path = '{root}'")).expect("file_search_path");
         let mut stmt = conn.prepare(sql).expect("prepare");
         let mut rows = stmt.query([]).expect("query");
         let mut out = vec![];
