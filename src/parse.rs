@@ -338,6 +338,9 @@ pub fn parse_globals(project: &Project, invocation: &crate::Invocation) -> Globa
     }
 }
 
+/// A node after its parse render, with the warnings it gave.
+type Parsed = (Node, Vec<Diagnostic>);
+
 struct Pending<'a> {
     file: &'a SourceFile,
     package: &'a str,
@@ -396,7 +399,7 @@ pub fn folder_config(project: &Project, package: &Package, kind: &str, fqn: &[St
 
 /// A python model after parse: its dbt calls read from the file, `materialized` defaulting to
 /// `table` (dbt's default for python models).
-fn python_node(mut node: Node) -> Result<(Node, Vec<Diagnostic>), Vec<Diagnostic>> {
+fn python_node(mut node: Node) -> Result<Parsed, Vec<Diagnostic>> {
     node.language = Language::Python;
     let calls = crate::pymodel::scan(&node.original_file_path, &node.raw_code)?;
     let mut in_file = Config::default();
@@ -554,7 +557,7 @@ pub fn parse(
     }
 
     // Render models and analyses once to record ref/source/config calls.
-    let rendered: Vec<Result<(Node, Vec<Diagnostic>), Vec<Diagnostic>>> = pending
+    let rendered: Vec<Result<Parsed, Vec<Diagnostic>>> = pending
         .par_iter()
         .map(|p| {
             let name = p.file.stem();

@@ -414,7 +414,7 @@ pub fn scan(file: &str, src: &str) -> Result<PyCalls, Vec<Diagnostic>> {
     if !has_model {
         diags.push(
             Diagnostic::error("E0217", format!("python model {file} defines no `model(dbt, session)` function"))
-                .with_span(Span::file_only(file))
+                .with_span(Span::from_offsets(file, src, 0, src.find('\n').unwrap_or(src.len()).max(1)))
                 .with_help(
                     "a python model is a file with `def model(dbt, session):` that returns a DataFrame or relation",
                 ),

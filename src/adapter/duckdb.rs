@@ -11,6 +11,9 @@ use std::sync::{Arc, Mutex};
 /// An open DuckDB database.
 pub struct DuckDb {
     base: Mutex<duckdb::Connection>,
+    /// `SET` statements every connection runs first (the project folder as the file search
+    /// path, the profile's `settings`): DuckDB keeps them per connection.
+    session: String,
 }
 
 fn err(e: duckdb::Error) -> DbError {
@@ -71,29 +74,32 @@ impl DuckDb {
             }
             duckdb::Connection::open_with_flags(&target.path, config).map_err(err)?
         };
+        // Per-connection state: every worker's connection gets it, not only this first one.
+        let mut session = String::new();
         if !target.project_root.as_os_str().is_empty() {
             let root = target.project_root.to_string_lossy().replace('\'', "''");
-            conn.execute_batch(&format!("SET file_search_path = '{root}'")).map_err(err)?;
-        }
-        for ext in &target.extensions {
-            if conn.execute_batch(&format!("LOAD {ext}")).is_err() {
-                conn.execute_batch(&format!("INSTALL {ext}; LOAD {ext}")).map_err(err)?;
-            }
+            session.push_str(&format!("SET file_search_path = '{root}';\n"));
         }
         for (k, v) in &target.settings {
             let val = match v {
                 Json::String(s) => format!("'{}'", s.replace('\'', "''")),
                 other => other.to_string(),
             };
-            conn.execute_batch(&format!("SET {k} = {val}")).map_err(err)?;
+            session.push_str(&format!("SET {k} = {val};\n"));
         }
+        for ext in &target.extensions {
+            if conn.execute_batch(&format!("LOAD {ext}")).is_err() {
+                conn.execute_batch(&format!("INSTALL {ext}; LOAD {ext}")).map_err(err)?;
+            }
+        }
+        conn.execute_batch(&session).map_err(err)?;
         for secret in &target.secrets {
             conn.execute_batch(&create_secret_sql(secret)).map_err(|e| DbError(format!("secrets: {e}")))?;
         }
         for a in &target.attach {
             conn.execute_batch(&attach_sql(a)).map_err(|e| DbError(format!("attach '{}': {e}", a.path)))?;
         }
-        Ok(DuckDb { base: Mutex::new(conn) })
+        Ok(DuckDb { base: Mutex::new(conn), session })
     }
 }
 
@@ -155,6 +161,7 @@ fn quote_ident(s: &str) -> String {
 impl Adapter for DuckDb {
     fn connect(&self) -> Result<Arc<dyn Connection>, DbError> {
         let c = self.base.lock().map_err(|_| DbError("connection lock poisoned".into()))?.try_clone().map_err(err)?;
+        c.execute_batch(&self.session).map_err(err)?;
         Ok(Arc::new(DuckConn { conn: Mutex::new(c) }))
     }
     fn type_name(&self) -> &'static str {

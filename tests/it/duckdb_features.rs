@@ -10,7 +10,7 @@ fn rows(v: &[&[&str]]) -> Vec<Vec<String>> {
 }
 
 fn types(p: &TestProject, table: &str) -> Vec<Vec<String>> {
-    p.query("ddb.duckdb", &format!("select column_name, data_type from (describe \"{table}\")"))
+    p.query("ddb.duckdb", &format!("select column_name, column_type from (describe \"{table}\")"))
 }
 
 #[test]
@@ -146,8 +146,12 @@ fn a_dbt_duckdb_project_builds_with_dbts_results() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(p.query(db, "select count(*), max(event_id) from py_events_inc"), rows(&[&["5", "5"]]));
     assert_eq!(p.query(db, "select count(*) from events_csv"), rows(&[&["5"]]));
-    let manifest = p.read("target/manifest.json");
-    assert!(manifest.contains("\"language\":\"python\""), "python models are in the manifest as python");
+    let manifest: serde_json::Value = serde_json::from_str(&p.read("target/manifest.json")).unwrap();
+    assert_eq!(manifest["nodes"]["model.ddb.py_tiers"]["language"], "python");
+    assert_eq!(
+        manifest["nodes"]["model.ddb.after_python"]["depends_on"]["nodes"],
+        serde_json::json!(["model.ddb.py_buys", "model.ddb.py_tiers", "seed.ddb.customers"])
+    );
 }
 
 #[test]
@@ -244,8 +248,13 @@ fn python_errors_point_at_the_model_and_skip_only_its_descendants() {
     // Their descendant is skipped; the rest is built.
     assert!(err.contains("SKIP relation main.after_python"), "{err}");
     assert_eq!(p.query("ddb.duckdb", "select count(*) from py_events_inc"), rows(&[&["4"]]));
-    let results = p.read("target/run_results.json");
-    assert!(results.contains("\"unique_id\":\"model.ddb.after_python\""), "{results}");
+    let results: serde_json::Value = serde_json::from_str(&p.read("target/run_results.json")).unwrap();
+    let status = |id: &str| {
+        results["results"].as_array().unwrap().iter().find(|r| r["unique_id"] == id).map(|r| r["status"].clone())
+    };
+    assert_eq!(status("model.ddb.after_python"), Some(serde_json::json!("skipped")));
+    assert_eq!(status("model.ddb.py_buys"), Some(serde_json::json!("error")));
+    assert_eq!(status("model.ddb.py_events_inc"), Some(serde_json::json!("success")));
 }
 
 #[test]

@@ -75,12 +75,12 @@ fn example_project_builds_with_the_expected_contents() {
         p.query(db, "select (select max(order_date) from main.daily_revenue) = (select order_date from main.latest_revenue_day)"),
         rows(&[&["true"]])
     );
-    // run_results.json lists every node as a success and each of the 6 data tests and the unit test as a pass.
+    // run_results.json lists every node as a success and each of the 8 data tests and the unit test as a pass.
     let rr: serde_json::Value = serde_json::from_str(&p.read("target/run_results.json")).unwrap();
     let results = rr["results"].as_array().unwrap();
-    assert_eq!(results.len(), 22);
+    assert_eq!(results.len(), 26);
     let count = |s: &str| results.iter().filter(|r| r["status"] == s).count();
-    assert_eq!((count("success"), count("pass")), (15, 7));
+    assert_eq!((count("success"), count("pass")), (17, 9));
 }
 
 #[test]
