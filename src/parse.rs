@@ -1313,3 +1313,43 @@ fn render_descriptions(project: &Project, manifest: &mut Manifest, diags: &mut D
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source(meta: Json) -> SourceTable {
+        SourceTable {
+            source_name: "raw".into(),
+            name: "orders".into(),
+            identifier: "orders_v2".into(),
+            schema: "landing".into(),
+            meta,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn external_locations_are_formatted_as_dbt_duckdb_does() {
+        let loc = |meta: Json| external_source_location(&source(meta), "db");
+        assert_eq!(loc(json!({})), Ok(None));
+        assert_eq!(
+            loc(json!({"external_location": "s3://b/{schema}/{name}.parquet"})),
+            Ok(Some("'s3://b/landing/orders.parquet'".into()))
+        );
+        assert_eq!(
+            loc(json!({"external_location": "read_csv('data/{identifier}.csv', header={{true}}[0])"})),
+            Ok(Some("read_csv('data/orders_v2.csv', header={true}[0])".into()))
+        );
+        assert_eq!(
+            loc(json!({"external_location": "data/%(name)s_%(region)s.csv", "formatter": "oldstyle", "region": "eu"})),
+            Ok(Some("'data/orders_eu.csv'".into()))
+        );
+        assert_eq!(
+            loc(json!({"external_location": "data/${name}/$database.json", "formatter": "template"})),
+            Ok(Some("'data/orders/db.json'".into()))
+        );
+        assert!(loc(json!({"external_location": "data/{nope}.csv"})).unwrap_err().contains("{nope}"));
+        assert!(loc(json!({"external_location": "x", "formatter": "fancy"})).unwrap_err().contains("fancy"));
+    }
+}

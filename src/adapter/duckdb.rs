@@ -370,3 +370,32 @@ fn to_json(v: DValue) -> Json {
         other => Json::String(format!("{other:?}")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_and_attachments_render_as_dbt_duckdb_writes_them() {
+        let secret = serde_json::json!({"type": "s3", "key_id": "k", "secret": "s'x", "region": "eu-west-1",
+            "scope": ["s3://a", "s3://b"]});
+        assert_eq!(
+            create_secret_sql(secret.as_object().unwrap()),
+            "CREATE OR REPLACE SECRET \"__default_s3\" (TYPE s3, KEY_ID 'k', SECRET 's''x', REGION 'eu-west-1', SCOPE ['s3://a', 's3://b'])"
+        );
+        let named =
+            serde_json::json!({"type": "gcs", "name": "lake", "persistent": true, "provider": "credential_chain"});
+        assert_eq!(
+            create_secret_sql(named.as_object().unwrap()),
+            "CREATE OR REPLACE PERSISTENT SECRET \"lake\" (TYPE gcs, PROVIDER credential_chain)"
+        );
+        let a = crate::project::profiles::Attach {
+            path: "/p/other.db".into(),
+            alias: Some("other".into()),
+            kind: Some("sqlite".into()),
+            read_only: true,
+            options: Default::default(),
+        };
+        assert_eq!(attach_sql(&a), "ATTACH IF NOT EXISTS '/p/other.db' AS \"other\" (TYPE sqlite, READ_ONLY)");
+    }
+}
