@@ -26,6 +26,9 @@ cat > "$P/dbt_project.yml" <<YML
 name: py
 version: '1.0'
 profile: py
+models:
+  py:
+    +materialized: table
 on-run-start:
   - "create schema if not exists raw; create or replace table raw.events as select i as id, i % 97 as kind, 'row ' || i as label, i * 0.5 as amount from range($ROWS) t(i)"
 YML
@@ -65,6 +68,8 @@ for r in json.load(open('$P/target/run_results.json'))['results']:
 done
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -srm), $($BIN --version 2>/dev/null || echo strata), python $(python3 -c 'import sys, duckdb, pandas; print(sys.version.split()[0], "duckdb", duckdb.__version__, "pandas", pandas.__version__)')"
 echo "rows in: $ROWS (best of $RUNS)"
+startup() { local t0 t1; t0=$(date +%s.%N); python3 -c "$1"; t1=$(date +%s.%N); awk "BEGIN{printf \"%.2f\", $t1 - $t0}"; }
+echo "python3 start-up alone: $(startup 'import duckdb')s with duckdb imported, $(startup 'import duckdb, pandas')s with pandas too"
 for m in sql_model py_relation py_pandas; do
   printf '%-12s %6.2fs  overhead over SQL %6.2fs\n' "$m" "${best[$m]}" "$(awk "BEGIN{print ${best[$m]} - ${best[sql_model]}}")"
 done
