@@ -105,7 +105,7 @@ impl<'a> Compiler<'a> {
         phase: Phase,
         conn: Option<Arc<dyn Connection>>,
     ) -> Result<CompiledNode, Diagnostic> {
-        // A python model is not Jinja: its compiled code is the file (`crate::run::python` runs it).
+        // A python model is not Jinja: its compiled code is the file itself (run::python runs it).
         if node.language == crate::parse::Language::Python {
             return Ok(CompiledNode { sql: node.raw_code.clone(), ephemerals: vec![], pure: true });
         }
