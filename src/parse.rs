@@ -162,6 +162,33 @@ impl Node {
         }
     }
 
+    /// A model for unit tests: `models/<file>` in package `p`, built as `"d"."s"."<name>"`.
+    #[cfg(test)]
+    pub fn for_test(file: &str, raw_code: &str, config: Config) -> Node {
+        let name = std::path::Path::new(file).file_stem().unwrap_or_default().to_string_lossy().to_string();
+        Node {
+            unique_id: format!("model.p.{name}"),
+            name: name.clone(),
+            resource_type: ResourceType::Model,
+            package_name: "p".into(),
+            path: file.into(),
+            original_file_path: format!("models/{file}"),
+            raw_code: raw_code.into(),
+            fqn: vec![],
+            config,
+            description: String::new(),
+            columns: vec![],
+            patch_path: None,
+            refs: vec![],
+            sources: vec![],
+            depends_on: vec![],
+            relation: Relation::new("d", "s", &name),
+            file_path: Default::default(),
+            test: None,
+            language: if file.ends_with(".py") { Language::Python } else { Language::Sql },
+        }
+    }
+
     /// Whether this is a data test or unit test.
     pub fn is_test(&self) -> bool {
         matches!(self.resource_type, ResourceType::Test | ResourceType::UnitTest)

@@ -364,27 +364,7 @@ mod tests {
             c.set(k, v.clone());
         }
         c.set("materialized", Json::String("external".into()));
-        Node {
-            unique_id: "model.p.orders".into(),
-            name: "orders".into(),
-            resource_type: crate::parse::ResourceType::Model,
-            package_name: "p".into(),
-            path: "orders.sql".into(),
-            original_file_path: "models/orders.sql".into(),
-            raw_code: "select 1".into(),
-            fqn: vec![],
-            config: c,
-            description: String::new(),
-            columns: vec![],
-            patch_path: None,
-            refs: vec![],
-            sources: vec![],
-            depends_on: vec![],
-            relation: crate::templating::relation::Relation::new("db", "main", "orders"),
-            file_path: Default::default(),
-            test: None,
-            language: crate::parse::Language::Sql,
-        }
+        Node::for_test("orders.sql", "select 1", c)
     }
 
     #[test]

@@ -185,27 +185,8 @@ mod tests {
 
     #[test]
     fn errors_point_at_the_model_file() {
-        let mut node = crate::parse::Node {
-            unique_id: "model.p.m".into(),
-            name: "m".into(),
-            resource_type: ResourceType::Model,
-            package_name: "p".into(),
-            path: "m.py".into(),
-            original_file_path: "models/m.py".into(),
-            raw_code: "def model(dbt, session):\n    x = 1 / 0\n    return x\n".into(),
-            fqn: vec![],
-            config: Default::default(),
-            description: String::new(),
-            columns: vec![],
-            patch_path: None,
-            refs: vec![],
-            sources: vec![],
-            depends_on: vec![],
-            relation: Relation::new("d", "s", "m"),
-            file_path: Default::default(),
-            test: None,
-            language: crate::parse::Language::Python,
-        };
+        let mut node =
+            Node::for_test("m.py", "def model(dbt, session):\n    x = 1 / 0\n    return x\n", Default::default());
         let msg = describe(
             &node,
             &json!({"kind": "exception", "message": "ZeroDivisionError: division by zero", "frames": [{"line": 2}]}),
