@@ -32,6 +32,9 @@ pub struct NodeLineage {
     pub columns: Vec<sql::Column>,
     /// Whether every output column is known.
     pub complete: bool,
+    /// When not complete: the relations whose columns a `*` passes on without knowing them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub open: Vec<String>,
 }
 
 /// Every analysed node, and the diagnostics found.
@@ -209,7 +212,8 @@ pub fn analyze(
                     if a.complete {
                         columns.insert(id.clone(), a.columns.iter().map(|c| c.name.clone()).collect());
                     }
-                    out.nodes.insert(id.clone(), NodeLineage { columns: a.columns, complete: a.complete });
+                    out.nodes
+                        .insert(id.clone(), NodeLineage { columns: a.columns, complete: a.complete, open: a.open });
                 }
                 Err(e) => {
                     let span = if e.line > 0 {
@@ -229,7 +233,42 @@ pub fn analyze(
             }
         }
     }
+    infer_open_columns(&mut out, dag);
     out
+}
+
+/// A model whose `*` reads a relation of unknown columns (a source the database does not have
+/// yet, a python model) does not list those columns; when a model downstream reads one of them
+/// by name, it becomes a column of that model too, from the relations its `*` reads, so column
+/// lineage goes on through it to the source. Downstream first, so a column added to a model is
+/// followed further up when its turn comes.
+fn infer_open_columns(out: &mut Lineage, dag: &Dag) {
+    let order: Vec<String> = dag.order().iter().rev().cloned().collect();
+    for id in order {
+        let Some(reads) = out.nodes.get(&id).map(|n| {
+            n.columns
+                .iter()
+                .flat_map(|c| c.upstream.iter().map(|u| (u.node.clone(), u.column.clone())))
+                .collect::<Vec<_>>()
+        }) else {
+            continue;
+        };
+        for (up, column) in reads {
+            let Some(parent) = out.nodes.get_mut(&up) else { continue };
+            if parent.complete
+                || parent.open.is_empty()
+                || parent.columns.iter().any(|c| c.name.eq_ignore_ascii_case(&column))
+            {
+                continue;
+            }
+            let upstream = parent
+                .open
+                .iter()
+                .map(|n| sql::Upstream { node: n.clone(), column: column.clone(), kind: sql::Kind::Passthrough })
+                .collect();
+            parent.columns.push(sql::Column { name: column, upstream });
+        }
+    }
 }
 
 impl Lineage {

@@ -82,6 +82,9 @@ pub struct Analysis {
     pub columns: Vec<Column>,
     /// Whether every output column is known (false when a `*` reads a relation of unknown columns).
     pub complete: bool,
+    /// The relations whose unknown columns a `*` passes through (when not complete): a column
+    /// not listed in `columns` is one of theirs, by the same name.
+    pub open: Vec<String>,
     /// Unknown columns and relations.
     pub problems: Vec<Problem>,
 }
@@ -128,9 +131,13 @@ pub fn analyze(sql: &str, catalog: &dyn Catalog) -> Result<Analysis, ParseFailur
             columns = a.query(q, &HashMap::new(), None);
         }
     }
+    let marked = columns.iter().any(|c| c.name == OPEN);
+    let (columns, open) = split_open(columns);
     let columns =
         columns.into_iter().map(|c| Column { name: c.name.clone(), upstream: finish(&c.name, c.upstream) }).collect();
-    Ok(Analysis { columns, complete: a.complete, problems: a.problems })
+    let mut open: Vec<String> = open.into_iter().collect();
+    open.sort();
+    Ok(Analysis { columns, complete: a.complete && !marked, open, problems: a.problems })
 }
 
 fn parse_failure(msg: &str) -> ParseFailure {
@@ -170,6 +177,28 @@ struct Col {
     upstream: Vec<Upstream>,
 }
 
+/// The name of the marker column a `*` over a relation of unknown columns leaves in a query's
+/// output: its upstream names the relations those columns come from, so that a later reference
+/// to one of them (through a CTE or subquery) is inferred as theirs instead of reported missing.
+const OPEN: &str = "*";
+
+/// A query's columns without the open marker, and the relations the marker names.
+fn split_open(cols: Vec<Col>) -> (Vec<Col>, BTreeSet<String>) {
+    let mut open = BTreeSet::new();
+    let cols = cols
+        .into_iter()
+        .filter(|c| {
+            if c.name == OPEN {
+                open.extend(c.upstream.iter().map(|u| u.node.clone()).filter(|n| !n.is_empty()));
+                false
+            } else {
+                true
+            }
+        })
+        .collect();
+    (cols, open)
+}
+
 /// A relation in a FROM clause.
 #[derive(Debug, Clone)]
 struct Source {
@@ -177,6 +206,9 @@ struct Source {
     columns: Option<Vec<Col>>,
     /// Whether `columns` are all of them.
     exhaustive: bool,
+    /// When not exhaustive: the relations its other columns come from (a column not among
+    /// `columns` is inferred to be theirs).
+    open: Vec<String>,
     /// Columns an unqualified `*` leaves out (the right side's `USING` columns, as DuckDB does).
     hidden: Vec<String>,
 }
@@ -417,17 +449,28 @@ impl Analyzer<'_> {
                         alias: alias_of(alias).unwrap_or(last),
                         columns: None,
                         exhaustive: false,
+                        open: vec![],
                         hidden: vec![],
                     });
                     return;
                 }
                 let mut exhaustive = true;
+                let mut open = vec![];
                 let cols = if parts.len() == 1 && ctes.contains_key(&last) {
-                    Some(ctes[&last].clone())
+                    // A CTE that passes on a `*` of unknown columns is open.
+                    let (cols, marks) = split_open(ctes[&last].clone());
+                    if !marks.is_empty() || ctes[&last].iter().any(|c| c.name == OPEN) {
+                        exhaustive = false;
+                        open = marks.into_iter().collect();
+                    }
+                    Some(cols)
                 } else {
                     match self.catalog.lookup(&parts) {
                         Some(rel) => {
                             exhaustive = rel.exhaustive;
+                            if !rel.exhaustive || rel.columns.is_none() {
+                                open = vec![rel.node.clone()];
+                            }
                             rel.columns.map(|cs| {
                                 cs.into_iter()
                                     .map(|c| Col {
@@ -468,15 +511,24 @@ impl Analyzer<'_> {
                 };
                 let cols = with_alias_columns(cols, alias);
                 let exhaustive = exhaustive && cols.is_some();
-                out.push(Source { alias: alias_of(alias).unwrap_or(last), columns: cols, exhaustive, hidden: vec![] });
+                out.push(Source {
+                    alias: alias_of(alias).unwrap_or(last),
+                    columns: cols,
+                    exhaustive,
+                    open,
+                    hidden: vec![],
+                });
             }
             TableFactor::Derived { subquery, alias, .. } => {
-                let cols = self.query(subquery, ctes, outer);
+                let all = self.query(subquery, ctes, outer);
+                let is_open = all.iter().any(|c| c.name == OPEN);
+                let (cols, marks) = split_open(all);
                 let cols = with_alias_columns(Some(cols), alias);
                 out.push(Source {
                     alias: alias_of(alias).unwrap_or_default(),
-                    exhaustive: cols.is_some(),
+                    exhaustive: !is_open,
                     columns: cols,
+                    open: marks.into_iter().collect(),
                     hidden: vec![],
                 });
             }
@@ -490,7 +542,13 @@ impl Analyzer<'_> {
                     | TableFactor::TableFunction { alias, .. } => alias_of(alias),
                     _ => None,
                 };
-                out.push(Source { alias: alias.unwrap_or_default(), columns: None, exhaustive: false, hidden: vec![] });
+                out.push(Source {
+                    alias: alias.unwrap_or_default(),
+                    columns: None,
+                    exhaustive: false,
+                    open: vec![],
+                    hidden: vec![],
+                });
             }
         }
     }
@@ -552,6 +610,15 @@ impl Analyzer<'_> {
             }
             unknown.then_some(None)
         };
+        // A column not among a relation's known columns, when the relation has others it does not
+        // list: one of those, from the relations they come from (lineage goes on through them).
+        let infer = |srcs: &[Source], alias: Option<&str>, col: &str| -> Vec<Upstream> {
+            srcs.iter()
+                .filter(|s| alias.is_none_or(|a| a == s.alias) && !s.exhaustive)
+                .flat_map(|s| &s.open)
+                .map(|n| Upstream { node: n.clone(), column: col.to_string(), kind: Kind::Passthrough })
+                .collect()
+        };
         let names: Vec<String> = parts.iter().map(|p| lower(&p.value)).collect();
         // alias.column, or column.field of a struct.
         if names.len() >= 2 {
@@ -561,8 +628,8 @@ impl Analyzer<'_> {
                 let exhaustive = sources.iter().any(|s| &s.alias == alias && s.exhaustive);
                 return match find(sources, Some(alias), col) {
                     Some(Some(u)) => Some(u),
-                    Some(None) => Some(vec![]),
-                    None if !exhaustive => Some(vec![]),
+                    Some(None) => Some(infer(sources, Some(alias), col)),
+                    None if !exhaustive => Some(infer(sources, Some(alias), col)),
                     None => {
                         let s = sources.iter().find(|s| &s.alias == alias);
                         let known: Vec<String> = s
@@ -590,7 +657,7 @@ impl Analyzer<'_> {
             // `col.field` reads a struct's field: computed from the column.
             let field = names.len() > 1;
             return Some(
-                r.unwrap_or_default()
+                r.unwrap_or_else(|| infer(sources, None, first))
                     .into_iter()
                     .map(|u| Upstream {
                         kind: if field && u.kind.is_direct() { u.kind.max(Kind::Transform) } else { u.kind },
@@ -601,6 +668,10 @@ impl Analyzer<'_> {
         }
         if let Some(a) = aliases.iter().find(|a| a.name.eq_ignore_ascii_case(first)) {
             return Some(a.upstream.clone());
+        }
+        let inferred = infer(sources, None, first);
+        if !inferred.is_empty() {
+            return Some(inferred);
         }
         if let Some(r) = outer.and_then(|o| find(o, None, first)) {
             return Some(r.unwrap_or_default());
@@ -782,13 +853,17 @@ impl Analyzer<'_> {
             }
         }
         for s in picked {
-            let Some(cols) = &s.columns else {
-                self.complete = false;
-                continue;
-            };
-            if !s.exhaustive {
-                self.complete = false;
+            if s.columns.is_none() || !s.exhaustive {
+                // The columns it does not list pass through too: mark them for later references
+                // (a query whose own output keeps the mark is incomplete).
+                let marks =
+                    s.open.iter().map(|n| Upstream { node: n.clone(), column: OPEN.into(), kind: Kind::Passthrough });
+                match out.iter_mut().find(|c| c.name == OPEN) {
+                    Some(m) => m.upstream.extend(marks),
+                    None => out.push(Col { name: OPEN.into(), upstream: marks.collect() }),
+                }
             }
+            let Some(cols) = &s.columns else { continue };
             for c in cols {
                 let key = lower(&c.name);
                 if excluded.contains(&key) {
