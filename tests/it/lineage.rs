@@ -84,3 +84,43 @@ fn docs_generate_reports_bad_input_and_still_writes_the_site() {
     assert!(index.contains("exposure.ed.weekly_report"), "{index}");
     assert!(index.contains("model.ed.people_clean"), "{index}");
 }
+
+/// A source the database does not have yet (a fresh checkout: on-run-start loads it) has
+/// unknown columns: `*` over it is open, references through CTEs, joins and `exclude` are
+/// inferred as its columns, lineage reaches it, and only a column of a relation whose columns
+/// are all known is reported.
+#[test]
+fn unknown_source_columns_are_inferred_not_reported() {
+    let p = TestProject::fixture("open_sources");
+    let out = p.run(&["compile"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let warnings: Vec<&str> = out.stderr.lines().filter(|l| l.starts_with("warning[")).collect();
+    assert_eq!(warnings, vec!["warning[W1001]: bad: column 'amout' does not exist in any relation the query reads"]);
+    assert!(out.stderr.contains("did you mean 'amount'?"), "{}", out.stderr);
+
+    let out = p.run(&["lineage", "fct_orders.amount", "--upstream"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.contains("source.open.raw.orders.amount -> model.open.stg_orders.amount (passthrough)"),
+        "{}",
+        out.stdout
+    );
+    let out = p.run(&["lineage", "fct_orders.doubled", "--upstream"]);
+    assert!(
+        out.stdout.contains("source.open.raw.orders.amount -> model.open.stg_orders_wide.doubled (transform)"),
+        "{}",
+        out.stdout
+    );
+
+    std::fs::remove_file(p.root.join("models/bad.sql")).unwrap();
+    let out = p.run(&["build", "--static-analysis", "strict"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        p.query("open.duckdb", "select order_id, name, cast(amount as varchar), cast(doubled as varchar), region from fct_orders order by 1"),
+        vec![
+            vec!["1".to_string(), "Ann".into(), "12.5".into(), "25.0".into(), "eu".into()],
+            vec!["2".to_string(), "Bo".into(), "7.0".into(), "14.0".into(), "us".into()],
+            vec!["3".to_string(), "Ann".into(), "3.5".into(), "7.0".into(), "eu".into()],
+        ]
+    );
+}
