@@ -305,9 +305,10 @@ fn load_target(opts: &LoadOptions, root: &Path, config: &ProjectConfig) -> Resul
         root,
         opts.home.as_deref(),
     );
+    let profile = config.profile.clone().unwrap_or_else(|| config.name.clone());
     let Some(file) = dirs.iter().map(|d| d.join("profiles.yml")).find(|f| f.is_file()) else {
         let searched: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
-        return Err(vec![Diagnostic::error("E0307", "no profiles.yml found")
+        return Err(vec![Diagnostic::error("E0307", format!("no profiles.yml found for profile '{profile}'"))
             .with_note(format!("searched: {}", searched.join(", ")))
             .with_help("pass --profiles-dir, set DBT_PROFILES_DIR, or put profiles.yml next to dbt_project.yml")]);
     };
@@ -317,7 +318,6 @@ fn load_target(opts: &LoadOptions, root: &Path, config: &ProjectConfig) -> Resul
     let mut doc = YamlDoc::parse(&shown, text).map_err(|d| vec![d])?;
     crate::templating::render_config_strings(&mut doc.value, &opts.cli_vars, false)
         .map_err(|e| vec![e.with_span(Span::file_only(&shown))])?;
-    let profile = config.profile.clone().unwrap_or_else(|| config.name.clone());
     let mut target = profiles::resolve(&doc, &profile, opts.target.as_deref(), &file)?;
     // dbt runs from the project folder, so relative database paths are relative to it.
     if target.path != ":memory:"

@@ -111,3 +111,14 @@ fn unreadable_file_is_a_diagnostic() {
     assert_eq!(out.code, 2, "{}", out.stderr);
     assert!(out.stderr.contains("error[E0007]: cannot read models/latin1.sql"), "{}", out.stderr);
 }
+
+#[test]
+fn a_missing_profiles_file_names_the_profile_and_where_strata_looked() {
+    let p = TestProject::fixture("err_missing_profile");
+    std::fs::remove_file(p.root.join("profiles.yml")).unwrap();
+    let out = p.run(&["run"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    let err = p.normalize(&out.stderr);
+    assert!(err.contains("error[E0307]: no profiles.yml found for profile 'p'"), "{err}");
+    assert!(err.contains("= note: searched: [PROJECT], [TMP]/.dbt"), "{err}");
+}
