@@ -1540,7 +1540,8 @@ fn deps(settings: &Settings, upgrade: bool, lock_only: bool) -> i32 {
     printer.info(&format!("Running with strata={}", env!("CARGO_PKG_VERSION")));
     let root = std::fs::canonicalize(&settings.project_dir).unwrap_or_else(|_| settings.project_dir.clone());
     let mut diags = crate::diagnostics::Diagnostics::default();
-    let Some(config) = crate::project::read_project_file(&root, &root, &settings.vars, &mut diags) else {
+    let no_target = crate::project::profiles::target_value(None);
+    let Some(config) = crate::project::read_project_file(&root, &root, &settings.vars, &no_target, &mut diags) else {
         printer.diagnostics(&diags.items);
         return 2;
     };

@@ -59,21 +59,7 @@ impl Invocation {
 
 /// `target` as Jinja sees it: the profile output plus name, schema, database, type, threads.
 pub fn target_json(project: &project::Project) -> Json {
-    match &project.target {
-        Some(t) => {
-            let mut m = t.raw.clone();
-            m.insert("name".into(), json!(t.name));
-            m.insert("target_name".into(), json!(t.name));
-            m.insert("schema".into(), json!(t.schema));
-            m.insert("database".into(), json!(t.database));
-            m.insert("type".into(), json!(t.adapter_type));
-            m.insert("threads".into(), json!(t.threads));
-            m.insert("profile_name".into(), json!(t.profile_name));
-            m.insert("path".into(), json!(t.path));
-            Json::Object(m)
-        }
-        None => json!({"name": "none", "schema": "main", "database": "memory", "type": "duckdb", "threads": 1}),
-    }
+    project::profiles::target_value(project.target.as_ref())
 }
 
 /// Run strata with these arguments; returns the exit code (0 ok, 1 a node failed, 2 error).

@@ -129,9 +129,10 @@ pub fn load(opts: &LoadOptions) -> Result<(Project, Diagnostics), Diagnostics> {
         );
         return Err(diags);
     }
-    let Some(mut config) = read_project_file(&root, &root, &opts.cli_vars, &mut diags) else { return Err(diags) };
+    // The target first: dbt_project.yml renders with it (`{{ target.type }}` in configs and vars).
+    let profile = raw_profile_name(&root);
     // Problems in the config files do not stop the walk: every file's problems are reported.
-    let target = match load_target(opts, &root, &config) {
+    let target = match load_target(opts, &root, &profile) {
         Ok(t) => Some(t),
         Err(ds) => {
             if opts.require_profile {
@@ -140,9 +141,13 @@ pub fn load(opts: &LoadOptions) -> Result<(Project, Diagnostics), Diagnostics> {
             None
         }
     };
+    let target_value = profiles::target_value(target.as_ref());
+    let Some(mut config) = read_project_file(&root, &root, &opts.cli_vars, &target_value, &mut diags) else {
+        return Err(diags);
+    };
     let mut packages = vec![load_package(&root, &root, config.clone(), &mut diags)];
     for dir in installed_package_dirs(&root, &config) {
-        let Some(pc) = read_project_file(&root, &dir, &opts.cli_vars, &mut diags) else { continue };
+        let Some(pc) = read_project_file(&root, &dir, &opts.cli_vars, &target_value, &mut diags) else { continue };
         if pc.name == config.name || packages.iter().any(|p| p.name == pc.name) {
             diags.push(
                 Diagnostic::error("E0902", format!("two installed packages are named '{}'", pc.name))
@@ -192,6 +197,7 @@ pub fn read_project_file(
     root: &Path,
     dir: &Path,
     cli_vars: &Map<String, Json>,
+    target: &Json,
     diags: &mut Diagnostics,
 ) -> Option<ProjectConfig> {
     let shown = rel_path(root, &dir.join("dbt_project.yml"));
@@ -204,7 +210,7 @@ pub fn read_project_file(
     };
     let doc = match YamlDoc::parse(&shown, text) {
         Ok(mut d) => {
-            crate::templating::render_config_strings(&mut d.value, cli_vars, true)
+            crate::templating::render_config_strings(&mut d.value, cli_vars, Some(target), true)
                 .map_err(|e| diags.push(e.with_span(Span::file_only(&shown))))
                 .ok();
             d
@@ -298,14 +304,22 @@ fn load_package(root: &Path, dir: &Path, config: ProjectConfig, diags: &mut Diag
     }
 }
 
-fn load_target(opts: &LoadOptions, root: &Path, config: &ProjectConfig) -> Result<Target, Vec<Diagnostic>> {
+/// The profile dbt_project.yml asks for (`profile:`, else its `name`), read before the file is
+/// rendered (it needs the profile's target).
+fn raw_profile_name(root: &Path) -> String {
+    let text = std::fs::read_to_string(root.join("dbt_project.yml")).unwrap_or_default();
+    let doc: serde_yaml::Value = serde_yaml::from_str(&text).unwrap_or(serde_yaml::Value::Null);
+    let get = |k: &str| doc.get(k).and_then(serde_yaml::Value::as_str).map(str::to_string);
+    get("profile").or_else(|| get("name")).unwrap_or_default()
+}
+
+fn load_target(opts: &LoadOptions, root: &Path, profile: &str) -> Result<Target, Vec<Diagnostic>> {
     let dirs = profiles::candidate_dirs(
         opts.profiles_dir.as_deref(),
         opts.profiles_env_dir.as_deref(),
         root,
         opts.home.as_deref(),
     );
-    let profile = config.profile.clone().unwrap_or_else(|| config.name.clone());
     let Some(file) = dirs.iter().map(|d| d.join("profiles.yml")).find(|f| f.is_file()) else {
         let searched: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
         return Err(vec![Diagnostic::error("E0307", format!("no profiles.yml found for profile '{profile}'"))
@@ -316,9 +330,9 @@ fn load_target(opts: &LoadOptions, root: &Path, config: &ProjectConfig) -> Resul
         .map_err(|e| vec![Diagnostic::error("E0308", format!("cannot read {}: {e}", file.display()))])?;
     let shown = rel_path(root, &file);
     let mut doc = YamlDoc::parse(&shown, text).map_err(|d| vec![d])?;
-    crate::templating::render_config_strings(&mut doc.value, &opts.cli_vars, false)
+    crate::templating::render_config_strings(&mut doc.value, &opts.cli_vars, None, false)
         .map_err(|e| vec![e.with_span(Span::file_only(&shown))])?;
-    let mut target = profiles::resolve(&doc, &profile, opts.target.as_deref(), &file)?;
+    let mut target = profiles::resolve(&doc, profile, opts.target.as_deref(), &file)?;
     // dbt runs from the project folder, so relative database paths are relative to it.
     if target.path != ":memory:"
         && !target.path.is_empty()

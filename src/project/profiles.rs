@@ -92,6 +92,27 @@ pub const UNSUPPORTED_KEYS: &[(&str, &str)] = &[
     ("motherduck_token", "MotherDuck (`md:` paths) needs its extension and a network"),
 ];
 
+/// `target` as Jinja sees it: the profile output plus name, schema, database, type, threads.
+pub fn target_value(target: Option<&Target>) -> Json {
+    match target {
+        Some(t) => {
+            let mut m = t.raw.clone();
+            m.insert("name".into(), Json::from(t.name.clone()));
+            m.insert("target_name".into(), Json::from(t.name.clone()));
+            m.insert("schema".into(), Json::from(t.schema.clone()));
+            m.insert("database".into(), Json::from(t.database.clone()));
+            m.insert("type".into(), Json::from(t.adapter_type.clone()));
+            m.insert("threads".into(), Json::from(t.threads));
+            m.insert("profile_name".into(), Json::from(t.profile_name.clone()));
+            m.insert("path".into(), Json::from(t.path.clone()));
+            Json::Object(m)
+        }
+        None => {
+            serde_json::json!({"name": "none", "schema": "main", "database": "memory", "type": "duckdb", "threads": 1})
+        }
+    }
+}
+
 /// Where to look for profiles.yml, in order.
 pub fn candidate_dirs(
     flag: Option<&Path>,

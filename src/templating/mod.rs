@@ -1461,10 +1461,15 @@ fn install_globals(env: &mut Environment<'static>) {
 pub fn render_config_strings(
     v: &mut serde_yaml::Value,
     cli_vars: &Map<String, Json>,
+    target: Option<&Json>,
     is_project: bool,
 ) -> Result<(), Diagnostic> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::SemiStrict);
+    // dbt_project.yml (the root's and packages') sees the target, as in dbt.
+    if let Some(t) = target {
+        env.add_global("target", Value::from_serialize(t));
+    }
     let vars = cli_vars.clone();
     env.add_function("env_var", |name: String, default: Option<Value>| -> Result<Value, Error> {
         match std::env::var(&name) {
@@ -1497,7 +1502,6 @@ const UNRENDERED_KEYS: &[&str] = &[
     "post_hook",
     "+pre_hook",
     "+post_hook",
-    "vars",
     "query-comment",
 ];
 
@@ -1524,6 +1528,15 @@ fn render_yaml_rec(env: &Environment, v: &mut serde_yaml::Value, is_project: boo
         serde_yaml::Value::Mapping(m) => {
             for (k, val) in m.iter_mut() {
                 if is_project && k.as_str().is_some_and(|k| UNRENDERED_KEYS.contains(&k)) {
+                    continue;
+                }
+                if is_project && k.as_str() == Some("vars") {
+                    // Vars render with the project's context (`target`, `env_var`); one that needs a
+                    // node's context (`ref`, `this`) is kept as written.
+                    let mut rendered = val.clone();
+                    if render_yaml_rec(env, &mut rendered, false).is_ok() {
+                        *val = rendered;
+                    }
                     continue;
                 }
                 render_yaml_rec(env, val, is_project)?;

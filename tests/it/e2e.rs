@@ -260,3 +260,27 @@ fn compiled_and_run_sql_files_are_written() {
     assert!(run.contains("create table \"test\".\"main\".\"good__strata_tmp\" as ("), "{run}");
     assert!(run.contains("alter table \"test\".\"main\".\"good__strata_tmp\" rename to \"good\""), "{run}");
 }
+
+/// dbt_project.yml renders with `target` (configs and vars, as dbt does): a materialization
+/// chosen by target type, and a var whose value is Jinja reaching a model rendered.
+#[test]
+fn dbt_project_yml_renders_with_target() {
+    let p = TestProject::fixture("open_sources");
+    let project = p.read("dbt_project.yml");
+    p.write(
+        "dbt_project.yml",
+        &format!(
+            "{project}vars:\n  max_depth: \"{{{{ 9 if target.type in ['spark'] else -1 }}}}\"\n  schema_of: \"{{{{ target.schema }}}}_x\"\nmodels:\n  open:\n    +materialized: \"{{{{ 'table' if target.type in ['duckdb', 'fabric'] else 'view' }}}}\"\n"
+        ),
+    );
+    p.write("models/depth.sql", "select {{ var('max_depth') | int }} + 1 as d, '{{ var('schema_of') }}' as s\n");
+    let out = p.run(&["build", "-s", "depth"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        p.query(
+            "open.duckdb",
+            "select d, s, (select table_type from information_schema.tables where table_name = 'depth') from depth"
+        ),
+        rows(&[&["0", "main_x", "BASE TABLE"]])
+    );
+}
