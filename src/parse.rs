@@ -452,6 +452,20 @@ fn python_node(mut node: Node) -> Result<Parsed, Vec<Diagnostic>> {
     Ok((node, warnings))
 }
 
+/// Render a property YAML string that holds Jinja (`"{{ target.schema }}_raw"`) in place.
+fn render_property(value: &mut String, project: &Project, target: &Json) -> Result<(), Diagnostic> {
+    if !value.contains("{{") && !value.contains("{%") {
+        return Ok(());
+    }
+    let mut v = serde_yaml::Value::String(value.clone());
+    crate::templating::render_config_strings(&mut v, &project.cli_vars, Some(target), false)?;
+    *value = match v {
+        serde_yaml::Value::String(s) => s,
+        other => serde_yaml::to_string(&other).unwrap_or_default().trim().to_string(),
+    };
+    Ok(())
+}
+
 /// dbt-duckdb's `external_location` of a source (in `meta`, or under `config:`): the location
 /// formatted with the source's fields and meta by its `formatter`, then quoted unless it is a
 /// function call or quoted already. None when the source has none.
@@ -724,6 +738,19 @@ pub fn parse(
             fqn.extend(property_file_folders(&package_relative(package, project, &t.file)));
             fqn.push(t.source_name.clone());
             fqn.push(t.name.clone());
+            // database, schema and identifier render with `target`, `var` and `env_var`, as in dbt.
+            let mut t = t.clone();
+            for (key, slot) in [
+                ("database", t.database.as_mut()),
+                ("schema", Some(&mut t.schema)),
+                ("identifier", Some(&mut t.identifier)),
+            ] {
+                let Some(value) = slot else { continue };
+                if let Err(d) = render_property(value, project, &globals.target) {
+                    diags.push(d.with_span(yaml_span(project, &t.file, &t.ypath.key(key))));
+                }
+            }
+            let t = &t;
             let database = t.database.clone().unwrap_or_else(|| globals.target_database.clone());
             let mut relation = Relation::new(&database, &t.schema, &t.identifier);
             match external_source_location(t, &database) {

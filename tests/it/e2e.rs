@@ -284,3 +284,19 @@ fn dbt_project_yml_renders_with_target() {
         rows(&[&["0", "main_x", "BASE TABLE"]])
     );
 }
+
+/// A source's database, schema and identifier render with `target` (dbt's property YAML).
+#[test]
+fn source_names_render_with_target() {
+    let p = TestProject::fixture("open_sources");
+    std::fs::remove_file(p.root.join("models/bad.sql")).unwrap();
+    p.write(
+        "models/sources.yml",
+        "version: 2\nsources:\n  - name: raw\n    database: \"{{ target.database }}\"\n    schema: \"{{ 'ra' ~ 'w' }}\"\n    tables:\n      - name: orders\n        identifier: \"{{ 'ord' ~ 'ers' }}\"\n",
+    );
+    let out = p.run(&["build"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(p.query("open.duckdb", "select count(*) from fct_orders"), rows(&[&["3"]]));
+    let compiled = p.read("target/compiled/open/models/stg_orders.sql");
+    assert!(compiled.contains("\"open\".\"raw\".\"orders\""), "{compiled}");
+}
