@@ -1456,8 +1456,9 @@ fn install_globals(env: &mut Environment<'static>) {
     modules::install(env);
 }
 
-/// Render `{{ env_var() }}` and `{{ var() }}` in every string of a config file (dbt_project.yml
-/// or profiles.yml). Hooks and `vars` stay unrendered in dbt_project.yml; they render when used.
+/// Render `{{ env_var() }}`, `{{ var() }}` (and `target`, when given) in every string of a config
+/// file (dbt_project.yml or profiles.yml). Hooks stay unrendered in dbt_project.yml (they render
+/// when used); `vars` render where they can.
 pub fn render_config_strings(
     v: &mut serde_yaml::Value,
     cli_vars: &Map<String, Json>,
@@ -1828,6 +1829,8 @@ mod fidelity {
         ("{% macro w() %}[{{ caller('x') }}]{% endmacro %}{% call(v) w() %}got {{ v }}{% endcall %}", "[got x]"),
         ("{% set ns = namespace(n=0) %}{% for i in [1, 2] %}{% set ns.n = ns.n + i %}{% endfor %}{{ ns.n }}", "3"),
         ("{% for n, s in zip([1, 2], ['a', 'b']) %}{{ n }}{{ s }}{% endfor %}", "1a2b"),
+        ("{{ zip(1, 2) }}|{{ zip(1, [2], default=[]) }}|{{ zip_strict([1], [2]) }}|{{ set(5) }}|{{ set(5, default=[]) }}|{{ set_strict('ba') }}", "None|[]|[[1, 2]]|None|[]|['a', 'b']"),
+        ("{{ try_or_compiler_error('bad', zip_strict, [1], [2]) }}", "[[1, 2]]"),
         ("{% set l = [1, 2] %}{{ l + [3] }}{{ 2 in l }}{{ l[-1] }}{{ l[0:1] }}{{ l | reverse | list }}", "[1, 2, 3]True2[1][2, 1]"),
         ("{{ [3, 1, 2] | sort }}{{ ['b', 'a'] | sort | first }}{{ [1, 2] | map('string') | join('-') }}", "[1, 2, 3]a1-2"),
         ("{{ 'abc'[1:] }}{{ 'a-b' | replace('-', '_') }}{{ 'x' ~ 1 }}{{ 7 // 2 }}{{ 7 % 3 }}{{ 2 ** 3 }}", "bca_bx1318"),

@@ -96,17 +96,19 @@ pub fn install(env: &mut Environment<'static>) {
     env.add_function("toyaml", |v: Value| -> Result<String, Error> {
         serde_yaml::to_string(&v).map_err(|e| invalid(format!("toyaml: {e}")))
     });
-    env.add_function("zip", |lists: Rest<Value>| -> Result<Value, Error> {
+    // dbt's zip / set return `default` (None) when an argument is not iterable; the _strict
+    // forms raise.
+    fn zip_lists(lists: &[Value]) -> Result<Value, Error> {
         let lists: Vec<Vec<Value>> =
-            lists.iter().map(|l| l.try_iter().map(|i| i.collect()).unwrap_or_default()).collect();
+            lists.iter().map(|l| l.try_iter().map(|i| i.collect())).collect::<Result<_, _>>()?;
         let n = lists.iter().map(Vec::len).min().unwrap_or(0);
         Ok(Value::from(
             (0..n).map(|i| Value::from(lists.iter().map(|l| l[i].clone()).collect::<Vec<_>>())).collect::<Vec<_>>(),
         ))
-    });
+    }
     // Python's set(): unique items. Kept sorted, so two sets with the same items compare equal
     // whatever order they were built in (dbt_utils.equality compares column sets with `!=`).
-    env.add_function("set", |v: Option<Value>| -> Result<Value, Error> {
+    fn set_of(v: Option<Value>) -> Result<Value, Error> {
         let mut out: Vec<Value> = match v {
             Some(v) => v.try_iter()?.collect(),
             None => vec![],
@@ -114,7 +116,33 @@ pub fn install(env: &mut Environment<'static>) {
         out.sort();
         out.dedup();
         Ok(Value::from(out))
+    }
+    env.add_function("zip", |args: Rest<Value>| -> Result<Value, Error> {
+        let (lists, kw) = match args.last().filter(|v| v.is_kwargs()) {
+            Some(k) => (&args[..args.len() - 1], Kwargs::try_from(k.clone()).ok()),
+            None => (&args[..], None),
+        };
+        let default = kw.as_ref().and_then(|k| k.get::<Option<Value>>("default").ok().flatten());
+        Ok(zip_lists(lists).unwrap_or_else(|_| default.unwrap_or(Value::from(()))))
     });
+    env.add_function("zip_strict", |lists: Rest<Value>| zip_lists(&lists));
+    env.add_function("set", |v: Option<Value>, rest: Rest<Value>| -> Result<Value, Error> {
+        let default = match rest.first() {
+            Some(k) if k.is_kwargs() => {
+                Kwargs::try_from(k.clone()).ok().and_then(|k| k.get::<Option<Value>>("default").ok().flatten())
+            }
+            other => other.cloned(),
+        };
+        Ok(set_of(v).unwrap_or_else(|_| default.unwrap_or(Value::from(()))))
+    });
+    env.add_function("set_strict", |v: Option<Value>| set_of(v));
+    // try_or_compiler_error(message, func, *args): func(*args), or a compiler error with the message.
+    env.add_function(
+        "try_or_compiler_error",
+        |state: &State, message: String, func: Value, args: Rest<Value>| -> Result<Value, Error> {
+            func.call(state, &args).map_err(|_| Error::new(ErrorKind::InvalidOperation, message))
+        },
+    );
     env.add_function("local_md5", |s: String| -> String {
         use md5::Digest;
         format!("{:x}", md5::Md5::digest(s.as_bytes()))
