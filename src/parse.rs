@@ -447,7 +447,7 @@ fn python_node(mut node: Node) -> Result<Parsed, Vec<Diagnostic>> {
         node.config.set("materialized", Json::String("table".into()));
     }
     let warnings = unknown_config_keys(&node, &in_file);
-    node.refs = calls.refs;
+    node.refs = calls.refs.into_iter().map(|(package, name)| RefCall { package, name }).collect();
     node.sources = calls.sources;
     Ok((node, warnings))
 }
@@ -519,7 +519,7 @@ pub fn external_source_location(t: &SourceTable, database: &str) -> Result<Optio
     Ok(Some(if location.contains('(') || location.starts_with('\'') { location } else { format!("'{location}'") }))
 }
 
-/// Python's `str.format_map` for plain `{field}` placeholders (`{{`/`}}` escape braces).
+/// Python's `str.format_map` for plain `{field}` references (`{{`/`}}` escape braces).
 fn format_newstyle(template: &str, field: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
     let mut out = String::new();
     let mut chars = template.chars().peekable();

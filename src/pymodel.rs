@@ -6,14 +6,13 @@
 //! In: the file's text. Out: [`PyCalls`] or diagnostics.
 
 use crate::diagnostics::{Diagnostic, Span};
-use crate::templating::RefCall;
 use serde_json::{Map, Value as Json};
 
 /// What a python model's `model()` asks of dbt.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PyCalls {
-    /// `dbt.ref()` calls.
-    pub refs: Vec<RefCall>,
+    /// `dbt.ref()` calls as `(package, name)`.
+    pub refs: Vec<(Option<String>, String)>,
     /// `dbt.source()` calls.
     pub sources: Vec<(String, String)>,
     /// `dbt.config()` keyword arguments, merged in order.
@@ -379,8 +378,8 @@ pub fn scan(file: &str, src: &str) -> Result<PyCalls, Vec<Diagnostic>> {
         };
         match method {
             "ref" => match strings.as_deref() {
-                Some([name]) => calls.refs.push(RefCall { package: None, name: name.clone() }),
-                Some([pkg, name]) => calls.refs.push(RefCall { package: Some(pkg.clone()), name: name.clone() }),
+                Some([name]) => calls.refs.push((None, name.clone())),
+                Some([pkg, name]) => calls.refs.push((Some(pkg.clone()), name.clone())),
                 _ => bad(
                     &mut diags,
                     "dbt.ref() takes a model name, or a package and a model name, as strings".into(),
@@ -449,13 +448,7 @@ def model(dbt, session):
     return orders
 "#;
         let c = scan("models/m.py", src).unwrap();
-        assert_eq!(
-            c.refs,
-            vec![
-                RefCall { package: None, name: "stg_orders".into() },
-                RefCall { package: Some("pkg".into()), name: "m".into() }
-            ]
-        );
+        assert_eq!(c.refs, vec![(None, "stg_orders".to_string()), (Some("pkg".to_string()), "m".to_string())]);
         assert_eq!(c.sources, vec![("raw".to_string(), "events".to_string())]);
         assert_eq!(
             Json::Object(c.config),
