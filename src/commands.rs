@@ -62,6 +62,8 @@ struct Loaded {
     attach: Vec<(String, String)>,
     /// The database, being opened while the project parses (see [`open_early`]).
     early_db: std::sync::Mutex<Option<std::thread::JoinHandle<Result<DuckDb, crate::adapter::DbError>>>>,
+    /// What this invocation compiles and runs, for manifest.json.
+    compiled: crate::compile::CompiledLog,
 }
 
 /// For commands that run SQL on a database file that already exists, open it on another thread
@@ -145,6 +147,7 @@ fn load(settings: &Settings, printer: &mut Printer) -> Result<Loaded, i32> {
         state: Default::default(),
         attach: vec![],
         early_db,
+        compiled: Default::default(),
     })
 }
 
@@ -395,12 +398,54 @@ fn project_command(settings: &Settings) -> i32 {
     let l = l;
     let analyses = matches!(settings.command, Cmd::Compile | Cmd::Run | Cmd::Build | Cmd::DocsGenerate { .. });
     let lineage = (analyses && settings.static_analysis != crate::lineage::Mode::Off).then_some("lineage.json");
-    // manifest.json is written while the command runs.
+    // manifest.json is written while the command runs; a command that compiles has it written
+    // once its nodes are compiled (or run), with their compiled code, as dbt does.
+    let compiles = matches!(
+        settings.command,
+        Cmd::Compile
+            | Cmd::Run
+            | Cmd::Build
+            | Cmd::Test
+            | Cmd::Seed
+            | Cmd::Snapshot
+            | Cmd::Retry
+            | Cmd::Show
+            | Cmd::DocsGenerate { no_compile: false }
+    );
+    let target_path = settings
+        .target_path
+        .as_ref()
+        .map(|p| p.to_string_lossy().to_string())
+        .unwrap_or_else(|| l.project.config.target_path.clone());
     std::thread::scope(|s| {
         let writer = s.spawn(|| {
-            crate::artifacts::manifest::write(&l.target_dir, &l.manifest, &l.engine, &l.project, &l.invocation, lineage)
+            let compiled = compiles.then(|| l.compiled.wait());
+            // Ephemeral models are compiled where they are inlined; their own file is written
+            // here, as dbt writes it.
+            for (id, c) in compiled.iter().flat_map(|(nodes, _)| nodes) {
+                if let Some(n) = l.manifest.nodes.get(id).filter(|n| n.materialized() == "ephemeral") {
+                    let _ = write_target_file(&l.target_dir, "compiled", &l.manifest.target_rel_path(n), &c.sql);
+                }
+            }
+            let compiled = compiled.as_ref().map(|(nodes, built)| crate::artifacts::manifest::Compiled {
+                nodes,
+                built,
+                target_path: &target_path,
+            });
+            crate::artifacts::manifest::write(
+                &l.target_dir,
+                &l.manifest,
+                &l.engine,
+                &l.project,
+                &l.invocation,
+                lineage,
+                compiled.as_ref(),
+            )
         });
-        let code = command_on(settings, &l, &printer);
+        let code = {
+            let _finish = crate::compile::FinishOnDrop(&l.compiled);
+            command_on(settings, &l, &printer)
+        };
         if let Ok(Err(e)) = writer.join() {
             printer.warn(&format!("cannot write manifest.json: {e}"));
         }
@@ -609,8 +654,7 @@ fn compile_and_analyse(
 /// Compile models and analyses in parallel (each worker with its own connection), writing
 /// target/compiled; returns the SQL by unique id and the compile errors.
 fn compile_models(l: &Loaded, db: &DuckDb, ids: &[String], write: bool) -> (HashMap<String, String>, Vec<Diagnostic>) {
-    let compiler = Compiler::new(&l.engine, compile_globals(l), &l.manifest);
-    let project = &l.project.config.name;
+    let compiler = Compiler::new(&l.engine, compile_globals(l), &l.manifest).with_log(&l.compiled);
     let results: Vec<(String, Result<String, Diagnostic>)> = ids
         .par_iter()
         .map_init(
@@ -619,7 +663,7 @@ fn compile_models(l: &Loaded, db: &DuckDb, ids: &[String], write: bool) -> (Hash
                 let node = &l.manifest.nodes[id];
                 let r = compiler.compile(node, Phase::Compile, conn.clone(), false).map(|c| c.sql);
                 if let (Ok(sql), true) = (&r, write) {
-                    let _ = write_target_file(&l.target_dir, "compiled", project, &node.target_file_path(), sql);
+                    let _ = write_target_file(&l.target_dir, "compiled", &l.manifest.target_rel_path(node), sql);
                 }
                 (id.clone(), r)
             },
@@ -746,24 +790,26 @@ fn diff_cmd(settings: &Settings, l: &Loaded, printer: &Printer, exit_code: bool)
         .collect();
     renames.sort_by_key(|(theirs, _)| std::cmp::Reverse(theirs.len()));
     let old_compiled = |file: &str| -> Option<String> {
-        let text = std::fs::read_to_string(dir.join("compiled").join(&l.project.config.name).join(file)).ok()?;
+        let text = std::fs::read_to_string(dir.join("compiled").join(file)).ok()?;
         Some(renames.iter().fold(text, |t, (theirs, ours)| t.replace(theirs.as_str(), ours)))
     };
     let old_raw =
         |id: &str| -> Option<String> { state.state_nodes.get(id)?.get("raw_code")?.as_str().map(str::to_string) };
     let mut changes = vec![];
-    let current: Vec<(String, ResourceType, String, String)> = l
+    // (id, file shown, file under target/compiled, raw code)
+    let current: Vec<(String, String, String, String)> = l
         .manifest
         .nodes
         .values()
         .filter(|n| kinds.contains(&n.resource_type))
-        .map(|n| (n.unique_id.clone(), n.resource_type, n.target_file_path(), n.raw_code.clone()))
+        .map(|n| (n.unique_id.clone(), n.target_file_path(), l.manifest.target_rel_path(n), n.raw_code.clone()))
         .chain(l.manifest.sources.values().map(|s| {
-            (s.unique_id.clone(), ResourceType::Model, s.table.file.to_string_lossy().replace('\\', "/"), String::new())
+            let file = s.table.file.to_string_lossy().replace('\\', "/");
+            (s.unique_id.clone(), file, String::new(), String::new())
         }))
         .filter(|(id, ..)| scope.contains(id))
         .collect();
-    for (id, _, file, raw) in current {
+    for (id, file, compiled_file, raw) in current {
         let is_source = id.starts_with("source.");
         let known = state.state_nodes.contains_key(&id);
         let (kind, old, new_sql) = if !known {
@@ -771,7 +817,7 @@ fn diff_cmd(settings: &Settings, l: &Loaded, printer: &Printer, exit_code: bool)
         } else {
             let mut why: Vec<String> = state.modified_kinds(&id, &raw).into_iter().map(str::to_string).collect();
             // Compiled SQL against compiled SQL when the state has it, else source against source.
-            let (old, new) = match (old_compiled(&file), compiled.get(&id)) {
+            let (old, new) = match (old_compiled(&compiled_file), compiled.get(&id)) {
                 _ if is_source => (None, None),
                 (Some(o), Some(n)) => {
                     if o.trim_end() != n.trim_end() {
@@ -820,10 +866,12 @@ fn diff_cmd(settings: &Settings, l: &Loaded, printer: &Printer, exit_code: bool)
                 continue;
             }
             let file = v.get("original_file_path").and_then(|p| p.as_str()).unwrap_or_default().to_string();
+            let package = v.get("package_name").and_then(|p| p.as_str()).unwrap_or_default();
+            let compiled_file = format!("{package}/{file}");
             changes.push(Change {
                 id: id.clone(),
                 kind: Kind::Removed,
-                old_sql: if rt == "source" { None } else { old_compiled(&file).or_else(|| old_raw(id)) },
+                old_sql: if rt == "source" { None } else { old_compiled(&compiled_file).or_else(|| old_raw(id)) },
                 path: file,
                 new_sql: None,
                 old_columns: old_columns(id),
@@ -1073,7 +1121,7 @@ fn compile_cmd(settings: &Settings, l: &Loaded, printer: &Printer) -> i32 {
         Err(c) => return c,
     };
     let globals = compile_globals(l);
-    let compiler = Compiler::new(&l.engine, globals, &l.manifest);
+    let compiler = Compiler::new(&l.engine, globals, &l.manifest).with_log(&l.compiled);
     if let Some(sql) = &settings.inline {
         let node = inline_node(l, sql);
         return match compiler.compile(&node, Phase::Compile, db.connect().ok(), false) {
@@ -1092,7 +1140,6 @@ fn compile_cmd(settings: &Settings, l: &Loaded, printer: &Printer) -> i32 {
         Ok(p) => p,
         Err(c) => return c,
     };
-    let project = &l.project.config.name;
     let results: Vec<(String, Result<String, Diagnostic>)> = plan
         .par_iter()
         .map_init(
@@ -1100,16 +1147,21 @@ fn compile_cmd(settings: &Settings, l: &Loaded, printer: &Printer) -> i32 {
             |conn, id| {
                 let node = &l.manifest.nodes[id];
                 let r = match crate::testing::fast_sql(&compiler, node, None) {
-                    Some(sql) => Ok(sql),
+                    Some(sql) => {
+                        compiler.record(id, &crate::compile::CompiledNode { sql: sql.clone(), ..Default::default() });
+                        Ok(sql)
+                    }
                     None => compiler.compile(node, Phase::Compile, conn.clone(), false).map(|c| c.sql),
                 };
                 if let Ok(sql) = &r {
-                    let _ = write_target_file(&l.target_dir, "compiled", project, &node.target_file_path(), sql);
+                    let _ = write_target_file(&l.target_dir, "compiled", &l.manifest.target_rel_path(node), sql);
                 }
                 (id.clone(), r)
             },
         )
         .collect();
+    // Everything is compiled: manifest.json is written while the SQL is checked.
+    l.compiled.finish();
     let mut diags = Diagnostics::default();
     for (_, r) in &results {
         if let Err(d) = r {
@@ -1152,7 +1204,7 @@ fn show(settings: &Settings, l: &Loaded, printer: &Printer) -> i32 {
         Err(c) => return c,
     };
     let globals = compile_globals(l);
-    let compiler = Compiler::new(&l.engine, globals, &l.manifest);
+    let compiler = Compiler::new(&l.engine, globals, &l.manifest).with_log(&l.compiled);
     let node = match &settings.inline {
         Some(sql) => inline_node(l, sql),
         None => {
@@ -1266,7 +1318,7 @@ fn run_cmd(
     };
     let plan: Vec<String> = plan.into_iter().filter(|id| only.is_none_or(|o| o.contains(id))).collect();
     let globals = compile_globals(l);
-    let compiler = Compiler::new(&l.engine, globals, &l.manifest);
+    let compiler = Compiler::new(&l.engine, globals, &l.manifest).with_log(&l.compiled);
     let mut bad = crate::run::check_materializations(&compiler, &l.manifest, &plan);
     let external_root = l.project.target.as_ref().map(|t| t.external_root.as_str()).unwrap_or(".");
     let planned: Vec<&crate::parse::Node> = plan.iter().filter_map(|id| l.manifest.nodes.get(id)).collect();

@@ -20,6 +20,59 @@ pub struct CompiledNode {
     /// Whether rendering ran no query and looked at no relation, so rendering again gives the
     /// same SQL (a model compiled for static analysis need not be rendered again to run).
     pub pure: bool,
+    /// The injected CTEs as dbt's `extra_ctes`: (ephemeral model's id, ` __dbt__cte__x as (...)`).
+    pub extra_ctes: Vec<(String, String)>,
+}
+
+/// What one invocation compiled and ran, for manifest.json's `compiled_code`, `extra_ctes` and
+/// `build_path` (dbt writes them for the nodes an invocation compiled). The manifest writer
+/// waits for [`CompiledLog::finish`] before it writes.
+#[derive(Default)]
+pub struct CompiledLog {
+    nodes: Mutex<HashMap<String, CompiledNode>>,
+    built: Mutex<std::collections::HashSet<String>>,
+    finished: (Mutex<bool>, std::sync::Condvar),
+}
+
+impl CompiledLog {
+    /// Record a node's compiled SQL (a later compile of the same node replaces it).
+    pub fn record(&self, id: &str, c: &CompiledNode) {
+        self.nodes.lock().unwrap_or_else(|e| e.into_inner()).insert(id.to_string(), c.clone());
+    }
+
+    /// Record that a node's SQL ran (it has a file under `target/run`).
+    pub fn record_built(&self, id: &str) {
+        self.built.lock().unwrap_or_else(|e| e.into_inner()).insert(id.to_string());
+    }
+
+    /// Nothing more will be recorded.
+    pub fn finish(&self) {
+        *self.finished.0.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        self.finished.1.notify_all();
+    }
+
+    /// Wait for [`finish`](Self::finish), then take what was recorded: the compiled nodes and
+    /// the nodes built.
+    pub fn wait(&self) -> (HashMap<String, CompiledNode>, std::collections::HashSet<String>) {
+        let mut done = self.finished.0.lock().unwrap_or_else(|e| e.into_inner());
+        while !*done {
+            done = self.finished.1.wait(done).unwrap_or_else(|e| e.into_inner());
+        }
+        drop(done);
+        let nodes = std::mem::take(&mut *self.nodes.lock().unwrap_or_else(|e| e.into_inner()));
+        let built = std::mem::take(&mut *self.built.lock().unwrap_or_else(|e| e.into_inner()));
+        (nodes, built)
+    }
+}
+
+/// Calls [`CompiledLog::finish`] when dropped, so a manifest writer waiting on the log is never
+/// left waiting, whichever way a command ends.
+pub struct FinishOnDrop<'a>(pub &'a CompiledLog);
+
+impl Drop for FinishOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.finish();
+    }
 }
 
 /// Compiles nodes of one manifest; caches ephemeral models so each is rendered once.
@@ -30,6 +83,7 @@ pub struct Compiler<'a> {
     ephemerals: Mutex<HashMap<String, CompiledNode>>,
     /// Models compiled before the run (for static analysis) whose render was pure.
     precompiled: Mutex<HashMap<String, CompiledNode>>,
+    log: Option<&'a CompiledLog>,
 }
 
 impl<'a> Compiler<'a> {
@@ -41,6 +95,27 @@ impl<'a> Compiler<'a> {
             manifest,
             ephemerals: Mutex::new(HashMap::new()),
             precompiled: Mutex::new(HashMap::new()),
+            log: None,
+        }
+    }
+
+    /// Record every node compiled (and every ephemeral model inlined) in `log`.
+    pub fn with_log(mut self, log: &'a CompiledLog) -> Compiler<'a> {
+        self.log = Some(log);
+        self
+    }
+
+    /// Record a node compiled another way (a test's SQL built without rendering).
+    pub fn record(&self, id: &str, c: &CompiledNode) {
+        if let Some(log) = self.log {
+            log.record(id, c);
+        }
+    }
+
+    /// Record that a node's SQL ran.
+    pub fn record_built(&self, id: &str) {
+        if let Some(log) = self.log {
+            log.record_built(id);
         }
     }
 
@@ -87,7 +162,9 @@ impl<'a> Compiler<'a> {
                 return Ok(c);
             }
         }
-        self.compile_in(node, self.node_context(node, is_incremental), phase, conn)
+        let c = self.compile_in(node, self.node_context(node, is_incremental), phase, conn)?;
+        self.record(&node.unique_id, &c);
+        Ok(c)
     }
 
     /// Keep a pure compilation for the run to use instead of rendering the model again.
@@ -107,13 +184,27 @@ impl<'a> Compiler<'a> {
     ) -> Result<CompiledNode, Diagnostic> {
         // A python model is not Jinja: its compiled code is the file itself (run::python runs it).
         if node.language == crate::parse::Language::Python {
-            return Ok(CompiledNode { sql: node.raw_code.clone(), ephemerals: vec![], pure: true });
+            return Ok(CompiledNode { sql: node.raw_code.clone(), pure: true, ..Default::default() });
         }
         let out =
             self.engine.render(&node.original_file_path, &node.raw_code, phase, &self.globals, ctx, conn.clone())?;
+        let pure = out.statements.is_empty() && !out.introspected;
+        let (order, ctes) = self.inline(&out.ephemerals, phase, conn)?;
+        let extra_ctes = extra_ctes(&order, &ctes);
+        Ok(CompiledNode { sql: inject_ctes(&out.sql, &ctes), ephemerals: order, pure, extra_ctes })
+    }
+
+    /// The ephemeral models a render referenced, with the ones they reference first: their ids
+    /// in dependency order, and (CTE name, SQL) for each.
+    fn inline(
+        &self,
+        referenced: &[String],
+        phase: Phase,
+        conn: Option<Arc<dyn Connection>>,
+    ) -> Result<(Vec<String>, Vec<(String, String)>), Diagnostic> {
         let mut order: Vec<String> = vec![];
-        let mut ctes: Vec<(String, String)> = vec![];
-        for id in &out.ephemerals {
+        let mut ctes = vec![];
+        for id in referenced {
             let eph = self.ephemeral(id, phase, conn.clone())?;
             for inner in eph.ephemerals.iter().chain(std::iter::once(id)) {
                 if order.contains(inner) {
@@ -129,8 +220,7 @@ impl<'a> Compiler<'a> {
                 ctes.push((format!("__dbt__cte__{name}"), sql));
             }
         }
-        let pure = out.statements.is_empty() && !out.introspected;
-        Ok(CompiledNode { sql: inject_ctes(&out.sql, &ctes), ephemerals: order, pure })
+        Ok((order, ctes))
     }
 
     fn ephemeral(&self, id: &str, phase: Phase, conn: Option<Arc<dyn Connection>>) -> Result<EphemeralSql, Diagnostic> {
@@ -145,19 +235,24 @@ impl<'a> Compiler<'a> {
         let ctx = self.node_context(node, false);
         let out =
             self.engine.render(&node.original_file_path, &node.raw_code, phase, &self.globals, ctx, conn.clone())?;
-        let mut deps: Vec<String> = vec![];
-        for inner in &out.ephemerals {
-            let e = self.ephemeral(inner, phase, conn.clone())?;
-            for d in e.ephemerals.iter().chain(std::iter::once(inner)) {
-                if !deps.contains(d) {
-                    deps.push(d.clone());
-                }
-            }
-        }
-        let c = CompiledNode { sql: out.sql.clone(), ephemerals: deps.clone(), pure: true };
+        let (deps, ctes) = self.inline(&out.ephemerals, phase, conn)?;
+        // Recorded as dbt has it when it compiles an ephemeral model: its own CTEs injected.
+        let own = CompiledNode {
+            sql: inject_ctes(&out.sql, &ctes),
+            ephemerals: deps.clone(),
+            pure: true,
+            extra_ctes: extra_ctes(&deps, &ctes),
+        };
+        self.record(id, &own);
+        let c = CompiledNode { sql: out.sql.clone(), ephemerals: deps.clone(), pure: true, extra_ctes: vec![] };
         self.ephemerals.lock().unwrap_or_else(|e| e.into_inner()).insert(id.to_string(), c);
         Ok(EphemeralSql { sql_without_ctes: out.sql, ephemerals: deps })
     }
+}
+
+/// dbt's `extra_ctes`: (ephemeral model's id, ` __dbt__cte__x as (...)`).
+fn extra_ctes(ids: &[String], ctes: &[(String, String)]) -> Vec<(String, String)> {
+    ids.iter().zip(ctes).map(|(id, (name, body))| (id.clone(), cte(name, body))).collect()
 }
 
 struct EphemeralSql {
@@ -172,7 +267,7 @@ pub fn inject_ctes(sql: &str, ctes: &[(String, String)]) -> String {
     if ctes.is_empty() {
         return sql.to_string();
     }
-    let joined = ctes.iter().map(|(name, body)| format!(" {name} as (\n{body}\n)")).collect::<Vec<_>>().join(", ");
+    let joined = ctes.iter().map(|(name, body)| cte(name, body)).collect::<Vec<_>>().join(", ");
     let first = sql.len() - sql.trim_start().len();
     let start = skip_ws_and_comments(sql);
     let rest = &sql[start..];
@@ -187,6 +282,11 @@ pub fn inject_ctes(sql: &str, ctes: &[(String, String)]) -> String {
     } else {
         format!("{}with{joined} {}", &sql[..first], &sql[first..])
     }
+}
+
+/// One injected CTE as dbt writes it: ` name as (\n<sql>\n)`.
+fn cte(name: &str, body: &str) -> String {
+    format!(" {name} as (\n{body}\n)")
 }
 
 fn starts_with_word(s: &str, w: &str) -> bool {
@@ -211,15 +311,10 @@ fn skip_ws_and_comments(sql: &str) -> usize {
     }
 }
 
-/// Write `sql` to `<target>/<kind>/<project>/<original_file_path>`.
-pub fn write_target_file(
-    target_dir: &Path,
-    kind: &str,
-    project: &str,
-    original_file_path: &str,
-    sql: &str,
-) -> std::io::Result<()> {
-    write_target_file_in(&mut std::collections::HashSet::new(), target_dir, kind, project, original_file_path, sql)
+/// Write `sql` to `<target>/<kind>/<rel_path>`, where `rel_path` is
+/// [`Manifest::target_rel_path`] (`<package>/<file in the package>`, as dbt lays them out).
+pub fn write_target_file(target_dir: &Path, kind: &str, rel_path: &str, sql: &str) -> std::io::Result<()> {
+    write_target_file_in(&mut std::collections::HashSet::new(), target_dir, kind, rel_path, sql)
 }
 
 /// Like [`write_target_file`], remembering the folders already created (one writer, many files).
@@ -227,11 +322,10 @@ pub fn write_target_file_in(
     made: &mut std::collections::HashSet<std::path::PathBuf>,
     target_dir: &Path,
     kind: &str,
-    project: &str,
-    original_file_path: &str,
+    rel_path: &str,
     sql: &str,
 ) -> std::io::Result<()> {
-    let path = target_dir.join(kind).join(project).join(original_file_path);
+    let path = target_dir.join(kind).join(rel_path);
     if let Some(p) = path.parent() {
         if !made.contains(p) {
             std::fs::create_dir_all(p)?;

@@ -192,7 +192,7 @@ pub fn analyze(
         for (id, result) in results {
             let node = &m.nodes[id];
             let sql_text = &compiled[id];
-            let file = Path::new(&node.package_name).join(node.target_file_path());
+            let file = m.target_rel_path(node);
             let shown = crate::diagnostics::rel_path(root, &target_dir.join("compiled").join(&file));
             match result {
                 Ok(a) => {

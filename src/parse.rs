@@ -267,6 +267,8 @@ pub struct Manifest {
     pub docs: BTreeMap<String, (String, String)>,
     /// Exposures by unique id.
     pub exposures: BTreeMap<String, Exposure>,
+    /// Each installed package's folder, relative to the project root with a trailing `/`.
+    pub package_dirs: BTreeMap<String, String>,
 }
 
 /// An exposure from property YAML: a dashboard, notebook or application that reads nodes.
@@ -293,6 +295,14 @@ pub struct Exposure {
 }
 
 impl Manifest {
+    /// Where a node's compiled and run SQL go under `target/compiled` and `target/run`:
+    /// `<package>/<file in the package>`, as dbt lays them out.
+    pub fn target_rel_path(&self, n: &Node) -> String {
+        let file = n.target_file_path();
+        let prefix = self.package_dirs.get(&n.package_name).map(String::as_str).unwrap_or_default();
+        format!("{}/{}", n.package_name, file.strip_prefix(prefix).unwrap_or(&file))
+    }
+
     /// Lookup tables for ref() and source().
     pub fn resolver(&self) -> Resolver {
         let mut r = Resolver::default();
@@ -665,6 +675,10 @@ pub fn parse(
         .collect();
 
     let mut manifest = Manifest::default();
+    for p in project.packages.iter().filter(|p| p.dir != project.root) {
+        let dir = crate::diagnostics::rel_path(&project.root, &p.dir).to_string_lossy().replace('\\', "/");
+        manifest.package_dirs.insert(p.name.clone(), format!("{}/", dir.trim_end_matches('/')));
+    }
     let mut by_name: BTreeMap<(ResourceType, String, String), String> = BTreeMap::new();
     let mut ref_names: BTreeMap<(String, String), String> = BTreeMap::new();
     for r in rendered {

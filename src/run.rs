@@ -446,8 +446,7 @@ pub fn execute(
             let mut made = HashSet::new();
             for batch in files_rx {
                 for (kind, path, sql) in batch {
-                    let project = &compiler.globals().project_name;
-                    let _ = write_target_file_in(&mut made, &opts.target_dir, kind, project, &path, &sql);
+                    let _ = write_target_file_in(&mut made, &opts.target_dir, kind, &path, &sql);
                 }
             }
         });
@@ -538,6 +537,7 @@ pub fn execute(
 }
 
 /// A file for target/: kind (`compiled` or `run`), path below the project folder, text.
+/// A file to write under the target folder: (`compiled` or `run`, [`Manifest::target_rel_path`], SQL).
 type TargetFile = (&'static str, String, String);
 
 /// What every job needs: the compiler, options, its worker's connection and the file writer.
@@ -639,7 +639,7 @@ fn run_node(env: &Env, node: &Node, audits: &[&Node], progress: &Progress) -> Ve
     let t0 = Instant::now();
     let start = chrono::Utc::now();
     let rel = &node.relation;
-    let project = &compiler.globals().project_name;
+    let rel_path = compiler.manifest().target_rel_path(node);
     let fail = |msg: String, compiled: Option<String>| {
         conn.rollback();
         let mut r = error_result(node, thread_id, msg, t0.elapsed().as_secs_f64(), compiled);
@@ -720,6 +720,7 @@ fn run_node(env: &Env, node: &Node, audits: &[&Node], progress: &Progress) -> Ve
                 extra.push(("sql".into(), Value::from(r.sql.clone())));
                 extra.push(("compiled_code".into(), Value::from(node.raw_code.clone())));
                 compiled_sql = Some(node.raw_code.clone());
+                compiler.record(&node.unique_id, &crate::compile::CompiledNode { sql: node.raw_code.clone(), ..Default::default() });
                 py_result = Some(r);
             }
             Err(msg) => return vec![fail(msg, Some(node.raw_code.clone()))],
@@ -727,7 +728,7 @@ fn run_node(env: &Env, node: &Node, audits: &[&Node], progress: &Progress) -> Ve
     } else {
         match compiler.compile(node, Phase::Run, Some(conn.clone()), is_incremental) {
             Ok(c) => {
-                let _ = files.send(vec![("compiled", node.original_file_path.clone(), c.sql.clone())]);
+                let _ = files.send(vec![("compiled", rel_path.clone(), c.sql.clone())]);
                 extra.push(("sql".into(), Value::from(c.sql.clone())));
                 extra.push(("compiled_code".into(), Value::from(c.sql.clone())));
                 compiled_sql = Some(c.sql);
@@ -802,7 +803,7 @@ fn run_node(env: &Env, node: &Node, audits: &[&Node], progress: &Progress) -> Ve
             r.main_response.unwrap_or(json!({"_message": "OK"}))
         }
         Err(d) => {
-            let compiled_file = opts.target_dir.join("compiled").join(project).join(&node.original_file_path);
+            let compiled_file = opts.target_dir.join("compiled").join(&rel_path);
             let msg = if d.code == "E0501" {
                 format!(
                     "Database Error in {} {} ({})\n  {}\n  compiled code at {}",
@@ -821,7 +822,8 @@ fn run_node(env: &Env, node: &Node, audits: &[&Node], progress: &Progress) -> Ve
             return vec![fail(msg, compiled_sql)];
         }
     };
-    let _ = files.send(vec![("run", node.original_file_path.clone(), statements.join(";\n\n"))]);
+    let _ = files.send(vec![("run", rel_path.clone(), statements.join(";\n\n"))]);
+    compiler.record_built(&node.unique_id);
     // The python model's staged files have been read into its table.
     drop(py_result);
 
@@ -872,11 +874,12 @@ fn run_node(env: &Env, node: &Node, audits: &[&Node], progress: &Progress) -> Ve
         if let Some(plan) = &external {
             match external::publish(conn.as_ref(), plan, &st.render(), &rel.render(), existing.as_deref()) {
                 Ok(sqls) => {
-                    let _ = files.send(vec![("run", node.original_file_path.clone(), {
+                    let _ = files.send(vec![("run", rel_path.clone(), {
                         let mut all = statements.clone();
                         all.extend(sqls);
                         all.join(";\n\n")
                     })]);
+                    compiler.record_built(&node.unique_id);
                 }
                 Err(e) => {
                     let _ = conn.execute(&format!("drop table if exists {}", st.render()));
@@ -988,7 +991,7 @@ fn run_test(env: &Env, node: &Node, overrides: Option<Arc<Overrides>>) -> NodeRe
             }
         }
     };
-    let path = node.target_file_path();
+    let path = compiler.manifest().target_rel_path(node);
     let mut main = sql.clone();
     if crate::testing::stores_failures(node) {
         let rel = &node.relation;
@@ -1014,6 +1017,7 @@ fn run_test(env: &Env, node: &Node, overrides: Option<Arc<Overrides>>) -> NodeRe
         );
         if let Err(e) = conn.execute(&store) {
             conn.rollback();
+            compiler.record(&node.unique_id, &crate::compile::CompiledNode { sql: sql.clone(), ..Default::default() });
             let _ = files.send(vec![("compiled", path.clone(), sql.clone())]);
             return result(
                 Status::Error,
@@ -1028,6 +1032,8 @@ fn run_test(env: &Env, node: &Node, overrides: Option<Arc<Overrides>>) -> NodeRe
     // passing test is one plain statement, with no prepared statement or result set to read.
     let counting = crate::testing::signalling_sql(node, &main);
     // One message for both files: one wake-up of the writer thread per test.
+    compiler.record(&node.unique_id, &crate::compile::CompiledNode { sql: sql.clone(), ..Default::default() });
+    compiler.record_built(&node.unique_id);
     let _ = files.send(vec![("compiled", path.clone(), sql.clone()), ("run", path, counting.clone())]);
     let (failures, should_warn, should_error) = match conn.execute(&counting) {
         Ok(_) => (0, false, false),

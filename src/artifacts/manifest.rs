@@ -173,11 +173,59 @@ struct NodeOut<'a> {
     attached_node: Option<Option<&'a str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     file_key_name: Option<String>,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    compiled: Option<CompiledOut<'a>>,
+}
+
+/// What an invocation compiled and ran, for the nodes' compiled fields.
+pub struct Compiled<'a> {
+    /// Compiled nodes by unique id.
+    pub nodes: &'a std::collections::HashMap<String, crate::compile::CompiledNode>,
+    /// Nodes whose SQL ran (they have `build_path`).
+    pub built: &'a std::collections::HashSet<String>,
+    /// The target path as the user gave it (`target` by default): paths are written under it,
+    /// as dbt writes them.
+    pub target_path: &'a str,
+}
+
+/// A compiled node's fields, as dbt writes them for the nodes an invocation compiled.
+#[derive(Serialize)]
+struct CompiledOut<'a> {
+    compiled: bool,
+    compiled_code: &'a str,
+    compiled_path: String,
+    extra_ctes_injected: bool,
+    extra_ctes: Vec<Json>,
+    build_path: Option<String>,
+}
+
+impl<'a> CompiledOut<'a> {
+    fn of(m: &Manifest, n: &Node, compiled: Option<&Compiled<'a>>) -> Option<CompiledOut<'a>> {
+        let all = compiled?;
+        let c = all.nodes.get(&n.unique_id)?;
+        let rel = m.target_rel_path(n);
+        let path = |kind: &str| std::path::Path::new(all.target_path).join(kind).join(&rel).to_string_lossy().to_string();
+        Some(CompiledOut {
+            compiled: true,
+            compiled_code: &c.sql,
+            compiled_path: path("compiled"),
+            extra_ctes_injected: true,
+            extra_ctes: c.extra_ctes.iter().map(|(id, sql)| json!({"id": id, "sql": sql})).collect(),
+            build_path: all.built.contains(&n.unique_id).then(|| path("run")),
+        })
+    }
 }
 
 static EMPTY_META: std::sync::LazyLock<Json> = std::sync::LazyLock::new(|| Json::Object(Map::new()));
 
-fn node_json(n: &Node, root: &str, project: &Project, buf: &mut Vec<u8>) {
+fn node_json<'a>(
+    m: &Manifest,
+    n: &'a Node,
+    root: &'a str,
+    project: &Project,
+    compiled: Option<&Compiled<'a>>,
+    buf: &mut Vec<u8>,
+) {
     const EMPTY: &str = "";
     let seed = n.resource_type == ResourceType::Seed;
     let mut out = NodeOut {
@@ -236,6 +284,7 @@ fn node_json(n: &Node, root: &str, project: &Project, buf: &mut Vec<u8>) {
         column_name: None,
         attached_node: None,
         file_key_name: None,
+        compiled: CompiledOut::of(m, n, compiled),
     };
     if let (ResourceType::Test, Some(t)) = (n.resource_type, &n.test) {
         if let Some(md) = &t.metadata {
@@ -336,7 +385,7 @@ pub fn node_values(m: &Manifest, project: &Project) -> BTreeMap<String, Json> {
             unit_test_json(n)
         } else {
             let mut buf = vec![];
-            node_json(n, &root, project, &mut buf);
+            node_json(m, n, &root, project, None, &mut buf);
             serde_json::from_slice(&buf).unwrap_or_default()
         };
         out.insert(id.clone(), v);
@@ -355,7 +404,8 @@ fn package_path(project: &Project, package: &str, path: &str) -> String {
     }
 }
 
-/// Write target/manifest.json (compact). `lineage` names the lineage file when one is written.
+/// Write target/manifest.json (compact). `lineage` names the lineage file when one is written;
+/// `compiled` gives the nodes this invocation compiled their compiled fields.
 /// Nodes are serialised in parallel, a batch at a time, and streamed to the file, so a
 /// 10,000-model project's manifest never exists in memory as a whole.
 pub fn write(
@@ -365,6 +415,7 @@ pub fn write(
     project: &Project,
     inv: &Invocation,
     lineage: Option<&str>,
+    compiled: Option<&Compiled>,
 ) -> std::io::Result<()> {
     use rayon::prelude::*;
     use std::io::Write;
@@ -384,7 +435,7 @@ pub fn write(
                 for (id, n) in chunk {
                     let _ = serde_json::to_writer(&mut buf, id);
                     buf.push(b':');
-                    node_json(n, &root, project, &mut buf);
+                    node_json(m, n, &root, project, compiled, &mut buf);
                     buf.push(b',');
                 }
                 buf.pop();

@@ -218,7 +218,11 @@ pub(super) fn run(env: &Env, node: &Node, existing: Option<&str>, full_refresh: 
             );
         }
         let sql = match compiler.compile_in(node, ctx, Phase::Run, Some(conn.clone())) {
-            Ok(c) => inject_ctes(&c.sql, &ctes),
+            Ok(c) => {
+                let sql = inject_ctes(&c.sql, &ctes);
+                compiler.record(&node.unique_id, &crate::compile::CompiledNode { sql: sql.clone(), ..Default::default() });
+                sql
+            }
             Err(d) => {
                 failed.push((*b0, *b1));
                 messages.push(format!("batch {}: {}", size.id(*b0), d.message));
@@ -255,7 +259,8 @@ pub(super) fn run(env: &Env, node: &Node, existing: Option<&str>, full_refresh: 
         last_sql = Some(stmt);
     }
     if let Some(sql) = &last_sql {
-        let _ = env.files.send(vec![("run", node.original_file_path.clone(), sql.clone())]);
+        let _ = env.files.send(vec![("run", compiler.manifest().target_rel_path(node), sql.clone())]);
+        compiler.record_built(&node.unique_id);
     }
     let fmt = |v: &[(NaiveDateTime, NaiveDateTime)]| -> Vec<[String; 2]> {
         v.iter().map(|(a, b)| [a.and_utc().to_rfc3339(), b.and_utc().to_rfc3339()]).collect()

@@ -158,3 +158,40 @@ fn example_project_compiles_like_dbt() {
         insta::assert_snapshot!(model.replace('/', "__"), sql);
     }
 }
+
+/// manifest.json after `compile -s`: the selected node and the ephemeral models it inlines carry
+/// dbt's compiled fields (checked against dbt-core 1.10 on a project with the same shape); the
+/// nodes not compiled carry none. After `run`, the models run have a `build_path`.
+#[test]
+fn manifest_carries_compiled_code_of_the_nodes_compiled() {
+    let p = TestProject::fixture("compile_features");
+    let out = p.run(&["compile", "-s", "user_summary", "--target-path", "out"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let m: serde_json::Value = serde_json::from_str(&p.read("out/manifest.json")).unwrap();
+    let errors = crate::schema::validate(&crate::schema::dbt_schema("manifest-v12.json"), &m);
+    assert!(errors.is_empty(), "{}", errors.join("\n"));
+    let n = &m["nodes"]["model.feat.user_summary"];
+    assert_eq!(n["compiled"], true);
+    assert_eq!(n["compiled_code"].as_str().unwrap(), p.read("out/compiled/feat/models/marts/user_summary.sql"));
+    assert_eq!(n["compiled_path"], "out/compiled/feat/models/marts/user_summary.sql");
+    assert_eq!(n["extra_ctes_injected"], true);
+    assert_eq!(n["build_path"], serde_json::Value::Null);
+    let ctes: Vec<&str> = n["extra_ctes"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap()).collect();
+    assert_eq!(ctes, ["model.feat.base_users", "model.feat.users_enriched"]);
+    let first = n["extra_ctes"][0]["sql"].as_str().unwrap();
+    assert!(first.starts_with(" __dbt__cte__base_users as (\n") && first.ends_with("\n)"), "{first}");
+    // The ephemeral models were compiled (to be inlined), and their files written, as dbt does.
+    let eph = &m["nodes"]["model.feat.users_enriched"];
+    assert_eq!(eph["compiled"], true);
+    assert_eq!(eph["compiled_code"].as_str().unwrap(), p.read("out/compiled/feat/models/users_enriched.sql"));
+    // A model not selected was not compiled.
+    assert!(m["nodes"]["model.feat.events"].get("compiled").is_none());
+
+    p.query("feat.duckdb", "create schema app_raw");
+    p.query("feat.duckdb", "create table app_raw.raw_events as select 1 as user_id, 500 as amount_cents");
+    let out = p.run(&["run", "-s", "events"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let m: serde_json::Value = serde_json::from_str(&p.read("target/manifest.json")).unwrap();
+    assert_eq!(m["nodes"]["model.feat.events"]["build_path"], "target/run/feat/models/events.sql");
+    assert!(p.read("target/run/feat/models/events.sql").contains("create"));
+}

@@ -23,6 +23,9 @@ fn package_project_builds_the_tables_dbt_builds() {
     let out = p.run(&["build"]);
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     assert!(out.stderr.contains("Done. PASS=21 WARN=0 ERROR=0 SKIP=0 NO-OP=0 TOTAL=21"), "{}", out.stderr);
+    // A package's nodes compile under the package's own folder, as dbt lays them out.
+    assert!(p.read("target/compiled/kit/models/kit_calendar.sql").contains("generate_series"));
+    assert!(p.read("target/run/kit/models/schema.yml/not_null_kit_calendar_date_day.sql").contains("date_day"));
 
     // Every expected row below is what `dbt build` (dbt-core 1.10.23, dbt-duckdb) wrote for
     // this project, with the two bare package test names written as kit.<name> for dbt.
