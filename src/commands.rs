@@ -588,6 +588,7 @@ fn inline_node(l: &Loaded, sql: &str) -> crate::parse::Node {
         file_path: PathBuf::new(),
         test: None,
         language: crate::parse::Language::Sql,
+        constraints: vec![],
     }
 }
 
@@ -1474,6 +1475,12 @@ fn run_cmd(
         external_root: l.project.target.as_ref().map(|t| t.external_root.clone()).unwrap_or_else(|| ".".into()),
         python: crate::run::python::interpreter(std::env::var("STRATA_PYTHON").ok()),
         module_paths: l.project.target.as_ref().map(|t| t.module_paths.clone()).unwrap_or_default(),
+        selected: plan.iter().cloned().collect(),
+        fk_targets: if matches!(settings.command, Cmd::Test) {
+            Default::default()
+        } else {
+            crate::run::foreign_key_targets(conn.as_ref())
+        },
     };
     let audit = matches!(settings.command, Cmd::Build) && !settings.no_audit;
     let jobs = crate::run::plan_jobs(&l.manifest, &l.dag, &plan, audit);

@@ -201,7 +201,7 @@ impl<'a> Compiler<'a> {
         referenced: &[String],
         phase: Phase,
         conn: Option<Arc<dyn Connection>>,
-    ) -> Result<(Vec<String>, Vec<(String, String)>), Diagnostic> {
+    ) -> Result<(Vec<String>, Ctes), Diagnostic> {
         let mut order: Vec<String> = vec![];
         let mut ctes = vec![];
         for id in referenced {
@@ -254,6 +254,9 @@ impl<'a> Compiler<'a> {
 fn extra_ctes(ids: &[String], ctes: &[(String, String)]) -> Vec<(String, String)> {
     ids.iter().zip(ctes).map(|(id, (name, body))| (id.clone(), cte(name, body))).collect()
 }
+
+/// CTEs to inject: (name, SQL).
+type Ctes = Vec<(String, String)>;
 
 struct EphemeralSql {
     sql_without_ctes: String,

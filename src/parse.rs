@@ -113,6 +113,8 @@ pub struct Node {
     pub test: Option<Box<TestInfo>>,
     /// SQL or Python.
     pub language: Language,
+    /// Model-level `constraints:` (applied when the contract is enforced).
+    pub constraints: Vec<crate::project::properties::Constraint>,
 }
 
 /// What a data or unit test node tests.
@@ -186,6 +188,7 @@ impl Node {
             file_path: Default::default(),
             test: None,
             language: if file.ends_with(".py") { Language::Python } else { Language::Sql },
+            constraints: vec![],
         }
     }
 
@@ -236,7 +239,12 @@ impl Node {
             "refs": self.refs.iter().map(|r| json!({"name": r.name, "package": r.package})).collect::<Vec<_>>(),
             "sources": self.sources.iter().map(|(s, t)| json!([s, t])).collect::<Vec<_>>(),
             "depends_on": {"nodes": self.depends_on},
-            "columns": self.columns.iter().map(|c| (c.name.clone(), json!({"name": c.name, "description": c.description, "data_type": c.data_type, "meta": c.meta, "tags": c.tags}))).collect::<serde_json::Map<_, _>>(),
+            "columns": self.columns.iter().map(|c| (c.name.clone(), json!({
+                "name": c.name, "description": c.description, "data_type": c.data_type, "meta": c.meta, "tags": c.tags,
+                "quote": c.quote, "constraints": c.constraints.iter().map(|k| k.to_json(false)).collect::<Vec<_>>(),
+            }))).collect::<serde_json::Map<_, _>>(),
+            "constraints": self.constraints.iter().map(|k| k.to_json(true)).collect::<Vec<_>>(),
+            "contract": {"enforced": contract_enforced(self), "alias_types": true},
         })
     }
 }
@@ -634,6 +642,7 @@ pub fn parse(
                 file_path: p.file.abs_path.clone(),
                 test: (p.resource_type == ResourceType::Test).then(Default::default),
                 language: Language::Sql,
+                constraints: p.patch.map(|x| x.constraints.clone()).unwrap_or_default(),
             };
             if p.resource_type == ResourceType::Seed {
                 return Ok((node, vec![]));
@@ -864,11 +873,14 @@ pub fn parse(
         }
     }
 
+    // Contracts, and the tables foreign keys point at (dependencies, as in dbt).
+    let mut constraint_deps = contracts(project, &mut manifest, &mut diags);
+
     // Dependencies.
     let resolver = manifest.resolver();
     let mut deps: Vec<(String, Vec<String>)> = vec![];
     for n in manifest.nodes.values() {
-        let mut d = BTreeSet::new();
+        let mut d: BTreeSet<String> = constraint_deps.remove(&n.unique_id).unwrap_or_default().into_iter().collect();
         for r in &n.refs {
             match resolver.node(r, &n.package_name) {
                 Some(t) => {
@@ -988,6 +1000,159 @@ pub fn parse(
     } else {
         Ok((manifest, diags))
     }
+}
+
+/// Whether a node's contract is enforced (`contract: {enforced: true}`).
+pub fn contract_enforced(n: &Node) -> bool {
+    n.config.get("contract").and_then(|c| c.get("enforced")).and_then(Json::as_bool).unwrap_or(false)
+}
+
+/// Model contracts, checked as they are parsed: a contracted model declares its columns, each
+/// with a `data_type`; model-level constraints name declared columns; constraints on a view are
+/// ignored with dbt's warning. A foreign key's `to: ref(...)` / `source(...)` becomes the
+/// relation it names and a dependency, as in dbt. Returns the dependencies by node.
+fn contracts(project: &Project, manifest: &mut Manifest, diags: &mut Diagnostics) -> BTreeMap<String, Vec<String>> {
+    let call = regex::Regex::new(r#"^\s*(ref|source)\s*\(\s*['"]([^'"]+)['"]\s*(?:,\s*['"]([^'"]+)['"]\s*)?\)\s*$"#)
+        .expect("constraint `to` pattern");
+    let resolver = manifest.resolver();
+    let mut deps: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut resolved: Vec<(String, Option<usize>, usize, String)> = vec![];
+    for n in manifest.nodes.values().filter(|n| n.resource_type == ResourceType::Model) {
+        let Some(package) = project.packages.iter().find(|p| p.name == n.package_name) else { continue };
+        let Some(patch) = package.properties.models.get(&n.name) else {
+            if contract_enforced(n) {
+                diags.push(
+                    Diagnostic::error("E0220", format!("model '{}' has an enforced contract but no columns", n.name))
+                        .with_span(Span::file_only(&n.original_file_path))
+                        .with_help("declare its columns, each with a `data_type`, under `models:` in a property file"),
+                );
+            }
+            continue;
+        };
+        let at = |yp: &crate::project::yaml::YPath| yaml_span(project, &patch.file, yp);
+        let columns_path = patch.ypath.key("columns");
+        if contract_enforced(n) {
+            if n.columns.is_empty() {
+                diags.push(
+                    Diagnostic::error("E0220", format!("model '{}' has an enforced contract but no columns", n.name))
+                        .with_span(at(&patch.ypath.key("name")))
+                        .with_help("declare its columns, each with a `data_type`; the contract checks every one"),
+                );
+            }
+            for (i, c) in n.columns.iter().enumerate() {
+                if c.data_type.is_none() {
+                    diags.push(
+                        Diagnostic::error(
+                            "E0220",
+                            format!(
+                                "column '{}' of model '{}' has no data_type, and its contract is enforced",
+                                c.name, n.name
+                            ),
+                        )
+                        .with_span(at(&columns_path.index(i).key("name")))
+                        .with_help("add `data_type: <type>`: an enforced contract checks every column's name and type"),
+                    );
+                }
+            }
+            let on_schema_change = n.config.get_str("on_schema_change").unwrap_or_else(|| "ignore".into());
+            if n.materialized() == "incremental" && !matches!(on_schema_change.as_str(), "append_new_columns" | "fail")
+            {
+                diags.push(
+                    Diagnostic::error(
+                        "E0222",
+                        format!("Invalid value for on_schema_change: {on_schema_change}. Models materialized as incremental with contracts enabled must set on_schema_change to 'append_new_columns' or 'fail'"),
+                    )
+                    .with_span(at(&patch.ypath.key("name")))
+                    .with_help(format!("set on_schema_change='fail' (or 'append_new_columns') on model '{}'", n.name)),
+                );
+            }
+            let names: Vec<&str> = n.columns.iter().map(|c| c.name.as_str()).collect();
+            for c in &n.constraints {
+                for (j, col) in c.columns.iter().enumerate() {
+                    if !names.iter().any(|x| x.eq_ignore_ascii_case(col)) {
+                        diags.push(
+                            Diagnostic::error(
+                                "E0221",
+                                format!(
+                                    "{} constraint of model '{}' names column '{col}', which it does not declare",
+                                    c.kind, n.name
+                                ),
+                            )
+                            .with_span(at(&c.ypath.key("columns").index(j)))
+                            .with_help(
+                                did_you_mean(col, names.iter().copied())
+                                    .unwrap_or_else(|| format!("the declared columns are: {}", names.join(", "))),
+                            ),
+                        );
+                    }
+                }
+            }
+            let all = n.constraints.iter().chain(n.columns.iter().flat_map(|c| &c.constraints));
+            if n.materialized() == "view" {
+                if let Some(c) = all.clone().find(|c| c.warn_unsupported && c.kind != "custom") {
+                    diags.push(
+                        Diagnostic::warning(
+                            "W0205",
+                            "Constraint types are not supported for view materializations and will be ignored.",
+                        )
+                        .with_span(at(&c.ypath))
+                        .with_help("set 'warn_unsupported: false' on this constraint to ignore this warning"),
+                    );
+                }
+            }
+        }
+        // Foreign keys: (column index or None for the model, constraint index, constraint).
+        let fks = n
+            .columns
+            .iter()
+            .enumerate()
+            .flat_map(|(i, c)| c.constraints.iter().enumerate().map(move |(j, k)| (Some(i), j, k)));
+        let fks = fks.chain(n.constraints.iter().enumerate().map(|(j, k)| (None, j, k)));
+        for (col, j, k) in fks {
+            let Some(to) = k.to.as_deref().filter(|_| k.kind == "foreign_key") else { continue };
+            let Some(m) = call.captures(to) else { continue };
+            let target = if &m[1] == "ref" {
+                let r = match m.get(3) {
+                    Some(name) => RefCall { package: Some(m[2].to_string()), name: name.as_str().to_string() },
+                    None => RefCall { package: None, name: m[2].to_string() },
+                };
+                resolver.node(&r, &n.package_name).map(|t| (t.unique_id.clone(), t.relation.clone()))
+            } else {
+                m.get(3)
+                    .and_then(|t| resolver.sources.get(&(m[2].to_string(), t.as_str().to_string())))
+                    .map(|x| (x.unique_id.clone(), x.relation.clone()))
+            };
+            match target {
+                Some((id, rel)) => {
+                    deps.entry(n.unique_id.clone()).or_default().push(id);
+                    resolved.push((n.unique_id.clone(), col, j, rel.to_string()));
+                }
+                None => {
+                    let names: Vec<&str> = resolver.nodes.keys().map(String::as_str).collect();
+                    diags.push(
+                        Diagnostic::error(
+                            "E0201",
+                            format!(
+                                "foreign key of model '{}': {to} does not match any model, seed, snapshot or source",
+                                n.name
+                            ),
+                        )
+                        .with_span(at(&k.ypath.key("to")))
+                        .with_opt_help(m.get(3).is_none().then(|| did_you_mean(&m[2], names)).flatten()),
+                    );
+                }
+            }
+        }
+    }
+    for (id, col, j, to) in resolved {
+        let Some(n) = manifest.nodes.get_mut(&id) else { continue };
+        let k = match col {
+            Some(i) => &mut n.columns[i].constraints[j],
+            None => &mut n.constraints[j],
+        };
+        k.to = Some(to);
+    }
+    deps
 }
 
 /// Snapshot "files" for every package: each `{% snapshot name %}` block of the snapshot paths

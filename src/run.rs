@@ -4,7 +4,9 @@
 //! on unless `fail_fast`. Nothing is printed here: a [`Reporter`] is told of each start and end.
 //! In: `(Plan, Adapter)`. Out: [`RunResults`].
 
+mod contract;
 pub mod external;
+mod foreign_keys;
 pub mod microbatch;
 pub mod python;
 
@@ -185,6 +187,12 @@ pub struct RunOptions {
     pub python: String,
     /// The target's `module_paths`: added to Python's import path.
     pub module_paths: Vec<String>,
+    /// The nodes this run builds (a foreign key's referencing table is dropped for a rebuild
+    /// only when the run rebuilds it too).
+    pub selected: HashSet<String>,
+    /// Tables that foreign keys point at when the run starts: (database, schema, table),
+    /// lowercased.
+    pub fk_targets: HashSet<(String, String, String)>,
 }
 
 /// One unit of scheduling: a node (with the tests that audit it before it is published) or a
@@ -556,6 +564,20 @@ struct Progress<'a> {
     take_index: &'a dyn Fn() -> usize,
 }
 
+/// The tables foreign keys point at: (database, schema, table), lowercased.
+pub fn foreign_key_targets(conn: &dyn Connection) -> HashSet<(String, String, String)> {
+    let sql = "select distinct database_name, schema_name, referenced_table from duckdb_constraints() \
+               where constraint_type = 'FOREIGN KEY'";
+    let Ok(t) = conn.query(sql, None) else { return Default::default() };
+    t.rows
+        .iter()
+        .map(|r| {
+            let s = |i: usize| r.get(i).and_then(|v| v.as_str()).unwrap_or_default().to_lowercase();
+            (s(0), s(1), s(2))
+        })
+        .collect()
+}
+
 /// Run one job: a test, a unit test, or a node with its audits. The job's own result comes first.
 fn run_job(env: &Env, node: &Node, audits: &[&Node], progress: &Progress) -> Vec<NodeResult> {
     if env.opts.unchanged.contains(&node.unique_id) {
@@ -720,7 +742,10 @@ fn run_node(env: &Env, node: &Node, audits: &[&Node], progress: &Progress) -> Ve
                 extra.push(("sql".into(), Value::from(r.sql.clone())));
                 extra.push(("compiled_code".into(), Value::from(node.raw_code.clone())));
                 compiled_sql = Some(node.raw_code.clone());
-                compiler.record(&node.unique_id, &crate::compile::CompiledNode { sql: node.raw_code.clone(), ..Default::default() });
+                compiler.record(
+                    &node.unique_id,
+                    &crate::compile::CompiledNode { sql: node.raw_code.clone(), ..Default::default() },
+                );
                 py_result = Some(r);
             }
             Err(msg) => return vec![fail(msg, Some(node.raw_code.clone()))],
@@ -768,6 +793,8 @@ fn run_node(env: &Env, node: &Node, audits: &[&Node], progress: &Progress) -> Ve
     };
     extra.push(("tmp_relation".into(), tmp.into_value()));
     extra.push(("full_refresh".into(), Value::from(full_refresh)));
+    extra.push(("build_in_place".into(), Value::from(false)));
+    extra.push(("defer_constraints".into(), Value::from(false)));
     let mut ctx = compiler.node_context(node, is_incremental);
     ctx.extra = extra;
     let mut mat_ctx = ctx.clone();
@@ -793,6 +820,36 @@ fn run_node(env: &Env, node: &Node, audits: &[&Node], progress: &Progress) -> Ve
             }
             Err(d) => return vec![fail(diag_message(&d), compiled_sql)],
         }
+    }
+    // An enforced contract: the SQL's columns are the declared ones, or nothing is built.
+    let contracted = node.resource_type == ResourceType::Model
+        && node.language == crate::parse::Language::Sql
+        && crate::parse::contract_enforced(node)
+        && matches!(mat.as_str(), "table" | "view" | "incremental");
+    if let (true, Some(sql)) = (contracted, &compiled_sql) {
+        if let Err(msg) = contract::check(conn.as_ref(), node, sql) {
+            return vec![fail(msg, compiled_sql)];
+        }
+    }
+    // Foreign keys (see run::foreign_keys): a table that has them is built under its final name
+    // (or staged without them and given them when published); a table they point at has the
+    // tables that reference it set aside while it is replaced.
+    let fk_model = foreign_keys::has_foreign_keys(node) && matches!(mat.as_str(), "table" | "incremental");
+    let lower = (key.0.to_lowercase(), key.1.to_lowercase(), key.2.to_lowercase());
+    let _restore = if existing.as_deref() == Some("table") && !is_incremental && opts.fk_targets.contains(&lower) {
+        let selected = |id: &str| opts.selected.contains(id);
+        match foreign_keys::drop_dependents(conn.as_ref(), compiler.manifest(), node, &selected, opts.full_refresh) {
+            Ok(dropped) => Some(foreign_keys::RestoreOnDrop { conn: conn.as_ref(), dropped }),
+            Err(msg) => return vec![fail(msg, compiled_sql)],
+        }
+    } else {
+        None
+    };
+    if let Some((_, v)) = mat_ctx.extra.iter_mut().find(|(k, _)| k == "build_in_place") {
+        *v = Value::from(fk_model && staged.is_none());
+    }
+    if let Some((_, v)) = mat_ctx.extra.iter_mut().find(|(k, _)| k == "defer_constraints") {
+        *v = Value::from(fk_model && staged.is_some());
     }
     let Some(mac) = materialization_macro(compiler, &mat) else {
         return vec![fail(format!("unknown materialization '{mat}'"), compiled_sql)];
@@ -901,11 +958,36 @@ fn run_node(env: &Env, node: &Node, audits: &[&Node], progress: &Progress) -> Ve
                     rel.render()
                 ));
             }
-            publish.push_str(&format!(
-                "alter table {} rename to {};\ncommit",
-                st.render(),
-                crate::templating::relation::quote(rel.identifier.as_deref().unwrap_or(""))
-            ));
+            if fk_model {
+                // Created under its name, with its constraints, from the audited rows.
+                let model = node.to_json();
+                let mut ddl = crate::adapter::constraints::render_columns(&model["columns"]);
+                ddl.extend(crate::adapter::constraints::render_model(&model["constraints"]));
+                let cols = node
+                    .columns
+                    .iter()
+                    .map(|c| {
+                        if c.quote == Some(true) {
+                            crate::templating::relation::quote(&c.name)
+                        } else {
+                            c.name.clone()
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                publish.push_str(&format!(
+                    "create table {rel} (\n    {}\n);\ninsert into {rel} ({cols}) select {cols} from {st};\ndrop table {st};\ncommit",
+                    ddl.join(",\n    "),
+                    rel = rel.render(),
+                    st = st.render()
+                ));
+            } else {
+                publish.push_str(&format!(
+                    "alter table {} rename to {};\ncommit",
+                    st.render(),
+                    crate::templating::relation::quote(rel.identifier.as_deref().unwrap_or(""))
+                ));
+            }
             if let Err(e) = conn.execute(&publish) {
                 conn.rollback();
                 let _ = conn.execute(&format!("drop table if exists {}", st.render()));

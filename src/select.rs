@@ -312,7 +312,26 @@ impl Context {
             (persist("relation") && field(old, "description") != field(new, "description"))
                 || (persist("columns") && cols(old) != cols(new))
         };
-        let contract = || field(&field(old, "config"), "contract") != field(&field(new, "config"), "contract");
+        // dbt's same_contract: unchanged while enforced in neither; changed when it becomes
+        // enforced, stops being enforced, or what it covers changes (its checksum: each column's
+        // name, type and constraints, the materialization and model constraints).
+        let contract = || {
+            let c = |v: &serde_json::Value| {
+                let top = field(v, "contract");
+                if top.is_object() {
+                    top
+                } else {
+                    field(&field(v, "config"), "contract")
+                }
+            };
+            let (o, n) = (c(old), c(new));
+            let enforced = |v: &serde_json::Value| v.get("enforced").and_then(|e| e.as_bool()).unwrap_or(false);
+            match (enforced(&o), enforced(&n)) {
+                (false, false) => false,
+                (true, true) => o.get("checksum") != n.get("checksum"),
+                _ => true,
+            }
+        };
         let macros = || self.changed_macros.iter().any(|mac| calls(raw_code, mac));
         match how {
             None => body() || configs() || relation() || descriptions() || contract() || macros(),

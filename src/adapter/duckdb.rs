@@ -154,7 +154,8 @@ pub fn attach_sql(a: &crate::project::profiles::Attach) -> String {
     )
 }
 
-fn quote_ident(s: &str) -> String {
+/// Quote an identifier for DuckDB.
+pub fn quote_ident(s: &str) -> String {
     format!("\"{}\"", s.replace('"', "\"\""))
 }
 

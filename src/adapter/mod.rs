@@ -1,6 +1,7 @@
 //! The database boundary. [`Adapter`] opens connections; [`Connection`] runs SQL and answers
 //! catalog questions. Nothing outside `adapter::duckdb` knows which database is behind it.
 
+pub mod constraints;
 pub mod duckdb;
 
 use serde_json::Value as Json;

@@ -80,6 +80,26 @@ impl Serialize for ConfigOut<'_> {
     }
 }
 
+/// A model's `contract`: enforced, alias_types and, when enforced, a checksum of what the
+/// contract covers (each column's name, type and constraints; the materialization and model
+/// constraints), which `state:modified.contract` compares.
+fn contract_json(n: &Node) -> Json {
+    let enforced = crate::parse::contract_enforced(n);
+    let checksum = enforced.then(|| {
+        let mut cols: Vec<&crate::project::properties::ColumnDef> = n.columns.iter().collect();
+        cols.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut state = String::new();
+        for c in cols {
+            let ks: Vec<Json> = c.constraints.iter().map(|k| k.to_json(false)).collect();
+            state.push_str(&format!("|{}{}{}", c.name, c.data_type.as_deref().unwrap_or("None"), Json::from(ks)));
+        }
+        let ks: Vec<Json> = n.constraints.iter().map(|k| k.to_json(true)).collect();
+        state.push_str(&format!("{}{}", n.materialized(), Json::from(ks)));
+        Checksum::of(&state).checksum
+    });
+    json!({"enforced": enforced, "alias_types": true, "checksum": checksum})
+}
+
 fn relation_name(n: &Node) -> Json {
     if n.is_test() || n.resource_type == ResourceType::Analysis || n.materialized() == "ephemeral" {
         return Json::Null;
@@ -113,7 +133,7 @@ struct ColumnOut<'a> {
     description: &'a str,
     meta: &'a Json,
     data_type: &'a Option<String>,
-    constraints: [(); 0],
+    constraints: Vec<Json>,
     quote: Option<bool>,
     tags: &'a [String],
 }
@@ -173,6 +193,11 @@ struct NodeOut<'a> {
     attached_node: Option<Option<&'a str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     file_key_name: Option<String>,
+    /// A model's constraints and contract.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    constraints: Option<Vec<Json>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    contract: Option<Json>,
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     compiled: Option<CompiledOut<'a>>,
 }
@@ -204,7 +229,8 @@ impl<'a> CompiledOut<'a> {
         let all = compiled?;
         let c = all.nodes.get(&n.unique_id)?;
         let rel = m.target_rel_path(n);
-        let path = |kind: &str| std::path::Path::new(all.target_path).join(kind).join(&rel).to_string_lossy().to_string();
+        let path =
+            |kind: &str| std::path::Path::new(all.target_path).join(kind).join(&rel).to_string_lossy().to_string();
         Some(CompiledOut {
             compiled: true,
             compiled_code: &c.sql,
@@ -259,7 +285,7 @@ fn node_json<'a>(
                         description: &c.description,
                         meta: if c.meta.is_object() { &c.meta } else { &EMPTY_META },
                         data_type: &c.data_type,
-                        constraints: [],
+                        constraints: c.constraints.iter().map(|k| k.to_json(false)).collect(),
                         quote: c.quote,
                         tags: &c.tags,
                     },
@@ -284,6 +310,9 @@ fn node_json<'a>(
         column_name: None,
         attached_node: None,
         file_key_name: None,
+        constraints: (n.resource_type == ResourceType::Model)
+            .then(|| n.constraints.iter().map(|k| k.to_json(true)).collect()),
+        contract: (n.resource_type == ResourceType::Model).then(|| contract_json(n)),
         compiled: CompiledOut::of(m, n, compiled),
     };
     if let (ResourceType::Test, Some(t)) = (n.resource_type, &n.test) {

@@ -126,6 +126,137 @@ pub struct ColumnDef {
     pub tests: Vec<TestDecl>,
     /// Whether the name is quoted.
     pub quote: Option<bool>,
+    /// `constraints:` (applied when the model's contract is enforced).
+    pub constraints: Vec<Constraint>,
+}
+
+/// The constraint types dbt knows.
+pub const CONSTRAINT_TYPES: &[&str] = &["check", "not_null", "unique", "primary_key", "foreign_key", "custom"];
+const CONSTRAINT_KEYS: &[&str] =
+    &["type", "name", "expression", "columns", "to", "to_columns", "warn_unenforced", "warn_unsupported"];
+
+/// A column or model constraint, as dbt's ColumnLevelConstraint / ModelLevelConstraint.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Constraint {
+    /// One of [`CONSTRAINT_TYPES`].
+    pub kind: String,
+    /// `name` (model-level constraints are rendered as `constraint <name> ...`).
+    pub name: Option<String>,
+    /// `expression`.
+    pub expression: Option<String>,
+    /// The columns of a model-level constraint.
+    pub columns: Vec<String>,
+    /// A foreign key's table: as written (`ref('customers')`, or a relation name), then the
+    /// relation a `ref()` or `source()` names once parsed.
+    pub to: Option<String>,
+    /// The columns a foreign key points at.
+    pub to_columns: Vec<String>,
+
+    /// `warn_unenforced` (default true).
+    pub warn_unenforced: bool,
+    /// `warn_unsupported` (default true).
+    pub warn_unsupported: bool,
+    /// Where it is written.
+    pub ypath: YPath,
+}
+
+impl Constraint {
+    /// As manifest.json and the Jinja context have it (`columns` only on model-level ones).
+    pub fn to_json(&self, model_level: bool) -> Json {
+        let mut v = serde_json::json!({
+            "type": self.kind, "name": self.name, "expression": self.expression,
+            "warn_unenforced": self.warn_unenforced, "warn_unsupported": self.warn_unsupported,
+            "to": self.to, "to_columns": self.to_columns,
+        });
+        if model_level {
+            v["columns"] = serde_json::json!(self.columns);
+        }
+        v
+    }
+}
+
+/// A `constraints:` list (of a column, or of a model when `model_level`), checked as dbt parses it.
+fn constraints(doc: &YamlDoc, m: &Mapping, p: &YPath, model_level: bool, diags: &mut Diagnostics) -> Vec<Constraint> {
+    let mut out = vec![];
+    let Some(list) = m.get("constraints") else { return out };
+    let lp = p.key("constraints");
+    let Yaml::Sequence(list) = list else {
+        diags.push(Diagnostic::error("E0108", "`constraints` must be a list").with_span(doc.span(&lp)));
+        return out;
+    };
+    for (i, c) in list.iter().enumerate() {
+        let cp = lp.index(i);
+        let Yaml::Mapping(c) = c else {
+            diags.push(
+                Diagnostic::error("E0108", "a constraint must be a mapping with a `type`")
+                    .with_span(doc.span(&cp))
+                    .with_help("write it as `- type: not_null`"),
+            );
+            continue;
+        };
+        check_keys(doc, c, &cp, CONSTRAINT_KEYS, "constraint", diags, true);
+        let kind = c.get("type").and_then(as_string).unwrap_or_default();
+        let bad = |msg: String, key: &str, help: String| {
+            Diagnostic::error("E0108", msg).with_span(doc.span(&cp.key(key))).with_help(help)
+        };
+        if !CONSTRAINT_TYPES.contains(&kind.as_str()) {
+            let help = did_you_mean(&kind, CONSTRAINT_TYPES.iter().copied())
+                .unwrap_or_else(|| format!("a constraint's type is one of {}", CONSTRAINT_TYPES.join(", ")));
+            let msg = if kind.is_empty() {
+                "constraint without a `type`".to_string()
+            } else {
+                format!("unknown constraint type '{kind}'")
+            };
+            diags.push(if kind.is_empty() {
+                Diagnostic::error("E0108", msg).with_span(doc.span(&cp)).with_help(help)
+            } else {
+                bad(msg, "type", help)
+            });
+            continue;
+        }
+        let list = |k: &str| c.get(k).map(string_list).unwrap_or_default();
+        let constraint = Constraint {
+            name: c.get("name").and_then(as_string),
+            expression: c.get("expression").and_then(as_string),
+            columns: list("columns"),
+            to: c.get("to").and_then(as_string),
+            to_columns: list("to_columns"),
+            warn_unenforced: c.get("warn_unenforced").and_then(Yaml::as_bool).unwrap_or(true),
+            warn_unsupported: c.get("warn_unsupported").and_then(Yaml::as_bool).unwrap_or(true),
+            ypath: cp.clone(),
+            kind,
+        };
+        let needs_expression = matches!(constraint.kind.as_str(), "check" | "custom");
+        if needs_expression && constraint.expression.is_none() {
+            diags.push(bad(
+                format!("a {} constraint needs an `expression`", constraint.kind),
+                "type",
+                "add `expression: <SQL>`".into(),
+            ));
+        }
+        if constraint.kind == "foreign_key"
+            && constraint.expression.is_none()
+            && (constraint.to.is_none() || constraint.to_columns.is_empty())
+        {
+            diags.push(bad(
+                "a foreign_key constraint needs `to` and `to_columns` (or an `expression`)".into(),
+                "type",
+                "add `to: ref('other_model')` and `to_columns: [id]`".into(),
+            ));
+        }
+        if model_level
+            && matches!(constraint.kind.as_str(), "unique" | "primary_key" | "foreign_key")
+            && constraint.columns.is_empty()
+        {
+            diags.push(bad(
+                format!("a model-level {} constraint needs `columns`", constraint.kind),
+                "type",
+                "add `columns: [<column>, ...]`, or declare it on the column".into(),
+            ));
+        }
+        out.push(constraint);
+    }
+    out
 }
 
 /// Properties for a model, seed, analysis or snapshot.
@@ -147,6 +278,8 @@ pub struct NodePatch {
     pub ypath: YPath,
     /// Snapshots in YAML: the relation they snapshot (`ref('orders')`).
     pub relation: Option<String>,
+    /// Model-level `constraints:`.
+    pub constraints: Vec<Constraint>,
 }
 
 /// One source table.
@@ -459,6 +592,7 @@ fn columns(doc: &YamlDoc, m: &Mapping, p: &YPath, diags: &mut Diagnostics) -> Ve
             tags: c.get("tags").map(string_list).unwrap_or_default(),
             tests: tests_of(c, &cp),
             quote: c.get("quote").and_then(Yaml::as_bool),
+            constraints: constraints(doc, c, &cp, false, diags),
         });
     }
     out
@@ -486,6 +620,7 @@ fn node_patch(doc: &YamlDoc, m: &Mapping, p: &YPath, kind: &str, diags: &mut Dia
         file: doc.path.clone(),
         ypath: p.clone(),
         relation: m.get("relation").and_then(as_string),
+        constraints: constraints(doc, m, p, true, diags),
     })
 }
 

@@ -119,6 +119,9 @@ pub fn locate(source: &str, path: &[Seg]) -> Option<(usize, usize, usize)> {
         match seg {
             Seg::Key(k) => {
                 let mut hit = None;
+                // The mapping's own keys are at the indent of its first key; deeper keys of the
+                // same name belong to nested values.
+                let mut child_indent = None;
                 for (i, raw) in lines.iter().enumerate().skip(from) {
                     let (raw_indent, key_indent, content) = split_line(raw);
                     if content.is_empty() || content.starts_with('#') {
@@ -128,6 +131,9 @@ pub fn locate(source: &str, path: &[Seg]) -> Option<(usize, usize, usize)> {
                         break;
                     }
                     if key_indent as isize <= parent_indent {
+                        continue;
+                    }
+                    if *child_indent.get_or_insert(key_indent) != key_indent {
                         continue;
                     }
                     if let Some(len) = key_matches(content, k) {
@@ -278,6 +284,13 @@ mod tests {
         assert_eq!(locate(src, &[k("models"), Seg::Index(0), k("config"), k("materialized")]), Some((5, 7, 12)));
         assert_eq!(locate(src, &[k("models"), Seg::Index(1), k("name")]), Some((6, 5, 4)));
         assert_eq!(locate(src, &[k("models"), Seg::Index(0), k("descripton")]), None);
+    }
+
+    #[test]
+    fn a_key_is_found_among_its_mappings_own_keys_not_deeper() {
+        let src = "models:\n  - name: a\n    constraints:\n      - type: check\n        columns: [x]\n    columns:\n      - name: x\n";
+        assert_eq!(locate(src, &[k("models"), Seg::Index(0), k("columns")]), Some((6, 5, 7)));
+        assert_eq!(locate(src, &[k("models"), Seg::Index(0), k("columns"), Seg::Index(0), k("name")]), Some((7, 9, 4)));
     }
 
     #[test]

@@ -220,7 +220,8 @@ pub(super) fn run(env: &Env, node: &Node, existing: Option<&str>, full_refresh: 
         let sql = match compiler.compile_in(node, ctx, Phase::Run, Some(conn.clone())) {
             Ok(c) => {
                 let sql = inject_ctes(&c.sql, &ctes);
-                compiler.record(&node.unique_id, &crate::compile::CompiledNode { sql: sql.clone(), ..Default::default() });
+                compiler
+                    .record(&node.unique_id, &crate::compile::CompiledNode { sql: sql.clone(), ..Default::default() });
                 sql
             }
             Err(d) => {

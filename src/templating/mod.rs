@@ -1296,6 +1296,16 @@ impl Object for AdapterObj {
                     Err(e) => Err(Error::new(ErrorKind::InvalidOperation, format!("database error: {e}"))),
                 }
             }
+            "render_raw_columns_constraints" | "render_raw_model_constraints" => {
+                let key = if method == "render_raw_columns_constraints" { "raw_columns" } else { "raw_constraints" };
+                let arg = pos.first().cloned().or_else(|| kw.as_ref().and_then(|k| k.get::<Value>(key).ok()));
+                let json = arg.map(|v| serde_json::to_value(&v).unwrap_or_default()).unwrap_or_default();
+                Ok(Value::from_serialize(if method == "render_raw_columns_constraints" {
+                    crate::adapter::constraints::render_columns(&json)
+                } else {
+                    crate::adapter::constraints::render_model(&json)
+                }))
+            }
             "get_columns_in_relation" => {
                 let rs = render_state(state)?;
                 rs.out().introspected = true;

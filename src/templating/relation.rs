@@ -82,7 +82,7 @@ impl Relation {
 
 /// Quote an identifier for DuckDB.
 pub fn quote(s: &str) -> String {
-    format!("\"{}\"", s.replace('"', "\"\""))
+    crate::adapter::duckdb::quote_ident(s)
 }
 
 impl fmt::Display for Relation {

@@ -247,6 +247,7 @@ pub fn add_generic_tests(
                 unit: None,
             })),
             language: crate::parse::Language::Sql,
+            constraints: vec![],
         };
         if !node.config.enabled() {
             manifest.disabled.insert(unique_id);
@@ -645,6 +646,7 @@ mod tests {
             file_path: PathBuf::new(),
             test: Some(Box::default()),
             language: crate::parse::Language::Sql,
+            constraints: vec![],
         }
     }
 

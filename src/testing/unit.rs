@@ -126,6 +126,7 @@ pub fn add_unit_tests(
                 unit: Some(v.clone()),
             })),
             language: crate::parse::Language::Sql,
+            constraints: vec![],
         };
         if manifest.nodes.contains_key(&unique_id) {
             diags.push(

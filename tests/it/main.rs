@@ -4,6 +4,7 @@ mod artifacts;
 mod cli;
 mod compare;
 mod compile;
+mod contracts;
 mod diagnostics;
 mod docs;
 mod duckdb_features;
