@@ -66,9 +66,10 @@ struct GlobalArgs {
     /// Resource types for `ls`
     #[arg(long = "resource-type", global = true, num_args = 1.., action = clap::ArgAction::Append, alias = "resource-types")]
     resource_type: Vec<String>,
-    /// Output of `ls`
-    #[arg(long, short = 'o', global = true, value_enum, default_value = "selector")]
-    output: OutputArg,
+    /// Output of `ls` (name, path, json, selector) and `lineage` (text, json, dot); the file
+    /// `source freshness` writes (target/sources.json by default)
+    #[arg(long, short = 'o', global = true)]
+    output: Option<String>,
     /// SQL to compile or show instead of a selected node
     #[arg(long, global = true)]
     inline: Option<String>,
@@ -107,6 +108,12 @@ struct GlobalArgs {
     /// Microbatch models: event time to build up to (exclusive)
     #[arg(long, global = true)]
     event_time_end: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+enum SourceAction {
+    /// Check each source's latest load against its freshness thresholds; write sources.json
+    Freshness,
 }
 
 #[derive(Debug, Subcommand)]
@@ -202,6 +209,11 @@ enum Command {
         #[arg(long)]
         lock: bool,
     },
+    /// Sources: `source freshness`
+    Source {
+        #[command(subcommand)]
+        action: SourceAction,
+    },
     /// The documentation site: `docs generate` writes it under target/, `docs serve` serves it
     Docs {
         #[command(subcommand)]
@@ -295,6 +307,11 @@ pub enum Cmd {
         /// --args, parsed.
         args: Map<String, Json>,
     },
+    /// `source freshness`.
+    SourceFreshness {
+        /// --output: where sources.json goes (else the target folder).
+        output: Option<PathBuf>,
+    },
     /// `docs generate`.
     DocsGenerate {
         /// --no-compile.
@@ -339,6 +356,7 @@ impl Cmd {
             Cmd::Clean => "clean",
             Cmd::Deps { .. } => "deps",
             Cmd::RunOperation { .. } => "run-operation",
+            Cmd::SourceFreshness { .. } => "freshness",
             Cmd::DocsGenerate { .. } => "generate",
             Cmd::DocsServe { .. } => "serve",
             Cmd::Lineage { .. } => "lineage",
@@ -470,6 +488,9 @@ where
         Command::Show => Cmd::Show,
         Command::Clean => Cmd::Clean,
         Command::Deps { upgrade, lock } => Cmd::Deps { upgrade, lock },
+        Command::Source { action: SourceAction::Freshness } => {
+            Cmd::SourceFreshness { output: output.as_ref().map(PathBuf::from) }
+        }
         Command::Docs { action: DocsAction::Generate { no_compile } } => Cmd::DocsGenerate { no_compile },
         Command::Docs { action: DocsAction::Serve { port } } => Cmd::DocsServe { port },
         Command::Lineage { node, upstream, downstream, depth, check } => {
@@ -502,6 +523,14 @@ where
         }
     }
     let no_color_env = env("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let output_arg = match (&command, output.as_deref()) {
+        (Cmd::SourceFreshness { .. }, _) | (_, None) => OutputArg::Selector,
+        (_, Some(o)) => OutputArg::from_str(o, true).map_err(|_| {
+            Err(format!(
+                "invalid value '{o}' for '--output <OUTPUT>' [possible values: name, path, json, selector, text, dot]"
+            ))
+        })?,
+    };
     Ok(Settings {
         command,
         project_dir: project_dir.unwrap_or_else(|| PathBuf::from(".")),
@@ -523,7 +552,7 @@ where
         },
         color: !no_color && !no_color_env && stderr_is_tty,
         resource_types: resource_type,
-        output,
+        output: output_arg,
         inline,
         limit,
         no_audit,

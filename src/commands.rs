@@ -357,6 +357,22 @@ fn selection_context(settings: &Settings, l: &Loaded, printer: &Printer) -> Resu
         changed.extend(more);
     }
     ctx.changed_macros = changed;
+    // Freshness results, for source_status: the state's and this target's sources.json.
+    let freshness = |d: &Path| -> Option<std::collections::BTreeMap<String, String>> {
+        let text = std::fs::read_to_string(d.join("sources.json")).ok()?;
+        let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+        Some(
+            v.get("results")?
+                .as_array()?
+                .iter()
+                .filter_map(|r| {
+                    Some((r.get("unique_id")?.as_str()?.to_string(), r.get("max_loaded_at")?.as_str()?.to_string()))
+                })
+                .collect(),
+        )
+    };
+    ctx.state_freshness = freshness(&dir);
+    ctx.current_freshness = freshness(&l.target_dir);
     if let Some(results) = std::fs::read_to_string(dir.join("run_results.json"))
         .ok()
         .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
@@ -473,6 +489,7 @@ fn command_on(settings: &Settings, l: &Loaded, printer: &Printer) -> i32 {
         Cmd::Retry => retry(settings, l, printer),
         Cmd::RunOperation { ref name, ref args } => run_operation(l, printer, name, args),
         Cmd::Diff { exit_code } => diff_cmd(settings, l, printer, exit_code),
+        Cmd::SourceFreshness { ref output } => source_freshness(settings, l, printer, output.as_deref()),
         Cmd::DocsGenerate { no_compile } => docs_generate(settings, l, printer, no_compile),
         Cmd::DocsServe { port } => crate::docs::serve(&l.target_dir, port, printer),
         Cmd::Lineage { ref target, upstream, downstream, depth, check } => {
@@ -480,6 +497,71 @@ fn command_on(settings: &Settings, l: &Loaded, printer: &Printer) -> i32 {
         }
         _ => 2,
     }
+}
+
+/// `source freshness`: each selected source table that has a threshold, checked in unique-id
+/// order between the project's on-run-start and on-run-end hooks; sources.json written; exit 1
+/// when one is stale past `error_after` or cannot be checked.
+fn source_freshness(settings: &Settings, l: &Loaded, printer: &Printer, output: Option<&Path>) -> i32 {
+    let ids = match selected(settings, l, &l.state, printer) {
+        Ok(ids) => ids,
+        Err(code) => return code,
+    };
+    let ids: std::collections::BTreeSet<String> = ids.into_iter().collect();
+    let sources: Vec<&crate::parse::SourceNode> = l
+        .manifest
+        .sources
+        .values()
+        .filter(|s| ids.contains(&s.unique_id))
+        .filter(|s| s.table.freshness.as_ref().is_some_and(|f| f.has_threshold()))
+        .collect();
+    let (_db, conn) = match connect(l, printer) {
+        Ok(x) => x,
+        Err(c) => return c,
+    };
+    let started = std::time::Instant::now();
+    let target = l.project.target.as_ref().map(|t| (t.name.clone(), t.threads)).unwrap_or_default();
+    printer.info(&format!("Concurrency: 1 threads (target='{}')", target.0));
+    printer.info("");
+    let compiler = Compiler::new(&l.engine, compile_globals(l), &l.manifest);
+    let mut hooks = match crate::run::run_hooks(&compiler, &l.project.config.on_run_start, "on-run-start", conn.clone())
+    {
+        Ok(n) => n,
+        Err(d) => {
+            printer.diagnostics(&[d]);
+            return 1;
+        }
+    };
+    let total = sources.len();
+    let mut results = vec![];
+    for (i, s) in sources.iter().enumerate() {
+        let name = format!("{}.{}", s.table.source_name, s.table.name);
+        printer.freshness_started(i + 1, total, &s.unique_id, &name);
+        let r = crate::run::freshness::check(conn.as_ref(), s, "Thread-1");
+        printer.freshness_finished(i + 1, total, &r, &name);
+        results.push(r);
+    }
+    let mut code = 0;
+    match crate::run::run_hooks(&compiler, &l.project.config.on_run_end, "on-run-end", conn.clone()) {
+        Ok(n) => hooks += n,
+        Err(d) => {
+            printer.diagnostics(&[d]);
+            code = 1;
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let json = crate::artifacts::sources_json(&results, &l.invocation, elapsed);
+    let path = output.map(Path::to_path_buf).unwrap_or_else(|| l.target_dir.join("sources.json"));
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    if let Err(e) = crate::artifacts::write_json(dir, &name, &json) {
+        printer.warn(&format!("cannot write {}: {e}", path.display()));
+    }
+    printer.freshness_summary(&results, hooks, elapsed, &l.manifest.sources);
+    if results.iter().any(|r| matches!(r.status(), "error" | "runtime error")) {
+        code = 1;
+    }
+    code
 }
 
 fn ls(settings: &Settings, l: &Loaded) -> i32 {

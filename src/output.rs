@@ -120,6 +120,78 @@ impl Printer {
         format!("{prefix}{} {}", ".".repeat(dots), self.paint(status_color, &plain_status))
     }
 
+    /// `N of M START freshness of source.table`.
+    pub fn freshness_started(&self, index: usize, total: usize, id: &str, name: &str) {
+        let line = self.line(index, total, &format!("START freshness of {name}"), "RUN", "0");
+        self.emit(
+            "info",
+            &line,
+            Some(serde_json::json!({"node": id, "status": "started", "index": index, "total": total})),
+        );
+    }
+
+    /// `N of M PASS freshness of source.table` (WARN, ERROR STALE, ERROR), as dbt prints it.
+    pub fn freshness_finished(
+        &self,
+        index: usize,
+        total: usize,
+        r: &crate::run::freshness::FreshnessResult,
+        name: &str,
+    ) {
+        let secs = r.execution_time();
+        let (label, color) = match r.status() {
+            "pass" => ("PASS", "32"),
+            "warn" => ("WARN", "33"),
+            "error" => ("ERROR STALE", "31"),
+            _ => ("ERROR", "31"),
+        };
+        let line =
+            self.line(index, total, &format!("{label} freshness of {name}"), &format!("{label} in {secs:.2}s"), color);
+        self.emit(
+            if color == "31" { "error" } else { "info" },
+            &line,
+            Some(serde_json::json!({"node": r.unique_id, "status": r.status(), "execution_time": secs})),
+        );
+    }
+
+    /// The end of `source freshness`: what ran, then each stale or failed source, as dbt does.
+    pub fn freshness_summary(
+        &self,
+        results: &[crate::run::freshness::FreshnessResult],
+        hooks: usize,
+        secs: f64,
+        sources: &std::collections::BTreeMap<String, crate::parse::SourceNode>,
+    ) {
+        self.info("");
+        let mut what = vec![];
+        if hooks > 0 {
+            what.push(format!("{hooks} project hook{}", if hooks == 1 { "" } else { "s" }));
+        }
+        what.push(format!("{} source{}", results.len(), if results.len() == 1 { "" } else { "s" }));
+        let (h, m, s) = ((secs / 3600.0) as u64, ((secs % 3600.0) / 60.0) as u64, secs % 60.0);
+        self.info(&format!(
+            "Finished running {} in {h} hours {m} minutes and {s:.2} seconds ({secs:.2}s).",
+            what.join(", ")
+        ));
+        for r in results {
+            let Some(src) = sources.get(&r.unique_id) else { continue };
+            let file = src.table.file.to_string_lossy().replace('\\', "/");
+            match &r.outcome {
+                crate::run::freshness::Outcome::Checked { status: "error", .. } => {
+                    self.info("");
+                    self.info(&self.paint("31", &format!("Failure in source {} ({file})", src.table.name)));
+                    self.info("  Status: error");
+                }
+                crate::run::freshness::Outcome::RuntimeError(msg) => {
+                    self.info("");
+                    self.info(&indent(msg));
+                }
+                _ => {}
+            }
+        }
+        self.info("Done.");
+    }
+
     /// The closing summary: errors and test failures with their messages, then warnings, and
     /// the counts.
     pub fn summary(&self, results: &RunResults, what: &str, nodes: &std::collections::BTreeMap<String, Node>) {

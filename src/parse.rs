@@ -774,6 +774,22 @@ pub fn parse(
                 }
             }
             let t = &t;
+            if t.freshness.as_ref().is_some_and(|f| f.has_threshold())
+                && t.loaded_at_field.is_none()
+                && t.loaded_at_query.is_none()
+            {
+                diags.push(
+                    Diagnostic::warning(
+                        "W0206",
+                        format!(
+                            "The configured adapter does not support metadata-based freshness. A loaded_at_field must be specified for source '{}.{}'.",
+                            t.source_name, t.name
+                        ),
+                    )
+                    .with_span(yaml_span(project, &t.file, &t.ypath.key("name")))
+                    .with_help("add `loaded_at_field: <column>` (or a `loaded_at_query`), or `freshness: null` to check nothing"),
+                );
+            }
             let database = t.database.clone().unwrap_or_else(|| globals.target_database.clone());
             let mut relation = Relation::new(&database, &t.schema, &t.identifier);
             match external_source_location(t, &database) {

@@ -7,6 +7,7 @@
 mod contract;
 pub mod external;
 mod foreign_keys;
+pub mod freshness;
 pub mod microbatch;
 pub mod python;
 

@@ -21,6 +21,7 @@ const METHODS: &[&str] = &[
     "test_name",
     "state",
     "result",
+    "source_status",
     "exposure",
 ];
 
@@ -221,6 +222,10 @@ pub struct Context {
     pub results: BTreeMap<String, String>,
     /// The --state folder, when one was given.
     pub state_dir: Option<std::path::PathBuf>,
+    /// `max_loaded_at` by source in the state's sources.json (None: the state has none).
+    pub state_freshness: Option<BTreeMap<String, String>>,
+    /// `max_loaded_at` by source in this target's sources.json (None: there is none).
+    pub current_freshness: Option<BTreeMap<String, String>>,
 }
 
 /// Whether `text` calls the macro `name` (as a whole word, e.g. `name(` or `pkg.name(`).
@@ -421,6 +426,13 @@ fn matches(m: &Manifest, atom: &Atom, ctx: &Context) -> BTreeSet<String> {
             "package" => glob(v, &s.fqn[0]),
             "path" => path_match(&s.table.file.to_string_lossy(), v),
             "fqn" => fqn_match(&s.fqn, v),
+            // dbt's source_status:fresher: loaded since the state's check (or not checked then).
+            "source_status" => match (&ctx.current_freshness, &ctx.state_freshness) {
+                (Some(now), Some(then)) => {
+                    now.get(&s.unique_id).is_some_and(|n| then.get(&s.unique_id).is_none_or(|t| n > t))
+                }
+                _ => false,
+            },
             _ => false,
         };
         if hit {
@@ -548,7 +560,7 @@ fn check_state_atom(text: &str, atom: &Atom, ctx: &Context) -> Option<Diagnostic
     let start = text.find(&format!("{}:{}", atom.method, atom.value)).unwrap_or(0);
     let value_at = start + atom.method.len() + 1;
     match atom.method.as_str() {
-        "state" | "result" if !ctx.has_state() => Some(sel_error(
+        "state" | "result" | "source_status" if !ctx.has_state() => Some(sel_error(
             text,
             start,
             atom.method.len(),
@@ -581,6 +593,30 @@ fn check_state_atom(text: &str, atom: &Atom, ctx: &Context) -> Option<Diagnostic
                 )),
                 _ => None,
             }
+        }
+        "source_status" if atom.value != "fresher" => Some(sel_error(
+            text,
+            value_at,
+            atom.value.len(),
+            format!("unknown source_status '{}'", atom.value),
+            Some("the source_status method takes `fresher`".into()),
+        )),
+        "source_status" if ctx.state_freshness.is_none() || ctx.current_freshness.is_none() => {
+            let (what, help) = if ctx.state_freshness.is_none() {
+                (
+                    "the --state folder has no sources.json",
+                    "run `strata source freshness` for the build you compare with, and keep its sources.json",
+                )
+            } else {
+                ("the target folder has no sources.json", "run `strata source freshness` first")
+            };
+            Some(sel_error(
+                text,
+                start,
+                atom.method.len(),
+                format!("`source_status:` compares freshness results, but {what}"),
+                Some(help.into()),
+            ))
         }
         "result" if !RESULT_VALUES.contains(&atom.value.as_str()) => Some(sel_error(
             text,

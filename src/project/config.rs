@@ -83,6 +83,9 @@ pub const KNOWN_CONFIG_KEYS: &[&str] = &[
     "unlogged",
     "docs",
     "labels",
+    "freshness",
+    "loaded_at_field",
+    "loaded_at_query",
 ];
 
 /// Keys whose values accumulate across layers instead of replacing.

@@ -130,6 +130,131 @@ pub struct ColumnDef {
     pub constraints: Vec<Constraint>,
 }
 
+/// The periods of a freshness threshold.
+pub const FRESHNESS_PERIODS: &[&str] = &["minute", "hour", "day"];
+
+/// A source table's freshness criteria (dbt's FreshnessThreshold).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Freshness {
+    /// `warn_after`: (count, period).
+    pub warn_after: Option<(i64, String)>,
+    /// `error_after`: (count, period).
+    pub error_after: Option<(i64, String)>,
+    /// `filter`: a SQL condition on the rows looked at.
+    pub filter: Option<String>,
+}
+
+impl Freshness {
+    /// As manifest.json and sources.json have it (an absent threshold is nulls).
+    pub fn to_json(&self) -> Json {
+        let t = |x: &Option<(i64, String)>| match x {
+            Some((c, p)) => serde_json::json!({"count": c, "period": p}),
+            None => serde_json::json!({"count": null, "period": null}),
+        };
+        serde_json::json!({"warn_after": t(&self.warn_after), "error_after": t(&self.error_after), "filter": self.filter})
+    }
+
+    /// Seconds in a period.
+    pub fn seconds(period: &str) -> i64 {
+        match period {
+            "minute" => 60,
+            "hour" => 3600,
+            _ => 86400,
+        }
+    }
+
+    /// Whether any threshold is set (a freshness with neither checks nothing).
+    pub fn has_threshold(&self) -> bool {
+        self.warn_after.is_some() || self.error_after.is_some()
+    }
+}
+
+/// A `freshness:` value as written: absent (None), `null` (Some(None): no freshness), or
+/// the keys it sets.
+fn freshness_value(doc: &YamlDoc, v: Option<&Yaml>, p: &YPath, diags: &mut Diagnostics) -> Option<Option<Freshness>> {
+    let v = v?;
+    let Yaml::Mapping(m) = v else {
+        if !matches!(v, Yaml::Null) {
+            diags.push(
+                Diagnostic::error("E0109", "`freshness` must be a mapping (or null)")
+                    .with_span(doc.span(p))
+                    .with_help("write `freshness: {warn_after: {count: 12, period: hour}}`"),
+            );
+        }
+        return Some(None);
+    };
+    check_keys(doc, m, p, &["warn_after", "error_after", "filter"], "freshness", diags, true);
+    let threshold =
+        |key: &str, diags: &mut Diagnostics| -> Option<(i64, String)> {
+            let tp = p.key(key);
+            match m.get(key)? {
+                Yaml::Mapping(t) => {
+                    check_keys(doc, t, &tp, &["count", "period"], key, diags, true);
+                    let count = t.get("count").and_then(Yaml::as_i64);
+                    let period = t.get("period").and_then(as_string);
+                    if count.is_none() {
+                        diags.push(
+                            Diagnostic::error("E0109", format!("`{key}` needs a whole-number `count`"))
+                                .with_span(doc.span(&tp.key("count")))
+                                .with_help(format!("write `{key}: {{count: 12, period: hour}}`")),
+                        );
+                    }
+                    match &period {
+                        Some(x) if FRESHNESS_PERIODS.contains(&x.as_str()) => {}
+                        _ => {
+                            let got = period.clone().unwrap_or_default();
+                            diags.push(
+                                Diagnostic::error("E0109", format!("unknown freshness period '{got}' in `{key}`"))
+                                    .with_span(doc.span(&tp.key("period")))
+                                    .with_help(did_you_mean(&got, FRESHNESS_PERIODS.iter().copied()).unwrap_or_else(
+                                        || format!("a period is one of {}", FRESHNESS_PERIODS.join(", ")),
+                                    )),
+                            );
+                            return None;
+                        }
+                    }
+                    Some((count?, period?))
+                }
+                Yaml::Null => None,
+                _ => {
+                    diags.push(
+                        Diagnostic::error("E0109", format!("`{key}` must be a mapping with `count` and `period`"))
+                            .with_span(doc.span(&tp)),
+                    );
+                    None
+                }
+            }
+        };
+    let warn_after = threshold("warn_after", diags);
+    let error_after = threshold("error_after", diags);
+    Some(Some(Freshness { warn_after, error_after, filter: m.get("filter").and_then(as_string) }))
+}
+
+/// Merge freshness declarations, outermost first, key by key; `null` removes what came before.
+fn merge_freshness(levels: Vec<Option<Option<Freshness>>>, raw: &[Option<&Mapping>]) -> Option<Freshness> {
+    let mut out: Option<Freshness> = None;
+    for (level, m) in levels.into_iter().zip(raw) {
+        match level {
+            None => {}
+            Some(None) => out = None,
+            Some(Some(f)) => {
+                let cur = out.get_or_insert_with(Freshness::default);
+                let set = |k: &str| m.and_then(|m| m.get(k)).is_some();
+                if set("warn_after") {
+                    cur.warn_after = f.warn_after;
+                }
+                if set("error_after") {
+                    cur.error_after = f.error_after;
+                }
+                if set("filter") {
+                    cur.filter = f.filter;
+                }
+            }
+        }
+    }
+    out
+}
+
 /// The constraint types dbt knows.
 pub const CONSTRAINT_TYPES: &[&str] = &["check", "not_null", "unique", "primary_key", "foreign_key", "custom"];
 const CONSTRAINT_KEYS: &[&str] =
@@ -301,10 +426,13 @@ pub struct SourceTable {
     pub source_description: String,
     /// Columns.
     pub columns: Vec<ColumnDef>,
-    /// `loaded_at_field`.
+    /// `loaded_at_field` (the table's, else the source's; none when a `loaded_at_query` is closer).
     pub loaded_at_field: Option<String>,
-    /// `freshness` (table overrides source).
-    pub freshness: Json,
+    /// `loaded_at_query` (the table's, else the source's; none when a `loaded_at_field` is closer).
+    pub loaded_at_query: Option<String>,
+    /// `freshness`: the source's, its config's, the table's and its config's merged key by
+    /// key, as dbt does; None when none declares one, or the table sets `freshness: null`.
+    pub freshness: Option<Freshness>,
     /// `loader`.
     pub loader: String,
     /// Table meta merged over source meta.
@@ -437,6 +565,50 @@ impl Properties {
             tags.extend(t.get("tags").map(string_list).unwrap_or_default());
             let mut tconfig = config.clone();
             tconfig.merge(&config_block(doc, t, &tp, diags));
+            // freshness and loaded_at_*: the source's, its config's, the table's, its config's.
+            let cfg = |m: &'_ Mapping| -> Option<Mapping> {
+                match m.get("config") {
+                    Some(Yaml::Mapping(c)) => Some(c.clone()),
+                    _ => None,
+                }
+            };
+            let (src_cfg, t_cfg) = (cfg(src), cfg(t));
+            let levels: [(Option<&Mapping>, YPath); 4] = [
+                (Some(src), p.clone()),
+                (src_cfg.as_ref(), p.key("config")),
+                (Some(t), tp.clone()),
+                (t_cfg.as_ref(), tp.key("config")),
+            ];
+            let mut parsed = vec![];
+            let mut raw = vec![];
+            let (mut loaded_at_field, mut loaded_at_query) = (None, None);
+            for (m, yp) in &levels {
+                let Some(m) = m else {
+                    parsed.push(None);
+                    raw.push(None);
+                    continue;
+                };
+                let f = freshness_value(doc, m.get("freshness"), &yp.key("freshness"), diags);
+                raw.push(match m.get("freshness") {
+                    Some(Yaml::Mapping(fm)) => Some(fm),
+                    _ => None,
+                });
+                parsed.push(f);
+                let (field, query) =
+                    (m.get("loaded_at_field").and_then(as_string), m.get("loaded_at_query").and_then(as_string));
+                if field.is_some() && query.is_some() {
+                    diags.push(
+                        Diagnostic::error("E0109", "Cannot specify both loaded_at_field and loaded_at_query")
+                            .with_span(doc.span(&yp.key("loaded_at_query")))
+                            .with_help("keep one: a column whose max is the load time, or a query that returns it"),
+                    );
+                }
+                // The closest level that mentions either wins (`loaded_at_field: null` clears it).
+                if m.contains_key("loaded_at_field") || m.contains_key("loaded_at_query") {
+                    (loaded_at_field, loaded_at_query) = (field, query);
+                }
+            }
+            let freshness = merge_freshness(parsed, &raw);
             self.sources.push(SourceTable {
                 identifier: t.get("identifier").and_then(as_string).unwrap_or_else(|| name.clone()),
                 schema: src.get("schema").and_then(as_string).unwrap_or_else(|| source_name.clone()),
@@ -444,8 +616,9 @@ impl Properties {
                 description: t.get("description").and_then(as_string).unwrap_or_default(),
                 source_description: src.get("description").and_then(as_string).unwrap_or_default(),
                 columns: columns(doc, t, &tp, diags),
-                loaded_at_field: t.get("loaded_at_field").or_else(|| src.get("loaded_at_field")).and_then(as_string),
-                freshness: t.get("freshness").or_else(|| src.get("freshness")).map(to_json).unwrap_or(Json::Null),
+                loaded_at_field,
+                loaded_at_query,
+                freshness,
                 loader: src.get("loader").and_then(as_string).unwrap_or_default(),
                 meta,
                 tags,

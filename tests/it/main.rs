@@ -10,6 +10,7 @@ mod docs;
 mod duckdb_features;
 mod e2e;
 mod fast_path;
+mod freshness;
 mod incremental;
 mod lineage;
 mod microbatch;
