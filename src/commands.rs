@@ -64,6 +64,8 @@ struct Loaded {
     early_db: std::sync::Mutex<Option<std::thread::JoinHandle<Result<DuckDb, crate::adapter::DbError>>>>,
     /// What this invocation compiles and runs, for manifest.json.
     compiled: crate::compile::CompiledLog,
+    /// The unique ids the command selects (`selected_resources`).
+    selected: Vec<String>,
 }
 
 /// For commands that run SQL on a database file that already exists, open it on another thread
@@ -79,13 +81,43 @@ fn open_early(
     (runs && exists).then(|| std::thread::spawn(move || DuckDb::open(&target)))
 }
 
+/// `invocation_args_dict`: the arguments as dbt names them (lowercase, flags' defaults filled).
+fn invocation_args(settings: &Settings) -> serde_json::Value {
+    let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.to_string_lossy().to_string());
+    json!({
+        "which": settings.command.name(),
+        "select": settings.select,
+        "exclude": settings.exclude,
+        "selector": settings.selector,
+        "full_refresh": settings.full_refresh,
+        "fail_fast": settings.fail_fast,
+        "vars": settings.vars,
+        "threads": settings.threads,
+        "target": settings.target,
+        "target_path": path(&settings.target_path),
+        "log_path": path(&settings.log_path),
+        "profiles_dir": path(&settings.profiles_dir),
+        "project_dir": settings.project_dir.to_string_lossy(),
+        "state": path(&settings.state),
+        "defer": settings.defer,
+        "favor_state": settings.favor_state,
+        "store_failures": settings.store_failures,
+        "log_format": match settings.log_format {
+            crate::output::LogFormat::Text => "default",
+            crate::output::LogFormat::Json => "json",
+        },
+        "invocation_command": std::env::args().collect::<Vec<_>>().join(" "),
+    })
+}
+
 fn target_dir(settings: &Settings, project: &Project) -> PathBuf {
     // Relative paths are relative to the project folder, where dbt runs.
     project.root.join(settings.target_path.clone().unwrap_or_else(|| PathBuf::from(&project.config.target_path)))
 }
 
 fn load(settings: &Settings, printer: &mut Printer) -> Result<Loaded, i32> {
-    let invocation = Invocation::new(settings.command.name(), settings.full_refresh);
+    let mut invocation = Invocation::new(settings.command.name(), settings.full_refresh);
+    invocation.args = invocation_args(settings);
     let (project, warnings) = match crate::project::load(&load_options(settings, true)) {
         Ok(x) => x,
         Err(d) => {
@@ -148,12 +180,14 @@ fn load(settings: &Settings, printer: &mut Printer) -> Result<Loaded, i32> {
         attach: vec![],
         early_db,
         compiled: Default::default(),
+        selected: vec![],
     })
 }
 
 fn compile_globals(l: &Loaded) -> Arc<Globals> {
     let mut g = crate::parse::parse_globals(&l.project, &l.invocation);
     g.resolver = l.manifest.resolver();
+    g.selected_resources = l.selected.clone();
     let manifest = l.manifest.clone();
     g.graph = crate::templating::lazy_map(move || manifest.graph_json());
     Arc::new(g)
@@ -403,8 +437,9 @@ fn project_command(settings: &Settings) -> i32 {
         Err(code) => return code,
     };
     // A bad selector stops the command before anything is written.
-    if let Err(code) = selected(settings, &l, &l.state, &printer) {
-        return code;
+    match selected(settings, &l, &l.state, &printer) {
+        Ok(ids) => l.selected = ids,
+        Err(code) => return code,
     }
     if settings.defer {
         if let Err(code) = defer(settings, &mut l, &printer) {
@@ -524,14 +559,14 @@ fn source_freshness(settings: &Settings, l: &Loaded, printer: &Printer, output: 
     printer.info(&format!("Concurrency: 1 threads (target='{}')", target.0));
     printer.info("");
     let compiler = Compiler::new(&l.engine, compile_globals(l), &l.manifest);
-    let mut hooks = match crate::run::run_hooks(&compiler, &l.project.config.on_run_start, "on-run-start", conn.clone())
-    {
-        Ok(n) => n,
-        Err(d) => {
-            printer.diagnostics(&[d]);
-            return 1;
-        }
-    };
+    let mut hooks =
+        match crate::run::run_hooks(&compiler, &l.project.config.on_run_start, "on-run-start", conn.clone(), vec![]) {
+            Ok(n) => n,
+            Err(d) => {
+                printer.diagnostics(&[d]);
+                return 1;
+            }
+        };
     let total = sources.len();
     let mut results = vec![];
     for (i, s) in sources.iter().enumerate() {
@@ -542,7 +577,7 @@ fn source_freshness(settings: &Settings, l: &Loaded, printer: &Printer, output: 
         results.push(r);
     }
     let mut code = 0;
-    match crate::run::run_hooks(&compiler, &l.project.config.on_run_end, "on-run-end", conn.clone()) {
+    match crate::run::run_hooks(&compiler, &l.project.config.on_run_end, "on-run-end", conn.clone(), vec![]) {
         Ok(n) => hooks += n,
         Err(d) => {
             printer.diagnostics(&[d]);
@@ -1527,14 +1562,14 @@ fn run_cmd(
             return 2;
         }
     }
-    let mut hooks = match crate::run::run_hooks(&compiler, &l.project.config.on_run_start, "on-run-start", conn.clone())
-    {
-        Ok(n) => n,
-        Err(d) => {
-            printer.diagnostics(&[d]);
-            return 1;
-        }
-    };
+    let mut hooks =
+        match crate::run::run_hooks(&compiler, &l.project.config.on_run_start, "on-run-start", conn.clone(), vec![]) {
+            Ok(n) => n,
+            Err(d) => {
+                printer.diagnostics(&[d]);
+                return 1;
+            }
+        };
     // on-run-start hooks may create or drop relations.
     let existing = if hooks > 0 {
         match catalog(printer) {
@@ -1568,7 +1603,13 @@ fn run_cmd(
     let jobs = crate::run::plan_jobs(&l.manifest, &l.dag, &plan, audit);
     let results = crate::run::execute(&compiler, &l.manifest, &jobs, &db, &opts, printer);
     let mut code = if results.failed() { 1 } else { 0 };
-    match crate::run::run_hooks(&compiler, &l.project.config.on_run_end, "on-run-end", conn.clone()) {
+    match crate::run::run_hooks(
+        &compiler,
+        &l.project.config.on_run_end,
+        "on-run-end",
+        conn.clone(),
+        crate::run::on_run_end_context(&l.manifest, &results),
+    ) {
         Ok(n) => hooks += n,
         Err(d) => {
             printer.diagnostics(&[d]);

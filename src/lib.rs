@@ -32,6 +32,9 @@ pub mod testing;
 
 use serde_json::{json, Value as Json};
 
+/// The dbt-core version whose semantics strata follows: Jinja's `dbt_version`.
+pub const DBT_VERSION: &str = "1.10.0";
+
 /// Facts about this invocation that every render and artifact shares.
 #[derive(Debug, Clone)]
 pub struct Invocation {
@@ -43,6 +46,8 @@ pub struct Invocation {
     pub flags: Json,
     /// Whether `log(..., info=True)` prints.
     pub print_logs: bool,
+    /// `invocation_args_dict` in Jinja: the command line's arguments by dbt's names.
+    pub args: Json,
 }
 
 impl Invocation {
@@ -53,6 +58,7 @@ impl Invocation {
             started_at: chrono::Utc::now(),
             flags: json!({"WHICH": which, "FULL_REFRESH": full_refresh, "STORE_FAILURES": false, "WARN_ERROR": false}),
             print_logs: true,
+            args: json!({"which": which, "full_refresh": full_refresh}),
         }
     }
 }

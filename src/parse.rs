@@ -380,6 +380,8 @@ pub fn parse_globals(project: &Project, invocation: &crate::Invocation) -> Globa
         graph: minijinja::Value::from_serialize(json!({"nodes": {}, "sources": {}, "exposures": {}, "metrics": {}})),
         print_logs: invocation.print_logs,
         test_paths: project.config.test_paths.clone(),
+        invocation_args: invocation.args.clone(),
+        selected_resources: vec![],
     }
 }
 

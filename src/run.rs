@@ -565,6 +565,36 @@ struct Progress<'a> {
     take_index: &'a dyn Fn() -> usize,
 }
 
+/// What on-run-end hooks see besides the usual context, as in dbt: `results` (each node's
+/// result, with its `node`), `schemas` and `database_schemas` (where the run built relations).
+pub fn on_run_end_context(manifest: &Manifest, results: &RunResults) -> Vec<(String, Value)> {
+    let mut schemas = std::collections::BTreeSet::new();
+    let mut database_schemas = std::collections::BTreeSet::new();
+    let rs: Vec<Json> = results
+        .results
+        .iter()
+        .map(|r| {
+            let node = manifest.nodes.get(&r.unique_id);
+            if let Some(n) = node.filter(|n| !n.is_test() && n.materialized() != "ephemeral") {
+                let (db, schema) =
+                    (n.relation.database.clone().unwrap_or_default(), n.relation.schema.clone().unwrap_or_default());
+                schemas.insert(schema.clone());
+                database_schemas.insert((db, schema));
+            }
+            json!({
+                "status": r.status.as_str(), "message": r.message, "execution_time": r.execution_time,
+                "thread_id": r.thread_id, "adapter_response": r.adapter_response, "failures": r.failures,
+                "unique_id": r.unique_id, "node": node.map(Node::to_json),
+            })
+        })
+        .collect();
+    vec![
+        ("results".into(), Value::from_serialize(&rs)),
+        ("schemas".into(), Value::from_serialize(&schemas)),
+        ("database_schemas".into(), Value::from_serialize(&database_schemas)),
+    ]
+}
+
 /// The tables foreign keys point at: (database, schema, table), lowercased.
 pub fn foreign_key_targets(conn: &dyn Connection) -> HashSet<(String, String, String)> {
     let sql = "select distinct database_name, schema_name, referenced_table from duckdb_constraints() \
@@ -1157,18 +1187,14 @@ pub fn run_hooks(
     hooks: &[String],
     label: &str,
     conn: Arc<dyn Connection>,
+    extra: Vec<(String, Value)>,
 ) -> Result<usize, Diagnostic> {
     let mut n = 0;
+    let ctx = crate::templating::NodeContext { extra, ..Default::default() };
     for (i, hook) in hooks.iter().enumerate() {
         let name = format!("dbt_project.yml ({label} {})", i + 1);
-        let r = compiler.engine().render(
-            &name,
-            hook,
-            Phase::Run,
-            compiler.globals(),
-            Default::default(),
-            Some(conn.clone()),
-        )?;
+        let r =
+            compiler.engine().render(&name, hook, Phase::Run, compiler.globals(), ctx.clone(), Some(conn.clone()))?;
         if !r.sql.trim().is_empty() {
             conn.execute(&r.sql)
                 .map_err(|e| Diagnostic::error("E0502", format!("{label} hook {} failed: {e}", i + 1)))?;

@@ -5,7 +5,9 @@
 //! statements run), so renders are independent and can run on any thread.
 //! In: node source + [`NodeContext`]. Out: [`Rendered`] or a located [`Diagnostic`].
 
+mod arith;
 pub mod blocks;
+pub mod datetime;
 pub mod modules;
 pub mod mutable;
 pub mod relation;
@@ -105,6 +107,10 @@ pub struct Globals {
     pub print_logs: bool,
     /// The project's test-paths (unit-test fixture files live under `<test-path>/fixtures`).
     pub test_paths: Vec<String>,
+    /// `invocation_args_dict`.
+    pub invocation_args: Json,
+    /// `selected_resources`: the unique ids the command selected (empty while parsing).
+    pub selected_resources: Vec<String>,
 }
 
 /// What the render knows about the node being rendered.
@@ -755,6 +761,8 @@ impl Engine {
         entries.insert("run_started_at".into(), modules::datetime_value(g.run_started_at.naive_utc()));
         entries.insert("invocation_id".into(), Value::from(g.invocation_id.as_str()));
         entries.insert("flags".into(), Value::from_serialize(&g.flags));
+        entries.insert("invocation_args_dict".into(), Value::from_serialize(&g.invocation_args));
+        entries.insert("selected_resources".into(), Value::from_serialize(&g.selected_resources));
         entries.insert("graph".into(), g.graph.clone());
         entries.insert("config".into(), Value::from_object(ConfigObj));
         for (k, v) in &n.extra {
@@ -1440,6 +1448,23 @@ impl Object for RelationFactory {
     }
 }
 
+/// `builtins`: dbt's own `ref`, `source` and `config`, for macros that override them.
+#[derive(Debug)]
+struct Builtins;
+impl Object for Builtins {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        match key.as_str()? {
+            "ref" => Some(Value::from_function(fn_ref)),
+            "source" => Some(Value::from_function(fn_source)),
+            "config" => Some(Value::from_object(ConfigObj)),
+            _ => None,
+        }
+    }
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Str(&["ref", "source", "config"])
+    }
+}
+
 fn install_globals(env: &mut Environment<'static>) {
     env.add_global("__strata_call", Value::from_function(|| ""));
     env.add_function("ref", fn_ref);
@@ -1462,6 +1487,11 @@ fn install_globals(env: &mut Environment<'static>) {
     env.add_function("statement", fn_statement);
     env.add_function("load_result", fn_load_result);
     env.add_global("exceptions", Value::from_object(Exceptions));
+    // The dbt version whose semantics strata follows (packages compare it).
+    env.add_global("dbt_version", crate::DBT_VERSION);
+    env.add_global("builtins", Value::from_object(Builtins));
+    env.add_function("__strata_add", datetime::add);
+    env.add_function("__strata_sub", datetime::sub);
     env.add_global("api", Value::from_object(Api));
     modules::install(env);
 }
@@ -1669,6 +1699,8 @@ mod tests_support {
             graph: Value::from(()),
             print_logs: false,
             test_paths: vec![],
+            invocation_args: json!({}),
+            selected_resources: vec![],
         })
     }
 
@@ -1846,6 +1878,11 @@ mod fidelity {
         ("{{ 'abc'[1:] }}{{ 'a-b' | replace('-', '_') }}{{ 'x' ~ 1 }}{{ 7 // 2 }}{{ 7 % 3 }}{{ 2 ** 3 }}", "bca_bx1318"),
         ("{% if [] %}t{% else %}f{% endif %}{% if {} %}t{% else %}f{% endif %}{% if [0] %}t{% endif %}", "fft"),
         ("{{ [1, 2] | select('odd') | list }}{{ ['a', 'b'] | reject('equalto', 'a') | list }}{{ [{'x': 1}] | map(attribute='x') | list }}", "[1]['b'][1]"),
+        // modules.datetime as Python's (each expected text is what Jinja2 on CPython prints).
+        ("{% set d = modules.datetime %}{{ (d.datetime(2024, 1, 31) + d.timedelta(days=1)).strftime('%Y-%m-%d') }}|{{ d.date(2024, 3, 1) - d.date(2024, 1, 1) }}|{{ (d.date(2024, 3, 1) - d.date(2024, 1, 1)).days }}", "2024-02-01|60 days, 0:00:00|60"),
+        ("{% set d = modules.datetime %}{{ d.timedelta(hours=-1) }}|{{ d.timedelta(days=1, seconds=3661) }}|{{ d.datetime(2024, 1, 2, 3, 4, 5) }}|{{ d.timedelta(minutes=90).total_seconds() }}", "-1 day, 23:00:00|1 day, 1:01:01|2024-01-02 03:04:05|5400.0"),
+        ("{% set d = modules.datetime %}{{ d.datetime(2024, 1, 2) > d.datetime(2024, 1, 1) }}{{ d.date(2024, 1, 1) == d.date(2024, 1, 1) }}{{ d.timedelta(days=1) < d.timedelta(hours=25) }}{{ [d.date(2024, 5, 1), d.date(2023, 1, 1)] | min }}", "TrueTrueTrue2023-01-01"),
+        ("{% set t = modules.datetime.datetime(2024, 1, 1) %}{{ (t - modules.datetime.timedelta(days=2 + 1)).isoformat() }}|{{ 'a' + 1 ~ 'b' }}|{{ 1 + 2 - 4 }}|{{ [1] + [2] }}|{{ t.replace(day=5).date() }}", "2023-12-29T00:00:00|a1b|-1|[1, 2]|2024-01-05"),
     ];
 
     const MACROS: &str = "{% macro variadic(a) %}{{ a }}{{ varargs | length }}{{ kwargs.get('k', '') }}{{ kwargs | length if not kwargs.k }}{% endmacro %}\n{% macro wrap_args() %}<{{ caller('x', 'y') }}>{% endmacro %}";

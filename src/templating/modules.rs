@@ -254,57 +254,14 @@ pub fn py_json(v: &serde_json::Value, sort_keys: bool) -> String {
     }
 }
 
-/// A Python-like datetime value: renders like `str(datetime)`, with `strftime` and `isoformat`.
-#[derive(Debug, Clone)]
-pub struct DateTimeObj(pub chrono::NaiveDateTime);
-
-/// `run_started_at` and `modules.datetime.datetime.now()` values.
-pub fn datetime_value(dt: chrono::NaiveDateTime) -> Value {
-    Value::from_object(DateTimeObj(dt))
-}
-
-impl Object for DateTimeObj {
-    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
-        use chrono::{Datelike, Timelike};
-        let d = &self.0;
-        Some(Value::from(match key.as_str()? {
-            "year" => d.year() as i64,
-            "month" => d.month() as i64,
-            "day" => d.day() as i64,
-            "hour" => d.hour() as i64,
-            "minute" => d.minute() as i64,
-            "second" => d.second() as i64,
-            "microsecond" => (d.nanosecond() / 1000) as i64,
-            _ => return None,
-        }))
-    }
-    fn call_method(self: &Arc<Self>, _s: &State<'_, '_>, method: &str, args: &[Value]) -> Result<Value, Error> {
-        match method {
-            "strftime" => {
-                let fmt = args.first().and_then(Value::as_str).unwrap_or("%Y-%m-%d %H:%M:%S");
-                let mut out = String::new();
-                use std::fmt::Write;
-                write!(out, "{}", self.0.format(fmt)).map_err(|_| invalid(format!("bad strftime format '{fmt}'")))?;
-                Ok(Value::from(out))
-            }
-            "isoformat" => Ok(Value::from(self.0.format("%Y-%m-%dT%H:%M:%S%.6f").to_string())),
-            "date" => Ok(Value::from(self.0.date().format("%Y-%m-%d").to_string())),
-            "timestamp" => Ok(Value::from(self.0.and_utc().timestamp() as f64)),
-            "astimezone" | "replace" => Ok(Value::from_object((**self).clone())),
-            _ => Err(Error::new(ErrorKind::UnknownMethod, format!("datetime has no method `{method}`"))),
-        }
-    }
-    fn render(self: &Arc<Self>, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.0.format("%Y-%m-%d %H:%M:%S%.6f"))
-    }
-}
+pub use super::datetime::{datetime_value, DateTimeObj};
 
 #[derive(Debug)]
 struct Modules;
 impl Object for Modules {
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
         match key.as_str()? {
-            "datetime" => Some(Value::from_object(DatetimeModule)),
+            "datetime" => Some(Value::from_object(super::datetime::DatetimeModule)),
             "re" => Some(Value::from_object(ReModule)),
             "itertools" => Some(Value::from_object(Itertools)),
             _ => None,
@@ -312,51 +269,6 @@ impl Object for Modules {
     }
     fn enumerate(self: &Arc<Self>) -> Enumerator {
         Enumerator::Str(&["datetime", "re", "itertools"])
-    }
-}
-
-#[derive(Debug)]
-struct DatetimeModule;
-impl Object for DatetimeModule {
-    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
-        match key.as_str()? {
-            "datetime" => Some(Value::from_object(DatetimeClass)),
-            "date" => Some(Value::from_object(DatetimeClass)),
-            _ => None,
-        }
-    }
-}
-
-#[derive(Debug)]
-struct DatetimeClass;
-impl Object for DatetimeClass {
-    fn call_method(self: &Arc<Self>, _s: &State<'_, '_>, method: &str, args: &[Value]) -> Result<Value, Error> {
-        match method {
-            "now" | "today" => Ok(datetime_value(chrono::Local::now().naive_local())),
-            "utcnow" => Ok(datetime_value(chrono::Utc::now().naive_utc())),
-            "strptime" => {
-                let s = args.first().and_then(Value::as_str).unwrap_or_default();
-                let fmt = args.get(1).and_then(Value::as_str).unwrap_or_default();
-                chrono::NaiveDateTime::parse_from_str(s, fmt)
-                    .or_else(|_| {
-                        chrono::NaiveDate::parse_from_str(s, fmt).map(|d| d.and_hms_opt(0, 0, 0).unwrap_or_default())
-                    })
-                    .map(datetime_value)
-                    .map_err(|e| invalid(format!("strptime('{s}', '{fmt}'): {e}")))
-            }
-            "fromisoformat" => {
-                let s = args.first().and_then(Value::as_str).unwrap_or_default();
-                chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f")
-                    .or_else(|_| chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f"))
-                    .or_else(|_| {
-                        chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
-                            .map(|d| d.and_hms_opt(0, 0, 0).unwrap_or_default())
-                    })
-                    .map(datetime_value)
-                    .map_err(|e| invalid(format!("fromisoformat('{s}'): {e}")))
-            }
-            _ => Err(Error::new(ErrorKind::UnknownMethod, format!("datetime has no method `{method}`"))),
-        }
     }
 }
 

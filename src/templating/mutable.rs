@@ -54,10 +54,12 @@ const KEYWORDS: &[&str] = &["in", "and", "or", "not", "if", "else", "elif", "is"
 /// Wrap every list literal in `__l(...)` and every dict literal in `__d(...)`. Returns `None` when
 /// there is nothing to wrap (or the template does not tokenize; minijinja reports that).
 pub fn rewrite(source: &str) -> Option<Rewritten> {
-    if !may_have_literals(source) {
+    // Binary `+` / `-` in templates that use dates become calls (see `arith`).
+    let arith = if super::arith::needed(source) { super::arith::edits(source) } else { None };
+    if !may_have_literals(source) && arith.is_none() {
         return None;
     }
-    let mut inserts: Vec<(usize, &'static str)> = vec![];
+    let mut inserts: Vec<(usize, std::borrow::Cow<'static, str>, u8)> = vec![];
     // Open brackets: (is a literal, kind) where kind is b'[' or b'{' or b'('.
     let mut stack: Vec<(bool, u8)> = vec![];
     let mut prev: Option<Token> = None;
@@ -81,18 +83,18 @@ pub fn rewrite(source: &str) -> Option<Rewritten> {
                     )
                 ) || matches!(prev, Some(Token::Ident(i)) if !KEYWORDS.contains(&i));
                 if !subscript {
-                    inserts.push((start, "__l("));
+                    inserts.push((start, "__l(".into(), 1));
                 }
                 stack.push((!subscript, b'['));
             }
             Token::BraceOpen => {
-                inserts.push((start, "__d("));
+                inserts.push((start, "__d(".into(), 1));
                 stack.push((true, b'{'));
             }
             Token::ParenOpen => stack.push((false, b'(')),
             Token::BracketClose | Token::BraceClose | Token::ParenClose => {
                 if let Some((true, _)) = stack.pop() {
-                    inserts.push((end, ")"));
+                    inserts.push((end, ")".into(), 1));
                 }
             }
             Token::VariableEnd | Token::BlockEnd => stack.clear(),
@@ -100,19 +102,30 @@ pub fn rewrite(source: &str) -> Option<Rewritten> {
         }
         prev = Some(tok);
     }
+    let mut source = std::borrow::Cow::Borrowed(source);
+    if let Some(a) = arith {
+        // Each operator becomes a comma: one ASCII character for another, offsets unchanged.
+        let mut bytes = source.as_bytes().to_vec();
+        for c in a.commas {
+            bytes[c] = b',';
+        }
+        source = std::borrow::Cow::Owned(String::from_utf8(bytes).ok()?);
+        inserts.extend(a.inserts.into_iter().map(|(p, s, o)| (p, s.into(), o)));
+    }
     if inserts.is_empty() {
         return None;
     }
-    inserts.sort_by_key(|(p, _)| *p);
+    // At one offset: an operator call opens before a literal's wrapper, and closes after it.
+    inserts.sort_by_key(|(p, _, o)| (*p, *o));
     let mut text = String::with_capacity(source.len() + inserts.len() * 4);
     let mut last = 0;
-    for (pos, s) in &inserts {
+    for (pos, s, _) in &inserts {
         text.push_str(&source[last..*pos]);
         text.push_str(s);
         last = *pos;
     }
     text.push_str(&source[last..]);
-    Some(Rewritten { text, inserts: inserts.iter().map(|(p, s)| (*p, s.len())).collect() })
+    Some(Rewritten { text, inserts: inserts.iter().map(|(p, s, _)| (*p, s.len())).collect() })
 }
 
 /// A Python list: indexable, iterable, and mutated in place by its methods.

@@ -300,3 +300,40 @@ fn source_names_render_with_target() {
     let compiled = p.read("target/compiled/open/models/stg_orders.sql");
     assert!(compiled.contains("\"open\".\"raw\".\"orders\""), "{compiled}");
 }
+
+/// dbt's context beyond the node: `selected_resources`, `invocation_args_dict`, `dbt_version`,
+/// `builtins`, and in on-run-end hooks `results`, `schemas` and `database_schemas` (each value
+/// as dbt-core 1.10 gives it for the same command).
+#[test]
+fn run_context_variables_are_dbts() {
+    let p = TestProject::fixture("incremental");
+    let hook = "create or replace table main.run_log as select \
+        '{{ results | map(attribute=\"node\") | map(attribute=\"name\") | sort | join(\",\") }}' as names, \
+        '{{ results | map(attribute=\"status\") | unique | join(\",\") }}' as statuses, \
+        '{{ schemas | join(\",\") }}' as schemas, \
+        '{% for d, s in database_schemas %}{{ d }}.{{ s }}{% endfor %}' as db_schemas";
+    let project = p.read("dbt_project.yml");
+    p.write("dbt_project.yml", &format!("{project}on-run-end:\n  - |\n    {hook}\n"));
+    p.write(
+        "models/context_probe.sql",
+        "select '{{ selected_resources | sort | join(\",\") }}' as selected, '{{ invocation_args_dict.which }}' as which, \
+         '{{ invocation_args_dict.select | join(\" \") }}' as sel, '{{ dbt_version }}' as v, \
+         '{{ builtins.ref(\"events\") }}' as events_rel\n",
+    );
+    let out = p.run(&["build", "-s", "events", "context_probe"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        p.query("inc.duckdb", "select * from context_probe"),
+        rows(&[&[
+            "model.inc.context_probe,seed.inc.events",
+            "build",
+            "events context_probe",
+            "1.10.0",
+            "\"inc\".\"main\".\"events\""
+        ]])
+    );
+    assert_eq!(
+        p.query("inc.duckdb", "select * from run_log"),
+        rows(&[&["context_probe,events", "success", "main", "inc.main"]])
+    );
+}
