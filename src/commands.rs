@@ -617,7 +617,7 @@ fn ls(settings: &Settings, l: &Loaded) -> i32 {
                 continue;
             }
             lines.push(match settings.output {
-                OutputArg::Name => n.name.clone(),
+                OutputArg::Name => n.versioned_name(),
                 OutputArg::Path => n.original_file_path.clone(),
                 OutputArg::Selector | OutputArg::Text | OutputArg::Dot => n.fqn.join("."),
                 OutputArg::Json => json!({
@@ -706,6 +706,7 @@ fn inline_node(l: &Loaded, sql: &str) -> crate::parse::Node {
         test: None,
         language: crate::parse::Language::Sql,
         constraints: vec![],
+        version: None,
     }
 }
 

@@ -215,7 +215,7 @@ impl<'a> Compiler<'a> {
                 } else {
                     self.ephemeral(inner, phase, conn.clone())?.sql_without_ctes
                 };
-                let name = self.manifest.nodes.get(inner).map(|n| n.name.clone()).unwrap_or_default();
+                let name = self.manifest.nodes.get(inner).map(Node::cte_name).unwrap_or_default();
                 order.push(inner.clone());
                 ctes.push((format!("__dbt__cte__{name}"), sql));
             }

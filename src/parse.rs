@@ -115,6 +115,8 @@ pub struct Node {
     pub language: Language,
     /// Model-level `constraints:` (applied when the contract is enforced).
     pub constraints: Vec<crate::project::properties::Constraint>,
+    /// A versioned model's version (one node per version).
+    pub version: Option<Box<VersionInfo>>,
 }
 
 /// What a data or unit test node tests.
@@ -155,6 +157,23 @@ impl Node {
         }
     }
 
+    /// The name an ephemeral model's CTE takes (`__dbt__cte__<this>`): the name, with the
+    /// version for a versioned model (`orders_v2`).
+    pub fn cte_name(&self) -> String {
+        match &self.version {
+            Some(v) => format!("{}_v{}", self.name, v.v.replace('.', "_")),
+            None => self.name.clone(),
+        }
+    }
+
+    /// The node's name as dbt lists and labels it: `orders`, or `orders.v2` for a version.
+    pub fn versioned_name(&self) -> String {
+        match &self.version {
+            Some(v) => format!("{}.v{}", self.name, v.v),
+            None => self.name.clone(),
+        }
+    }
+
     /// Where compiled and run SQL go under target/: generic tests sit below their property file
     /// (`models/schema.yml/not_null_orders_id.sql`), as with dbt.
     pub fn target_file_path(&self) -> String {
@@ -189,6 +208,7 @@ impl Node {
             test: None,
             language: if file.ends_with(".py") { Language::Python } else { Language::Sql },
             constraints: vec![],
+            version: None,
         }
     }
 
@@ -244,6 +264,9 @@ impl Node {
                 "quote": c.quote, "constraints": c.constraints.iter().map(|k| k.to_json(false)).collect::<Vec<_>>(),
             }))).collect::<serde_json::Map<_, _>>(),
             "constraints": self.constraints.iter().map(|k| k.to_json(true)).collect::<Vec<_>>(),
+            "version": self.version.as_ref().map(|v| v.v_json.clone()),
+            "latest_version": self.version.as_ref().map(|v| v.latest_json.clone()),
+            "deprecation_date": self.version.as_ref().and_then(|v| v.deprecation_date.clone()),
             "contract": {"enforced": contract_enforced(self), "alias_types": true},
         })
     }
@@ -322,8 +345,10 @@ impl Manifest {
             r.nodes.entry(n.name.clone()).or_default().push(Resolved {
                 unique_id: n.unique_id.clone(),
                 package: n.package_name.clone(),
-                relation: if ephemeral { Relation::cte(&n.name) } else { n.relation.clone() },
+                relation: if ephemeral { Relation::cte(&n.cte_name()) } else { n.relation.clone() },
                 ephemeral,
+                version: n.version.as_ref().map(|v| v.v.clone()),
+                latest: n.version.as_ref().is_none_or(|v| v.is_latest()),
             });
         }
         for s in self.sources.values() {
@@ -334,6 +359,8 @@ impl Manifest {
                     package: s.fqn[0].clone(),
                     relation: s.relation.clone(),
                     ephemeral: false,
+                    version: None,
+                    latest: true,
                 },
             );
         }
@@ -385,6 +412,28 @@ pub fn parse_globals(project: &Project, invocation: &crate::Invocation) -> Globa
     }
 }
 
+/// One version of a versioned model (`versions:` in property YAML).
+#[derive(Debug, Clone, PartialEq)]
+pub struct VersionInfo {
+    /// The version as text (`1`, `2.1`).
+    pub v: String,
+    /// The version as written in YAML (a number or a string), for manifest.json.
+    pub v_json: Json,
+    /// The model's latest version as text.
+    pub latest: String,
+    /// The latest version as written.
+    pub latest_json: Json,
+    /// `deprecation_date`, as written.
+    pub deprecation_date: Option<String>,
+}
+
+impl VersionInfo {
+    /// Whether this is the latest version (what `ref()` without a version resolves to).
+    pub fn is_latest(&self) -> bool {
+        self.v == self.latest
+    }
+}
+
 /// A node after its parse render, with the warnings it gave.
 type Parsed = (Node, Vec<Diagnostic>);
 
@@ -395,6 +444,8 @@ struct Pending<'a> {
     fqn: Vec<String>,
     config: Config,
     patch: Option<&'a NodePatch>,
+    /// The version a file defines, for a versioned model.
+    version: Option<VersionInfo>,
 }
 
 /// The engine for a project: strata's built-in macros, then every package's macros and generic
@@ -467,7 +518,7 @@ fn python_node(mut node: Node) -> Result<Parsed, Vec<Diagnostic>> {
         node.config.set("materialized", Json::String("table".into()));
     }
     let warnings = unknown_config_keys(&node, &in_file);
-    node.refs = calls.refs.into_iter().map(|(package, name)| RefCall { package, name }).collect();
+    node.refs = calls.refs.into_iter().map(|(package, name)| RefCall::new(package, name)).collect();
     node.sources = calls.sources;
     Ok((node, warnings))
 }
@@ -592,6 +643,36 @@ pub fn parse(
     let mut pending: Vec<Pending> = vec![];
     let no_patches = BTreeMap::new();
     let snapshot_files = snapshot_sources(project, &mut diags);
+    // Versioned models: each version's file (`<name>_v<v>`, or `defined_in`) with the patch the
+    // version makes of the model's (config over config, its columns, tests and constraints).
+    let mut versions: BTreeMap<(String, String), (NodePatch, VersionInfo)> = BTreeMap::new();
+    for package in &project.packages {
+        for patch in package.properties.models.values() {
+            let Some((latest, latest_json)) = patch.latest_version.clone() else { continue };
+            for v in &patch.versions {
+                let stem = v.defined_in.clone().unwrap_or_else(|| format!("{}_v{}", patch.name, v.v.replace('.', "_")));
+                let mut config = patch.config.clone();
+                config.merge(&v.config);
+                let derived = NodePatch {
+                    config,
+                    columns: v.columns.clone(),
+                    tests: v.tests.clone(),
+                    description: v.description.clone().unwrap_or_else(|| patch.description.clone()),
+                    constraints: v.constraints.clone().unwrap_or_else(|| patch.constraints.clone()),
+                    versions: vec![],
+                    ..patch.clone()
+                };
+                let info = VersionInfo {
+                    v: v.v.clone(),
+                    v_json: v.v_json.clone(),
+                    latest: latest.clone(),
+                    latest_json: latest_json.clone(),
+                    deprecation_date: v.deprecation_date.clone().or_else(|| patch.deprecation_date.clone()),
+                };
+                versions.insert((package.name.clone(), stem), (derived, info));
+            }
+        }
+    }
     for package in &project.packages {
         let props = &package.properties;
         let kinds = [
@@ -603,16 +684,29 @@ pub fn parse(
         ];
         for (files, kind, patches, resource_type) in kinds {
             for f in files {
+                let version = (resource_type == ResourceType::Model)
+                    .then(|| versions.get(&(package.name.clone(), f.stem())))
+                    .flatten();
                 let mut fqn = vec![package.name.clone()];
                 fqn.extend(f.folders());
-                fqn.push(f.stem());
+                match version {
+                    Some((patch, info)) => {
+                        fqn.push(patch.name.clone());
+                        fqn.push(format!("v{}", info.v));
+                    }
+                    None => fqn.push(f.stem()),
+                }
                 // dbt_project.yml folders first, then the property YAML's `config:` on top.
                 let mut config = folder_config(project, package, kind, &fqn);
-                let patch = patches.get(&f.stem());
+                let patch = match version {
+                    Some((p, _)) => Some(p),
+                    None => patches.get(&f.stem()).filter(|p| p.versions.is_empty()),
+                };
                 if let Some(p) = patch {
                     config.merge(&p.config);
                 }
-                pending.push(Pending { file: f, package: &package.name, resource_type, fqn, config, patch });
+                let version = version.map(|(_, info)| info.clone());
+                pending.push(Pending { file: f, package: &package.name, resource_type, fqn, config, patch, version });
             }
         }
     }
@@ -621,9 +715,15 @@ pub fn parse(
     let rendered: Vec<Result<Parsed, Vec<Diagnostic>>> = pending
         .par_iter()
         .map(|p| {
-            let name = p.file.stem();
+            let name = match (&p.version, p.patch) {
+                (Some(_), Some(patch)) => patch.name.clone(),
+                _ => p.file.stem(),
+            };
             let pkg = p.package.to_string();
-            let unique_id = format!("{}.{}.{}", p.resource_type.as_str(), pkg, name);
+            let unique_id = match &p.version {
+                Some(v) => format!("{}.{}.{}.v{}", p.resource_type.as_str(), pkg, name, v.v),
+                None => format!("{}.{}.{}", p.resource_type.as_str(), pkg, name),
+            };
             let mut node = Node {
                 unique_id: unique_id.clone(),
                 name: name.clone(),
@@ -645,6 +745,7 @@ pub fn parse(
                 test: (p.resource_type == ResourceType::Test).then(Default::default),
                 language: Language::Sql,
                 constraints: p.patch.map(|x| x.constraints.clone()).unwrap_or_default(),
+                version: p.version.clone().map(Box::new),
             };
             if p.resource_type == ResourceType::Seed {
                 return Ok((node, vec![]));
@@ -708,7 +809,7 @@ pub fn parse(
             continue;
         }
         if !matches!(node.resource_type, ResourceType::Analysis | ResourceType::Test) {
-            let key = (node.package_name.clone(), node.name.clone());
+            let key = (node.package_name.clone(), node.versioned_name());
             if let Some(prev) = ref_names.get(&key) {
                 diags.push(
                     Diagnostic::error("E0204", format!("two resources are named '{}'", node.name))
@@ -814,8 +915,8 @@ pub fn parse(
                 let text = d.as_str().unwrap_or_default();
                 match call.captures(text) {
                     Some(c) if &c[1] == "ref" => refs.push(match c.get(3) {
-                        Some(n) => RefCall { package: Some(c[2].to_string()), name: n.as_str().to_string() },
-                        None => RefCall { package: None, name: c[2].to_string() },
+                        Some(n) => RefCall::new(Some(c[2].to_string()), n.as_str().to_string()),
+                        None => RefCall::new(None, c[2].to_string()),
                     }),
                     Some(c) if c.get(3).is_some() => sources.push((c[2].to_string(), c[3].to_string())),
                     _ => diags.push(
@@ -906,11 +1007,21 @@ pub fn parse(
                 }
                 None => {
                     let disabled = manifest.disabled.iter().any(|u| u.rsplit('.').next() == Some(r.name.as_str()));
+                    let versions: Vec<String> =
+                        resolver.nodes.get(&r.name).into_iter().flatten().filter_map(|c| c.version.clone()).collect();
                     let (code, msg, help) = if disabled {
                         (
                             "E0205",
                             format!("'{}' depends on '{}', which is disabled", n.name, r.name),
                             Some("enable it, or remove the ref".to_string()),
+                        )
+                    } else if let (Some(v), false) = (&r.version, versions.is_empty()) {
+                        (
+                            "E0201",
+                            format!("ref('{}', v='{v}'): model '{}' has no version {v}", r.name, r.name),
+                            did_you_mean(v, versions.iter().map(String::as_str))
+                                .map(|h| h.replace("'?", "'? (v=...)"))
+                                .or_else(|| Some(format!("its versions are {}", versions.join(", ")))),
                         )
                     } else {
                         let names: Vec<&str> = resolver.nodes.keys().map(String::as_str).collect();
@@ -1004,6 +1115,7 @@ pub fn parse(
         }
     }
 
+    check_versions(project, &manifest, &mut diags);
     manifest.docs = docs_blocks(project, &mut diags);
     render_descriptions(project, &mut manifest, &mut diags);
     unused_config_paths(project, &manifest, &mut diags);
@@ -1017,6 +1129,88 @@ pub fn parse(
         Err(diags)
     } else {
         Ok((manifest, diags))
+    }
+}
+
+/// The deprecation date as dbt prints it (`2024-01-01T00:00:00+00:00`), if it is one.
+pub fn deprecation_time(text: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    let t = text.trim();
+    chrono::DateTime::parse_from_rfc3339(t)
+        .map(|d| d.with_timezone(&chrono::Utc))
+        .ok()
+        .or_else(|| chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S").ok().map(|d| d.and_utc()))
+        .or_else(|| chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%d %H:%M:%S").ok().map(|d| d.and_utc()))
+        .or_else(|| {
+            chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d")
+                .ok()
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+                .map(|d| d.and_utc())
+        })
+}
+
+/// Versioned models: every declared version has its file; a version past its
+/// `deprecation_date`, and a ref to one, are dbt's warnings.
+fn check_versions(project: &Project, manifest: &Manifest, diags: &mut Diagnostics) {
+    let now = chrono::Utc::now();
+    for package in &project.packages {
+        let stems: Vec<String> = package.models.iter().map(|f| f.stem()).collect();
+        for patch in package.properties.models.values().filter(|p| !p.versions.is_empty()) {
+            for v in &patch.versions {
+                let id = format!("model.{}.{}.v{}", package.name, patch.name, v.v);
+                if manifest.nodes.contains_key(&id) || manifest.disabled.contains(&id) {
+                    continue;
+                }
+                let stem = v.defined_in.clone().unwrap_or_else(|| format!("{}_v{}", patch.name, v.v.replace('.', "_")));
+                diags.push(
+                    Diagnostic::error(
+                        "E0110",
+                        format!(
+                            "version {} of model '{}' is defined in '{stem}', which is not a model file",
+                            v.v, patch.name
+                        ),
+                    )
+                    .with_span(yaml_span(project, &patch.file, &v.ypath.key("v")))
+                    .with_help(did_you_mean(&stem, stems.iter().map(String::as_str)).unwrap_or_else(|| {
+                        format!(
+                            "create {stem}.sql under the model paths, or set `defined_in:` to the file that defines it"
+                        )
+                    })),
+                );
+            }
+        }
+    }
+    let deprecated = |n: &Node| -> Option<(String, chrono::DateTime<chrono::Utc>)> {
+        let text = n.version.as_ref()?.deprecation_date.clone()?;
+        let at = deprecation_time(&text)?;
+        Some((at.format("%Y-%m-%dT%H:%M:%S+00:00").to_string(), at))
+    };
+    for n in manifest.nodes.values() {
+        if let Some((shown, _)) = deprecated(n).filter(|(_, at)| *at < now) {
+            diags.push(
+                Diagnostic::warning(
+                    "W0207",
+                    format!("Model {} has passed its deprecation date of {shown}. This model should be disabled or removed.", n.versioned_name()),
+                )
+                .with_span(Span::file_only(&n.original_file_path)),
+            );
+        }
+        for d in n.depends_on.iter().filter(|_| !n.is_test()) {
+            let Some(t) = manifest.nodes.get(d) else { continue };
+            let Some((shown, at)) = deprecated(t) else { continue };
+            let latest = t.version.as_ref().map(|v| v.latest.clone()).unwrap_or_default();
+            if at < now && t.version.as_ref().is_some_and(|v| !v.is_latest()) {
+                diags.push(
+                    Diagnostic::warning(
+                        "W0208",
+                        format!(
+                            "While compiling '{}': Found a reference to {}, which was deprecated on '{shown}'. A new version of '{}' is available. Migrate now: {{{{ ref('{}', '{}', v='{latest}') }}}}.",
+                            n.name, t.versioned_name(), t.name, t.package_name, t.name
+                        ),
+                    )
+                    .with_span(call_span(n, "ref", &t.name)),
+                );
+            }
+        }
     }
 }
 
@@ -1131,8 +1325,8 @@ fn contracts(project: &Project, manifest: &mut Manifest, diags: &mut Diagnostics
             let Some(m) = call.captures(to) else { continue };
             let target = if &m[1] == "ref" {
                 let r = match m.get(3) {
-                    Some(name) => RefCall { package: Some(m[2].to_string()), name: name.as_str().to_string() },
-                    None => RefCall { package: None, name: m[2].to_string() },
+                    Some(name) => RefCall::new(Some(m[2].to_string()), name.as_str().to_string()),
+                    None => RefCall::new(None, m[2].to_string()),
                 };
                 resolver.node(&r, &n.package_name).map(|t| (t.unique_id.clone(), t.relation.clone()))
             } else {
@@ -1411,7 +1605,8 @@ fn relation_for(engine: &Engine, globals: &Arc<Globals>, n: &Node) -> Result<Rel
             Some(s) => format!("{}_{}", globals.target_schema, s.trim()),
             None => globals.target_schema.clone(),
         };
-        let alias = custom("alias").map(|a| a.trim().to_string()).unwrap_or_else(|| n.name.clone());
+        // dbt's default__generate_alias_name: a version adds `_v<version>`.
+        let alias = custom("alias").map(|a| a.trim().to_string()).unwrap_or_else(|| n.cte_name());
         return Ok(Relation::new(&database, &schema, &alias));
     }
     let model = minijinja::Value::from_serialize(n.to_json());

@@ -22,6 +22,7 @@ const METHODS: &[&str] = &[
     "state",
     "result",
     "source_status",
+    "version",
     "exposure",
 ];
 
@@ -354,6 +355,7 @@ impl Context {
 /// `state:` values, `result:` values and the `state:modified` sub-selectors.
 const STATE_VALUES: &[&str] = &["new", "old", "modified", "unmodified"];
 const MODIFIED_KINDS: &[&str] = &["body", "configs", "relation", "persisted_descriptions", "macros", "contract"];
+const VERSION_VALUES: &[&str] = &["latest", "prerelease", "old", "none"];
 const RESULT_VALUES: &[&str] = &["error", "fail", "skip", "success", "warn", "pass"];
 
 /// Unique ids the atom matches before graph operators.
@@ -372,9 +374,18 @@ fn matches(m: &Manifest, atom: &Atom, ctx: &Context) -> BTreeSet<String> {
                 if v.contains('/') || v.ends_with(".sql") || v.ends_with(".csv") {
                     path_match(&n.original_file_path, v)
                 } else {
+                    // A versioned model's name selects all its versions; `name.v2` one of them.
                     fqn_match(&n.fqn, v)
+                        || (n.version.is_some() && n.fqn.len() >= 2 && glob(v, &n.fqn[n.fqn.len() - 2]))
                 }
             }
+            "version" => match (&n.version, v) {
+                (None, "none") => n.resource_type == crate::parse::ResourceType::Model,
+                (Some(ver), "latest") => ver.is_latest(),
+                (Some(ver), "prerelease") => version_cmp(&ver.v, &ver.latest).is_gt(),
+                (Some(ver), "old") => version_cmp(&ver.v, &ver.latest).is_lt(),
+                _ => false,
+            },
             "tag" => n.config.tags().iter().any(|t| glob(v, t)),
             "path" => path_match(&n.original_file_path, v),
             "file" => std::path::Path::new(&n.original_file_path).file_name().is_some_and(|f| {
@@ -440,6 +451,14 @@ fn matches(m: &Manifest, atom: &Atom, ctx: &Context) -> BTreeSet<String> {
         }
     }
     out
+}
+
+/// Versions compare as numbers when both are, else as text (dbt's UnparsedVersion).
+fn version_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    match (a.parse::<f64>(), b.parse::<f64>()) {
+        (Ok(x), Ok(y)) => x.partial_cmp(&y).unwrap_or(std::cmp::Ordering::Equal),
+        _ => a.cmp(b),
+    }
 }
 
 fn path_match(file: &str, v: &str) -> bool {
@@ -594,6 +613,14 @@ fn check_state_atom(text: &str, atom: &Atom, ctx: &Context) -> Option<Diagnostic
                 _ => None,
             }
         }
+        "version" if !VERSION_VALUES.contains(&atom.value.as_str()) => Some(sel_error(
+            text,
+            value_at,
+            atom.value.len(),
+            format!("unknown version selector '{}'", atom.value),
+            did_you_mean(&atom.value, VERSION_VALUES.iter().copied())
+                .or_else(|| Some(format!("one of: {}", VERSION_VALUES.join(", ")))),
+        )),
         "source_status" if atom.value != "fresher" => Some(sel_error(
             text,
             value_at,

@@ -126,6 +126,20 @@ struct DocsOut {
     node_color: Option<()>,
 }
 
+/// A node's columns by name, in the order the YAML declares them (as dbt writes them).
+struct Columns<'a>(Vec<(&'a str, ColumnOut<'a>)>);
+
+impl Serialize for Columns<'_> {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = ser.serialize_map(Some(self.0.len()))?;
+        for (k, v) in &self.0 {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
+}
+
 /// One column of a node, as ColumnInfo.
 #[derive(Serialize)]
 struct ColumnOut<'a> {
@@ -142,7 +156,13 @@ struct ColumnOut<'a> {
 struct RefOut<'a> {
     name: &'a str,
     package: &'a Option<String>,
-    version: Option<()>,
+    version: Option<Json>,
+}
+
+/// A ref's version as dbt records it: a number when it is one.
+fn version_json(v: &Option<String>) -> Option<Json> {
+    let v = v.as_ref()?;
+    Some(v.parse::<i64>().map(Json::from).or_else(|_| v.parse::<f64>().map(Json::from)).unwrap_or_else(|_| json!(v)))
 }
 
 #[derive(Serialize)]
@@ -170,7 +190,7 @@ struct NodeOut<'a> {
     config: ConfigOut<'a>,
     tags: Vec<String>,
     description: &'a str,
-    columns: BTreeMap<&'a str, ColumnOut<'a>>,
+    columns: Columns<'a>,
     meta: &'a Json,
     docs: DocsOut,
     patch_path: Option<String>,
@@ -196,6 +216,13 @@ struct NodeOut<'a> {
     /// A model's constraints and contract.
     #[serde(skip_serializing_if = "Option::is_none")]
     constraints: Option<Vec<Json>>,
+    /// A model's version, latest version and deprecation date (null when unversioned).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version: Option<Json>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    latest_version: Option<Json>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    deprecation_date: Option<Json>,
     #[serde(skip_serializing_if = "Option::is_none")]
     contract: Option<Json>,
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
@@ -274,24 +301,25 @@ fn node_json<'a>(
         config: ConfigOut(n),
         tags: n.config.tags(),
         description: &n.description,
-        columns: n
-            .columns
-            .iter()
-            .map(|c| {
-                (
-                    c.name.as_str(),
-                    ColumnOut {
-                        name: &c.name,
-                        description: &c.description,
-                        meta: if c.meta.is_object() { &c.meta } else { &EMPTY_META },
-                        data_type: &c.data_type,
-                        constraints: c.constraints.iter().map(|k| k.to_json(false)).collect(),
-                        quote: c.quote,
-                        tags: &c.tags,
-                    },
-                )
-            })
-            .collect(),
+        columns: Columns(
+            n.columns
+                .iter()
+                .map(|c| {
+                    (
+                        c.name.as_str(),
+                        ColumnOut {
+                            name: &c.name,
+                            description: &c.description,
+                            meta: if c.meta.is_object() { &c.meta } else { &EMPTY_META },
+                            data_type: &c.data_type,
+                            constraints: c.constraints.iter().map(|k| k.to_json(false)).collect(),
+                            quote: c.quote,
+                            tags: &c.tags,
+                        },
+                    )
+                })
+                .collect(),
+        ),
         meta: n.config.get("meta").filter(|m| m.is_object()).unwrap_or(&EMPTY_META),
         docs: DocsOut { show: true, node_color: None },
         patch_path: n
@@ -301,8 +329,12 @@ fn node_json<'a>(
         relation_name: relation_name(n),
         raw_code: &n.raw_code,
         language: (!seed).then_some(n.language.as_str()),
-        refs: (!seed)
-            .then(|| n.refs.iter().map(|r| RefOut { name: &r.name, package: &r.package, version: None }).collect()),
+        refs: (!seed).then(|| {
+            n.refs
+                .iter()
+                .map(|r| RefOut { name: &r.name, package: &r.package, version: version_json(&r.version) })
+                .collect()
+        }),
         sources: (!seed).then(|| n.sources.iter().map(|(a, b)| [a.as_str(), b.as_str()]).collect()),
         depends_on: DependsOn { macros: [], nodes: (!seed).then_some(n.depends_on.as_slice()) },
         root_path: seed.then_some(root),
@@ -313,23 +345,32 @@ fn node_json<'a>(
         constraints: (n.resource_type == ResourceType::Model)
             .then(|| n.constraints.iter().map(|k| k.to_json(true)).collect()),
         contract: (n.resource_type == ResourceType::Model).then(|| contract_json(n)),
+        version: (n.resource_type == ResourceType::Model).then(|| json!(n.version.as_ref().map(|v| &v.v_json))),
+        latest_version: (n.resource_type == ResourceType::Model)
+            .then(|| json!(n.version.as_ref().map(|v| &v.latest_json))),
+        deprecation_date: (n.resource_type == ResourceType::Model).then(|| {
+            json!(n.version.as_ref().and_then(|v| v.deprecation_date.as_deref()).map(|d| {
+                crate::parse::deprecation_time(d)
+                    .map(|t| t.format("%Y-%m-%dT%H:%M:%S+00:00").to_string())
+                    .unwrap_or_else(|| d.to_string())
+            }))
+        }),
         compiled: CompiledOut::of(m, n, compiled),
     };
     if let (ResourceType::Test, Some(t)) = (n.resource_type, &n.test) {
         if let Some(md) = &t.metadata {
-            let mut kwargs = md.kwargs.clone();
-            if let Some(Json::String(model)) = kwargs.get("model") {
-                let wrapped = format!("{{{{ get_where_subquery({model}) }}}}");
-                kwargs.insert("model".into(), json!(wrapped));
-            }
-            out.test_metadata = Some(json!({"name": md.name, "kwargs": kwargs, "namespace": md.namespace}));
+            // kwargs.model is dbt's `{{ get_where_subquery(ref('orders')) }}` already.
+            out.test_metadata = Some(json!({"name": md.name, "kwargs": md.kwargs, "namespace": md.namespace}));
             out.column_name = Some(t.column_name.as_deref());
             out.attached_node = Some(t.attached_node.as_deref());
-            let key = t.attached_node.as_deref().and_then(|a| a.split('.').next_back()).unwrap_or_default();
-            let kind = match t.attached_node.as_deref().and_then(|a| a.split('.').next()) {
-                Some("source") => "sources",
-                Some("seed") => "seeds",
-                _ => "models",
+            // The property-file entry the test is declared under: `models.<name>` (a versioned
+            // model's name, not its version), `seeds.<name>`, `sources.<source>`.
+            let attached = t.attached_node.as_deref().unwrap_or_default();
+            let parts: Vec<&str> = attached.split('.').collect();
+            let (kind, key) = match parts.first() {
+                Some(&"source") => ("sources", parts.get(2).copied().unwrap_or_default().to_string()),
+                Some(&"seed") => ("seeds", parts.get(2).copied().unwrap_or_default().to_string()),
+                _ => ("models", m.nodes.get(attached).map(|a| a.name.clone()).unwrap_or_default()),
             };
             out.file_key_name = Some(format!("{kind}.{key}"));
         }

@@ -405,6 +405,194 @@ pub struct NodePatch {
     pub relation: Option<String>,
     /// Model-level `constraints:`.
     pub constraints: Vec<Constraint>,
+    /// `versions:` of a versioned model, each with its columns resolved.
+    pub versions: Vec<VersionDecl>,
+    /// `latest_version` (else the highest version), as text and as written.
+    pub latest_version: Option<(String, Json)>,
+    /// The model's `deprecation_date` (a version's own one wins).
+    pub deprecation_date: Option<String>,
+}
+
+/// One entry of a model's `versions:`.
+#[derive(Debug, Clone, Default)]
+pub struct VersionDecl {
+    /// `v`, as text.
+    pub v: String,
+    /// `v` as written (a number or a string).
+    pub v_json: Json,
+    /// `defined_in`: the file (stem) that defines it; else `<name>_v<v>`.
+    pub defined_in: Option<String>,
+    /// The version's own `config:`, over the model's.
+    pub config: Config,
+    /// The model's columns as `include` / `exclude` choose them, with the version's own.
+    pub columns: Vec<ColumnDef>,
+    /// Model-level tests: the version's own, else the model's.
+    pub tests: Vec<TestDecl>,
+    /// `description` (else the model's).
+    pub description: Option<String>,
+    /// `deprecation_date` (else the model's).
+    pub deprecation_date: Option<String>,
+    /// `constraints` (else the model's).
+    pub constraints: Option<Vec<Constraint>>,
+    /// Where it is written.
+    pub ypath: YPath,
+}
+
+const VERSION_KEYS: &[&str] = &[
+    "v",
+    "defined_in",
+    "description",
+    "docs",
+    "config",
+    "columns",
+    "tests",
+    "data_tests",
+    "constraints",
+    "deprecation_date",
+    "access",
+    "meta",
+    "tags",
+];
+
+/// YAML's text of a scalar (`1`, `1.5`, `two`).
+fn scalar_text(v: &Yaml) -> Option<String> {
+    match v {
+        Yaml::Number(n) => Some(n.to_string()),
+        Yaml::String(s) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+/// A model's `versions:` and its latest version.
+fn model_versions(
+    doc: &YamlDoc,
+    m: &Mapping,
+    p: &YPath,
+    base: &[ColumnDef],
+    base_tests: &[TestDecl],
+    diags: &mut Diagnostics,
+) -> (Vec<VersionDecl>, Option<(String, Json)>) {
+    let mut out = vec![];
+    let Some(list) = m.get("versions") else { return (out, None) };
+    let lp = p.key("versions");
+    let Yaml::Sequence(list) = list else {
+        diags.push(Diagnostic::error("E0110", "`versions` must be a list").with_span(doc.span(&lp)));
+        return (out, None);
+    };
+    for (i, entry) in list.iter().enumerate() {
+        let vp = lp.index(i);
+        let Yaml::Mapping(e) = entry else {
+            diags.push(Diagnostic::error("E0110", "a version must be a mapping with `v`").with_span(doc.span(&vp)));
+            continue;
+        };
+        check_keys(doc, e, &vp, VERSION_KEYS, "version", diags, true);
+        let Some(v) = e.get("v").and_then(scalar_text) else {
+            diags.push(
+                Diagnostic::error("E0110", "a version entry has no `v`")
+                    .with_span(doc.span(&vp))
+                    .with_help("write `- v: 1`"),
+            );
+            continue;
+        };
+        if out.iter().any(|x: &VersionDecl| x.v == v) {
+            diags.push(
+                Diagnostic::error("E0110", format!("version {v} is declared twice")).with_span(doc.span(&vp.key("v"))),
+            );
+            continue;
+        }
+        // Columns: the model's as include / exclude choose them, then the version's own.
+        let mut columns: Vec<ColumnDef> = base.to_vec();
+        if let Some(Yaml::Sequence(cols)) = e.get("columns") {
+            let mut own = vec![];
+            for (j, c) in cols.iter().enumerate() {
+                let cp = vp.key("columns").index(j);
+                let Yaml::Mapping(c) = c else { continue };
+                if c.contains_key("include") || c.contains_key("exclude") {
+                    let names = |k: &str| -> Option<Vec<String>> {
+                        match c.get(k)? {
+                            Yaml::String(s) if s == "all" || s == "*" => None,
+                            other => Some(string_list(other)),
+                        }
+                    };
+                    if let Some(keep) = c.get("include").and_then(|_| names("include")) {
+                        columns.retain(|x| keep.contains(&x.name));
+                    }
+                    if let Some(drop) = c.get("exclude").and_then(|_| names("exclude")) {
+                        columns.retain(|x| !drop.contains(&x.name));
+                    }
+                    let unknown: Vec<String> = ["include", "exclude"]
+                        .iter()
+                        .filter_map(|k| names(k))
+                        .flatten()
+                        .filter(|n| !base.iter().any(|b| &b.name == n))
+                        .collect();
+                    for n in unknown {
+                        diags.push(
+                            Diagnostic::error(
+                                "E0110",
+                                format!(
+                                    "version {v} includes or excludes column '{n}', which the model does not declare"
+                                ),
+                            )
+                            .with_span(doc.span(&cp))
+                            .with_opt_help(did_you_mean(&n, base.iter().map(|b| b.name.as_str()))),
+                        );
+                    }
+                } else {
+                    own.extend(column_def(doc, c, &cp, diags));
+                }
+            }
+            for c in own {
+                match columns.iter_mut().find(|x| x.name == c.name) {
+                    Some(x) => *x = c,
+                    None => columns.push(c),
+                }
+            }
+        }
+        let own_tests = tests_of(e, &vp);
+        out.push(VersionDecl {
+            v_json: e.get("v").map(to_json).unwrap_or(Json::Null),
+            defined_in: e.get("defined_in").and_then(as_string),
+            config: config_block(doc, e, &vp, diags),
+            columns,
+            tests: if e.contains_key("tests") || e.contains_key("data_tests") {
+                own_tests
+            } else {
+                base_tests.to_vec()
+            },
+            description: e.get("description").and_then(as_string),
+            deprecation_date: e.get("deprecation_date").and_then(scalar_text),
+            constraints: e.contains_key("constraints").then(|| constraints(doc, e, &vp, true, diags)),
+            ypath: vp,
+            v,
+        });
+    }
+    let latest = match m.get("latest_version") {
+        Some(l) => {
+            let text = scalar_text(l).unwrap_or_default();
+            if !out.iter().any(|x| x.v == text) {
+                let known: Vec<&str> = out.iter().map(|x| x.v.as_str()).collect();
+                diags.push(
+                    Diagnostic::error(
+                        "E0110",
+                        format!("latest_version {text} is not one of the model's versions ({})", known.join(", ")),
+                    )
+                    .with_span(doc.span(&p.key("latest_version")))
+                    .with_opt_help(did_you_mean(&text, known.iter().copied())),
+                );
+            }
+            Some((text, to_json(l)))
+        }
+        // The highest version: numerically when both are numbers, else as text.
+        None => out
+            .iter()
+            .max_by(|a, b| match (a.v.parse::<f64>(), b.v.parse::<f64>()) {
+                (Ok(x), Ok(y)) => x.partial_cmp(&y).unwrap_or(std::cmp::Ordering::Equal),
+                _ => a.v.cmp(&b.v),
+            })
+            .map(|x| (x.v.clone(), x.v_json.clone())),
+    };
+    (out, latest)
 }
 
 /// One source table.
@@ -755,20 +943,24 @@ fn columns(doc: &YamlDoc, m: &Mapping, p: &YPath, diags: &mut Diagnostics) -> Ve
             diags.push(Diagnostic::error("E0104", "a column must be a mapping with a `name`").with_span(doc.span(&cp)));
             continue;
         };
-        check_keys(doc, c, &cp, COLUMN_KEYS, "column", diags, true);
-        let Some(name) = required_name(doc, c, &cp, "column", diags) else { continue };
-        out.push(ColumnDef {
-            name,
-            description: c.get("description").and_then(as_string).unwrap_or_default(),
-            data_type: c.get("data_type").and_then(as_string),
-            meta: c.get("meta").map(to_json).unwrap_or(Json::Object(Default::default())),
-            tags: c.get("tags").map(string_list).unwrap_or_default(),
-            tests: tests_of(c, &cp),
-            quote: c.get("quote").and_then(Yaml::as_bool),
-            constraints: constraints(doc, c, &cp, false, diags),
-        });
+        out.extend(column_def(doc, c, &cp, diags));
     }
     out
+}
+
+fn column_def(doc: &YamlDoc, c: &Mapping, cp: &YPath, diags: &mut Diagnostics) -> Option<ColumnDef> {
+    check_keys(doc, c, cp, COLUMN_KEYS, "column", diags, true);
+    let name = required_name(doc, c, cp, "column", diags)?;
+    Some(ColumnDef {
+        name,
+        description: c.get("description").and_then(as_string).unwrap_or_default(),
+        data_type: c.get("data_type").and_then(as_string),
+        meta: c.get("meta").map(to_json).unwrap_or(Json::Object(Default::default())),
+        tags: c.get("tags").map(string_list).unwrap_or_default(),
+        tests: tests_of(c, cp),
+        quote: c.get("quote").and_then(Yaml::as_bool),
+        constraints: constraints(doc, c, cp, false, diags),
+    })
 }
 
 fn node_patch(doc: &YamlDoc, m: &Mapping, p: &YPath, kind: &str, diags: &mut Diagnostics) -> Option<NodePatch> {
@@ -784,16 +976,23 @@ fn node_patch(doc: &YamlDoc, m: &Mapping, p: &YPath, kind: &str, diags: &mut Dia
             config = c;
         }
     }
+    let columns = columns(doc, m, p, diags);
+    let tests = tests_of(m, p);
+    let (versions, latest_version) =
+        if kind == "model" { model_versions(doc, m, p, &columns, &tests, diags) } else { (vec![], None) };
     Some(NodePatch {
         name,
         description: m.get("description").and_then(as_string).unwrap_or_default(),
         config,
-        columns: columns(doc, m, p, diags),
-        tests: tests_of(m, p),
+        columns,
+        tests,
         file: doc.path.clone(),
         ypath: p.clone(),
         relation: m.get("relation").and_then(as_string),
         constraints: constraints(doc, m, p, true, diags),
+        versions,
+        latest_version,
+        deprecation_date: m.get("deprecation_date").and_then(scalar_text),
     })
 }
 

@@ -37,12 +37,21 @@ pub enum Phase {
 }
 
 /// A `ref()` call as written.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RefCall {
     /// Package, for the two-argument form.
     pub package: Option<String>,
     /// Model, seed or snapshot name.
     pub name: String,
+    /// `v=` / `version=`: a model version (None: the latest).
+    pub version: Option<String>,
+}
+
+impl RefCall {
+    /// A `ref('name')` or `ref('package', 'name')` call without a version.
+    pub fn new(package: Option<String>, name: impl Into<String>) -> RefCall {
+        RefCall { package, name: name.into(), version: None }
+    }
 }
 
 /// A node a ref() or source() can resolve to.
@@ -56,6 +65,11 @@ pub struct Resolved {
     pub relation: Relation,
     /// Ephemeral models are inlined as CTEs.
     pub ephemeral: bool,
+    /// A versioned model's version.
+    pub version: Option<String>,
+    /// Whether a ref without a version resolves to it (unversioned nodes, and the latest
+    /// version of a versioned model).
+    pub latest: bool,
 }
 
 /// Lookup tables for ref() and source(), filled after parse.
@@ -71,9 +85,15 @@ impl Resolver {
     /// Resolve a ref: package-qualified first, then the current package, then any.
     pub fn node(&self, call: &RefCall, current_package: &str) -> Option<&Resolved> {
         let cands = self.nodes.get(&call.name)?;
+        let wanted = |c: &&Resolved| match &call.version {
+            Some(v) => c.version.as_deref() == Some(v.as_str()),
+            None => c.latest,
+        };
         match &call.package {
-            Some(p) => cands.iter().find(|c| &c.package == p),
-            None => cands.iter().find(|c| c.package == current_package).or_else(|| cands.first()),
+            Some(p) => cands.iter().filter(wanted).find(|c| &c.package == p),
+            None => {
+                cands.iter().filter(wanted).find(|c| c.package == current_package).or_else(|| cands.iter().find(wanted))
+            }
         }
     }
 }
@@ -899,11 +919,16 @@ fn kw_of(args: &[Value]) -> (Vec<Value>, Option<Kwargs>) {
 
 fn fn_ref(state: &State, args: Rest<Value>) -> Result<Value, Error> {
     let rs = render_state(state)?;
-    let (pos, _kw) = kw_of(&args);
+    let (pos, kw) = kw_of(&args);
     let strs: Vec<String> = pos.iter().filter_map(|v| v.as_str().map(str::to_string)).collect();
+    // `v=` or `version=`, a number or a string.
+    let version = ["v", "version"].iter().find_map(|k| {
+        let v = kw.as_ref()?.get::<Option<Value>>(k).ok().flatten()?;
+        (!v.is_none()).then(|| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()))
+    });
     let call = match strs.as_slice() {
-        [name] => RefCall { package: None, name: name.clone() },
-        [pkg, name] => RefCall { package: Some(pkg.clone()), name: name.clone() },
+        [name] => RefCall { package: None, name: name.clone(), version },
+        [pkg, name] => RefCall { package: Some(pkg.clone()), name: name.clone(), version },
         _ => {
             return Err(Error::new(
                 ErrorKind::InvalidOperation,
@@ -1731,10 +1756,7 @@ mod tests {
         let e = engine("");
         let sql = "{{ config(materialized='table', tags=['a']) }}select * from {{ ref('a') }} join {{ ref('p', 'b') }} join {{ source('s', 't') }} join {{ ref('a') }}";
         let r = e.render("models/m.sql", sql, Phase::Parse, &globals(), node(), None).unwrap();
-        assert_eq!(
-            r.refs,
-            vec![RefCall { package: None, name: "a".into() }, RefCall { package: Some("p".into()), name: "b".into() }]
-        );
+        assert_eq!(r.refs, vec![RefCall::new(None, "a"), RefCall::new(Some("p".into()), "b")]);
         assert_eq!(r.sources, vec![("s".to_string(), "t".to_string())]);
         assert_eq!(r.config.materialized("view"), "table");
         assert!(r.sql.contains("\"db\".\"main\".\"a\""));

@@ -52,6 +52,8 @@ pub struct GenericTest {
 pub enum Target<'a> {
     /// A model, seed or snapshot: its name.
     Node(&'a str),
+    /// One version of a versioned model: (name, version).
+    Version(&'a str, &'a str),
     /// A source table: (source, table).
     Source(&'a str, &'a str),
 }
@@ -137,6 +139,7 @@ pub fn interpret(decl: &TestDecl, target: Target, column: Option<&str>) -> Resul
     }
     let (prefix, target_name) = match target {
         Target::Node(n) => (String::new(), n.to_string()),
+        Target::Version(n, v) => (String::new(), format!("{n}_v{v}")),
         Target::Source(s, t) => ("source_".to_string(), format!("{s}_{t}")),
     };
     let test_type = match &namespace {
@@ -279,6 +282,7 @@ pub fn unique_id_hash(name: &str, test_name: &str, namespace: Option<&str>, kwar
 pub fn model_arg(target: Target) -> String {
     match target {
         Target::Node(n) => format!("{{{{ get_where_subquery(ref('{n}')) }}}}"),
+        Target::Version(n, v) => format!("{{{{ get_where_subquery(ref('{n}', version='{v}')) }}}}"),
         Target::Source(s, t) => format!("{{{{ get_where_subquery(source('{s}', '{t}')) }}}}"),
     }
 }
@@ -314,6 +318,11 @@ pub fn jinja_literal(v: &Json, top: bool) -> String {
 pub fn raw_code(t: &GenericTest, target: Target) -> String {
     let model = match target {
         Target::Node(n) => format!("get_where_subquery(ref({}))", serde_json::to_string(n).unwrap_or_default()),
+        Target::Version(n, v) => format!(
+            "get_where_subquery(ref({}, version={}))",
+            serde_json::to_string(n).unwrap_or_default(),
+            serde_json::to_string(v).unwrap_or_default()
+        ),
         Target::Source(s, tb) => format!(
             "get_where_subquery(source({}, {}))",
             serde_json::to_string(s).unwrap_or_default(),

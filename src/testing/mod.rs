@@ -67,6 +67,34 @@ pub fn add_generic_tests(
     let mut declared: Vec<Declared> = vec![];
     for (rt, patches) in [("model", &props.models), ("seed", &props.seeds), ("snapshot", &props.snapshots)] {
         for (name, patch) in patches {
+            // Each version of a versioned model has the tests of its own columns.
+            for v in &patch.versions {
+                let target_id = format!("{rt}.{pkg}.{name}.v{}", v.v);
+                if !manifest.nodes.contains_key(&target_id) {
+                    continue;
+                }
+                let target = Target::Version(name, &v.v);
+                for d in &v.tests {
+                    declared.push(Declared {
+                        file: &patch.file,
+                        decl: d,
+                        target,
+                        target_id: target_id.clone(),
+                        column: None,
+                    });
+                }
+                for c in &v.columns {
+                    for d in &c.tests {
+                        declared.push(Declared {
+                            file: &patch.file,
+                            decl: d,
+                            target,
+                            target_id: target_id.clone(),
+                            column: Some(c),
+                        });
+                    }
+                }
+            }
             let target_id = format!("{rt}.{pkg}.{name}");
             if !manifest.nodes.contains_key(&target_id) {
                 continue;
@@ -204,7 +232,12 @@ pub fn add_generic_tests(
         let mut refs = vec![];
         let mut sources = vec![];
         match d.target {
-            Target::Node(n) => refs.push(crate::templating::RefCall { package: None, name: n.to_string() }),
+            Target::Node(n) => refs.push(crate::templating::RefCall::new(None, n.to_string())),
+            Target::Version(n, v) => refs.push(crate::templating::RefCall {
+                package: None,
+                name: n.to_string(),
+                version: Some(v.to_string()),
+            }),
             Target::Source(s, tb) => sources.push((s.to_string(), tb.to_string())),
         }
         for v in t.args.values() {
@@ -248,6 +281,7 @@ pub fn add_generic_tests(
             })),
             language: crate::parse::Language::Sql,
             constraints: vec![],
+            version: None,
         };
         if !node.config.enabled() {
             manifest.disabled.insert(unique_id);
@@ -647,6 +681,7 @@ mod tests {
             test: Some(Box::default()),
             language: crate::parse::Language::Sql,
             constraints: vec![],
+            version: None,
         }
     }
 

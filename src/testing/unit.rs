@@ -113,7 +113,7 @@ pub fn add_unit_tests(
             description: m.get("description").and_then(Json::as_str).unwrap_or_default().to_string(),
             columns: vec![],
             patch_path: None,
-            refs: vec![crate::templating::RefCall { package: None, name: model.to_string() }],
+            refs: vec![crate::templating::RefCall::new(None, model.to_string())],
             sources: vec![],
             depends_on: vec![],
             relation: Relation::new("", "", name),
@@ -127,6 +127,7 @@ pub fn add_unit_tests(
             })),
             language: crate::parse::Language::Sql,
             constraints: vec![],
+            version: None,
         };
         if manifest.nodes.contains_key(&unique_id) {
             diags.push(
@@ -620,8 +621,8 @@ pub fn calls_in(s: &str) -> (Vec<crate::templating::RefCall>, Vec<(String, Strin
     if let Some(i) = inner("ref") {
         let a = args(i);
         let call = match a.as_slice() {
-            [n] => crate::templating::RefCall { package: None, name: n.clone() },
-            [p, n] => crate::templating::RefCall { package: Some(p.clone()), name: n.clone() },
+            [n] => crate::templating::RefCall::new(None, n.clone()),
+            [p, n] => crate::templating::RefCall::new(Some(p.clone()), n.clone()),
             _ => return (vec![], vec![]),
         };
         return (vec![call], vec![]);

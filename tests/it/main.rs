@@ -20,3 +20,4 @@ mod snapshots_e2e;
 mod state;
 mod testing;
 mod util;
+mod versions;
