@@ -230,7 +230,7 @@ fn selected(
     ctx: &crate::select::Context,
     printer: &Printer,
 ) -> Result<Vec<String>, i32> {
-    let named = crate::select::read_selectors(&l.project.root).map_err(|d| {
+    let named = crate::select::read_selectors(&l.project.root, &l.project.cli_vars).map_err(|d| {
         printer.diagnostics(&d);
         2
     })?;
@@ -1737,6 +1737,7 @@ fn deps(settings: &Settings, upgrade: bool, lock_only: bool) -> i32 {
         cache,
         upgrade,
         lock_only,
+        cli_vars: settings.vars.clone(),
     };
     match crate::deps::install(&root, &config, &opts) {
         Ok(report) => {

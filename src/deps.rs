@@ -97,7 +97,13 @@ fn span(root: &Path, file: &Path, yp: &YPath) -> Span {
 }
 
 /// Read the package entries of a project folder (`dir`), reporting malformed ones.
-pub fn read_specs(root: &Path, dir: &Path, required_by: &str, diags: &mut Diagnostics) -> Vec<Declared> {
+pub fn read_specs(
+    root: &Path,
+    dir: &Path,
+    required_by: &str,
+    vars: &serde_json::Map<String, serde_json::Value>,
+    diags: &mut Diagnostics,
+) -> Vec<Declared> {
     let Some(path) = packages_file(dir) else { return vec![] };
     let shown = rel_path(root, &path);
     let text = match std::fs::read_to_string(&path) {
@@ -107,13 +113,18 @@ pub fn read_specs(root: &Path, dir: &Path, required_by: &str, diags: &mut Diagno
             return vec![];
         }
     };
-    let doc = match YamlDoc::parse(&shown, text) {
+    let mut doc = match YamlDoc::parse(&shown, text) {
         Ok(d) => d,
         Err(d) => {
             diags.push(d);
             return vec![];
         }
     };
+    // dbt's packages.yml context: env_var(), var() (--vars only), dbt_version.
+    if let Err(e) = crate::templating::render_config_strings(&mut doc.value, vars, None, false) {
+        diags.push(e.with_span(Span::file_only(&shown)));
+        return vec![];
+    }
     let mut out = vec![];
     let Some(Yaml::Sequence(items)) = doc.value.get("packages") else {
         if !doc.value.is_null() && doc.value.get("projects").is_none() {
@@ -164,9 +175,15 @@ pub fn read_specs(root: &Path, dir: &Path, required_by: &str, diags: &mut Diagno
 
 /// Load-time check: every package the project declares is installed (as dbt checks before it
 /// parses). Uses package-lock.yml's names when there is one, otherwise the counts.
-pub fn check_installed(root: &Path, config: &ProjectConfig, packages: &[Package], diags: &mut Diagnostics) {
+pub fn check_installed(
+    root: &Path,
+    config: &ProjectConfig,
+    packages: &[Package],
+    vars: &serde_json::Map<String, serde_json::Value>,
+    diags: &mut Diagnostics,
+) {
     let mut local = Diagnostics::default();
-    let declared = read_specs(root, root, &config.name, &mut local);
+    let declared = read_specs(root, root, &config.name, vars, &mut local);
     if declared.is_empty() {
         return;
     }
@@ -291,6 +308,8 @@ pub struct DepsOptions {
     pub upgrade: bool,
     /// --lock: write package-lock.yml without installing.
     pub lock_only: bool,
+    /// --vars: packages.yml renders `var()` with these (and `env_var()`), as in dbt.
+    pub cli_vars: serde_json::Map<String, serde_json::Value>,
 }
 
 /// What `deps` did, for the command's output.
@@ -326,7 +345,7 @@ struct Resolver<'a> {
 /// `strata deps`.
 pub fn install(root: &Path, config: &ProjectConfig, opts: &DepsOptions) -> Result<DepsReport, Diagnostics> {
     let mut diags = Diagnostics::default();
-    let declared = read_specs(root, root, &config.name, &mut diags);
+    let declared = read_specs(root, root, &config.name, &opts.cli_vars, &mut diags);
     if diags.has_errors() {
         return Err(diags);
     }
@@ -501,7 +520,8 @@ impl Resolver<'_> {
                 names_by_key.insert(key, f.name.clone());
                 edges.push((d.required_by.clone(), f.name.clone(), d.clone()));
                 let install_at = PathBuf::from(&self.install_rel).join(&f.name);
-                for mut spec in read_specs(self.root, &f.dir_for_specs(), &f.name, &mut self.diags) {
+                for mut spec in read_specs(self.root, &f.dir_for_specs(), &f.name, &self.opts.cli_vars, &mut self.diags)
+                {
                     if f.link.is_none() {
                         if let Some(name) = spec.file.file_name() {
                             spec.shown = install_at.join(name);

@@ -524,6 +524,27 @@ fn python_node(mut node: Node) -> Result<Parsed, Vec<Diagnostic>> {
 }
 
 /// Render a property YAML string that holds Jinja (`"{{ target.schema }}_raw"`) in place.
+/// A property YAML entry's `config:` with its Jinja strings rendered (dbt's properties.yml
+/// context: target, var, env_var); a value that does not render is located at its key.
+fn rendered_config(p: &NodePatch, project: &Project, target: &Json) -> Result<Config, Diagnostic> {
+    let c = &p.config;
+    let jinja = |v: &Json| {
+        let text = v.to_string();
+        text.contains("{{") || text.contains("{%")
+    };
+    if !c.0.values().any(jinja) {
+        return Ok(c.clone());
+    }
+    let mut out = c.clone();
+    for (k, v) in out.0.iter_mut().filter(|(_, v)| jinja(v)) {
+        let mut y: serde_yaml::Value = serde_yaml::to_value(&*v).unwrap_or_default();
+        crate::templating::render_config_strings(&mut y, &project.cli_vars, Some(target), false)
+            .map_err(|d| d.with_span(yaml_span(project, &p.file, &p.ypath.key("config").key(k))))?;
+        *v = serde_json::to_value(&y).unwrap_or_default();
+    }
+    Ok(out)
+}
+
 fn render_property(value: &mut String, project: &Project, target: &Json) -> Result<(), Diagnostic> {
     if !value.contains("{{") && !value.contains("{%") {
         return Ok(());
@@ -703,7 +724,14 @@ pub fn parse(
                     None => patches.get(&f.stem()).filter(|p| p.versions.is_empty()),
                 };
                 if let Some(p) = patch {
-                    config.merge(&p.config);
+                    // Property YAML configs render with target, var and env_var, as in dbt.
+                    match rendered_config(p, project, &globals.target) {
+                        Ok(c) => config.merge(&c),
+                        Err(d) => {
+                            diags.push(d);
+                            config.merge(&p.config);
+                        }
+                    }
                 }
                 let version = version.map(|(_, info)| info.clone());
                 pending.push(Pending { file: f, package: &package.name, resource_type, fqn, config, patch, version });
@@ -1170,11 +1198,13 @@ fn check_versions(project: &Project, manifest: &Manifest, diags: &mut Diagnostic
                         ),
                     )
                     .with_span(yaml_span(project, &patch.file, &v.ypath.key("v")))
-                    .with_help(did_you_mean(&stem, stems.iter().map(String::as_str)).unwrap_or_else(|| {
-                        format!(
+                    .with_help(
+                        did_you_mean(&stem, stems.iter().map(String::as_str)).unwrap_or_else(|| {
+                            format!(
                             "create {stem}.sql under the model paths, or set `defined_in:` to the file that defines it"
                         )
-                    })),
+                        }),
+                    ),
                 );
             }
         }

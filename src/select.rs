@@ -759,11 +759,17 @@ fn definition(v: &serde_yaml::Value, yp: crate::project::yaml::YPath) -> Result<
 }
 
 /// Read selectors.yml (if the project has one).
-pub fn read_selectors(root: &std::path::Path) -> Result<NamedSelectors, Vec<Diagnostic>> {
+pub fn read_selectors(
+    root: &std::path::Path,
+    vars: &serde_json::Map<String, serde_json::Value>,
+) -> Result<NamedSelectors, Vec<Diagnostic>> {
     use crate::project::yaml::{YPath, YamlDoc};
     let path = root.join("selectors.yml");
     let Ok(text) = std::fs::read_to_string(&path) else { return Ok(NamedSelectors::default()) };
-    let doc = YamlDoc::parse(std::path::Path::new("selectors.yml"), text).map_err(|d| vec![d])?;
+    let mut doc = YamlDoc::parse(std::path::Path::new("selectors.yml"), text).map_err(|d| vec![d])?;
+    // dbt's selectors.yml context: env_var() and var() (--vars).
+    crate::templating::render_config_strings(&mut doc.value, vars, None, false)
+        .map_err(|e| vec![e.with_span(crate::diagnostics::Span::file_only("selectors.yml"))])?;
     let mut out = NamedSelectors::default();
     let mut diags = vec![];
     let items = doc.value.get("selectors").and_then(serde_yaml::Value::as_sequence).cloned().unwrap_or_default();

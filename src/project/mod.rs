@@ -182,7 +182,7 @@ pub fn load(opts: &LoadOptions) -> Result<(Project, Diagnostics), Diagnostics> {
     }
     packages[0].config = config.clone();
     if opts.packages_required {
-        crate::deps::check_installed(&root, &config, &packages, &mut diags);
+        crate::deps::check_installed(&root, &config, &packages, &opts.cli_vars, &mut diags);
     }
     let project = Project { root, config, target, cli_vars: opts.cli_vars.clone(), packages };
     if diags.has_errors() {

@@ -1532,6 +1532,7 @@ pub fn render_config_strings(
 ) -> Result<(), Diagnostic> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::SemiStrict);
+    env.add_global("dbt_version", crate::DBT_VERSION);
     // dbt_project.yml (the root's and packages') sees the target, as in dbt.
     if let Some(t) = target {
         env.add_global("target", Value::from_serialize(t));

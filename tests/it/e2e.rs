@@ -301,6 +301,40 @@ fn source_names_render_with_target() {
     assert!(compiled.contains("\"open\".\"raw\".\"orders\""), "{compiled}");
 }
 
+/// The other files dbt renders: property YAML `config:` (target, var, env_var), selectors.yml
+/// (env_var, var) and packages.yml (env_var, var), each checked against dbt-core 1.10.
+#[test]
+fn property_configs_selectors_and_packages_render_jinja() {
+    let p = TestProject::fixture("open_sources");
+    std::fs::remove_file(p.root.join("models/bad.sql")).unwrap();
+    p.write("models/depth.sql", "select 1 as d\n");
+    p.write(
+        "models/props.yml",
+        "version: 2\nmodels:\n  - name: depth\n    config:\n      materialized: \"{{ 'table' if target.type == 'duckdb' else 'view' }}\"\n      tags: [\"{{ var('tag_name', 'nightly') }}\"]\n",
+    );
+    p.write(
+        "selectors.yml",
+        "selectors:\n  - name: tagged\n    definition: \"tag:{{ env_var('STRATA_TEST_TAG', 'nightly') }}\"\n",
+    );
+    let out = p.run(&["build", "--selector", "tagged"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        p.query("open.duckdb", "select table_type from information_schema.tables where table_name = 'depth'"),
+        rows(&[&["BASE TABLE"]])
+    );
+    let out =
+        p.run_env(&["ls", "--selector", "tagged", "--vars", "{tag_name: weekly}"], &[("STRATA_TEST_TAG", "weekly")]);
+    assert_eq!(out.stdout, "open.depth\n", "{}", out.stderr);
+    // packages.yml: a local package whose path comes from an environment variable.
+    std::fs::create_dir_all(p.root.join("libs/tiny/macros")).unwrap();
+    p.write("libs/tiny/dbt_project.yml", "name: tiny\nversion: '1.0'\n");
+    p.write("libs/tiny/macros/m.sql", "{% macro tiny_one() %}1{% endmacro %}\n");
+    p.write("packages.yml", "packages:\n  - local: \"{{ env_var('STRATA_TEST_LIB', 'libs') }}/tiny\"\n");
+    let out = p.run_env(&["deps"], &[("STRATA_TEST_LIB", "libs")]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(p.root.join("dbt_packages/tiny/dbt_project.yml").is_file());
+}
+
 /// dbt's context beyond the node: `selected_resources`, `invocation_args_dict`, `dbt_version`,
 /// `builtins`, and in on-run-end hooks `results`, `schemas` and `database_schemas` (each value
 /// as dbt-core 1.10 gives it for the same command).
