@@ -428,6 +428,8 @@ pub struct Settings {
     pub event_time_start: Option<String>,
     /// --event-time-end.
     pub event_time_end: Option<String>,
+    /// Ctrl-C: what the binary's signal handler signals.
+    pub cancel: std::sync::Arc<crate::cancel::Cancel>,
 }
 
 /// Parse argv. Usage errors come back as clap's error (printed by main, exit 2).
@@ -569,6 +571,7 @@ where
         selector,
         event_time_start,
         event_time_end,
+        cancel: Default::default(),
     })
 }
 

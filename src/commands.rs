@@ -1599,14 +1599,27 @@ fn run_cmd(
         } else {
             crate::run::foreign_key_targets(conn.as_ref())
         },
+        cancel: settings.cancel.clone(),
     };
+    // From here Ctrl-C winds the run down: nothing new starts, running queries stop and roll
+    // back, and what finished is written (exit 130); a second Ctrl-C exits at once.
+    settings.cancel.wind_down_on_interrupt();
     let audit = matches!(settings.command, Cmd::Build) && !settings.no_audit;
     let jobs = crate::run::plan_jobs(&l.manifest, &l.dag, &plan, audit);
     let results = crate::run::execute(&compiler, &l.manifest, &jobs, &db, &opts, printer);
-    let mut code = if results.failed() { 1 } else { 0 };
+    let cancelled = settings.cancel.is_cancelled();
+    let mut code = if cancelled {
+        130
+    } else if results.failed() {
+        1
+    } else {
+        0
+    };
+    // An interrupted run does not run on-run-end hooks (as in dbt).
+    let end_hooks: &[String] = if cancelled { &[] } else { &l.project.config.on_run_end };
     match crate::run::run_hooks(
         &compiler,
-        &l.project.config.on_run_end,
+        end_hooks,
         "on-run-end",
         conn.clone(),
         crate::run::on_run_end_context(&l.manifest, &results),
@@ -1631,6 +1644,9 @@ fn run_cmd(
     }
     let ran = results.results.iter().filter_map(|r| l.manifest.nodes.get(&r.unique_id));
     printer.summary(&results, &crate::output::what_ran(ran, hooks), &l.manifest.nodes);
+    if cancelled {
+        printer.cancelled(&results, &l.manifest.nodes);
+    }
     code
 }
 

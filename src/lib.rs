@@ -9,6 +9,7 @@
 
 pub mod adapter;
 pub mod artifacts;
+pub mod cancel;
 pub mod cli;
 pub mod commands;
 pub mod compile;
@@ -74,10 +75,23 @@ where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
+    main_with_cancel(args, Default::default())
+}
+
+/// [`main_with_args`], with the cancellation state the binary's Ctrl-C handler signals (130
+/// when a run was interrupted).
+pub fn main_with_cancel<I, T>(args: I, cancel: std::sync::Arc<cancel::Cancel>) -> i32
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
     use std::io::IsTerminal;
     let env = |k: &str| std::env::var(k).ok();
     match cli::parse(args, &env, std::io::stderr().is_terminal()) {
-        Ok(settings) => commands::execute(&settings),
+        Ok(mut settings) => {
+            settings.cancel = cancel;
+            commands::execute(&settings)
+        }
         Err(Ok(e)) => {
             let code =
                 if matches!(e.kind(), clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion) {

@@ -120,6 +120,19 @@ impl Printer {
         format!("{prefix}{} {}", ".".repeat(dots), self.paint(status_color, &plain_status))
     }
 
+    /// After an interrupted run: the nodes the interrupt stopped and those that never started.
+    pub fn cancelled(&self, results: &RunResults, nodes: &std::collections::BTreeMap<String, Node>) {
+        let label = |id: &str| nodes.get(id).map(describe).unwrap_or_else(|| id.to_string());
+        self.info("");
+        for r in results.results.iter().filter(|r| r.message.starts_with("Cancelled:")) {
+            self.info(&self.paint("33", &format!("CANCEL {} (interrupted; rolled back)", label(&r.unique_id))));
+        }
+        for id in &results.not_started {
+            self.info(&format!("CANCEL {} (not started)", label(id)));
+        }
+        self.info(&self.paint("33", "Exited because of keyboard interrupt (Ctrl-C)"));
+    }
+
     /// `N of M START freshness of source.table`.
     pub fn freshness_started(&self, index: usize, total: usize, id: &str, name: &str) {
         let line = self.line(index, total, &format!("START freshness of {name}"), "RUN", "0");

@@ -139,6 +139,8 @@ pub struct RunResults {
     pub results: Vec<NodeResult>,
     /// Wall time in seconds.
     pub elapsed: f64,
+    /// When the run was cancelled (Ctrl-C): the nodes that never started.
+    pub not_started: Vec<String>,
 }
 
 impl RunResults {
@@ -194,6 +196,8 @@ pub struct RunOptions {
     /// Tables that foreign keys point at when the run starts: (database, schema, table),
     /// lowercased.
     pub fk_targets: HashSet<(String, String, String)>,
+    /// Ctrl-C: checked before each node starts; each worker's connection is registered with it.
+    pub cancel: Arc<crate::cancel::Cancel>,
 }
 
 /// One unit of scheduling: a node (with the tests that audit it before it is published) or a
@@ -469,6 +473,9 @@ pub fn execute(
             scope.spawn(move || {
                 let thread_id = format!("Thread-{}", t + 1);
                 let conn = adapter.connect();
+                if let Some(f) = conn.as_ref().ok().and_then(|c| c.interrupter()) {
+                    opts.cancel.register(f);
+                }
                 let take_index = || {
                     let mut s = sched.lock().unwrap_or_else(|e| e.into_inner());
                     s.next_index += 1;
@@ -476,8 +483,18 @@ pub fn execute(
                 };
                 loop {
                     let mut s = sched.lock().unwrap_or_else(|e| e.into_inner());
-                    while s.ready.is_empty() && s.running > 0 {
-                        s = cv.wait(s).unwrap_or_else(|e| e.into_inner());
+                    while s.ready.is_empty() && s.running > 0 && !opts.cancel.is_cancelled() {
+                        // Woken by a finished node, or (cancelled) by the timeout.
+                        s = cv
+                            .wait_timeout(s, std::time::Duration::from_millis(200))
+                            .unwrap_or_else(|e| e.into_inner())
+                            .0;
+                    }
+                    // Cancelled: nothing more starts; the nodes running finish (interrupted).
+                    if opts.cancel.is_cancelled() {
+                        drop(s);
+                        cv.notify_all();
+                        break;
                     }
                     let Some(item) = s.ready.iter().next().cloned() else { break };
                     s.ready.remove(&item);
@@ -542,7 +559,25 @@ pub fn execute(
         drop(files_tx);
     });
     let s = sched.into_inner().unwrap_or_else(|e| e.into_inner());
-    RunResults { results: s.results, elapsed: started.elapsed().as_secs_f64() }
+    let mut results = s.results;
+    let not_started: Vec<String> = if opts.cancel.is_cancelled() {
+        let done: HashSet<&str> = results.iter().map(|r| r.unique_id.as_str()).collect();
+        let mut left: Vec<String> = jobs
+            .iter()
+            .flat_map(|j| std::iter::once(&j.id).chain(&j.audits))
+            .filter(|id| !done.contains(id.as_str()))
+            .cloned()
+            .collect();
+        left.sort();
+        // What the interrupt stopped says so, rather than DuckDB's "INTERRUPT Error".
+        for r in results.iter_mut().filter(|r| r.status == Status::Error && r.message.contains("INTERRUPT")) {
+            r.message = format!("Cancelled: the run was interrupted (Ctrl-C) while this ran\n  {}", r.message);
+        }
+        left
+    } else {
+        vec![]
+    };
+    RunResults { results, elapsed: started.elapsed().as_secs_f64(), not_started }
 }
 
 /// A file for target/: kind (`compiled` or `run`), path below the project folder, text.

@@ -163,7 +163,7 @@ impl Adapter for DuckDb {
     fn connect(&self) -> Result<Arc<dyn Connection>, DbError> {
         let c = self.base.lock().map_err(|_| DbError("connection lock poisoned".into()))?.try_clone().map_err(err)?;
         c.execute_batch(&self.session).map_err(err)?;
-        Ok(Arc::new(DuckConn { conn: Mutex::new(c) }))
+        Ok(Arc::new(DuckConn { conn: Mutex::new(c), interrupted: Default::default() }))
     }
     fn type_name(&self) -> &'static str {
         "duckdb"
@@ -173,10 +173,16 @@ impl Adapter for DuckDb {
 /// One DuckDB connection.
 pub struct DuckConn {
     conn: Mutex<duckdb::Connection>,
+    /// Set by the interrupter: the running query is stopped, and no statement starts after it
+    /// (DuckDB's interrupt only reaches a query that is running), except ROLLBACK.
+    interrupted: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl DuckConn {
     fn with<T>(&self, f: impl FnOnce(&duckdb::Connection) -> Result<T, DbError>) -> Result<T, DbError> {
+        if self.interrupted.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(DbError("INTERRUPT Error: Interrupted! (the run was cancelled)".into()));
+        }
         let c = self.conn.lock().map_err(|_| DbError("connection lock poisoned".into()))?;
         f(&c)
     }
@@ -263,11 +269,19 @@ impl Connection for DuckConn {
             .collect())
     }
 
+    fn interrupter(&self) -> Option<crate::cancel::Interrupter> {
+        let handle = self.conn.lock().ok()?.interrupt_handle();
+        let flag = self.interrupted.clone();
+        Some(Box::new(move || {
+            flag.store(true, std::sync::atomic::Ordering::SeqCst);
+            handle.interrupt();
+        }))
+    }
+
     fn rollback(&self) {
-        let _ = self.with(|c| {
+        if let Ok(c) = self.conn.lock() {
             let _ = c.execute_batch("ROLLBACK");
-            Ok(())
-        });
+        }
     }
 }
 

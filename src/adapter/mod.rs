@@ -56,6 +56,11 @@ pub trait Connection: Send + Sync {
     fn columns(&self, database: &str, schema: &str, name: &str) -> Result<Vec<Column>, DbError>;
     /// Roll back an open transaction, if any.
     fn rollback(&self);
+    /// A function that stops the query this connection is running (from another thread), for
+    /// Ctrl-C; None when the database cannot.
+    fn interrupter(&self) -> Option<crate::cancel::Interrupter> {
+        None
+    }
 }
 
 /// Opens connections to one database.

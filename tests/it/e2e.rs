@@ -371,3 +371,65 @@ fn run_context_variables_are_dbts() {
         rows(&[&["context_probe,events", "success", "main", "inc.main"]])
     );
 }
+
+/// Ctrl-C during a build: the node running is stopped and rolled back (its table keeps its old
+/// rows), nothing starts after it, what finished is in run_results.json, the cancelled nodes
+/// are listed, and the exit code is 130. The interrupt is sent once the slow node has started
+/// (read from the progress output), and the slow query could not finish for hours, so the test
+/// does not depend on timing.
+#[test]
+fn ctrl_c_stops_the_run_and_leaves_every_relation_old_or_new() {
+    use std::io::BufRead;
+    let p = TestProject::fixture("incremental");
+    p.write("models/first.sql", "{{ config(materialized='table') }}\nselect {{ var('n', 1) }} as n\n");
+    p.write(
+        "models/slow.sql",
+        "{{ config(materialized='table') }}\nselect {{ var('n', 1) }} as n{% if var('slow', false) %}, (select count(*) from range(1000000000000) t(i) where i % 7 = 3) as c{% endif %}\nfrom {{ ref('first') }}\n",
+    );
+    p.write("models/after.sql", "{{ config(materialized='table') }}\nselect * from {{ ref('slow') }}\n");
+    assert_eq!(p.run(&["run", "-s", "first", "slow", "after"]).code, 0);
+
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(["run", "-s", "first", "slow", "after", "--threads", "1", "--vars", "{n: 2, slow: true}"])
+        .arg("--project-dir")
+        .arg(&p.root)
+        .env("NO_COLOR", "1")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start strata");
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = std::io::BufReader::new(stderr).lines();
+    let mut seen = vec![];
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        seen.push(line.clone());
+        if line.contains("START sql table model main.slow") {
+            break;
+        }
+    }
+    assert!(seen.iter().any(|l| l.contains("OK created sql table model main.first")), "{seen:#?}");
+    // SAFETY: kill(2) on the pid of the child this test started.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let status = child.wait().unwrap();
+    let text = rest.join("\n");
+    assert_eq!(status.code(), Some(130), "{text}");
+    assert!(text.contains("CANCEL sql table model main.slow (interrupted; rolled back)"), "{text}");
+    assert!(text.contains("CANCEL sql table model main.after (not started)"), "{text}");
+    assert!(text.contains("Exited because of keyboard interrupt"), "{text}");
+    // first finished (new), slow was rolled back (old), after never started (old).
+    assert_eq!(p.query("inc.duckdb", "select n from first"), rows(&[&["2"]]));
+    assert_eq!(p.query("inc.duckdb", "select * from slow"), rows(&[&["1"]]));
+    assert_eq!(p.query("inc.duckdb", "select * from after"), rows(&[&["1"]]));
+    let rr: serde_json::Value = serde_json::from_str(&p.read("target/run_results.json")).unwrap();
+    let statuses: Vec<(String, String)> = rr["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["unique_id"].as_str().unwrap().to_string(), r["status"].as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!(
+        statuses,
+        [("model.inc.first".to_string(), "success".to_string()), ("model.inc.slow".to_string(), "error".to_string())]
+    );
+}
