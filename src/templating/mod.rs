@@ -783,6 +783,12 @@ impl Engine {
         entries.insert("flags".into(), Value::from_serialize(&g.flags));
         entries.insert("invocation_args_dict".into(), Value::from_serialize(&g.invocation_args));
         entries.insert("selected_resources".into(), Value::from_serialize(&g.selected_resources));
+        // dbt's `schema` and `database`: where the node is built.
+        if let Some(t) = &n.this {
+            entries.insert("schema".into(), Value::from(t.schema.clone()));
+            entries.insert("database".into(), Value::from(t.database.clone()));
+        }
+        entries.insert("thread_id".into(), Value::from(std::thread::current().name().unwrap_or("MainThread")));
         entries.insert("graph".into(), g.graph.clone());
         entries.insert("config".into(), Value::from_object(ConfigObj));
         for (k, v) in &n.extra {
@@ -1365,6 +1371,132 @@ impl Object for AdapterObj {
                         .collect::<Vec<_>>(),
                 ))
             }
+            // Relations and schemas, as dbt's adapter has them (run only when executing).
+            "drop_relation" | "truncate_relation" | "rename_relation" => {
+                let rs = render_state(state)?;
+                let rel = |i: usize, k: &str| {
+                    pos.get(i).cloned().or(kw_rel(&kw, k)).and_then(|v| v.downcast_object::<Relation>())
+                };
+                let Some(r) = rel(0, if method == "rename_relation" { "from_relation" } else { "relation" }) else {
+                    return Err(Error::new(
+                        ErrorKind::InvalidOperation,
+                        format!("adapter.{method}() needs a relation"),
+                    ));
+                };
+                if !rs.executes() {
+                    return Ok(Value::from(()));
+                }
+                let kind = if r.kind.as_deref() == Some("view") { "view" } else { "table" };
+                let sql = match method {
+                    "drop_relation" => format!("drop {kind} if exists {r}"),
+                    "truncate_relation" => format!("truncate table {r}"),
+                    _ => {
+                        let Some(to) = rel(1, "to_relation") else {
+                            return Err(Error::new(
+                                ErrorKind::InvalidOperation,
+                                "adapter.rename_relation() needs to_relation",
+                            ));
+                        };
+                        format!(
+                            "alter {kind} {r} rename to {}",
+                            relation::quote(to.identifier.as_deref().unwrap_or_default())
+                        )
+                    }
+                };
+                run_sql(&rs, &sql, false)?;
+                Ok(Value::from(()))
+            }
+            "create_schema" | "drop_schema" => {
+                let rs = render_state(state)?;
+                let r = pos.first().cloned().or(kw_rel(&kw, "relation")).and_then(|v| v.downcast_object::<Relation>());
+                let Some(r) = r else {
+                    return Err(Error::new(
+                        ErrorKind::InvalidOperation,
+                        format!("adapter.{method}() needs a relation"),
+                    ));
+                };
+                if !rs.executes() {
+                    return Ok(Value::from(()));
+                }
+                let schema = match &r.database {
+                    Some(d) => {
+                        format!("{}.{}", relation::quote(d), relation::quote(r.schema.as_deref().unwrap_or_default()))
+                    }
+                    None => relation::quote(r.schema.as_deref().unwrap_or_default()),
+                };
+                let sql = if method == "create_schema" {
+                    format!("create schema if not exists {schema}")
+                } else {
+                    format!("drop schema if exists {schema} cascade")
+                };
+                run_sql(&rs, &sql, false)?;
+                Ok(Value::from(()))
+            }
+            "check_schema_exists" | "list_schemas" => {
+                let rs = render_state(state)?;
+                rs.out().introspected = true;
+                let database = s(0, "database").unwrap_or_else(|| rs.globals.target_database.clone());
+                if !rs.executes() {
+                    return Ok(if method == "list_schemas" {
+                        Value::from(Vec::<String>::new())
+                    } else {
+                        Value::from(false)
+                    });
+                }
+                let sql = format!(
+                    "select schema_name from information_schema.schemata where catalog_name = {} order by 1",
+                    crate::adapter::duckdb::lit(&database)
+                );
+                let (t, _) = run_sql(&rs, &sql, true)?;
+                let names: Vec<String> = t
+                    .map(|t| {
+                        t.rows.iter().filter_map(|r| r.first().and_then(|v| v.as_str()).map(str::to_string)).collect()
+                    })
+                    .unwrap_or_default();
+                Ok(match method {
+                    "list_schemas" => Value::from(names),
+                    _ => {
+                        let schema = s(1, "schema").unwrap_or_default();
+                        Value::from(names.iter().any(|n| n.eq_ignore_ascii_case(&schema)))
+                    }
+                })
+            }
+            "list_relations_without_caching" => {
+                let rs = render_state(state)?;
+                rs.out().introspected = true;
+                let r = pos
+                    .first()
+                    .cloned()
+                    .or(kw_rel(&kw, "schema_relation"))
+                    .and_then(|v| v.downcast_object::<Relation>());
+                let (Some(r), true) = (r, rs.executes()) else { return Ok(Value::from(Vec::<Value>::new())) };
+                let database = r.database.clone().unwrap_or_else(|| rs.globals.target_database.clone());
+                let schema = r.schema.clone().unwrap_or_default();
+                let sql = format!(
+                    "select table_name, table_type from information_schema.tables where table_catalog = {} and table_schema = {} order by 1",
+                    crate::adapter::duckdb::lit(&database),
+                    crate::adapter::duckdb::lit(&schema)
+                );
+                let (t, _) = run_sql(&rs, &sql, true)?;
+                let rels: Vec<Value> = t
+                    .map(|t| {
+                        t.rows
+                            .iter()
+                            .map(|row| {
+                                let name = row.first().and_then(|v| v.as_str()).unwrap_or_default();
+                                let kind =
+                                    if row.get(1).and_then(|v| v.as_str()) == Some("VIEW") { "view" } else { "table" };
+                                Relation { kind: Some(kind.into()), ..Relation::new(&database, &schema, name) }
+                                    .into_value()
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                Ok(Value::from(rels))
+            }
+            // DuckDB's VARCHAR has no length, so there is never a column to widen.
+            "expand_target_column_types" => Ok(Value::from(())),
+            "quote_as_configured" => Ok(Value::from(relation::quote(&s(0, "identifier").unwrap_or_default()))),
             "already_exists" => {
                 let rs = render_state(state)?;
                 rs.out().introspected = true;

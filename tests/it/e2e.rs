@@ -433,3 +433,30 @@ fn ctrl_c_stops_the_run_and_leaves_every_relation_old_or_new() {
         [("model.inc.first".to_string(), "success".to_string()), ("model.inc.slow".to_string(), "error".to_string())]
     );
 }
+
+/// dbt's adapter methods for relations and schemas (create_schema, check_schema_exists,
+/// list_schemas, list_relations_without_caching, rename_relation, drop_relation, drop_schema),
+/// checked against dbt-core 1.10 + dbt-duckdb: the same values from the same macro.
+#[test]
+fn adapter_relation_and_schema_methods_are_dbts() {
+    let p = TestProject::fixture("incremental");
+    p.write("macros/probe.sql", r#"{% macro probe() %}
+  {% do run_query("create or replace table main.t1 as select 1 as x") %}
+  {% set s = api.Relation.create(database=target.database, schema='extra_s') %}
+  {% do adapter.create_schema(s) %}
+  {% set exists = adapter.check_schema_exists(target.database, 'extra_s') %}
+  {% set t1 = adapter.get_relation(database=target.database, schema='main', identifier='t1') %}
+  {% set t2 = api.Relation.create(database=target.database, schema='main', identifier='t2', type='table') %}
+  {% do adapter.rename_relation(t1, t2) %}
+  {% set rels = adapter.list_relations_without_caching(api.Relation.create(database=target.database, schema='main')) %}
+  {% set names = rels | map(attribute='identifier') | list %}
+  {% do adapter.drop_relation(adapter.get_relation(database=target.database, schema='main', identifier='t2')) %}
+  {% set after = adapter.list_relations_without_caching(api.Relation.create(database=target.database, schema='main')) | map(attribute='identifier') | list %}
+  {% do adapter.drop_schema(s) %}
+  {% do log("RESULT " ~ exists ~ " " ~ ('t2' in names) ~ " " ~ ('t1' in names) ~ " " ~ ('t2' in after) ~ " " ~ adapter.check_schema_exists(target.database, 'extra_s') ~ " " ~ ('extra_s' in adapter.list_schemas(target.database)), info=True) %}
+{% endmacro %}
+"#);
+    let out = p.run(&["run-operation", "probe"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stderr.contains("RESULT True True False False False False"), "{}", out.stderr);
+}
