@@ -132,10 +132,12 @@ pub fn load(opts: &LoadOptions) -> Result<(Project, Diagnostics), Diagnostics> {
     // The target first: dbt_project.yml renders with it (`{{ target.type }}` in configs and vars).
     let profile = raw_profile_name(&root);
     // Problems in the config files do not stop the walk: every file's problems are reported.
+    // A dbt_project.yml that cannot be read names no profile: its own error says why, and a
+    // "profile '' not found" would only add noise.
     let target = match load_target(opts, &root, &profile) {
         Ok(t) => Some(t),
         Err(ds) => {
-            if opts.require_profile {
+            if opts.require_profile && !profile.is_empty() {
                 diags.extend(ds);
             }
             None

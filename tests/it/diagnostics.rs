@@ -122,3 +122,16 @@ fn a_missing_profiles_file_names_the_profile_and_where_strata_looked() {
     assert!(err.contains("error[E0307]: no profiles.yml found for profile 'p'"), "{err}");
     assert!(err.contains("= note: searched: [PROJECT], [TMP]/.dbt"), "{err}");
 }
+
+/// A dbt_project.yml that does not parse is reported alone: without a readable `profile:` there
+/// is no profile to look for, and no "profile '' not found" to add.
+#[test]
+fn unreadable_project_file_is_the_only_error() {
+    let p = TestProject::fixture("compile_features");
+    let text = p.read("dbt_project.yml");
+    p.write("dbt_project.yml", &format!("{text}\non-run-end:\n  - \"a \"b\" c\"\n"));
+    let out = p.run(&["parse"]);
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("error[E0001]: invalid YAML"), "{}", out.stderr);
+    assert!(!out.stderr.contains("E0302"), "{}", out.stderr);
+}
