@@ -367,6 +367,41 @@ fn selection_context(settings: &Settings, l: &Loaded, printer: &Printer) -> Resu
         }
     }
     ctx.current_nodes = crate::artifacts::manifest::node_values(&l.manifest, &l.project);
+    // Comparing with the state: a breaking change to an enforced contract is dbt's warning for
+    // an unversioned model, and an error for a versioned one (create a new version instead).
+    // (Only when the selection compares with state:modified, as dbt checks it there.)
+    let named_selectors = std::fs::read_to_string(l.project.root.join("selectors.yml")).unwrap_or_default();
+    let compares = settings.select.iter().chain(&settings.exclude).any(|s| s.contains("state:modified"))
+        || (settings.selector.is_some() && named_selectors.contains("modified"));
+    let mut breaking = Diagnostics::default();
+    for (id, new) in ctx.current_nodes.iter().filter(|(id, _)| compares && id.starts_with("model.")) {
+        let Some(old) = ctx.state_nodes.get(id) else { continue };
+        let reasons = crate::select::breaking_contract_changes(old, new);
+        if reasons.is_empty() {
+            continue;
+        }
+        let Some(n) = l.manifest.nodes.get(id) else { continue };
+        let list = reasons.join("\n  - ");
+        let span = crate::diagnostics::Span::file_only(&n.original_file_path);
+        breaking.push(if n.version.is_some() {
+            Diagnostic::error(
+                "E0606",
+                format!("Breaking Change to Contract: While comparing to previous project state, dbt detected a breaking change to an enforced contract.\n  - {list}"),
+            )
+            .with_span(span)
+            .with_help("make an additive (non-breaking) change instead, if possible; otherwise create a new model version")
+        } else {
+            Diagnostic::warning(
+                "W0606",
+                format!("Breaking change to contracted, unversioned model {} ({})\nWhile comparing to previous project state, dbt detected a breaking change to an unversioned model.\n  - {list}", n.name, n.original_file_path),
+            )
+            .with_span(span)
+        });
+    }
+    printer.diagnostics(&breaking.items);
+    if breaking.has_errors() {
+        return Err(2);
+    }
     // Macros whose text changed, and (to a fixed point) the macros that call them.
     let old: HashMap<String, String> = state
         .get("macros")

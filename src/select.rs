@@ -352,6 +352,87 @@ impl Context {
     }
 }
 
+/// dbt's breaking changes to an enforced contract between a state's model (`old`) and the
+/// current one, both as manifest.json has them: the reasons, in dbt's words (none when the
+/// contract was not enforced, or nothing breaking changed).
+pub fn breaking_contract_changes(old: &serde_json::Value, new: &serde_json::Value) -> Vec<String> {
+    use serde_json::Value as J;
+    let enforced = |v: &J| v.pointer("/contract/enforced").and_then(J::as_bool).unwrap_or(false);
+    if !enforced(old) {
+        return vec![];
+    }
+    if enforced(new) && old.pointer("/contract/checksum") == new.pointer("/contract/checksum") {
+        return vec![];
+    }
+    let enforces =
+        |v: &J| matches!(v.pointer("/config/materialized").and_then(J::as_str), Some("table") | Some("incremental"));
+    let empty = serde_json::Map::new();
+    let old_cols = old.get("columns").and_then(J::as_object).unwrap_or(&empty);
+    let new_cols = new.get("columns").and_then(J::as_object).unwrap_or(&empty);
+    let list = |v: Option<&J>| v.and_then(J::as_array).cloned().unwrap_or_default();
+    let label = |c: &J| {
+        c.get("name").and_then(J::as_str).or_else(|| c.get("type").and_then(J::as_str)).unwrap_or_default().to_string()
+    };
+    let mut removed = vec![];
+    let mut retyped = vec![];
+    let mut col_constraints = vec![];
+    let mut column_constraints_exist = false;
+    let mut keys: Vec<&String> = old_cols.keys().collect();
+    keys.sort();
+    for k in keys {
+        let o = &old_cols[k];
+        let name = o.get("name").and_then(J::as_str).unwrap_or(k);
+        match new_cols.get(k) {
+            None => removed.push(name.to_string()),
+            Some(n) => {
+                let t = |v: &J| v.get("data_type").and_then(J::as_str).map(str::to_string).unwrap_or("None".into());
+                if t(o) != t(n) {
+                    retyped.push(format!("{name} ({} -> {})", t(o), t(n)));
+                }
+            }
+        }
+        let old_constraints = list(o.get("constraints"));
+        column_constraints_exist |= !old_constraints.is_empty();
+        if let (Some(n), true) = (new_cols.get(k), enforces(old)) {
+            let now = list(n.get("constraints"));
+            for c in old_constraints.iter().filter(|c| !now.contains(c)) {
+                col_constraints.push(format!("'{}' constraint on column {k}", label(c)));
+            }
+        }
+    }
+    let mut model_constraints = vec![];
+    let (old_mc, new_mc) = (list(old.get("constraints")), list(new.get("constraints")));
+    if enforces(old) {
+        for c in old_mc.iter().filter(|c| !new_mc.contains(c)) {
+            let cols: Vec<String> =
+                list(c.get("columns")).iter().filter_map(|x| x.as_str().map(|s| format!("'{s}'"))).collect();
+            model_constraints.push(format!("'{}' constraint on columns [{}]", label(c), cols.join(", ")));
+        }
+    }
+    let mut reasons = vec![];
+    if !enforced(new) {
+        reasons.push("Contract enforcement was removed: Previously, this model had an enforced contract. It is no longer configured to enforce its contract, and this is a breaking change.".to_string());
+    }
+    let items = |v: &[String]| v.join("\n    - ");
+    if !removed.is_empty() {
+        reasons.push(format!("Columns were removed: \n    - {}", items(&removed)));
+    }
+    if !retyped.is_empty() {
+        reasons.push(format!("Columns with data_type changes: \n    - {}", items(&retyped)));
+    }
+    if !col_constraints.is_empty() {
+        reasons.push(format!("Enforced column level constraints were removed: \n    - {}", items(&col_constraints)));
+    }
+    if !model_constraints.is_empty() {
+        reasons.push(format!("Enforced model level constraints were removed: \n    - {}", items(&model_constraints)));
+    }
+    if enforces(old) && !enforces(new) && (!old_mc.is_empty() || column_constraints_exist) {
+        let m = |v: &J| v.pointer("/config/materialized").and_then(J::as_str).unwrap_or_default().to_string();
+        reasons.push(format!("Materialization changed with enforced constraints: \n    - {} -> {}", m(old), m(new)));
+    }
+    reasons
+}
+
 /// `state:` values, `result:` values and the `state:modified` sub-selectors.
 const STATE_VALUES: &[&str] = &["new", "old", "modified", "unmodified"];
 const MODIFIED_KINDS: &[&str] = &["body", "configs", "relation", "persisted_descriptions", "macros", "contract"];

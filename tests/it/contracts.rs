@@ -165,6 +165,15 @@ fn contract_changes_are_state_modified_contract() {
     let yaml = p.read("models/schema.yml");
     p.write("models/schema.yml", &yaml.replace("data_type: numeric(10,2)", "data_type: numeric(12,2)"));
     assert_eq!(ls(&p), "contracts.orders\n");
+    // dbt's warning for a breaking change to an unversioned model's contract.
+    let out = p.run(&["ls", "-s", "state:modified", "--state", &state]);
+    assert!(
+        out.stderr
+            .contains("warning[W0606]: Breaking change to contracted, unversioned model orders (models/orders.sql)")
+            && out.stderr.contains("Columns with data_type changes: \n    - amount (numeric(10,2) -> numeric(12,2))"),
+        "{}",
+        out.stderr
+    );
     p.write("models/schema.yml", &yaml.replace("constraints: [{type: unique}]", "constraints: []"));
     assert_eq!(ls(&p), "contracts.orders\n");
     p.write(
