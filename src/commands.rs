@@ -1568,22 +1568,36 @@ fn run_cmd(
         Err(code) => return code,
     };
     let mut recorded = crate::state::BuildState::read(&l.target_dir);
-    let marks = crate::state::source_marks(&l.manifest, conn.as_ref(), &l.invocation.id);
-    let fingerprints =
-        crate::state::fingerprints(&l.manifest, l.dag.order(), &plan, &compiled, &recorded, &marks, &l.invocation.id);
     let event_time = (
         settings.event_time_start.as_deref().and_then(crate::run::microbatch::parse_time),
         settings.event_time_end.as_deref().and_then(crate::run::microbatch::parse_time),
     );
-    let mut unchanged = if skipping {
-        crate::state::unchanged(&l.manifest, &plan, &fingerprints, &recorded, &existing)
-    } else {
-        Default::default()
+    // Sources' data markers and every node's fingerprint, and what is left unchanged. When
+    // on-run-start hooks may (re)create the sources, the contents are fingerprinted after them.
+    let start_hooks = !l.project.config.on_run_start.is_empty();
+    let fingerprint = |content: bool, existing: &HashMap<(String, String, String), String>| {
+        let marks = crate::state::source_marks(&l.manifest, conn.as_ref(), &l.invocation.id, content && skipping);
+        let fingerprints = crate::state::fingerprints(
+            &l.manifest,
+            l.dag.order(),
+            &plan,
+            &compiled,
+            &recorded,
+            &marks,
+            &l.invocation.id,
+        );
+        let mut unchanged = if skipping {
+            crate::state::unchanged(&l.manifest, &plan, &fingerprints, &recorded, existing)
+        } else {
+            Default::default()
+        };
+        // A microbatch model asked for a window, or for batches to retry, builds them.
+        if event_time != (None, None) || !batches.is_empty() {
+            unchanged.retain(|id| !l.manifest.nodes.get(id).is_some_and(crate::run::is_microbatch));
+        }
+        (fingerprints, unchanged)
     };
-    // A microbatch model asked for a window, or for batches to retry, builds them.
-    if event_time != (None, None) || !batches.is_empty() {
-        unchanged.retain(|id| !l.manifest.nodes.get(id).is_some_and(crate::run::is_microbatch));
-    }
+    let (mut fingerprints, mut unchanged) = fingerprint(!start_hooks, &existing);
     // Column checks of the selected tests. The columns of a relation that is left unchanged (and
     // of every relation in `test`, which builds nothing) are read from the database's catalog
     // rather than inferred from the model's SQL.
@@ -1615,6 +1629,9 @@ fn run_cmd(
     } else {
         existing
     };
+    if start_hooks {
+        (fingerprints, unchanged) = fingerprint(true, &existing);
+    }
     let opts = RunOptions {
         threads,
         fail_fast: settings.fail_fast,

@@ -1,7 +1,8 @@
 //! Change-aware builds: the fingerprint of what each node was last built from, kept in
 //! `target/strata_state.json`. A node's fingerprint hashes its compiled SQL (a seed's file, a
 //! test's definition), its config and its upstream fingerprints; a source's is the max of its
-//! `loaded_at_field` (without one, a source always counts as changed). `build` and `run` leave a
+//! `loaded_at_field`, or else its contents' fingerprint (row count and the sum of the rows'
+//! hashes) when it is a relation in the database. `build` and `run` leave a
 //! node whose fingerprint is the one recorded after its last successful build, and whose
 //! relation exists, as it is (`SKIP unchanged`).
 //! In: the manifest, compiled SQL, the recorded state. Out: fingerprints, the unchanged set.
@@ -70,15 +71,32 @@ fn hash(parts: &[&str]) -> String {
     format!("{:x}", h.finalize())
 }
 
-/// Each source's data marker: the max of its `loaded_at_field`, or a value of this run alone.
-pub fn source_marks(m: &Manifest, conn: &dyn Connection, run_id: &str) -> HashMap<String, String> {
+/// Each source's data marker: the max of its `loaded_at_field` (the cheaper rule, kept when a
+/// source declares one); else, when `content` is asked for and the source is a relation in the
+/// database, its contents' fingerprint: the row count and the sum of every row's hash, which
+/// an identical table re-created with the same rows (in any order) keeps; else a value of this
+/// run alone (always changed).
+pub fn source_marks(m: &Manifest, conn: &dyn Connection, run_id: &str, content: bool) -> HashMap<String, String> {
     let mut out = HashMap::new();
     for (id, s) in &m.sources {
-        let mark = s.table.loaded_at_field.as_ref().and_then(|f| {
-            let sql = format!("select cast(max({f}) as varchar) from {}", s.relation);
-            conn.query(&sql, None).ok().and_then(|t| t.rows.first()?.first().map(|v| v.to_string()))
-        });
-        out.insert(id.clone(), mark.map(|v| format!("loaded:{v}")).unwrap_or_else(|| format!("run:{run_id}")));
+        let first = |sql: &str| -> Option<String> {
+            conn.query(sql, None).ok().and_then(|t| {
+                let row = t.rows.first()?;
+                Some(row.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(":"))
+            })
+        };
+        let mark = match &s.table.loaded_at_field {
+            Some(f) => {
+                first(&format!("select cast(max({f}) as varchar) from {}", s.relation)).map(|v| format!("loaded:{v}"))
+            }
+            None if content && s.relation.external.is_none() => first(&format!(
+                "select count(*), cast(coalesce(sum(hash(t)::hugeint), 0) as varchar) from {} as t",
+                s.relation
+            ))
+            .map(|v| format!("content:{v}")),
+            None => None,
+        };
+        out.insert(id.clone(), mark.unwrap_or_else(|| format!("run:{run_id}")));
     }
     out
 }

@@ -86,3 +86,33 @@ fn a_source_is_unchanged_while_its_loaded_at_field_max_is() {
     assert_eq!(built(&p), ["model.sa.visit_counts"]);
     assert_eq!(p.query("sa.duckdb", "select n from visit_counts"), [["2"]]);
 }
+
+/// A source without a `loaded_at_field` is fingerprinted by its contents (row count and the sum
+/// of the rows' hashes), taken after the on-run-start hooks that may re-create it: re-created
+/// with the same rows (in another order), nothing is rebuilt; one row different, what reads it is.
+#[test]
+fn a_source_recreated_with_the_same_rows_rebuilds_nothing() {
+    let p = TestProject::fixture("open_sources");
+    std::fs::remove_file(p.root.join("models/bad.sql")).unwrap();
+    assert_eq!(p.run(&["build"]).code, 0);
+    let first = built(&p);
+    assert!(first.contains(&"model.open.stg_orders".to_string()), "{first:?}");
+    // The fixture's hook re-creates raw.orders with the same rows on every build.
+    let again = p.run(&["build"]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert!(built(&p).is_empty(), "{:?}", built(&p));
+    // The same rows in another order: still unchanged.
+    let project = p.read("dbt_project.yml");
+    let reordered = project.replace(
+        "(values (1, 10, 'eu', 12.5, 'x'), (2, 11, 'us', 7.0, 'y'), (3, 10, 'eu', 3.5, 'z'))",
+        "(values (3, 10, 'eu', 3.5, 'z'), (1, 10, 'eu', 12.5, 'x'), (2, 11, 'us', 7.0, 'y'))",
+    );
+    assert_ne!(reordered, project);
+    p.write("dbt_project.yml", &reordered);
+    assert_eq!(p.run(&["build"]).code, 0);
+    assert!(built(&p).is_empty(), "{:?}", built(&p));
+    // One amount changes: everything that reads the source is rebuilt (the seed is not).
+    p.write("dbt_project.yml", &reordered.replace("(2, 11, 'us', 7.0, 'y')", "(2, 11, 'us', 7.5, 'y')"));
+    assert_eq!(p.run(&["build"]).code, 0);
+    assert_eq!(built(&p), ["model.open.fct_orders", "model.open.stg_orders", "model.open.stg_orders_wide"]);
+}
