@@ -512,7 +512,7 @@ where
         Some(text) => parse_vars(&text).map_err(Err)?,
     };
     let when = |flag: &str, v: &Option<String>| match v {
-        Some(text) => crate::run::microbatch::parse_time(text).map(Some).ok_or_else(|| {
+        Some(text) => crate::project::microbatch::parse_time(text).map(Some).ok_or_else(|| {
             Err(format!("{flag} '{text}' is not a date or timestamp (2024-01-31 or 2024-01-31 10:00:00)"))
         }),
         None => Ok(None),

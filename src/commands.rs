@@ -1406,7 +1406,7 @@ fn show(settings: &Settings, l: &Loaded, printer: &Printer) -> i32 {
                 "Previewing {}:",
                 if settings.inline.is_some() { "inline node".to_string() } else { format!("node '{}'", node.name) }
             ));
-            print!("{}", format_table(&t));
+            print!("{}", t.format());
             0
         }
         Err(e) => {
@@ -1415,47 +1415,6 @@ fn show(settings: &Settings, l: &Loaded, printer: &Printer) -> i32 {
             1
         }
     }
-}
-
-/// A query result as a Markdown-like table (numbers right-aligned), as `dbt show` prints it.
-pub fn format_table(t: &crate::adapter::Table) -> String {
-    let cell = |v: &serde_json::Value| match v {
-        serde_json::Value::Null => String::new(),
-        serde_json::Value::String(s) => s.clone(),
-        other => other.to_string(),
-    };
-    let rows: Vec<Vec<String>> = t.rows.iter().map(|r| r.iter().map(cell).collect()).collect();
-    let mut widths: Vec<usize> = t.columns.iter().map(|c| c.chars().count()).collect();
-    for r in &rows {
-        for (i, c) in r.iter().enumerate() {
-            widths[i] = widths[i].max(c.chars().count());
-        }
-    }
-    let numeric: Vec<bool> =
-        (0..t.columns.len()).map(|i| t.rows.iter().all(|r| r[i].is_number() || r[i].is_null())).collect();
-    let mut out = String::new();
-    let fmt_row = |cells: &[String], out: &mut String| {
-        out.push('|');
-        for (i, c) in cells.iter().enumerate() {
-            let pad = widths[i] - c.chars().count();
-            if numeric[i] {
-                out.push_str(&format!(" {}{} |", " ".repeat(pad), c));
-            } else {
-                out.push_str(&format!(" {}{} |", c, " ".repeat(pad)));
-            }
-        }
-        out.push('\n');
-    };
-    fmt_row(&t.columns, &mut out);
-    out.push('|');
-    for w in &widths {
-        out.push_str(&format!(" {} |", "-".repeat(*w)));
-    }
-    out.push('\n');
-    for r in &rows {
-        fmt_row(r, &mut out);
-    }
-    out
 }
 
 fn run_cmd(
@@ -1593,7 +1552,7 @@ fn run_cmd(
         };
         // A microbatch model asked for a window, or for batches to retry, builds them.
         if event_time != (None, None) || !batches.is_empty() {
-            unchanged.retain(|id| !l.manifest.nodes.get(id).is_some_and(crate::run::is_microbatch));
+            unchanged.retain(|id| !l.manifest.nodes.get(id).is_some_and(crate::parse::Node::is_microbatch));
         }
         (fingerprints, unchanged)
     };

@@ -157,6 +157,12 @@ impl Node {
         }
     }
 
+    /// Whether the node is an incremental model with the microbatch strategy.
+    pub fn is_microbatch(&self) -> bool {
+        self.materialized() == "incremental"
+            && self.config.get_str("incremental_strategy").as_deref() == Some("microbatch")
+    }
+
     /// The name an ephemeral model's CTE takes (`__dbt__cte__<this>`): the name, with the
     /// version for a versioned model (`orders_v2`).
     pub fn cte_name(&self) -> String {
@@ -1492,7 +1498,7 @@ fn snapshot_config_problem(n: &Node) -> Option<Diagnostic> {
 /// A microbatch model whose config cannot work: no event_time, no or an unknown batch_size, a
 /// begin that is not a date, a lookback that is not a number.
 fn microbatch_config_problem(n: &Node) -> Option<Diagnostic> {
-    if n.resource_type != ResourceType::Model || !crate::run::is_microbatch(n) {
+    if n.resource_type != ResourceType::Model || !n.is_microbatch() {
         return None;
     }
     let c = &n.config;
@@ -1503,7 +1509,7 @@ fn microbatch_config_problem(n: &Node) -> Option<Diagnostic> {
             format!("{what} has no event_time"),
             "set event_time to the column that places each row in a batch".to_string(),
         )
-    } else if c.get_str("batch_size").as_deref().and_then(crate::run::microbatch::BatchSize::parse).is_none() {
+    } else if c.get_str("batch_size").as_deref().and_then(crate::project::microbatch::BatchSize::parse).is_none() {
         let got = c.get_str("batch_size").map(|b| format!(" '{b}'")).unwrap_or_default();
         (
             "batch_size",
@@ -1516,7 +1522,7 @@ fn microbatch_config_problem(n: &Node) -> Option<Diagnostic> {
             format!("{what} has no begin"),
             "set begin to the date its first build starts from, e.g. '2024-01-01'".into(),
         )
-    } else if c.get_str("begin").as_deref().and_then(crate::run::microbatch::parse_time).is_none() {
+    } else if c.get_str("begin").as_deref().and_then(crate::project::microbatch::parse_time).is_none() {
         ("begin", format!("{what}: begin is not a date or timestamp"), "write begin as '2024-01-01'".into())
     } else if c.get("lookback").is_some_and(|l| !l.is_u64()) {
         (

@@ -215,11 +215,6 @@ pub struct Job {
 /// Microbatch models' batches to build, by unique id (`retry`).
 pub type Batches = HashMap<String, Vec<(NaiveDateTime, NaiveDateTime)>>;
 
-/// Whether the node is an incremental model with the microbatch strategy.
-pub fn is_microbatch(n: &Node) -> bool {
-    n.materialized() == "incremental" && n.config.get_str("incremental_strategy").as_deref() == Some("microbatch")
-}
-
 /// Materializations whose new contents can be staged and audited before they are published.
 pub const AUDITABLE: &[&str] = &["table", "incremental", "seed", "external"];
 
@@ -259,7 +254,7 @@ pub fn plan_jobs(m: &Manifest, dag: &Dag, plan: &[String], audit: bool) -> Vec<J
             }
             let Some(target) = t.test.as_ref().and_then(|x| x.attached_node.clone()) else { continue };
             let auditable = in_plan.contains(&target)
-                && node(&target).is_some_and(|n| AUDITABLE.contains(&n.materialized().as_str()) && !is_microbatch(n));
+                && node(&target).is_some_and(|n| AUDITABLE.contains(&n.materialized().as_str()) && !n.is_microbatch());
             if !auditable {
                 continue;
             }
@@ -754,7 +749,7 @@ fn run_node(env: &Env, node: &Node, audits: &[&Node], progress: &Progress) -> Ve
     let mat = if external.is_some() { "table".to_string() } else { mat };
     let full_refresh = node.config.get_bool("full_refresh").unwrap_or(opts.full_refresh);
     let is_incremental = mat == "incremental" && existing.as_deref() == Some("table") && !full_refresh;
-    if is_microbatch(node) {
+    if node.is_microbatch() {
         return vec![microbatch::run(env, node, existing.as_deref(), full_refresh)];
     }
     let mut extra: Vec<(String, Value)> = vec![];
@@ -982,7 +977,7 @@ fn run_node(env: &Env, node: &Node, audits: &[&Node], progress: &Progress) -> Ve
                     if let Ok(t) =
                         conn.query(&format!("select * from (\n{}\n) as failing limit 5", sql.trim_end()), None)
                     {
-                        for line in crate::commands::format_table(&t).lines() {
+                        for line in t.format().lines() {
                             msg.push_str(&format!("\n    {line}"));
                         }
                     }

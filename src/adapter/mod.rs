@@ -33,6 +33,50 @@ pub struct Table {
     pub rows: Vec<Vec<Json>>,
 }
 
+impl Table {
+    /// A query result as a Markdown-like table (numbers right-aligned), as `dbt show` prints it.
+    pub fn format(&self) -> String {
+        let t = self;
+        let cell = |v: &serde_json::Value| match v {
+            serde_json::Value::Null => String::new(),
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        let rows: Vec<Vec<String>> = t.rows.iter().map(|r| r.iter().map(cell).collect()).collect();
+        let mut widths: Vec<usize> = t.columns.iter().map(|c| c.chars().count()).collect();
+        for r in &rows {
+            for (i, c) in r.iter().enumerate() {
+                widths[i] = widths[i].max(c.chars().count());
+            }
+        }
+        let numeric: Vec<bool> =
+            (0..t.columns.len()).map(|i| t.rows.iter().all(|r| r[i].is_number() || r[i].is_null())).collect();
+        let mut out = String::new();
+        let fmt_row = |cells: &[String], out: &mut String| {
+            out.push('|');
+            for (i, c) in cells.iter().enumerate() {
+                let pad = widths[i] - c.chars().count();
+                if numeric[i] {
+                    out.push_str(&format!(" {}{} |", " ".repeat(pad), c));
+                } else {
+                    out.push_str(&format!(" {}{} |", c, " ".repeat(pad)));
+                }
+            }
+            out.push('\n');
+        };
+        fmt_row(&t.columns, &mut out);
+        out.push('|');
+        for w in &widths {
+            out.push_str(&format!(" {} |", "-".repeat(*w)));
+        }
+        out.push('\n');
+        for r in &rows {
+            fmt_row(r, &mut out);
+        }
+        out
+    }
+}
+
 /// A column of a relation in the catalog.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Column {

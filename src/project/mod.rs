@@ -5,6 +5,7 @@
 
 pub mod config;
 pub mod dbt_project;
+pub mod microbatch;
 pub mod profiles;
 pub mod properties;
 pub mod yaml;
