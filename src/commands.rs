@@ -187,7 +187,7 @@ fn load(settings: &Settings, printer: &mut Printer) -> Result<Loaded, i32> {
 fn compile_globals(l: &Loaded) -> Arc<Globals> {
     let mut g = crate::parse::parse_globals(&l.project, &l.invocation);
     g.resolver = l.manifest.resolver();
-    g.selected_resources = l.selected.clone();
+    g.set_selected_resources(&l.selected);
     let manifest = l.manifest.clone();
     g.graph = crate::templating::lazy_map(move || manifest.graph_json());
     Arc::new(g)

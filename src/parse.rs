@@ -413,8 +413,8 @@ pub fn parse_globals(project: &Project, invocation: &crate::Invocation) -> Globa
         graph: minijinja::Value::from_serialize(json!({"nodes": {}, "sources": {}, "exposures": {}, "metrics": {}})),
         print_logs: invocation.print_logs,
         test_paths: project.config.test_paths.clone(),
-        invocation_args: invocation.args.clone(),
-        selected_resources: vec![],
+        invocation_args: minijinja::Value::from_serialize(&invocation.args),
+        selected_resources: minijinja::Value::from(Vec::<String>::new()),
     }
 }
 

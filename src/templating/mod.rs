@@ -127,10 +127,18 @@ pub struct Globals {
     pub print_logs: bool,
     /// The project's test-paths (unit-test fixture files live under `<test-path>/fixtures`).
     pub test_paths: Vec<String>,
-    /// `invocation_args_dict`.
-    pub invocation_args: Json,
-    /// `selected_resources`: the unique ids the command selected (empty while parsing).
-    pub selected_resources: Vec<String>,
+    /// `invocation_args_dict`, built once (every render shares it).
+    pub invocation_args: Value,
+    /// `selected_resources`: the unique ids the command selected (empty while parsing), built
+    /// once: a render clones a handle, never the list.
+    pub selected_resources: Value,
+}
+
+impl Globals {
+    /// Set `selected_resources` (the command's selection).
+    pub fn set_selected_resources(&mut self, ids: &[String]) {
+        self.selected_resources = Value::from_serialize(ids);
+    }
 }
 
 /// What the render knows about the node being rendered.
@@ -781,8 +789,8 @@ impl Engine {
         entries.insert("run_started_at".into(), modules::datetime_value(g.run_started_at.naive_utc()));
         entries.insert("invocation_id".into(), Value::from(g.invocation_id.as_str()));
         entries.insert("flags".into(), Value::from_serialize(&g.flags));
-        entries.insert("invocation_args_dict".into(), Value::from_serialize(&g.invocation_args));
-        entries.insert("selected_resources".into(), Value::from_serialize(&g.selected_resources));
+        entries.insert("invocation_args_dict".into(), g.invocation_args.clone());
+        entries.insert("selected_resources".into(), g.selected_resources.clone());
         // dbt's `schema` and `database`: where the node is built.
         if let Some(t) = &n.this {
             entries.insert("schema".into(), Value::from(t.schema.clone()));
@@ -1857,8 +1865,8 @@ mod tests_support {
             graph: Value::from(()),
             print_logs: false,
             test_paths: vec![],
-            invocation_args: json!({}),
-            selected_resources: vec![],
+            invocation_args: Value::from_serialize(json!({})),
+            selected_resources: Value::from(Vec::<String>::new()),
         })
     }
 
