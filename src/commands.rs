@@ -569,6 +569,14 @@ fn command_on(settings: &Settings, l: &Loaded, printer: &Printer) -> i32 {
     }
 }
 
+/// Run the project's on-run-start hooks; a failing one is reported and the command exits 1.
+fn on_run_start(compiler: &Compiler, l: &Loaded, conn: Arc<dyn Connection>, printer: &Printer) -> Result<usize, i32> {
+    crate::run::run_hooks(compiler, &l.project.config.on_run_start, "on-run-start", conn, vec![]).map_err(|d| {
+        printer.diagnostics(&[d]);
+        1
+    })
+}
+
 /// `source freshness`: each selected source table that has a threshold, checked in unique-id
 /// order between the project's on-run-start and on-run-end hooks; sources.json written; exit 1
 /// when one is stale past `error_after` or cannot be checked.
@@ -594,14 +602,10 @@ fn source_freshness(settings: &Settings, l: &Loaded, printer: &Printer, output: 
     printer.info(&format!("Concurrency: 1 threads (target='{}')", target.0));
     printer.info("");
     let compiler = Compiler::new(&l.engine, compile_globals(l), &l.manifest);
-    let mut hooks =
-        match crate::run::run_hooks(&compiler, &l.project.config.on_run_start, "on-run-start", conn.clone(), vec![]) {
-            Ok(n) => n,
-            Err(d) => {
-                printer.diagnostics(&[d]);
-                return 1;
-            }
-        };
+    let mut hooks = match on_run_start(&compiler, l, conn.clone(), printer) {
+        Ok(n) => n,
+        Err(code) => return code,
+    };
     let total = sources.len();
     let mut results = vec![];
     for (i, s) in sources.iter().enumerate() {
@@ -1571,14 +1575,10 @@ fn run_cmd(
             return 2;
         }
     }
-    let mut hooks =
-        match crate::run::run_hooks(&compiler, &l.project.config.on_run_start, "on-run-start", conn.clone(), vec![]) {
-            Ok(n) => n,
-            Err(d) => {
-                printer.diagnostics(&[d]);
-                return 1;
-            }
-        };
+    let mut hooks = match on_run_start(&compiler, l, conn.clone(), printer) {
+        Ok(n) => n,
+        Err(code) => return code,
+    };
     // on-run-start hooks may create or drop relations.
     let existing = if hooks > 0 {
         match catalog(printer) {

@@ -2,6 +2,17 @@
 
 use crate::util::TestProject;
 
+/// (unique id, status) of each result in target/run_results.json, in its order.
+fn result_statuses(p: &TestProject) -> Vec<(String, String)> {
+    let rr: serde_json::Value = serde_json::from_str(&p.read("target/run_results.json")).unwrap();
+    rr["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["unique_id"].as_str().unwrap().to_string(), r["status"].as_str().unwrap().to_string()))
+        .collect()
+}
+
 fn rows(v: &[&[&str]]) -> Vec<Vec<String>> {
     v.iter().map(|r| r.iter().map(|s| s.to_string()).collect()).collect()
 }
@@ -138,13 +149,7 @@ fn runtime_error_builds_the_rest_and_exits_1() {
     assert!(text.contains("Done. PASS=2 WARN=0 ERROR=1 SKIP=1 NO-OP=0 TOTAL=4"), "{text}");
     assert!(text.contains("compiled code at [PROJECT]/target/compiled/p/models/bad.sql"), "{text}");
     assert_eq!(p.query("test.duckdb", "select id from main.sibling"), rows(&[&["2"]]));
-    let rr: serde_json::Value = serde_json::from_str(&p.read("target/run_results.json")).unwrap();
-    let status: Vec<(String, String)> = rr["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| (r["unique_id"].as_str().unwrap().to_string(), r["status"].as_str().unwrap().to_string()))
-        .collect();
+    let status = result_statuses(&p);
     assert_eq!(
         status,
         vec![
@@ -421,13 +426,7 @@ fn ctrl_c_stops_the_run_and_leaves_every_relation_old_or_new() {
     assert_eq!(p.query("inc.duckdb", "select n from first"), rows(&[&["2"]]));
     assert_eq!(p.query("inc.duckdb", "select * from slow"), rows(&[&["1"]]));
     assert_eq!(p.query("inc.duckdb", "select * from after"), rows(&[&["1"]]));
-    let rr: serde_json::Value = serde_json::from_str(&p.read("target/run_results.json")).unwrap();
-    let statuses: Vec<(String, String)> = rr["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| (r["unique_id"].as_str().unwrap().to_string(), r["status"].as_str().unwrap().to_string()))
-        .collect();
+    let statuses = result_statuses(&p);
     assert_eq!(
         statuses,
         [("model.inc.first".to_string(), "success".to_string()), ("model.inc.slow".to_string(), "error".to_string())]
