@@ -65,59 +65,37 @@ pub fn add_generic_tests(
     let pkg = package.name.clone();
     let props = &package.properties;
     let mut declared: Vec<Declared> = vec![];
+    // A node's model-level tests and its columns' tests.
+    fn declare<'a>(
+        out: &mut Vec<Declared<'a>>,
+        file: &'a Path,
+        target: Target<'a>,
+        target_id: String,
+        tests: &'a [TestDecl],
+        columns: &'a [ColumnDef],
+    ) {
+        for d in tests {
+            out.push(Declared { file, decl: d, target, target_id: target_id.clone(), column: None });
+        }
+        for c in columns {
+            for d in &c.tests {
+                out.push(Declared { file, decl: d, target, target_id: target_id.clone(), column: Some(c) });
+            }
+        }
+    }
     for (rt, patches) in [("model", &props.models), ("seed", &props.seeds), ("snapshot", &props.snapshots)] {
         for (name, patch) in patches {
             // Each version of a versioned model has the tests of its own columns.
             for v in &patch.versions {
                 let target_id = format!("{rt}.{pkg}.{name}.v{}", v.v);
-                if !manifest.nodes.contains_key(&target_id) {
-                    continue;
-                }
-                let target = Target::Version(name, &v.v);
-                for d in &v.tests {
-                    declared.push(Declared {
-                        file: &patch.file,
-                        decl: d,
-                        target,
-                        target_id: target_id.clone(),
-                        column: None,
-                    });
-                }
-                for c in &v.columns {
-                    for d in &c.tests {
-                        declared.push(Declared {
-                            file: &patch.file,
-                            decl: d,
-                            target,
-                            target_id: target_id.clone(),
-                            column: Some(c),
-                        });
-                    }
+                if manifest.nodes.contains_key(&target_id) {
+                    let target = Target::Version(name, &v.v);
+                    declare(&mut declared, &patch.file, target, target_id, &v.tests, &v.columns);
                 }
             }
             let target_id = format!("{rt}.{pkg}.{name}");
-            if !manifest.nodes.contains_key(&target_id) {
-                continue;
-            }
-            for d in &patch.tests {
-                declared.push(Declared {
-                    file: &patch.file,
-                    decl: d,
-                    target: Target::Node(name),
-                    target_id: target_id.clone(),
-                    column: None,
-                });
-            }
-            for c in &patch.columns {
-                for d in &c.tests {
-                    declared.push(Declared {
-                        file: &patch.file,
-                        decl: d,
-                        target: Target::Node(name),
-                        target_id: target_id.clone(),
-                        column: Some(c),
-                    });
-                }
+            if manifest.nodes.contains_key(&target_id) {
+                declare(&mut declared, &patch.file, Target::Node(name), target_id, &patch.tests, &patch.columns);
             }
         }
     }
