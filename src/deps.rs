@@ -93,7 +93,7 @@ fn packages_file(dir: &Path) -> Option<PathBuf> {
 }
 
 fn span(root: &Path, file: &Path, yp: &YPath) -> Span {
-    crate::parse::yaml_span_at(root, file, yp)
+    crate::project::yaml::span_at(root, file, yp)
 }
 
 /// Read the package entries of a project folder (`dir`), reporting malformed ones.

@@ -1569,18 +1569,7 @@ fn decl_span(project: &Project, n: &Node) -> Option<Span> {
 
 /// The span of a YAML path in a project file (the file alone when it cannot be read).
 pub fn yaml_span(project: &Project, file: &std::path::Path, yp: &crate::project::yaml::YPath) -> Span {
-    yaml_span_at(&project.root, file, yp)
-}
-
-/// The span of a YAML path in a file under `root`.
-pub fn yaml_span_at(root: &std::path::Path, file: &std::path::Path, yp: &crate::project::yaml::YPath) -> Span {
-    match std::fs::read_to_string(root.join(file)) {
-        Ok(text) => {
-            crate::project::yaml::YamlDoc { path: file.to_path_buf(), source: text, value: serde_yaml::Value::Null }
-                .span(yp)
-        }
-        Err(_) => Span::file_only(file),
-    }
+    crate::project::yaml::span_at(&project.root, file, yp)
 }
 
 /// The folders of a property file below its resource folder (`models/marts/x.yml` → `marts`),

@@ -98,6 +98,14 @@ impl YamlDoc {
     }
 }
 
+/// The span of a YAML path in a file under `root`.
+pub fn span_at(root: &Path, file: &Path, yp: &YPath) -> Span {
+    match std::fs::read_to_string(root.join(file)) {
+        Ok(text) => YamlDoc { path: file.to_path_buf(), source: text, value: serde_yaml::Value::Null }.span(yp),
+        Err(_) => Span::file_only(file),
+    }
+}
+
 /// The most useful location of a YAML error and its message without locations: libyaml says
 /// "X at line 6 column 1, while scanning a quoted scalar at line 4 column 18"; the construct
 /// that started the trouble (the last location) is where the user should look.

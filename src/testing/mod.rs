@@ -503,7 +503,7 @@ pub fn preflight(
                 let yp = YPath([decl.0.clone(), rel.0].concat());
                 out.push(
                     Diagnostic::error("E0214", format!("unit test '{}': {msg}", n.name))
-                        .with_span(crate::parse::yaml_span_at(root, &file, &yp))
+                        .with_span(crate::project::yaml::span_at(root, &file, &yp))
                         .with_opt_help(help),
                 );
             }
@@ -525,7 +525,7 @@ pub fn preflight(
                 "E0215",
                 format!("test '{}' checks column '{bare}', which '{target_name}' does not have", n.name),
             )
-            .with_span(crate::parse::yaml_span_at(root, &file, &at))
+            .with_span(crate::project::yaml::span_at(root, &file, &at))
             .with_help(did_you_mean(bare, cols.iter().map(|(c, _)| c.as_str())).unwrap_or_else(|| {
                 format!("its columns are {}", cols.iter().map(|(c, _)| c.as_str()).collect::<Vec<_>>().join(", "))
             })),
