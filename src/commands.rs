@@ -598,8 +598,9 @@ fn source_freshness(settings: &Settings, l: &Loaded, printer: &Printer, output: 
         Err(c) => return c,
     };
     let started = std::time::Instant::now();
-    let target = l.project.target.as_ref().map(|t| (t.name.clone(), t.threads)).unwrap_or_default();
-    printer.info(&format!("Concurrency: 1 threads (target='{}')", target.0));
+    // Sources are checked one at a time, whatever --threads says.
+    let target = l.project.target.as_ref().map(|t| t.name.as_str()).unwrap_or_default();
+    printer.info(&format!("Concurrency: 1 threads (target='{target}')"));
     printer.info("");
     let compiler = Compiler::new(&l.engine, compile_globals(l), &l.manifest);
     let mut hooks = match on_run_start(&compiler, l, conn.clone(), printer) {
