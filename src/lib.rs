@@ -18,6 +18,7 @@ pub mod diagnostics;
 pub mod diff;
 pub mod docs;
 pub mod graph;
+pub mod jinja;
 pub mod lineage;
 pub mod output;
 pub mod parse;

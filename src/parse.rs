@@ -544,7 +544,7 @@ fn rendered_config(p: &NodePatch, project: &Project, target: &Json) -> Result<Co
     let mut out = c.clone();
     for (k, v) in out.0.iter_mut().filter(|(_, v)| jinja(v)) {
         let mut y: serde_yaml::Value = serde_yaml::to_value(&*v).unwrap_or_default();
-        crate::templating::render_config_strings(&mut y, &project.cli_vars, Some(target), false)
+        crate::jinja::render_config_strings(&mut y, &project.cli_vars, Some(target), false)
             .map_err(|d| d.with_span(yaml_span(project, &p.file, &p.ypath.key("config").key(k))))?;
         *v = serde_json::to_value(&y).unwrap_or_default();
     }
@@ -556,7 +556,7 @@ fn render_property(value: &mut String, project: &Project, target: &Json) -> Resu
         return Ok(());
     }
     let mut v = serde_yaml::Value::String(value.clone());
-    crate::templating::render_config_strings(&mut v, &project.cli_vars, Some(target), false)?;
+    crate::jinja::render_config_strings(&mut v, &project.cli_vars, Some(target), false)?;
     *value = match v {
         serde_yaml::Value::String(s) => s,
         other => serde_yaml::to_string(&other).unwrap_or_default().trim().to_string(),
@@ -1411,7 +1411,7 @@ fn snapshot_sources(project: &Project, diags: &mut Diagnostics) -> BTreeMap<Stri
     for package in &project.packages {
         let files = out.entry(package.name.clone()).or_default();
         for f in &package.snapshots {
-            match crate::templating::blocks::blocks(&f.source, &["snapshot"]) {
+            match crate::jinja::blocks::blocks(&f.source, &["snapshot"]) {
                 Ok(blocks) => {
                     for b in blocks {
                         let pad: String =
@@ -1723,7 +1723,7 @@ fn unknown_config_keys(n: &Node, in_file: &Config) -> Vec<Diagnostic> {
 fn docs_blocks(project: &Project, diags: &mut Diagnostics) -> BTreeMap<String, (String, String)> {
     let mut docs: BTreeMap<String, (String, String)> = BTreeMap::new();
     for f in project.packages.iter().flat_map(|p| &p.docs) {
-        match crate::templating::blocks::blocks(&f.source, &["docs"]) {
+        match crate::jinja::blocks::blocks(&f.source, &["docs"]) {
             Ok(bs) => {
                 for b in bs {
                     let name = b.name().to_string();

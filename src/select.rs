@@ -849,7 +849,7 @@ pub fn read_selectors(
     let Ok(text) = std::fs::read_to_string(&path) else { return Ok(NamedSelectors::default()) };
     let mut doc = YamlDoc::parse(std::path::Path::new("selectors.yml"), text).map_err(|d| vec![d])?;
     // dbt's selectors.yml context: env_var() and var() (--vars).
-    crate::templating::render_config_strings(&mut doc.value, vars, None, false)
+    crate::jinja::render_config_strings(&mut doc.value, vars, None, false)
         .map_err(|e| vec![e.with_span(crate::diagnostics::Span::file_only("selectors.yml"))])?;
     let mut out = NamedSelectors::default();
     let mut diags = vec![];

@@ -1,11 +1,12 @@
 //! Files and YAML: find the project, read dbt_project.yml and profiles.yml, walk the resource
 //! folders and parse property YAML. No Jinja is rendered here except the `env_var()`/`var()`
-//! strings of the two config files (through `templating::render_config_strings`).
+//! strings of the two config files (through `jinja::render_config_strings`).
 //! In: [`LoadOptions`]. Out: [`Project`] or the diagnostics that stop the command.
 
 pub mod config;
 pub mod dbt_project;
 pub mod microbatch;
+pub mod packages;
 pub mod profiles;
 pub mod properties;
 pub mod yaml;
@@ -185,7 +186,7 @@ pub fn load(opts: &LoadOptions) -> Result<(Project, Diagnostics), Diagnostics> {
     }
     packages[0].config = config.clone();
     if opts.packages_required {
-        crate::deps::check_installed(&root, &config, &packages, &opts.cli_vars, &mut diags);
+        packages::check_installed(&root, &config, &packages, &opts.cli_vars, &mut diags);
     }
     let project = Project { root, config, target, cli_vars: opts.cli_vars.clone(), packages };
     if diags.has_errors() {
@@ -213,7 +214,7 @@ pub fn read_project_file(
     };
     let doc = match YamlDoc::parse(&shown, text) {
         Ok(mut d) => {
-            crate::templating::render_config_strings(&mut d.value, cli_vars, Some(target), true)
+            crate::jinja::render_config_strings(&mut d.value, cli_vars, Some(target), true)
                 .map_err(|e| diags.push(e.with_span(Span::file_only(&shown))))
                 .ok();
             d
@@ -333,7 +334,7 @@ fn load_target(opts: &LoadOptions, root: &Path, profile: &str) -> Result<Target,
         .map_err(|e| vec![Diagnostic::error("E0308", format!("cannot read {}: {e}", file.display()))])?;
     let shown = rel_path(root, &file);
     let mut doc = YamlDoc::parse(&shown, text).map_err(|d| vec![d])?;
-    crate::templating::render_config_strings(&mut doc.value, &opts.cli_vars, None, false)
+    crate::jinja::render_config_strings(&mut doc.value, &opts.cli_vars, None, false)
         .map_err(|e| vec![e.with_span(Span::file_only(&shown))])?;
     let mut target = profiles::resolve(&doc, profile, opts.target.as_deref(), &file)?;
     // dbt runs from the project folder, so relative database paths are relative to it.

@@ -220,40 +220,12 @@ fn key_matches(content: &str, key: &str) -> Option<usize> {
 
 /// Convert a YAML value to JSON (keys become strings; non-string keys are formatted).
 pub fn to_json(v: &Yaml) -> serde_json::Value {
-    match v {
-        Yaml::Null => serde_json::Value::Null,
-        Yaml::Bool(b) => serde_json::Value::Bool(*b),
-        Yaml::Number(n) => {
-            if let Some(i) = n.as_i64() {
-                serde_json::Value::from(i)
-            } else if let Some(u) = n.as_u64() {
-                serde_json::Value::from(u)
-            } else {
-                n.as_f64().map(serde_json::Value::from).unwrap_or(serde_json::Value::Null)
-            }
-        }
-        Yaml::String(s) => serde_json::Value::String(s.clone()),
-        Yaml::Sequence(s) => serde_json::Value::Array(s.iter().map(to_json).collect()),
-        Yaml::Mapping(m) => {
-            let mut out = serde_json::Map::new();
-            for (k, v) in m {
-                out.insert(key_string(k), to_json(v));
-            }
-            serde_json::Value::Object(out)
-        }
-        Yaml::Tagged(t) => to_json(&t.value),
-    }
+    crate::jinja::yaml_to_json(v)
 }
 
 /// A mapping key as a string.
 pub fn key_string(k: &Yaml) -> String {
-    match k {
-        Yaml::String(s) => s.clone(),
-        Yaml::Bool(b) => b.to_string(),
-        Yaml::Number(n) => n.to_string(),
-        Yaml::Null => "null".into(),
-        other => serde_yaml::to_string(other).unwrap_or_default().trim().to_string(),
-    }
+    crate::jinja::yaml_key_string(k)
 }
 
 /// The string at `v`, if it is a scalar (numbers and booleans are formatted).

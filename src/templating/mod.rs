@@ -5,12 +5,10 @@
 //! statements run), so renders are independent and can run on any thread.
 //! In: node source + [`NodeContext`]. Out: [`Rendered`] or a located [`Diagnostic`].
 
-mod arith;
-pub mod blocks;
-pub mod datetime;
-pub mod modules;
-pub mod mutable;
+pub mod agate;
 pub mod relation;
+
+use crate::jinja::{as_kwargs, blocks, datetime, modules, mutable};
 
 use crate::adapter::{Connection, Table};
 use crate::diagnostics::{did_you_mean, Diagnostic, Span};
@@ -1141,7 +1139,7 @@ fn fn_run_query(state: &State, sql: String) -> Result<Value, Error> {
         return Ok(Value::from(()));
     }
     let (t, _) = run_sql(&rs, &sql, true)?;
-    Ok(t.map(modules::table_value).unwrap_or(Value::from(())))
+    Ok(t.map(agate::table_value).unwrap_or(Value::from(())))
 }
 
 fn fn_statement(state: &State, args: Rest<Value>) -> Result<Value, Error> {
@@ -1173,7 +1171,7 @@ fn fn_statement(state: &State, args: Rest<Value>) -> Result<Value, Error> {
         let result = minijinja::context! {
             response => Value::from_serialize(&resp),
             data => data,
-            table => table.map(modules::table_value).unwrap_or(Value::from(())),
+            table => table.map(agate::table_value).unwrap_or(Value::from(())),
         };
         rs.results.lock().unwrap_or_else(|e| e.into_inner()).insert(name, result);
     }
@@ -1190,7 +1188,7 @@ fn fn_load_result(state: &State, name: String) -> Result<Value, Error> {
         return Ok(minijinja::context! {
             response => Value::from_serialize(serde_json::json!({"_message": "", "rows_affected": 0})),
             data => Value::from(Vec::<Value>::new()),
-            table => modules::table_value(empty),
+            table => agate::table_value(empty),
         });
     }
     Ok(r.unwrap_or(Value::from(())))
@@ -1359,7 +1357,7 @@ impl Object for AdapterObj {
                 let rel =
                     pos.first().or(kw_rel(&kw, "relation").as_ref()).and_then(|v| v.downcast_object::<Relation>());
                 let cols = relation_columns(&rs, rel.as_deref())?;
-                Ok(Value::from(cols.iter().map(|c| modules::column_value(&c.name, &c.data_type)).collect::<Vec<_>>()))
+                Ok(Value::from(cols.iter().map(|c| agate::column_value(&c.name, &c.data_type)).collect::<Vec<_>>()))
             }
             "get_missing_columns" => {
                 // Columns of from_relation that to_relation lacks (by name, ignoring case).
@@ -1375,7 +1373,7 @@ impl Object for AdapterObj {
                     relation_columns(&rs, from.as_deref())?
                         .into_iter()
                         .filter(|c| !have.contains(&c.name.to_lowercase()))
-                        .map(|c| modules::column_value(&c.name, &c.data_type))
+                        .map(|c| agate::column_value(&c.name, &c.data_type))
                         .collect::<Vec<_>>(),
                 ))
             }
@@ -1571,7 +1569,7 @@ impl Object for ColumnFactory {
                 let t = text(0, "dtype").unwrap_or_default();
                 Ok(Value::from(if t.eq_ignore_ascii_case("string") { "TEXT".to_string() } else { t }))
             }
-            "create" => Ok(modules::column_value(
+            "create" => Ok(agate::column_value(
                 &text(0, "name").unwrap_or_default(),
                 &text(1, "label_or_dtype").unwrap_or_default(),
             )),
@@ -1661,99 +1659,6 @@ fn install_globals(env: &mut Environment<'static>) {
     modules::install(env);
 }
 
-/// Render `{{ env_var() }}`, `{{ var() }}` (and `target`, when given) in every string of a config
-/// file (dbt_project.yml or profiles.yml). Hooks stay unrendered in dbt_project.yml (they render
-/// when used); `vars` render where they can.
-pub fn render_config_strings(
-    v: &mut serde_yaml::Value,
-    cli_vars: &Map<String, Json>,
-    target: Option<&Json>,
-    is_project: bool,
-) -> Result<(), Diagnostic> {
-    let mut env = Environment::new();
-    env.set_undefined_behavior(UndefinedBehavior::SemiStrict);
-    env.add_global("dbt_version", crate::DBT_VERSION);
-    // dbt_project.yml (the root's and packages') sees the target, as in dbt.
-    if let Some(t) = target {
-        env.add_global("target", Value::from_serialize(t));
-    }
-    let vars = cli_vars.clone();
-    env.add_function("env_var", |name: String, default: Option<Value>| -> Result<Value, Error> {
-        match std::env::var(&name) {
-            Ok(v) => Ok(Value::from(v)),
-            Err(_) => default.ok_or_else(|| {
-                Error::new(ErrorKind::InvalidOperation, format!("env var required but not provided: '{name}'"))
-            }),
-        }
-    });
-    env.add_function("var", move |name: String, default: Option<Value>| -> Result<Value, Error> {
-        match vars.get(&name) {
-            Some(v) => Ok(Value::from_serialize(v)),
-            None => default.ok_or_else(|| {
-                Error::new(ErrorKind::InvalidOperation, format!("required var '{name}' not found in --vars"))
-            }),
-        }
-    });
-    modules::install(&mut env);
-    render_yaml_rec(&env, v, is_project)
-}
-
-const UNRENDERED_KEYS: &[&str] = &[
-    "on-run-start",
-    "on-run-end",
-    "pre-hook",
-    "post-hook",
-    "+pre-hook",
-    "+post-hook",
-    "pre_hook",
-    "post_hook",
-    "+pre_hook",
-    "+post_hook",
-    "query-comment",
-];
-
-fn render_yaml_rec(env: &Environment, v: &mut serde_yaml::Value, is_project: bool) -> Result<(), Diagnostic> {
-    match v {
-        serde_yaml::Value::String(s) if s.contains("{{") || s.contains("{%") => {
-            let out = env.render_str(s, ()).map_err(|e| {
-                Diagnostic::error(
-                    "E0402",
-                    format!("cannot render `{s}`: {}", e.detail().unwrap_or(&e.kind().to_string())),
-                )
-            })?;
-            // Rendered numbers and booleans become typed, as dbt's native rendering does.
-            *v = match serde_yaml::from_str::<serde_yaml::Value>(&out) {
-                Ok(x @ (serde_yaml::Value::Number(_) | serde_yaml::Value::Bool(_))) => x,
-                _ => serde_yaml::Value::String(out),
-            };
-        }
-        serde_yaml::Value::Sequence(items) => {
-            for i in items {
-                render_yaml_rec(env, i, is_project)?;
-            }
-        }
-        serde_yaml::Value::Mapping(m) => {
-            for (k, val) in m.iter_mut() {
-                if is_project && k.as_str().is_some_and(|k| UNRENDERED_KEYS.contains(&k)) {
-                    continue;
-                }
-                if is_project && k.as_str() == Some("vars") {
-                    // Vars render with the project's context (`target`, `env_var`); one that needs a
-                    // node's context (`ref`, `this`) is kept as written.
-                    let mut rendered = val.clone();
-                    if render_yaml_rec(env, &mut rendered, false).is_ok() {
-                        *val = rendered;
-                    }
-                    continue;
-                }
-                render_yaml_rec(env, val, is_project)?;
-            }
-        }
-        _ => {}
-    }
-    Ok(())
-}
-
 /// A mapping built on first use (for `graph`, which most renders never read).
 pub fn lazy_map<F>(build: F) -> Value
 where
@@ -1794,14 +1699,6 @@ impl Object for LazyMap {
     }
 }
 
-/// The keyword arguments of a call, when the value is the kwargs object.
-pub(crate) fn as_kwargs(v: &Value) -> Option<Kwargs> {
-    if v.is_kwargs() {
-        Kwargs::try_from(v.clone()).ok()
-    } else {
-        None
-    }
-}
 
 /// Render a description that uses `{{ doc('name') }}`. An unknown doc block comes back as
 /// `Err((name, did-you-mean))`.

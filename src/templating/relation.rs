@@ -117,7 +117,7 @@ impl Object for Relation {
     }
 
     fn call_method(self: &Arc<Self>, _state: &State<'_, '_>, method: &str, args: &[Value]) -> Result<Value, Error> {
-        let kwargs = args.last().and_then(crate::templating::as_kwargs);
+        let kwargs = args.last().and_then(crate::jinja::as_kwargs);
         match method {
             "render" => Ok(Value::from(Relation::render(self))),
             "include" => {

@@ -259,7 +259,7 @@ impl Object for MutMap {
         !self.entries().is_empty()
     }
     fn call_method(self: &Arc<Self>, _state: &State<'_, '_>, method: &str, args: &[Value]) -> Result<Value, Error> {
-        let (pos, kw) = match args.last().and_then(super::as_kwargs) {
+        let (pos, kw) = match args.last().and_then(crate::jinja::as_kwargs) {
             Some(k) => (&args[..args.len() - 1], Some(k)),
             None => (args, None),
         };
@@ -329,7 +329,7 @@ pub fn install(env: &mut Environment<'static>) {
     env.add_function("dict", |args: minijinja::value::Rest<Value>| -> Result<Value, Error> {
         let mut entries = vec![];
         for a in args.iter() {
-            match super::as_kwargs(a) {
+            match crate::jinja::as_kwargs(a) {
                 Some(kw) => {
                     for k in kw.args() {
                         MutMap::set(&mut entries, Value::from(k), kw.peek::<Value>(k)?);

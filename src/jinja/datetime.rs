@@ -345,7 +345,7 @@ fn plain(a: Value, b: Value, add: bool) -> Result<Value, Error> {
         (ValueKind::Seq, ValueKind::Seq) if add => {
             let mut items: Vec<Value> = a.try_iter()?.collect();
             items.extend(b.try_iter()?);
-            Ok(crate::templating::mutable::MutList::value(items))
+            Ok(crate::jinja::mutable::MutList::value(items))
         }
         _ => Err(unsupported()),
     }
