@@ -24,6 +24,7 @@ pub mod output;
 pub mod parse;
 pub mod project;
 pub mod pymodel;
+pub mod results;
 pub mod run;
 pub mod seeds;
 pub mod select;

@@ -4,7 +4,7 @@
 
 use crate::diagnostics::{render_json, render_text, Diagnostic, Style};
 use crate::parse::{Node, ResourceType};
-use crate::run::{NodeResult, Reporter, RunResults, Status};
+use crate::results::{NodeResult, Reporter, RunResults, Status};
 use std::io::Write;
 use std::sync::Mutex;
 

@@ -9,7 +9,7 @@
 
 use crate::adapter::Connection;
 use crate::parse::{Manifest, ResourceType};
-use crate::run::{RunResults, Status};
+use crate::results::{RunResults, Status};
 use serde_json::{json, Value as Json};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;

@@ -5,7 +5,7 @@
 pub mod catalog;
 pub mod manifest;
 
-use crate::run::RunResults;
+use crate::results::RunResults;
 use crate::Invocation;
 use serde_json::{json, Value as Json};
 use std::path::Path;
@@ -26,7 +26,7 @@ pub(crate) fn metadata(schema: &str, inv: &Invocation) -> Json {
 
 /// run_results.json as a JSON value; results sorted by unique id for stable output.
 pub fn run_results_json(results: &RunResults, inv: &Invocation, args: Json) -> Json {
-    let mut rs: Vec<&crate::run::NodeResult> = results.results.iter().collect();
+    let mut rs: Vec<&crate::results::NodeResult> = results.results.iter().collect();
     rs.sort_by(|a, b| a.unique_id.cmp(&b.unique_id));
     let items: Vec<Json> = rs
         .iter()

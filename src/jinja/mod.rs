@@ -151,4 +151,3 @@ fn render_yaml_rec(env: &Environment, v: &mut serde_yaml::Value, is_project: boo
     }
     Ok(())
 }
-

@@ -425,4 +425,3 @@ fn combos(items: &[Value], r: usize, start: usize, cur: &mut Vec<Value>, out: &m
         cur.pop();
     }
 }
-

@@ -256,7 +256,6 @@ pub fn read_lock(root: &Path) -> Option<Lock> {
     Some(Lock { packages, sha1_hash: s(&v, "sha1_hash").unwrap_or_default() })
 }
 
-
 /// The hash of the root project's package entries, recorded in the lock so that a changed
 /// packages.yml is resolved again.
 pub fn spec_hash(declared: &[Declared]) -> String {
@@ -265,4 +264,3 @@ pub fn spec_hash(declared: &[Declared]) -> String {
     lines.sort();
     format!("{:x}", sha1::Sha1::digest(lines.join("\n").as_bytes()))
 }
-

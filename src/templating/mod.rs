@@ -1699,7 +1699,6 @@ impl Object for LazyMap {
     }
 }
 
-
 /// Render a description that uses `{{ doc('name') }}`. An unknown doc block comes back as
 /// `Err((name, did-you-mean))`.
 pub fn render_description(text: &str, docs: &BTreeMap<String, String>) -> Result<String, (String, Option<String>)> {

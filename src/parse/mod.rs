@@ -5,6 +5,10 @@
 //! `generate_database_name` / `generate_schema_name` / `generate_alias_name`.
 //! In: `Project` + `Engine`. Out: [`Manifest`] or diagnostics.
 
+pub mod data_tests;
+pub mod generic_tests;
+pub mod unit_tests;
+
 use crate::diagnostics::{did_you_mean, Diagnostic, Diagnostics, Span};
 use crate::project::config::Config;
 use crate::project::properties::{ColumnDef, NodePatch, SourceTable};
@@ -802,7 +806,7 @@ pub fn parse(
                 engine.render(&p.file.path, &p.file.source, Phase::Parse, globals, ctx, None).map_err(|d| vec![d])?;
             node.config.merge(&out.config);
             if node.resource_type == ResourceType::Test {
-                crate::testing::set_test_defaults(&mut node.config);
+                data_tests::set_test_defaults(&mut node.config);
             }
             let mut warnings = unknown_config_keys(&node, &out.config);
             if node.resource_type == ResourceType::Snapshot {
@@ -985,8 +989,8 @@ pub fn parse(
         }
 
         // Generic tests declared in property YAML, and unit tests.
-        crate::testing::add_generic_tests(project, package, engine, globals, &mut manifest, &mut diags);
-        crate::testing::unit::add_unit_tests(project, package, &mut manifest, &mut diags);
+        data_tests::add_generic_tests(project, package, engine, globals, &mut manifest, &mut diags);
+        unit_tests::add_unit_tests(project, package, &mut manifest, &mut diags);
     }
 
     // Relation names.
