@@ -28,6 +28,7 @@ pub mod results;
 pub mod run;
 pub mod seeds;
 pub mod select;
+pub mod settings;
 pub mod sql;
 pub mod state;
 pub mod templating;

@@ -25,6 +25,15 @@ pub enum Mode {
     Strict,
 }
 
+/// How [`analyze`] works: its mode and the engine's SQL dialect.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// `--static-analysis`.
+    pub mode: Mode,
+    /// The dialect compiled SQL is parsed in.
+    pub flavor: sql::Flavor,
+}
+
 /// A model's analysis.
 #[derive(Debug, Clone, Serialize)]
 pub struct NodeLineage {
@@ -111,8 +120,9 @@ pub fn analyze(
     db: Option<&DbColumns>,
     root: &Path,
     target_dir: &Path,
-    mode: Mode,
+    opts: Options,
 ) -> Lineage {
+    let Options { mode, flavor } = opts;
     let mut out = Lineage::default();
     if mode == Mode::Off {
         return out;
@@ -132,7 +142,7 @@ pub fn analyze(
     for n in m.nodes.values().filter(|n| n.resource_type == ResourceType::Seed) {
         let text = std::fs::read_to_string(&n.file_path).unwrap_or_default();
         let delim = n.config.get_str("delimiter").and_then(|d| d.bytes().next()).unwrap_or(b',');
-        if let Ok((cols, _)) = crate::seeds::columns(&text, delim, &n.config) {
+        if let Ok((cols, _)) = crate::seeds::columns(&text, delim, &n.config, n.relation.dialect) {
             let names: Vec<String> = cols.into_iter().map(|c| c.name).collect();
             out.base_columns.insert(n.unique_id.clone(), names.clone());
             columns.insert(n.unique_id.clone(), names);
@@ -187,7 +197,7 @@ pub fn analyze(
                 database: &database,
                 schema: &schema,
             };
-            ids.par_iter().map(|id| (*id, sql::analyze(&compiled[*id], &catalog))).collect()
+            ids.par_iter().map(|id| (*id, sql::analyze(&compiled[*id], flavor, &catalog))).collect()
         };
         for (id, result) in results {
             let node = &m.nodes[id];

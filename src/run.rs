@@ -9,6 +9,7 @@ pub mod external;
 mod foreign_keys;
 pub mod freshness;
 pub mod microbatch;
+mod node;
 pub mod python;
 
 use crate::adapter::{Adapter, Connection};
@@ -17,7 +18,6 @@ use crate::diagnostics::Diagnostic;
 use crate::graph::Dag;
 use crate::parse::{Manifest, Node, ResourceType};
 use crate::results::{Clock, NodeResult, Reporter, RunResults, Status};
-use crate::templating::relation::Relation;
 use crate::templating::{Overrides, Phase};
 use chrono::NaiveDateTime;
 use minijinja::Value;
@@ -269,9 +269,7 @@ pub fn check_materializations(compiler: &Compiler, m: &Manifest, plan: &[String]
 }
 
 fn materialization_macro(compiler: &Compiler, mat: &str) -> Option<String> {
-    [format!("materialization_{mat}_duckdb"), format!("materialization_{mat}_default")]
-        .into_iter()
-        .find(|m| compiler.engine().has_macro(m))
+    compiler.engine().dialect.materialization_macros(mat).into_iter().find(|m| compiler.engine().has_macro(m))
 }
 
 /// Execute `jobs` (from [`plan_jobs`], in dependency order).
@@ -492,15 +490,9 @@ pub fn on_run_end_context(manifest: &Manifest, results: &RunResults) -> Vec<(Str
 
 /// The tables foreign keys point at: (database, schema, table), lowercased.
 pub fn foreign_key_targets(conn: &dyn Connection) -> HashSet<(String, String, String)> {
-    let sql = "select distinct database_name, schema_name, referenced_table from duckdb_constraints() \
-               where constraint_type = 'FOREIGN KEY'";
-    let Ok(t) = conn.query(sql, None) else { return Default::default() };
-    t.rows
-        .iter()
-        .map(|r| {
-            let s = |i: usize| r.get(i).and_then(|v| v.as_str()).unwrap_or_default().to_lowercase();
-            (s(0), s(1), s(2))
-        })
+    let Ok(fks) = conn.foreign_keys() else { return Default::default() };
+    fks.into_iter()
+        .map(|fk| (fk.database.to_lowercase(), fk.schema.to_lowercase(), fk.referenced_table.to_lowercase()))
         .collect()
 }
 
@@ -516,7 +508,7 @@ fn run_job(env: &Env, node: &Node, audits: &[&Node], progress: &Progress) -> Vec
         ResourceType::UnitTest => {
             vec![crate::testing::unit::run(env.compiler, node, env.conn.clone(), env.thread_id, &env.opts.project_root)]
         }
-        _ => run_node(env, node, audits, progress),
+        _ => node::run_node(env, node, audits, progress),
     }
 }
 
@@ -578,400 +570,6 @@ fn error_result(node: &Node, thread_id: &str, message: String, secs: f64, compil
     }
 }
 
-/// Build one node: compile, pre-hooks, materialization, post-hooks. With audits, the
-/// materialization writes a staging relation, the audits run against it, and only if none fails
-/// is it swapped in (in one transaction); post-hooks run on the published relation.
-fn run_node(env: &Env, node: &Node, audits: &[&Node], progress: &Progress) -> Vec<NodeResult> {
-    let Env { compiler, opts, thread_id, files, .. } = *env;
-    let conn = env.conn.clone();
-    let t0 = Instant::now();
-    let start = chrono::Utc::now();
-    let rel = &node.relation;
-    let rel_path = compiler.manifest().target_rel_path(node);
-    let fail = |msg: String, compiled: Option<String>| {
-        conn.rollback();
-        let mut r = error_result(node, thread_id, msg, t0.elapsed().as_secs_f64(), compiled);
-        r.timing = Some((start, chrono::Utc::now()));
-        r
-    };
-    let key = (
-        rel.database.clone().unwrap_or_default(),
-        rel.schema.clone().unwrap_or_default(),
-        rel.identifier.clone().unwrap_or_default(),
-    );
-    let existing = opts.existing.get(&key).cloned();
-    let mat = node.materialized();
-    // An external model is built as a table (under a temporary name, or the audit's staging
-    // name), then written to its files and published as a view over them.
-    let external = if mat == "external" {
-        match external::plan(node, &opts.external_root, &opts.project_root) {
-            Ok(p) => Some(p),
-            Err(d) => return vec![fail(diag_message(&d), None)],
-        }
-    } else {
-        None
-    };
-    let mat = if external.is_some() { "table".to_string() } else { mat };
-    let full_refresh = node.config.get_bool("full_refresh").unwrap_or(opts.full_refresh);
-    let is_incremental = mat == "incremental" && existing.as_deref() == Some("table") && !full_refresh;
-    if node.is_microbatch() {
-        return vec![microbatch::run(env, node, existing.as_deref(), full_refresh)];
-    }
-    let mut extra: Vec<(String, Value)> = vec![];
-    let mut compiled_sql = None;
-    let mut seed_rows = None;
-    // A python model's staged result: read by the materialization, removed when this returns.
-    let mut py_result = None;
-    if node.resource_type == ResourceType::Seed {
-        let text = match std::fs::read_to_string(&node.file_path) {
-            Ok(t) => t,
-            Err(e) => return vec![fail(format!("cannot read {}: {e}", node.original_file_path), None)],
-        };
-        let delim = node.config.get_str("delimiter").unwrap_or_else(|| ",".into());
-        let delim_byte = delim.as_bytes().first().copied().unwrap_or(b',');
-        let (cols, rows) = match crate::seeds::columns(&text, delim_byte, &node.config) {
-            Ok(c) => c,
-            Err(e) => {
-                return vec![fail(
-                    format!("Compilation Error in seed {} ({}): {e}", node.name, node.original_file_path),
-                    None,
-                )]
-            }
-        };
-        seed_rows = Some(rows);
-        extra.push(("columns".into(), Value::from_serialize(&cols)));
-        extra.push(("csv_path".into(), Value::from(crate::adapter::duckdb::lit(&node.file_path.to_string_lossy()))));
-        extra.push(("delimiter".into(), Value::from(crate::adapter::duckdb::lit(&delim))));
-        extra.push(("parallel".into(), Value::from(!crate::seeds::quoted_newlines(&text))));
-    } else if node.language == crate::parse::Language::Python {
-        let mat = node.materialized();
-        if !crate::pymodel::MATERIALIZATIONS.contains(&mat.as_str()) {
-            return vec![fail(
-                format!(
-                    "Runtime Error in model {} ({})\n  Materialization \"materialization_{mat}_default\" only supports languages ['sql']; got \"python\"",
-                    node.name, node.original_file_path
-                ),
-                Some(node.raw_code.clone()),
-            )];
-        }
-        let staged = python::run(
-            compiler.manifest(),
-            node,
-            conn.as_ref(),
-            &opts.python,
-            &opts.module_paths,
-            &opts.project_root,
-            is_incremental,
-        );
-        match staged {
-            Ok(r) => {
-                extra.push(("sql".into(), Value::from(r.sql.clone())));
-                extra.push(("compiled_code".into(), Value::from(node.raw_code.clone())));
-                compiled_sql = Some(node.raw_code.clone());
-                compiler.record(
-                    &node.unique_id,
-                    &crate::compile::CompiledNode { sql: node.raw_code.clone(), ..Default::default() },
-                );
-                py_result = Some(r);
-            }
-            Err(msg) => return vec![fail(msg, Some(node.raw_code.clone()))],
-        }
-    } else {
-        match compiler.compile(node, Phase::Run, Some(conn.clone()), is_incremental) {
-            Ok(c) => {
-                let _ = files.send(vec![("compiled", rel_path.clone(), c.sql.clone())]);
-                extra.push(("sql".into(), Value::from(c.sql.clone())));
-                extra.push(("compiled_code".into(), Value::from(c.sql.clone())));
-                compiled_sql = Some(c.sql);
-            }
-            Err(d) => return vec![fail(diag_message(&d), None)],
-        }
-    }
-    // Where the materialization writes: the relation itself, or its staging relation (an
-    // external model always stages: its relation is the view over the files).
-    let staged = (!audits.is_empty() || external.is_some()).then(|| Relation {
-        identifier: Some(format!("{}__strata_audit", rel.identifier.as_deref().unwrap_or(""))),
-        kind: Some("table".into()),
-        ..rel.clone()
-    });
-    let write_to = staged.clone().unwrap_or_else(|| rel.clone());
-    let mut write_existing = existing.clone();
-    if let Some(st) = &staged {
-        let mut prep = format!("drop table if exists {}", st.render());
-        if is_incremental {
-            prep.push_str(&format!(";\ncreate table {} as select * from {}", st.render(), rel.render()));
-        } else {
-            write_existing = None;
-        }
-        if let Err(e) = conn.execute(&prep) {
-            return vec![fail(format!("Database Error preparing the audit of {}: {e}", node.name), compiled_sql)];
-        }
-    }
-    let existing_rel = write_existing
-        .as_ref()
-        .map(|k| Relation { kind: Some(k.clone()), ..write_to.clone() }.into_value())
-        .unwrap_or(Value::from(()));
-    extra.push(("existing".into(), existing_rel));
-    let tmp = Relation {
-        identifier: Some(format!("{}__strata_tmp", write_to.identifier.as_deref().unwrap_or(""))),
-        kind: Some("table".into()),
-        ..write_to.clone()
-    };
-    extra.push(("tmp_relation".into(), tmp.into_value()));
-    extra.push(("full_refresh".into(), Value::from(full_refresh)));
-    extra.push(("build_in_place".into(), Value::from(false)));
-    extra.push(("defer_constraints".into(), Value::from(false)));
-    let mut ctx = compiler.node_context(node, is_incremental);
-    ctx.extra = extra;
-    let mut mat_ctx = ctx.clone();
-    mat_ctx.this = Some(write_to.clone());
-    let globals = compiler.globals();
-    let engine = compiler.engine();
-    let mut statements: Vec<String> = vec![];
-
-    for (i, hook) in node.config.hooks("pre-hook").iter().enumerate() {
-        let name = format!("{} (pre-hook {})", node.original_file_path, i + 1);
-        match engine.render(&name, hook, Phase::Run, globals, ctx.clone(), Some(conn.clone())) {
-            Ok(r) => {
-                statements.extend(r.statements);
-                if !r.sql.trim().is_empty() {
-                    if let Err(e) = conn.execute(&r.sql) {
-                        return vec![fail(
-                            format!("Database Error in pre-hook of {} {}: {e}", node.resource_type.as_str(), node.name),
-                            compiled_sql,
-                        )];
-                    }
-                    statements.push(r.sql);
-                }
-            }
-            Err(d) => return vec![fail(diag_message(&d), compiled_sql)],
-        }
-    }
-    // An enforced contract: the SQL's columns are the declared ones, or nothing is built.
-    let contracted = node.resource_type == ResourceType::Model
-        && node.language == crate::parse::Language::Sql
-        && crate::parse::contract_enforced(node)
-        && matches!(mat.as_str(), "table" | "view" | "incremental");
-    if let (true, Some(sql)) = (contracted, &compiled_sql) {
-        if let Err(msg) = contract::check(conn.as_ref(), node, sql) {
-            return vec![fail(msg, compiled_sql)];
-        }
-    }
-    // Foreign keys (see run::foreign_keys): a table that has them is built under its final name
-    // (or staged without them and given them when published); a table they point at has the
-    // tables that reference it set aside while it is replaced.
-    let fk_model = foreign_keys::has_foreign_keys(node) && matches!(mat.as_str(), "table" | "incremental");
-    let lower = (key.0.to_lowercase(), key.1.to_lowercase(), key.2.to_lowercase());
-    let _restore = if existing.as_deref() == Some("table") && !is_incremental && opts.fk_targets.contains(&lower) {
-        let selected = |id: &str| opts.selected.contains(id);
-        match foreign_keys::drop_dependents(conn.as_ref(), compiler.manifest(), node, &selected, opts.full_refresh) {
-            Ok(dropped) => Some(foreign_keys::RestoreOnDrop { conn: conn.as_ref(), dropped }),
-            Err(msg) => return vec![fail(msg, compiled_sql)],
-        }
-    } else {
-        None
-    };
-    if let Some((_, v)) = mat_ctx.extra.iter_mut().find(|(k, _)| k == "build_in_place") {
-        *v = Value::from(fk_model && staged.is_none());
-    }
-    if let Some((_, v)) = mat_ctx.extra.iter_mut().find(|(k, _)| k == "defer_constraints") {
-        *v = Value::from(fk_model && staged.is_some());
-    }
-    let Some(mac) = materialization_macro(compiler, &mat) else {
-        return vec![fail(format!("unknown materialization '{mat}'"), compiled_sql)];
-    };
-    let response = match engine.call_macro(&mac, vec![], Phase::Run, globals, mat_ctx, Some(conn.clone())) {
-        Ok((_, r)) => {
-            statements.extend(r.statements);
-            r.main_response.unwrap_or(json!({"_message": "OK"}))
-        }
-        Err(d) => {
-            let compiled_file = opts.target_dir.join("compiled").join(&rel_path);
-            let msg = if d.code == "E0501" {
-                format!(
-                    "Database Error in {} {} ({})\n  {}\n  compiled code at {}",
-                    node.resource_type.as_str(),
-                    node.name,
-                    node.original_file_path,
-                    d.message.trim_start_matches("database error: "),
-                    compiled_file.display()
-                )
-            } else {
-                diag_message(&d)
-            };
-            if let Some(st) = &staged {
-                let _ = conn.execute(&format!("drop table if exists {}", st.render()));
-            }
-            return vec![fail(msg, compiled_sql)];
-        }
-    };
-    let _ = files.send(vec![("run", rel_path.clone(), statements.join(";\n\n"))]);
-    compiler.record_built(&node.unique_id);
-    // The python model's staged files have been read into its table.
-    drop(py_result);
-
-    // Audit, then publish.
-    let mut results = vec![];
-    if let Some(st) = &staged {
-        let overrides = Arc::new(Overrides {
-            relations: [(node.unique_id.clone(), st.clone())].into_iter().collect(),
-            ..Default::default()
-        });
-        for t in audits {
-            let index = (progress.take_index)();
-            progress.reporter.started(index, progress.total, t);
-            let r = run_test(env, t, Some(overrides.clone()));
-            progress.reporter.finished(index, progress.total, t, &r);
-            results.push(r);
-        }
-        let failed: Vec<&NodeResult> =
-            results.iter().filter(|r| matches!(r.status, Status::Fail | Status::Error)).collect();
-        if !failed.is_empty() {
-            let mut msg = format!(
-                "{} {} was not published: {} audit test{} failed, so {} keeps its previous contents",
-                node.resource_type.as_str(),
-                node.name,
-                failed.len(),
-                if failed.len() == 1 { "" } else { "s" },
-                rel.render()
-            );
-            for r in &failed {
-                let name = r.unique_id.split('.').nth(2).unwrap_or(&r.unique_id);
-                msg.push_str(&format!("\n  {name}: {}", r.message));
-                if let Some(sql) = &r.compiled_code {
-                    if let Ok(t) =
-                        conn.query(&format!("select * from (\n{}\n) as failing limit 5", sql.trim_end()), None)
-                    {
-                        for line in t.format().lines() {
-                            msg.push_str(&format!("\n    {line}"));
-                        }
-                    }
-                }
-            }
-            let _ = conn.execute(&format!("drop table if exists {}", st.render()));
-            let mut r = fail(msg, compiled_sql);
-            r.timing = Some((start, chrono::Utc::now()));
-            results.insert(0, r);
-            return results;
-        }
-        if let Some(plan) = &external {
-            match external::publish(conn.as_ref(), plan, &st.render(), &rel.render(), existing.as_deref()) {
-                Ok(sqls) => {
-                    let _ = files.send(vec![("run", rel_path.clone(), {
-                        let mut all = statements.clone();
-                        all.extend(sqls);
-                        all.join(";\n\n")
-                    })]);
-                    compiler.record_built(&node.unique_id);
-                }
-                Err(e) => {
-                    let _ = conn.execute(&format!("drop table if exists {}", st.render()));
-                    let msg = format!(
-                        "Runtime Error in model {} ({})\n  cannot write external location '{}': {e}",
-                        node.name, node.original_file_path, plan.location
-                    );
-                    results.insert(0, fail(msg, compiled_sql));
-                    return results;
-                }
-            }
-        }
-        if external.is_none() {
-            let mut publish = String::from("begin transaction;\n");
-            if let Some(kind) = &existing {
-                publish.push_str(&format!(
-                    "drop {} if exists {};\n",
-                    if kind == "view" { "view" } else { "table" },
-                    rel.render()
-                ));
-            }
-            if fk_model {
-                // Created under its name, with its constraints, from the audited rows.
-                let model = node.to_json();
-                let mut ddl = crate::adapter::constraints::render_columns(&model["columns"]);
-                ddl.extend(crate::adapter::constraints::render_model(&model["constraints"]));
-                let cols = node
-                    .columns
-                    .iter()
-                    .map(|c| {
-                        if c.quote == Some(true) {
-                            crate::templating::relation::quote(&c.name)
-                        } else {
-                            c.name.clone()
-                        }
-                    })
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                publish.push_str(&format!(
-                    "create table {rel} (\n    {}\n);\ninsert into {rel} ({cols}) select {cols} from {st};\ndrop table {st};\ncommit",
-                    ddl.join(",\n    "),
-                    rel = rel.render(),
-                    st = st.render()
-                ));
-            } else {
-                publish.push_str(&format!(
-                    "alter table {} rename to {};\ncommit",
-                    st.render(),
-                    crate::templating::relation::quote(rel.identifier.as_deref().unwrap_or(""))
-                ));
-            }
-            if let Err(e) = conn.execute(&publish) {
-                conn.rollback();
-                let _ = conn.execute(&format!("drop table if exists {}", st.render()));
-                results.insert(0, fail(format!("Database Error publishing {}: {e}", node.name), compiled_sql));
-                return results;
-            }
-        }
-    }
-    for (i, hook) in node.config.hooks("post-hook").iter().enumerate() {
-        let name = format!("{} (post-hook {})", node.original_file_path, i + 1);
-        match engine.render(&name, hook, Phase::Run, globals, ctx.clone(), Some(conn.clone())) {
-            Ok(r) => {
-                if !r.sql.trim().is_empty() {
-                    if let Err(e) = conn.execute(&r.sql) {
-                        results.insert(
-                            0,
-                            fail(
-                                format!(
-                                    "Database Error in post-hook of {} {}: {e}",
-                                    node.resource_type.as_str(),
-                                    node.name
-                                ),
-                                compiled_sql,
-                            ),
-                        );
-                        return results;
-                    }
-                }
-            }
-            Err(d) => {
-                results.insert(0, fail(diag_message(&d), compiled_sql));
-                return results;
-            }
-        }
-    }
-    let message = match seed_rows {
-        Some(n) => format!("INSERT {n}"),
-        None => response.get("_message").and_then(Json::as_str).unwrap_or("OK").to_string(),
-    };
-    results.insert(
-        0,
-        NodeResult {
-            unique_id: node.unique_id.clone(),
-            status: Status::Success,
-            message,
-            execution_time: t0.elapsed().as_secs_f64(),
-            adapter_response: response,
-            thread_id: thread_id.to_string(),
-            timing: Some((start, chrono::Utc::now())),
-            compiled_code: compiled_sql,
-            relation_name: Some(rel.render()),
-            failures: None,
-            batch_results: None,
-        },
-    );
-    results
-}
-
 /// Run one data test: compile it, store its failing rows if configured, count them against the
 /// thresholds. `overrides` points refs at staged relations while a node is audited.
 fn run_test(env: &Env, node: &Node, overrides: Option<Arc<Overrides>>) -> NodeResult {
@@ -1017,8 +615,8 @@ fn run_test(env: &Env, node: &Node, overrides: Option<Arc<Overrides>>) -> NodeRe
         };
         let store = format!(
             "create schema if not exists {}.{};\n{drop}create {} {} as (\n{}\n)",
-            crate::templating::relation::quote(db),
-            crate::templating::relation::quote(schema),
+            env.compiler.engine().dialect.quote(db),
+            env.compiler.engine().dialect.quote(schema),
             if as_view { "or replace view" } else { "or replace table" },
             rel.render(),
             sql.trim_end()

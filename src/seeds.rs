@@ -4,8 +4,8 @@
 //! accepts every non-null value; `""` and `null` are NULL. `column_types` overrides a column.
 //! In: CSV text + config. Out: [`SeedColumn`]s with the SQL expression that casts each one.
 
+use crate::adapter::Dialect;
 use crate::project::config::Config;
-use crate::templating::relation::quote;
 
 /// One column of a seed table.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -140,7 +140,12 @@ pub fn quoted_newlines(csv_text: &str) -> bool {
 }
 
 /// Read a seed's header and rows and decide its columns.
-pub fn columns(csv_text: &str, delimiter: u8, config: &Config) -> Result<(Vec<SeedColumn>, usize), String> {
+pub fn columns(
+    csv_text: &str,
+    delimiter: u8,
+    config: &Config,
+    dialect: &Dialect,
+) -> Result<(Vec<SeedColumn>, usize), String> {
     let mut rdr = csv::ReaderBuilder::new().delimiter(delimiter).flexible(true).from_reader(csv_text.as_bytes());
     let headers: Vec<String> = rdr
         .headers()
@@ -176,7 +181,7 @@ pub fn columns(csv_text: &str, delimiter: u8, config: &Config) -> Result<(Vec<Se
             let expr = cast_expr(i, &ty, matches!(kind, Kind::Number { .. }));
             SeedColumn {
                 name: name.clone(),
-                quoted_name: if quote_cols { quote(name) } else { name.clone() },
+                quoted_name: if quote_cols { dialect.quote(name) } else { name.clone() },
                 r#type: ty,
                 expr,
             }
@@ -192,7 +197,7 @@ mod tests {
     #[test]
     fn infers_like_dbt() {
         let csv = "id,price,day,ts,flag,name,empty\n1,1.50,2024-01-02,2024-01-02 10:00:00,true,a,\n2,2,2024-01-03,2024-01-03T11:00:00,False,b,null\n";
-        let (cols, rows) = columns(csv, b',', &Config::default()).unwrap();
+        let (cols, rows) = columns(csv, b',', &Config::default(), &crate::adapter::duckdb::DIALECT).unwrap();
         let types: Vec<&str> = cols.iter().map(|c| c.r#type.as_str()).collect();
         assert_eq!(types, vec!["INTEGER", "DOUBLE", "DATE", "TIMESTAMP", "BOOLEAN", "VARCHAR", "INTEGER"]);
         assert_eq!(rows, 2);
@@ -208,7 +213,7 @@ mod tests {
     fn column_types_override() {
         let mut c = Config::default();
         c.set("column_types", serde_json::json!({"id": "VARCHAR"}));
-        let (cols, _) = columns("id;x\n007;1\n", b';', &c).unwrap();
+        let (cols, _) = columns("id;x\n007;1\n", b';', &c, &crate::adapter::duckdb::DIALECT).unwrap();
         assert_eq!(cols[0].r#type, "VARCHAR");
         assert_eq!(cols[1].r#type, "INTEGER");
     }

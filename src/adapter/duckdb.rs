@@ -154,6 +154,35 @@ pub fn attach_sql(a: &crate::project::profiles::Attach) -> String {
     )
 }
 
+/// DuckDB's SQL: double-quoted identifiers, `''` in literals, sqlparser's DuckDB dialect, and
+/// the macros of `templates/duckdb/`.
+pub const DIALECT: super::Dialect = super::Dialect {
+    name: "duckdb",
+    quote: quote_ident,
+    literal: lit,
+    analysis: crate::sql::Flavor::DuckDb,
+    macros: &[("templates/duckdb/macros.sql", include_str!("../../templates/duckdb/macros.sql"))],
+};
+
+/// The DuckDB engine: a database file (or `:memory:`), embedded.
+pub const ENGINE: super::Engine = super::Engine {
+    dialect: &DIALECT,
+    open,
+    database_file,
+    describe: |t| format!("DuckDB at '{}'", t.path),
+    open_help: "check `path` in profiles.yml and that no other process holds the file",
+};
+
+/// Open the target's database (see [`DuckDb::open`]).
+pub fn open(target: &Target) -> Result<Arc<dyn Adapter>, DbError> {
+    Ok(Arc::new(DuckDb::open(target)?))
+}
+
+/// The target's database file; None for `:memory:`.
+pub fn database_file(target: &Target) -> Option<std::path::PathBuf> {
+    (target.path != ":memory:" && !target.path.is_empty()).then(|| std::path::PathBuf::from(&target.path))
+}
+
 /// Quote an identifier for DuckDB.
 pub fn quote_ident(s: &str) -> String {
     format!("\"{}\"", s.replace('"', "\"\""))
@@ -267,6 +296,49 @@ impl Connection for DuckConn {
                 data_type: r.get(1).and_then(Json::as_str).unwrap_or_default().to_string(),
             })
             .collect())
+    }
+
+    fn columns_by_name(&self, names: &[&str]) -> Result<Vec<(super::RelationName, Vec<Column>)>, DbError> {
+        let mut names: Vec<String> = names.iter().map(|n| lit(n)).collect();
+        names.sort();
+        names.dedup();
+        if names.is_empty() {
+            return Ok(vec![]);
+        }
+        let sql = format!(
+            "select database_name, schema_name, table_name, column_name, data_type from duckdb_columns() \
+             where table_name in ({}) order by database_name, schema_name, table_name, column_index",
+            names.join(", ")
+        );
+        let mut out: Vec<(super::RelationName, Vec<Column>)> = vec![];
+        for r in &self.query(&sql, None)?.rows {
+            let s = |i: usize| r.get(i).and_then(Json::as_str).unwrap_or_default().to_string();
+            let key = (s(0), s(1), s(2));
+            let column = Column { name: s(3), data_type: s(4) };
+            match out.last_mut() {
+                Some((k, cols)) if *k == key => cols.push(column),
+                _ => out.push((key, vec![column])),
+            }
+        }
+        Ok(out)
+    }
+
+    fn foreign_keys(&self) -> Result<Vec<super::ForeignKey>, DbError> {
+        let sql = "select database_name, schema_name, table_name, referenced_table from duckdb_constraints() \
+                   where constraint_type = 'FOREIGN KEY' order by all";
+        Ok(self
+            .query(sql, None)?
+            .rows
+            .iter()
+            .map(|r| {
+                let s = |i: usize| r.get(i).and_then(Json::as_str).unwrap_or_default().to_string();
+                super::ForeignKey { database: s(0), schema: s(1), table: s(2), referenced_table: s(3) }
+            })
+            .collect())
+    }
+
+    fn attach_read_only(&self, path: &str, alias: &str) -> Result<(), DbError> {
+        self.execute(&format!("attach if not exists {} as {} (read_only)", lit(path), quote_ident(alias))).map(|_| ())
     }
 
     fn interrupter(&self) -> Option<crate::cancel::Interrupter> {

@@ -1,9 +1,29 @@
-//! The database boundary. [`Adapter`] opens connections; [`Connection`] runs SQL and answers
-//! catalog questions. Nothing outside `adapter::duckdb` knows which database is behind it.
+//! The engine boundary: everything that depends on which database runs the project.
+//!
+//! An engine is one [`Engine`] entry in [`ENGINES`], chosen by the profile's `type`:
+//! - its [`Dialect`], what strata needs to know about its SQL without a connection: its name
+//!   (`target.type`, `adapter.type()`, the `<name>__` prefix `adapter.dispatch` tries before
+//!   `default__`, the `materialization_<m>_<name>` tried before `materialization_<m>_default`),
+//!   how identifiers are quoted (relation names render through it) and string literals written,
+//!   the SQL dialect static analysis parses with, and its built-in macros (a folder
+//!   `templates/<name>/` of `<name>__` implementations and materializations, loaded after the
+//!   shared `default__` ones in `templates/`);
+//! - `open`, which opens the target's database (the file where it lives, or a server) and gives
+//!   an [`Adapter`].
+//!
+//! [`Adapter`] opens connections; a [`Connection`] runs SQL in transactions, answers catalog
+//! questions (relations, columns, the tables foreign keys point at, the columns of many
+//! relations at once) and can be interrupted. Type names are the engine's own, as its catalog
+//! reports them. Nothing outside an engine's module knows which database is behind it: adding an
+//! engine is a module here, an entry in [`ENGINES`] and its templates folder.
+//!
+//! `adapter::duckdb` is the DuckDB engine (the only user of the duckdb crate);
+//! `adapter::constraints` renders dbt's constraint DDL.
 
 pub mod constraints;
 pub mod duckdb;
 
+use crate::project::profiles::Target;
 use serde_json::Value as Json;
 use std::sync::Arc;
 
@@ -86,6 +106,22 @@ pub struct Column {
     pub data_type: String,
 }
 
+/// A relation's `(database, schema, name)` as the catalog spells them.
+pub type RelationName = (String, String, String);
+
+/// A foreign key constraint: `table` (in `database`.`schema`) references `referenced_table`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForeignKey {
+    /// Catalog of both tables.
+    pub database: String,
+    /// Schema of both tables.
+    pub schema: String,
+    /// The table that has the constraint.
+    pub table: String,
+    /// The table it points at.
+    pub referenced_table: String,
+}
+
 /// One connection, used by one worker at a time.
 pub trait Connection: Send + Sync {
     /// Run a statement (or several separated by `;`).
@@ -98,13 +134,102 @@ pub trait Connection: Send + Sync {
     fn relations(&self) -> Result<std::collections::HashMap<(String, String, String), String>, DbError>;
     /// Columns of a relation, in order.
     fn columns(&self, database: &str, schema: &str, name: &str) -> Result<Vec<Column>, DbError>;
+    /// The columns of every relation named one of `names` (in any database and schema), in one
+    /// query, relations sorted by (database, schema, name), columns in order.
+    fn columns_by_name(&self, names: &[&str]) -> Result<Vec<(RelationName, Vec<Column>)>, DbError>;
+    /// Every foreign key constraint in the database (none for an engine without them).
+    fn foreign_keys(&self) -> Result<Vec<ForeignKey>, DbError> {
+        Ok(vec![])
+    }
     /// Roll back an open transaction, if any.
     fn rollback(&self);
+    /// Make another database of the same engine readable under `alias`, read-only (`--defer`
+    /// to a state built into another database file).
+    fn attach_read_only(&self, path: &str, alias: &str) -> Result<(), DbError> {
+        let _ = (path, alias);
+        Err(DbError("this engine cannot attach another database".into()))
+    }
     /// A function that stops the query this connection is running (from another thread), for
     /// Ctrl-C; None when the database cannot.
     fn interrupter(&self) -> Option<crate::cancel::Interrupter> {
         None
     }
+}
+
+/// An engine's SQL, as far as strata needs to know it without a connection.
+#[derive(Debug)]
+pub struct Dialect {
+    /// `target.type`; `adapter.dispatch` tries `<name>__<macro>` before `default__<macro>`, and
+    /// materializations `materialization_<m>_<name>` before `materialization_<m>_default`.
+    pub name: &'static str,
+    /// Quote an identifier.
+    pub quote: fn(&str) -> String,
+    /// Write a string literal.
+    pub literal: fn(&str) -> String,
+    /// The dialect static analysis parses compiled SQL with.
+    pub analysis: crate::sql::Flavor,
+    /// The engine's built-in macros, `(path, text)`: `templates/<name>/*.sql`, embedded.
+    pub macros: &'static [(&'static str, &'static str)],
+}
+
+impl Dialect {
+    /// `"ident"` on DuckDB.
+    pub fn quote(&self, ident: &str) -> String {
+        (self.quote)(ident)
+    }
+    /// `'text'` on DuckDB.
+    pub fn literal(&self, s: &str) -> String {
+        (self.literal)(s)
+    }
+    /// The prefixes `adapter.dispatch` tries, in order.
+    pub fn dispatch_prefixes(&self) -> [&'static str; 2] {
+        [self.name, "default"]
+    }
+    /// The macro names that implement materialization `mat`, in the order they are tried.
+    pub fn materialization_macros(&self, mat: &str) -> [String; 2] {
+        [format!("materialization_{mat}_{}", self.name), format!("materialization_{mat}_default")]
+    }
+}
+
+impl PartialEq for Dialect {
+    fn eq(&self, other: &Dialect) -> bool {
+        self.name == other.name
+    }
+}
+impl Eq for Dialect {}
+impl std::hash::Hash for Dialect {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.name.hash(state)
+    }
+}
+
+/// One engine strata can run a project on.
+pub struct Engine {
+    /// Its SQL.
+    pub dialect: &'static Dialect,
+    /// Open the target's database.
+    pub open: fn(&Target) -> Result<Arc<dyn Adapter>, DbError>,
+    /// The file the target's database lives in, when it is a local file (None for an in-memory
+    /// database or a server): a command opens an existing one while the project parses.
+    pub database_file: fn(&Target) -> Option<std::path::PathBuf>,
+    /// The target's database in messages (`DuckDB at 'dev.duckdb'`).
+    pub describe: fn(&Target) -> String,
+    /// What to check when the database cannot be opened.
+    pub open_help: &'static str,
+}
+
+/// The engines, by the profile `type` that selects them.
+pub const ENGINES: &[Engine] = &[duckdb::ENGINE];
+
+/// The engine of a profile `type`.
+pub fn engine(type_name: &str) -> Option<&'static Engine> {
+    ENGINES.iter().find(|e| e.dialect.name == type_name)
+}
+
+/// The engine a project runs on: its target's `type` (the first engine, DuckDB, for commands
+/// that run without a profile, such as `parse` of a project that has none).
+pub fn engine_for(target: Option<&Target>) -> &'static Engine {
+    target.and_then(|t| engine(&t.adapter_type)).unwrap_or(&ENGINES[0])
 }
 
 /// Opens connections to one database.

@@ -184,7 +184,7 @@ pub fn add_generic_tests(
         fqn.push(t.name.clone());
         let column_quoted = d.column.and_then(|c| c.quote).unwrap_or(false);
         if let (true, Some(c)) = (column_quoted, d.column) {
-            kwargs.insert("column_name".into(), Json::String(crate::templating::relation::quote(&c.name)));
+            kwargs.insert("column_name".into(), Json::String(engine.dialect.quote(&c.name)));
         }
         let raw_code =
             generic::raw_code(&generic::GenericTest { args: kwargs_without_model(&kwargs), ..t.clone() }, d.target);
@@ -245,7 +245,7 @@ pub fn add_generic_tests(
             refs,
             sources,
             depends_on: vec![],
-            relation: Relation::new(&globals.target_database, &globals.target_schema, &t.short_name),
+            relation: Relation::new(globals.dialect, &globals.target_database, &globals.target_schema, &t.short_name),
             file_path: project.root.join(d.file),
             test: Some(Box::new(TestInfo {
                 metadata: Some(TestMetadata { name: t.test_name.clone(), namespace: t.namespace.clone(), kwargs }),

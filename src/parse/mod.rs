@@ -213,7 +213,7 @@ impl Node {
             refs: vec![],
             sources: vec![],
             depends_on: vec![],
-            relation: Relation::new("d", "s", &name),
+            relation: Relation::new(&crate::adapter::duckdb::DIALECT, "d", "s", &name),
             file_path: Default::default(),
             test: None,
             language: if file.ends_with(".py") { Language::Python } else { Language::Sql },
@@ -355,7 +355,7 @@ impl Manifest {
             r.nodes.entry(n.name.clone()).or_default().push(Resolved {
                 unique_id: n.unique_id.clone(),
                 package: n.package_name.clone(),
-                relation: if ephemeral { Relation::cte(&n.cte_name()) } else { n.relation.clone() },
+                relation: if ephemeral { Relation::cte(n.relation.dialect, &n.cte_name()) } else { n.relation.clone() },
                 ephemeral,
                 version: n.version.as_ref().map(|v| v.v.clone()),
                 latest: n.version.as_ref().is_none_or(|v| v.is_latest()),
@@ -404,6 +404,7 @@ impl Manifest {
 pub fn parse_globals(project: &Project, invocation: &crate::Invocation) -> Globals {
     let target = project.target.as_ref();
     Globals {
+        dialect: crate::adapter::engine_for(project.target.as_ref()).dialect,
         project_name: project.config.name.clone(),
         target: crate::target_json(project),
         target_database: target.map(|t| t.database.clone()).unwrap_or_else(|| "memory".into()),
@@ -483,6 +484,7 @@ pub fn build_engine(project: &Project) -> (Engine, Vec<Diagnostic>) {
         root_package: project.config.name.clone(),
         dispatch,
         packages: project.packages[1..].iter().map(|p| p.name.clone()).collect(),
+        dialect: crate::adapter::engine_for(project.target.as_ref()).dialect,
     };
     Engine::new(&files, &cfg)
 }
@@ -778,7 +780,7 @@ pub fn parse(
                 refs: vec![],
                 sources: vec![],
                 depends_on: vec![],
-                relation: Relation::new(&globals.target_database, &globals.target_schema, &name),
+                relation: Relation::new(globals.dialect, &globals.target_database, &globals.target_schema, &name),
                 file_path: p.file.abs_path.clone(),
                 test: (p.resource_type == ResourceType::Test).then(Default::default),
                 language: Language::Sql,
@@ -932,7 +934,7 @@ pub fn parse(
                 );
             }
             let database = t.database.clone().unwrap_or_else(|| globals.target_database.clone());
-            let mut relation = Relation::new(&database, &t.schema, &t.identifier);
+            let mut relation = Relation::new(globals.dialect, &database, &t.schema, &t.identifier);
             match external_source_location(t, &database) {
                 Ok(e) => relation.external = e,
                 Err(msg) => diags.push(
@@ -1622,7 +1624,7 @@ fn relation_for(engine: &Engine, globals: &Arc<Globals>, n: &Node) -> Result<Rel
     if let (ResourceType::Snapshot, Some(schema)) = (n.resource_type, custom("target_schema")) {
         let database = custom("target_database").unwrap_or_else(|| globals.target_database.clone());
         let alias = custom("alias").unwrap_or_else(|| n.name.clone());
-        return Ok(Relation::new(&database, &schema, &alias));
+        return Ok(Relation::new(globals.dialect, &database, &schema, &alias));
     }
     let builtin = |name: &str| engine.is_builtin(name);
     // The built-in naming macros are dbt's defaults; with no project override, the same rules
@@ -1636,7 +1638,7 @@ fn relation_for(engine: &Engine, globals: &Arc<Globals>, n: &Node) -> Result<Rel
         };
         // dbt's default__generate_alias_name: a version adds `_v<version>`.
         let alias = custom("alias").map(|a| a.trim().to_string()).unwrap_or_else(|| n.cte_name());
-        return Ok(Relation::new(&database, &schema, &alias));
+        return Ok(Relation::new(globals.dialect, &database, &schema, &alias));
     }
     let model = minijinja::Value::from_serialize(n.to_json());
     let opt = |k: &str| custom(k).map(minijinja::Value::from).unwrap_or(minijinja::Value::from(()));
@@ -1656,6 +1658,7 @@ fn relation_for(engine: &Engine, globals: &Arc<Globals>, n: &Node) -> Result<Rel
         Ok(v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()).trim().to_string())
     };
     Ok(Relation::new(
+        globals.dialect,
         &call("generate_database_name", opt("database"))?,
         &call("generate_schema_name", opt("schema"))?,
         &call("generate_alias_name", opt("alias"))?,

@@ -6,7 +6,6 @@
 
 use crate::adapter::Connection;
 use crate::parse::Node;
-use crate::templating::relation::quote;
 
 /// One column: its name and its DuckDB type.
 type Col = (String, String);
@@ -35,7 +34,13 @@ pub fn check(conn: &dyn Connection, node: &Node, sql: &str) -> Result<(), String
     let declared: Vec<String> = node
         .columns
         .iter()
-        .map(|c| format!("cast(null as {}) as {}", c.data_type.as_deref().unwrap_or("varchar"), quote(&c.name)))
+        .map(|c| {
+            format!(
+                "cast(null as {}) as {}",
+                c.data_type.as_deref().unwrap_or("varchar"),
+                node.relation.dialect.quote(&c.name)
+            )
+        })
         .collect();
     let yaml_cols = if declared.is_empty() { vec![] } else { describe(&format!("select {}", declared.join(", ")))? };
     match mismatches(&sql_cols, &yaml_cols) {

@@ -266,7 +266,7 @@ fn read_sql(plan: &ExternalPlan, empty_filter: &[String]) -> String {
     if !empty_filter.is_empty() {
         sql.push_str(" where 1");
         for c in empty_filter {
-            sql.push_str(&format!(" AND {} is not NULL", crate::templating::relation::quote(c)));
+            sql.push_str(&format!(" AND {} is not NULL", crate::adapter::duckdb::quote_ident(c)));
         }
     }
     sql

@@ -9,9 +9,9 @@
 //!   after the build the copies are renamed back, without constraints, so their data stays
 //!   readable until they are rebuilt. Anything else stops the build with dbt-duckdb's message.
 
-use crate::adapter::Connection;
+use crate::adapter::{Connection, ForeignKey};
 use crate::parse::{Manifest, Node};
-use crate::templating::relation::quote;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Whether a node's enforced contract declares a foreign key.
 pub fn has_foreign_keys(node: &Node) -> bool {
@@ -29,8 +29,48 @@ pub struct Dropped {
     backup: String,
 }
 
-fn lit(s: &str) -> String {
-    crate::adapter::duckdb::lit(s)
+/// The tables whose foreign keys point at `table`, directly or through other such tables,
+/// deepest first (then by name), each with the tables it references (lowercased): the order
+/// they can be dropped in.
+fn dependents_of(all: &[ForeignKey], db: &str, schema: &str, table: &str) -> Vec<(String, Vec<String>)> {
+    let fks: Vec<&ForeignKey> = all
+        .iter()
+        .filter(|f| {
+            f.database.eq_ignore_ascii_case(db)
+                && f.schema.eq_ignore_ascii_case(schema)
+                && !f.table.eq_ignore_ascii_case(&f.referenced_table)
+        })
+        .collect();
+    // Each table's greatest distance from `table` along the keys.
+    let mut depth: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut frontier: Vec<String> = vec![table.to_lowercase()];
+    for level in 1..=fks.len() {
+        let next: BTreeSet<&str> = fks
+            .iter()
+            .filter(|f| frontier.contains(&f.referenced_table.to_lowercase()))
+            .map(|f| f.table.as_str())
+            .collect();
+        if next.is_empty() {
+            break;
+        }
+        for t in &next {
+            depth.insert(t, level);
+        }
+        frontier = next.iter().map(|t| t.to_lowercase()).collect();
+    }
+    let mut rows: Vec<(usize, &str, &str)> = fks
+        .iter()
+        .filter_map(|f| depth.get(f.table.as_str()).map(|d| (*d, f.table.as_str(), f.referenced_table.as_str())))
+        .collect();
+    rows.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(b.1)).then(a.2.cmp(b.2)));
+    let mut dependents: Vec<(String, Vec<String>)> = vec![];
+    for (_, t, referenced) in rows {
+        match dependents.iter_mut().find(|(d, _)| d == t) {
+            Some((_, refs)) => refs.push(referenced.to_lowercase()),
+            None => dependents.push((t.to_string(), vec![referenced.to_lowercase()])),
+        }
+    }
+    dependents
 }
 
 /// Drop the tables whose foreign keys point at `node`'s relation, keeping copies. `selected`
@@ -48,37 +88,10 @@ pub fn drop_dependents(
         rel.schema.as_deref().unwrap_or_default(),
         rel.identifier.as_deref().unwrap_or_default(),
     );
-    let sql = format!(
-        "with recursive fks as (
-            select table_name, referenced_table from duckdb_constraints()
-            where constraint_type = 'FOREIGN KEY' and lower(database_name) = lower({db})
-              and lower(schema_name) = lower({schema}) and lower(table_name) <> lower(referenced_table)
-        ), dependents(table_name, depth) as (
-            select table_name, 1 from fks where lower(referenced_table) = lower({table})
-            union
-            select fks.table_name, dependents.depth + 1 from fks join dependents on lower(fks.referenced_table) = lower(dependents.table_name)
-        )
-        select d.table_name, f.referenced_table
-        from (select table_name, max(depth) as depth from dependents group by table_name) d
-        join fks f on f.table_name = d.table_name
-        order by d.depth desc, d.table_name, f.referenced_table",
-        db = lit(db),
-        schema = lit(schema),
-        table = lit(table)
-    );
-    let rows = conn.query(&sql, None).map_err(|e| format!("Database Error in model {}\n  {e}", node.name))?;
-    if rows.rows.is_empty() {
+    let all = conn.foreign_keys().map_err(|e| format!("Database Error in model {}\n  {e}", node.name))?;
+    let dependents = dependents_of(&all, db, schema, table);
+    if dependents.is_empty() {
         return Ok(vec![]);
-    }
-    // Each dependent, deepest first, with the tables it references.
-    let mut dependents: Vec<(String, Vec<String>)> = vec![];
-    for r in &rows.rows {
-        let t = r.first().and_then(|v| v.as_str()).unwrap_or_default().to_string();
-        let referenced = r.get(1).and_then(|v| v.as_str()).unwrap_or_default().to_lowercase();
-        match dependents.iter_mut().find(|(d, _)| *d == t) {
-            Some((_, refs)) => refs.push(referenced),
-            None => dependents.push((t, vec![referenced])),
-        }
     }
     // The model that builds each table of the chain.
     let same_schema = |n: &&Node| {
@@ -133,6 +146,7 @@ pub fn drop_dependents(
             problems.join("; ")
         ));
     }
+    let quote = |s: &str| rel.dialect.quote(s);
     let mut dropped = vec![];
     for (t, _) in &dependents {
         let table = format!("{}.{}.{}", quote(db), quote(schema), quote(t));

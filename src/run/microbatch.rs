@@ -9,7 +9,7 @@
 use super::{error_result, Env, NodeResult, Status};
 use crate::compile::inject_ctes;
 use crate::parse::Node;
-use crate::templating::relation::{quote, Relation};
+use crate::templating::relation::Relation;
 use crate::templating::{Overrides, Phase};
 use chrono::NaiveDateTime;
 use serde_json::json;
@@ -126,15 +126,22 @@ pub(super) fn run(env: &Env, node: &Node, existing: Option<&str>, full_refresh: 
                 format!(
                     "select * from {} where {} >= {} and {} < {}",
                     parent.render(),
-                    quote(et),
+                    node.relation.dialect.quote(et),
                     ts(*b0),
-                    quote(et),
+                    node.relation.dialect.quote(et),
                     ts(*b1)
                 ),
             ));
             relations.insert(
                 id.clone(),
-                Relation { database: None, schema: None, identifier: Some(name), kind: None, external: None },
+                Relation {
+                    database: None,
+                    schema: None,
+                    identifier: Some(name),
+                    kind: None,
+                    external: None,
+                    dialect: node.relation.dialect,
+                },
             );
         }
         let mut ctx = compiler.node_context(node, created);
@@ -170,7 +177,7 @@ pub(super) fn run(env: &Env, node: &Node, existing: Option<&str>, full_refresh: 
                 "delete from {rel} where {et} >= {} and {et} < {};\ninsert into {rel} by name (\n{sql}\n)",
                 ts(*b0),
                 ts(*b1),
-                et = quote(&event_time)
+                et = node.relation.dialect.quote(&event_time)
             )
         };
         let stmt = format!("begin transaction;\n{body};\ncommit");

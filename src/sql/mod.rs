@@ -11,7 +11,7 @@ use sqlparser::ast::{
     SelectItem, SelectItemQualifiedWildcardKind, SetExpr, Spanned, Statement, TableFactor, TableWithJoins,
     WildcardAdditionalOptions,
 };
-use sqlparser::dialect::DuckDbDialect;
+use sqlparser::dialect::{DatabricksDialect, DuckDbDialect, GenericDialect};
 use sqlparser::parser::Parser;
 use std::collections::{BTreeSet, HashMap};
 use std::ops::ControlFlow;
@@ -121,9 +121,25 @@ pub trait Catalog {
     fn complete(&self) -> bool;
 }
 
+/// The SQL dialects queries are parsed in (an engine names its own in its `Dialect`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavor {
+    /// DuckDB's.
+    DuckDb,
+    /// Spark SQL (sqlparser's Databricks dialect).
+    SparkSql,
+    /// ANSI-ish SQL.
+    Generic,
+}
+
 /// Parse and analyse one query.
-pub fn analyze(sql: &str, catalog: &dyn Catalog) -> Result<Analysis, ParseFailure> {
-    let statements = Parser::parse_sql(&DuckDbDialect {}, sql).map_err(|e| parse_failure(&e.to_string()))?;
+pub fn analyze(sql: &str, flavor: Flavor, catalog: &dyn Catalog) -> Result<Analysis, ParseFailure> {
+    let parsed = match flavor {
+        Flavor::DuckDb => Parser::parse_sql(&DuckDbDialect {}, sql),
+        Flavor::SparkSql => Parser::parse_sql(&DatabricksDialect {}, sql),
+        Flavor::Generic => Parser::parse_sql(&GenericDialect {}, sql),
+    };
+    let statements = parsed.map_err(|e| parse_failure(&e.to_string()))?;
     let mut a = Analyzer { catalog, problems: vec![], complete: true };
     let mut columns = vec![];
     for st in &statements {

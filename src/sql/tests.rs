@@ -36,7 +36,7 @@ fn catalog() -> TestCatalog {
 
 /// One line per output column: `name <- node.column (kind), ...`, then the problems.
 fn render(sql: &str) -> String {
-    let a = match analyze(sql, &catalog()) {
+    let a = match analyze(sql, Flavor::DuckDb, &catalog()) {
         Ok(a) => a,
         Err(e) => return format!("parse error at {}:{}: {}", e.line, e.col, e.message),
     };

@@ -153,15 +153,22 @@ impl Object for ColumnValues {
 }
 
 /// A catalog column as `adapter.get_columns_in_relation` returns it.
-pub fn column_value(name: &str, data_type: &str) -> Value {
+pub fn column_value(dialect: &'static crate::adapter::Dialect, name: &str, data_type: &str) -> Value {
     let dt = data_type.to_ascii_uppercase();
     let is_string = dt.contains("CHAR") || dt.contains("TEXT") || dt == "STRING";
     let is_number = ["INT", "DECIMAL", "NUMERIC", "DOUBLE", "FLOAT", "REAL"].iter().any(|t| dt.contains(t));
-    Value::from_object(ColumnObj { name: name.to_string(), data_type: data_type.to_string(), is_string, is_number })
+    Value::from_object(ColumnObj {
+        name: name.to_string(),
+        data_type: data_type.to_string(),
+        is_string,
+        is_number,
+        dialect,
+    })
 }
 
 #[derive(Debug)]
 struct ColumnObj {
+    dialect: &'static crate::adapter::Dialect,
     name: String,
     data_type: String,
     is_string: bool,
@@ -171,7 +178,7 @@ impl Object for ColumnObj {
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
         Some(match key.as_str()? {
             "name" | "column" => Value::from(self.name.as_str()),
-            "quoted" => Value::from(super::relation::quote(&self.name)),
+            "quoted" => Value::from(self.dialect.quote(&self.name)),
             "data_type" | "dtype" => Value::from(self.data_type.as_str()),
             _ => return None,
         })

@@ -10,7 +10,7 @@ pub mod relation;
 
 use crate::jinja::{as_kwargs, blocks, datetime, modules, mutable};
 
-use crate::adapter::{Connection, Table};
+use crate::adapter::{Connection, Dialect, Table};
 use crate::diagnostics::{did_you_mean, Diagnostic, Span};
 use crate::project::config::Config;
 use crate::project::dbt_project::VarsConfig;
@@ -130,6 +130,8 @@ pub struct Globals {
     /// `selected_resources`: the unique ids the command selected (empty while parsing), built
     /// once: a render clones a handle, never the list.
     pub selected_resources: Value,
+    /// The database engine's SQL: relations quote with it.
+    pub dialect: &'static Dialect,
 }
 
 impl Globals {
@@ -507,8 +509,8 @@ pub const BUILTIN_MACROS: &[(&str, &str)] = &[
     ("templates/tests/generic.sql", include_str!("../../templates/tests/generic.sql")),
 ];
 
-/// What the engine needs to know about the project's packages.
-#[derive(Debug, Clone, Default)]
+/// What the engine needs to know about the project's packages and the database engine.
+#[derive(Debug, Clone)]
 pub struct EngineConfig {
     /// The root project's name.
     pub root_package: String,
@@ -516,6 +518,20 @@ pub struct EngineConfig {
     pub dispatch: BTreeMap<String, Vec<String>>,
     /// Installed packages (their names become namespaces even when they define no macro).
     pub packages: Vec<String>,
+    /// The database engine's SQL: its macros, dispatch prefix and quoting.
+    pub dialect: &'static Dialect,
+}
+
+impl Default for EngineConfig {
+    /// No packages, on the first engine (DuckDB).
+    fn default() -> EngineConfig {
+        EngineConfig {
+            root_package: String::new(),
+            dispatch: BTreeMap::new(),
+            packages: vec![],
+            dialect: crate::adapter::ENGINES[0].dialect,
+        }
+    }
 }
 
 /// The Jinja engine for one invocation.
@@ -528,6 +544,8 @@ pub struct Engine {
     pub by_package: BTreeMap<String, BTreeMap<String, MacroDef>>,
     /// Name resolution shared with the macros' callers.
     pub ns: Arc<Namespaces>,
+    /// The database engine's SQL.
+    pub dialect: &'static Dialect,
     sources: HashMap<String, (String, String, Option<mutable::Rewritten>)>,
 }
 
@@ -588,9 +606,11 @@ impl Engine {
             by_package: BTreeMap::new(),
             ns: Arc::new(Namespaces::default()),
             sources: HashMap::new(),
+            dialect: cfg.dialect,
         };
         let mut diags = vec![];
-        let builtins = BUILTIN_MACROS.iter().map(|(p, s)| MacroSource {
+        // The shared built-ins, then the engine's own (`<engine>__` implementations).
+        let builtins = BUILTIN_MACROS.iter().chain(cfg.dialect.macros).map(|(p, s)| MacroSource {
             path: p.to_string(),
             package: INTERNAL_PACKAGE.into(),
             source: s.to_string(),
@@ -634,7 +654,8 @@ impl Engine {
                 );
             }
         }
-        engine.env.add_global("adapter", Value::from_object(AdapterObj { ns: ns.clone() }));
+        engine.env.add_global("adapter", Value::from_object(AdapterObj { ns: ns.clone(), dialect: cfg.dialect }));
+        engine.env.add_global("api", Value::from_object(Api { dialect: cfg.dialect }));
         engine.ns = ns;
         (engine, diags)
     }
@@ -956,7 +977,7 @@ fn fn_ref(state: &State, args: Rest<Value>) -> Result<Value, Error> {
     }
     if rs.phase == Phase::Parse {
         let g = &rs.globals;
-        return Ok(Relation::new(&g.target_database, &g.target_schema, &call.name).into_value());
+        return Ok(Relation::new(g.dialect, &g.target_database, &g.target_schema, &call.name).into_value());
     }
     match rs.globals.resolver.node(&call, &rs.node.package) {
         Some(r) => {
@@ -994,7 +1015,7 @@ fn fn_source(state: &State, source: String, table: String) -> Result<Value, Erro
     }
     if rs.phase == Phase::Parse {
         let g = &rs.globals;
-        return Ok(Relation::new(&g.target_database, &source, &table).into_value());
+        return Ok(Relation::new(g.dialect, &g.target_database, &source, &table).into_value());
     }
     match rs.globals.resolver.sources.get(&(source.clone(), table.clone())) {
         Some(r) => Ok(rs
@@ -1247,11 +1268,15 @@ impl Object for PackageNamespace {
 #[derive(Debug)]
 struct AdapterObj {
     ns: Arc<Namespaces>,
+    dialect: &'static Dialect,
 }
 impl Object for AdapterObj {
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
         match key.as_str()? {
-            "type" => Some(Value::from_function(|| "duckdb")),
+            "type" => {
+                let name = self.dialect.name;
+                Some(Value::from_function(move || name))
+            }
             _ => None,
         }
     }
@@ -1263,8 +1288,8 @@ impl Object for AdapterObj {
                 .or_else(|| kw.as_ref().and_then(|kw| kw.get::<Option<String>>(k).ok().flatten()))
         };
         match method {
-            "quote" => Ok(Value::from(relation::quote(&s(0, "identifier").unwrap_or_default()))),
-            "type" => Ok(Value::from("duckdb")),
+            "quote" => Ok(Value::from(self.dialect.quote(&s(0, "identifier").unwrap_or_default()))),
+            "type" => Ok(Value::from(self.dialect.name)),
             "dispatch" => {
                 let name = s(0, "macro_name").unwrap_or_default();
                 let namespace = s(1, "macro_namespace");
@@ -1280,7 +1305,7 @@ impl Object for AdapterObj {
                 let calling_pkg = state.lookup("__pkg");
                 let mut searched = vec![];
                 for pkg in self.ns.search_packages(namespace.as_deref()) {
-                    for prefix in ["duckdb", "default"] {
+                    for prefix in self.dialect.dispatch_prefixes() {
                         let cand = format!("{prefix}__{name}");
                         let found = match &pkg {
                             None => self
@@ -1335,7 +1360,8 @@ impl Object for AdapterObj {
                 let Some(conn) = rs.conn.as_ref().filter(|_| rs.executes()) else { return Ok(Value::from(())) };
                 match conn.relation_kind(&db, &schema, &ident) {
                     Ok(Some(kind)) => {
-                        Ok(Relation { kind: Some(kind), ..Relation::new(&db, &schema, &ident) }.into_value())
+                        Ok(Relation { kind: Some(kind), ..Relation::new(self.dialect, &db, &schema, &ident) }
+                            .into_value())
                     }
                     Ok(None) => Ok(Value::from(())),
                     Err(e) => Err(Error::new(ErrorKind::InvalidOperation, format!("database error: {e}"))),
@@ -1357,7 +1383,9 @@ impl Object for AdapterObj {
                 let rel =
                     pos.first().or(kw_rel(&kw, "relation").as_ref()).and_then(|v| v.downcast_object::<Relation>());
                 let cols = relation_columns(&rs, rel.as_deref())?;
-                Ok(Value::from(cols.iter().map(|c| agate::column_value(&c.name, &c.data_type)).collect::<Vec<_>>()))
+                Ok(Value::from(
+                    cols.iter().map(|c| agate::column_value(self.dialect, &c.name, &c.data_type)).collect::<Vec<_>>(),
+                ))
             }
             "get_missing_columns" => {
                 // Columns of from_relation that to_relation lacks (by name, ignoring case).
@@ -1373,7 +1401,7 @@ impl Object for AdapterObj {
                     relation_columns(&rs, from.as_deref())?
                         .into_iter()
                         .filter(|c| !have.contains(&c.name.to_lowercase()))
-                        .map(|c| agate::column_value(&c.name, &c.data_type))
+                        .map(|c| agate::column_value(self.dialect, &c.name, &c.data_type))
                         .collect::<Vec<_>>(),
                 ))
             }
@@ -1405,7 +1433,7 @@ impl Object for AdapterObj {
                         };
                         format!(
                             "alter {kind} {r} rename to {}",
-                            relation::quote(to.identifier.as_deref().unwrap_or_default())
+                            self.dialect.quote(to.identifier.as_deref().unwrap_or_default())
                         )
                     }
                 };
@@ -1426,9 +1454,13 @@ impl Object for AdapterObj {
                 }
                 let schema = match &r.database {
                     Some(d) => {
-                        format!("{}.{}", relation::quote(d), relation::quote(r.schema.as_deref().unwrap_or_default()))
+                        format!(
+                            "{}.{}",
+                            self.dialect.quote(d),
+                            self.dialect.quote(r.schema.as_deref().unwrap_or_default())
+                        )
                     }
-                    None => relation::quote(r.schema.as_deref().unwrap_or_default()),
+                    None => self.dialect.quote(r.schema.as_deref().unwrap_or_default()),
                 };
                 let sql = if method == "create_schema" {
                     format!("create schema if not exists {schema}")
@@ -1451,7 +1483,7 @@ impl Object for AdapterObj {
                 }
                 let sql = format!(
                     "select schema_name from information_schema.schemata where catalog_name = {} order by 1",
-                    crate::adapter::duckdb::lit(&database)
+                    self.dialect.literal(&database)
                 );
                 let (t, _) = run_sql(&rs, &sql, true)?;
                 let names: Vec<String> = t
@@ -1480,8 +1512,8 @@ impl Object for AdapterObj {
                 let schema = r.schema.clone().unwrap_or_default();
                 let sql = format!(
                     "select table_name, table_type from information_schema.tables where table_catalog = {} and table_schema = {} order by 1",
-                    crate::adapter::duckdb::lit(&database),
-                    crate::adapter::duckdb::lit(&schema)
+                    self.dialect.literal(&database),
+                    self.dialect.literal(&schema)
                 );
                 let (t, _) = run_sql(&rs, &sql, true)?;
                 let rels: Vec<Value> = t
@@ -1492,8 +1524,11 @@ impl Object for AdapterObj {
                                 let name = row.first().and_then(|v| v.as_str()).unwrap_or_default();
                                 let kind =
                                     if row.get(1).and_then(|v| v.as_str()) == Some("VIEW") { "view" } else { "table" };
-                                Relation { kind: Some(kind.into()), ..Relation::new(&database, &schema, name) }
-                                    .into_value()
+                                Relation {
+                                    kind: Some(kind.into()),
+                                    ..Relation::new(self.dialect, &database, &schema, name)
+                                }
+                                .into_value()
                             })
                             .collect()
                     })
@@ -1502,7 +1537,7 @@ impl Object for AdapterObj {
             }
             // DuckDB's VARCHAR has no length, so there is never a column to widen.
             "expand_target_column_types" => Ok(Value::from(())),
-            "quote_as_configured" => Ok(Value::from(relation::quote(&s(0, "identifier").unwrap_or_default()))),
+            "quote_as_configured" => Ok(Value::from(self.dialect.quote(&s(0, "identifier").unwrap_or_default()))),
             "already_exists" => {
                 let rs = render_state(state)?;
                 rs.out().introspected = true;
@@ -1539,12 +1574,14 @@ fn relation_columns(rs: &RenderState, rel: Option<&Relation>) -> Result<Vec<crat
 
 /// `api.Relation.create(...)`.
 #[derive(Debug)]
-struct Api;
+struct Api {
+    dialect: &'static Dialect,
+}
 impl Object for Api {
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
         match key.as_str()? {
-            "Relation" => Some(Value::from_object(RelationFactory)),
-            "Column" => Some(Value::from_object(ColumnFactory)),
+            "Relation" => Some(Value::from_object(RelationFactory { dialect: self.dialect })),
+            "Column" => Some(Value::from_object(ColumnFactory { dialect: self.dialect })),
             _ => None,
         }
     }
@@ -1555,7 +1592,9 @@ impl Object for Api {
 
 /// `api.Column`: create columns and name types as dbt-duckdb does.
 #[derive(Debug)]
-struct ColumnFactory;
+struct ColumnFactory {
+    dialect: &'static Dialect,
+}
 impl Object for ColumnFactory {
     fn call_method(self: &Arc<Self>, _state: &State<'_, '_>, method: &str, args: &[Value]) -> Result<Value, Error> {
         let (pos, kw) = kw_of(args);
@@ -1570,6 +1609,7 @@ impl Object for ColumnFactory {
                 Ok(Value::from(if t.eq_ignore_ascii_case("string") { "TEXT".to_string() } else { t }))
             }
             "create" => Ok(agate::column_value(
+                self.dialect,
                 &text(0, "name").unwrap_or_default(),
                 &text(1, "label_or_dtype").unwrap_or_default(),
             )),
@@ -1592,7 +1632,9 @@ impl Object for ColumnFactory {
 }
 
 #[derive(Debug)]
-struct RelationFactory;
+struct RelationFactory {
+    dialect: &'static Dialect,
+}
 impl Object for RelationFactory {
     fn call_method(self: &Arc<Self>, _state: &State<'_, '_>, method: &str, args: &[Value]) -> Result<Value, Error> {
         if method != "create" {
@@ -1606,6 +1648,7 @@ impl Object for RelationFactory {
             identifier: get("identifier"),
             kind: get("type"),
             external: None,
+            dialect: self.dialect,
         }
         .into_value())
     }
@@ -1655,7 +1698,6 @@ fn install_globals(env: &mut Environment<'static>) {
     env.add_global("builtins", Value::from_object(Builtins));
     env.add_function("__strata_add", datetime::add);
     env.add_function("__strata_sub", datetime::sub);
-    env.add_global("api", Value::from_object(Api));
     modules::install(env);
 }
 
@@ -1748,6 +1790,7 @@ mod tests_support {
         vars.global.insert("g".into(), json!("global"));
         vars.scoped.insert("pkg".into(), [("g".to_string(), json!("scoped"))].into_iter().collect());
         Arc::new(Globals {
+            dialect: &crate::adapter::duckdb::DIALECT,
             project_name: "pkg".into(),
             target: json!({"name": "dev", "schema": "main", "database": "db", "type": "duckdb"}),
             target_database: "db".into(),

@@ -1,14 +1,15 @@
 //! The relation object Jinja sees for `this`, `ref()`, `source()` and `api.Relation.create()`:
-//! database, schema and identifier, rendered quoted as DuckDB expects (`"db"."schema"."name"`),
-//! with dbt's methods (`include`, `incorporate`, `render`, `is_table`...).
+//! database, schema and identifier, rendered with the engine's quoting (`"db"."schema"."name"`
+//! on DuckDB), with dbt's methods (`include`, `incorporate`, `render`, `is_table`...).
 
+use crate::adapter::Dialect;
 use minijinja::value::{Enumerator, Object, Value};
 use minijinja::{Error, ErrorKind, State};
 use std::fmt;
 use std::sync::Arc;
 
 /// A database relation.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Relation {
     /// Catalog; None to leave it out.
     pub database: Option<String>,
@@ -20,41 +21,38 @@ pub struct Relation {
     pub kind: Option<String>,
     /// A source read from files (dbt-duckdb's `external_location`): the SQL that reads it
     /// (`'data/orders.parquet'` or `read_csv(...)`), rendered instead of the name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external: Option<String>,
+    /// The engine whose quoting it renders with.
+    pub dialect: &'static Dialect,
 }
 
 impl Relation {
-    /// A full three-part relation.
-    pub fn new(database: &str, schema: &str, identifier: &str) -> Relation {
+    /// A full three-part relation of an engine.
+    pub fn new(dialect: &'static Dialect, database: &str, schema: &str, identifier: &str) -> Relation {
         Relation {
             database: Some(database.to_string()),
             schema: Some(schema.to_string()),
             identifier: Some(identifier.to_string()),
             kind: None,
             external: None,
+            dialect,
         }
     }
 
     /// An ephemeral model's CTE name, rendered unquoted.
-    pub fn cte(name: &str) -> Relation {
-        Relation {
-            database: None,
-            schema: None,
-            identifier: Some(format!("__dbt__cte__{name}")),
-            kind: Some("cte".into()),
-            external: None,
-        }
+    pub fn cte(dialect: &'static Dialect, name: &str) -> Relation {
+        Relation::named_cte(dialect, &format!("__dbt__cte__{name}"))
     }
 
     /// A CTE of the given name, rendered unquoted (unit-test inputs).
-    pub fn named_cte(name: &str) -> Relation {
+    pub fn named_cte(dialect: &'static Dialect, name: &str) -> Relation {
         Relation {
             database: None,
             schema: None,
             identifier: Some(name.to_string()),
             kind: Some("cte".into()),
             external: None,
+            dialect,
         }
     }
 
@@ -69,7 +67,7 @@ impl Relation {
         [&self.database, &self.schema, &self.identifier]
             .iter()
             .filter_map(|p| p.as_ref())
-            .map(|p| quote(p))
+            .map(|p| self.dialect.quote(p))
             .collect::<Vec<_>>()
             .join(".")
     }
@@ -78,11 +76,6 @@ impl Relation {
     pub fn into_value(self) -> Value {
         Value::from_object(self)
     }
-}
-
-/// Quote an identifier for DuckDB.
-pub fn quote(s: &str) -> String {
-    crate::adapter::duckdb::quote_ident(s)
 }
 
 impl fmt::Display for Relation {
@@ -174,8 +167,9 @@ mod tests {
 
     #[test]
     fn renders_quoted_and_cte() {
-        assert_eq!(Relation::new("db", "main", "orders").render(), "\"db\".\"main\".\"orders\"");
-        assert_eq!(Relation::cte("base").render(), "__dbt__cte__base");
-        assert_eq!(Relation::new("db", "ma\"in", "x").render(), "\"db\".\"ma\"\"in\".\"x\"");
+        let duckdb = &crate::adapter::duckdb::DIALECT;
+        assert_eq!(Relation::new(duckdb, "db", "main", "orders").render(), "\"db\".\"main\".\"orders\"");
+        assert_eq!(Relation::cte(duckdb, "base").render(), "__dbt__cte__base");
+        assert_eq!(Relation::new(duckdb, "db", "ma\"in", "x").render(), "\"db\".\"ma\"\"in\".\"x\"");
     }
 }

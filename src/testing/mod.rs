@@ -234,7 +234,7 @@ pub fn fast_sql(
     let test = format!("test_{}", md.name);
     if !builtin(&test)
         || !builtin(&format!("default__{test}"))
-        || engine.has_macro(&format!("duckdb__{test}"))
+        || engine.has_macro(&format!("{}__{test}", engine.dialect.name))
         || !builtin("get_where_subquery")
         || !builtin("should_store_failures")
     {
@@ -338,7 +338,7 @@ mod tests {
             refs: vec![],
             sources: vec![],
             depends_on: vec![],
-            relation: Relation::new("d", "s", "t"),
+            relation: Relation::new(&crate::adapter::duckdb::DIALECT, "d", "s", "t"),
             file_path: PathBuf::new(),
             test: Some(Box::default()),
             language: crate::parse::Language::Sql,

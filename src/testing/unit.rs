@@ -6,12 +6,13 @@
 //! In: a unit test node. Out: pass, or a row diff.
 
 use crate::adapter::Connection;
+use crate::adapter::Dialect;
 use crate::compile::Compiler;
 use crate::diagnostics::{did_you_mean, Diagnostic};
 use crate::parse::{Node, ResourceType};
 use crate::project::yaml::YPath;
 use crate::results::{Clock, NodeResult, Status};
-use crate::templating::relation::{quote, Relation};
+use crate::templating::relation::Relation;
 use crate::templating::{Overrides, Phase};
 use serde_json::{Map, Value as Json};
 use std::collections::HashMap;
@@ -126,13 +127,13 @@ fn read_fixture(project: &ProjectRef, entry: &Map<String, Json>) -> Result<Fixtu
 }
 
 /// A value as a SQL literal cast to `ty` (csv strings are cast too).
-pub fn literal(v: &Json, ty: &str) -> String {
+pub fn literal(d: &Dialect, v: &Json, ty: &str) -> String {
     let raw = match v {
         Json::Null => return format!("cast(null as {ty})"),
         Json::Bool(b) => b.to_string(),
         Json::Number(n) => n.to_string(),
-        Json::String(s) => crate::adapter::duckdb::lit(s),
-        other => crate::adapter::duckdb::lit(&other.to_string()),
+        Json::String(s) => d.literal(s),
+        other => d.literal(&other.to_string()),
     };
     format!("cast({raw} as {ty})")
 }
@@ -172,23 +173,12 @@ impl<'a> Schemas<'a> {
 
     /// Consult the database's catalog (read now, in one query) before inferring.
     pub fn with_catalog(mut self, tables: &[&Relation]) -> Self {
-        // Only the tables asked about; their names in one IN list.
-        let mut names: Vec<String> =
-            tables.iter().filter_map(|r| r.identifier.as_deref()).map(crate::adapter::duckdb::lit).collect();
-        names.sort();
-        names.dedup();
+        // Only the tables asked about, in one query.
+        let names: Vec<&str> = tables.iter().filter_map(|r| r.identifier.as_deref()).collect();
         let mut map: HashMap<(String, String, String), Schema> = HashMap::new();
-        if !names.is_empty() {
-            let sql = format!(
-                "select database_name, schema_name, table_name, column_name, data_type from duckdb_columns() \
-                 where table_name in ({}) order by database_name, schema_name, table_name, column_index",
-                names.join(", ")
-            );
-            if let Ok(t) = self.conn.query(&sql, None) {
-                for r in &t.rows {
-                    let s = |i: usize| r.get(i).and_then(Json::as_str).unwrap_or_default().to_string();
-                    map.entry((s(0), s(1), s(2))).or_default().push((s(3), Some(s(4))));
-                }
+        if let Ok(found) = self.conn.columns_by_name(&names) {
+            for (key, cols) in found {
+                map.insert(key, cols.into_iter().map(|c| (c.name, Some(c.data_type))).collect());
             }
         }
         self.catalog_first = Some(map);
@@ -246,8 +236,13 @@ impl<'a> Schemas<'a> {
             ResourceType::Seed => {
                 let text = std::fs::read_to_string(&n.file_path).ok()?;
                 let delim = n.config.get_str("delimiter").unwrap_or_else(|| ",".into());
-                let (cols, _) =
-                    crate::seeds::columns(&text, delim.as_bytes().first().copied().unwrap_or(b','), &n.config).ok()?;
+                let (cols, _) = crate::seeds::columns(
+                    &text,
+                    delim.as_bytes().first().copied().unwrap_or(b','),
+                    &n.config,
+                    n.relation.dialect,
+                )
+                .ok()?;
                 Some(cols.into_iter().map(|c| (c.name, Some(c.r#type))).collect())
             }
             ResourceType::Model => {
@@ -260,8 +255,8 @@ impl<'a> Schemas<'a> {
                     }
                     let schema = self.of(p)?;
                     let name = format!("__strata_empty__{}", p.rsplit('.').next().unwrap_or(p));
-                    ctes.push((name.clone(), empty_select(&schema)));
-                    rels.insert(p.clone(), Relation::named_cte(&name));
+                    ctes.push((name.clone(), empty_select(self.compiler.engine().dialect, &schema)));
+                    rels.insert(p.clone(), Relation::named_cte(self.compiler.engine().dialect, &name));
                 }
                 let overrides = Overrides { relations: rels, ..Default::default() };
                 let sql = self.render(n, overrides, false, None).ok()?;
@@ -308,17 +303,17 @@ impl<'a> Schemas<'a> {
     }
 }
 
-fn empty_select(schema: &Schema) -> String {
+fn empty_select(d: &Dialect, schema: &Schema) -> String {
     let cols: Vec<String> = schema
         .iter()
-        .map(|(c, t)| format!("cast(null as {}) as {}", t.as_deref().unwrap_or("varchar"), quote(c)))
+        .map(|(c, t)| format!("cast(null as {}) as {}", t.as_deref().unwrap_or("varchar"), d.quote(c)))
         .collect();
     format!("select {} where false", cols.join(", "))
 }
 
-fn rows_select(rows: &[Map<String, Json>], schema: &Schema) -> String {
+fn rows_select(d: &Dialect, rows: &[Map<String, Json>], schema: &Schema) -> String {
     if rows.is_empty() {
-        return empty_select(schema);
+        return empty_select(d, schema);
     }
     rows.iter()
         .map(|r| {
@@ -327,8 +322,8 @@ fn rows_select(rows: &[Map<String, Json>], schema: &Schema) -> String {
                 .map(|(c, t)| {
                     let v = r.get(c).unwrap_or(&Json::Null);
                     match t {
-                        Some(t) => format!("{} as {}", literal(v, t), quote(c)),
-                        None => format!("{} as {}", untyped(v), quote(c)),
+                        Some(t) => format!("{} as {}", literal(d, v, t), d.quote(c)),
+                        None => format!("{} as {}", untyped(d, v), d.quote(c)),
                     }
                 })
                 .collect();
@@ -338,13 +333,13 @@ fn rows_select(rows: &[Map<String, Json>], schema: &Schema) -> String {
         .join("\nunion all\n")
 }
 
-fn untyped(v: &Json) -> String {
+fn untyped(d: &Dialect, v: &Json) -> String {
     match v {
         Json::Null => "null".into(),
         Json::Bool(b) => b.to_string(),
         Json::Number(n) => n.to_string(),
-        Json::String(s) => crate::adapter::duckdb::lit(s),
-        other => crate::adapter::duckdb::lit(&other.to_string()),
+        Json::String(s) => d.literal(s),
+        other => d.literal(&other.to_string()),
     }
 }
 
@@ -435,12 +430,12 @@ pub fn prepare(schemas: &Schemas, node: &Node, root: &Path) -> Result<Prepared, 
             if let Some((c, at, help)) = unknown_row_column(&fx, &known, &gp, entry.contains_key("fixture")) {
                 return Err((format!("input {} has no column '{c}'", fx.input), at, help));
             }
-            rows_select(&fx.rows, &schema)
+            rows_select(node.relation.dialect, &fx.rows, &schema)
         };
         if fx.input == "this" {
-            this = Some(Relation::named_cte(&cte_name));
+            this = Some(Relation::named_cte(node.relation.dialect, &cte_name));
         } else {
-            o.relations.insert(id, Relation::named_cte(&cte_name));
+            o.relations.insert(id, Relation::named_cte(node.relation.dialect, &cte_name));
         }
         ctes.push((cte_name, body));
     }
@@ -473,10 +468,10 @@ pub fn prepare(schemas: &Schemas, node: &Node, root: &Path) -> Result<Prepared, 
                     (c.clone(), t)
                 })
                 .collect();
-            (fx.columns.clone(), rows_select(&fx.rows, &schema))
+            (fx.columns.clone(), rows_select(node.relation.dialect, &fx.rows, &schema))
         }
     };
-    let projection = exp_cols.iter().map(|c| quote(c)).collect::<Vec<_>>().join(", ");
+    let projection = exp_cols.iter().map(|c| node.relation.dialect.quote(c)).collect::<Vec<_>>().join(", ");
     let actual_sql = format!("select {projection} from (\n{}\n) as actual", model_sql.trim_end());
     let expected_sql = format!("select {projection} from (\n{expected_sql}\n) as expected");
     Ok(Prepared { actual_sql, expected_sql })

@@ -1,15 +1,12 @@
-{#- dbt's cross-database macros, for DuckDB. Each dispatches in the `dbt` namespace, so a project
-    (or a package listed in `dispatch:`) can replace one by defining `duckdb__<name>` or
-    `default__<name>`. The SQL is what dbt-duckdb generates. -#}
+{#- dbt's cross-database macros. Each dispatches in the `dbt` namespace, so an engine
+    (templates/<engine>/), a project or a package listed in `dispatch:` can replace one by
+    defining `<engine>__<name>` or `default__<name>`. The SQL is what dbt-duckdb generates. -#}
 
 {% macro any_value(expression) -%}
     {{ return(adapter.dispatch('any_value', 'dbt')(expression)) }}
 {%- endmacro %}
 {% macro default__any_value(expression) -%}
     any_value({{ expression }})
-{%- endmacro %}
-{% macro duckdb__any_value(expression) -%}
-    arbitrary({{ expression }})
 {%- endmacro %}
 
 {% macro bool_or(expression) -%}

@@ -39,8 +39,11 @@ fn both_ways(root: &Path, store_failures: bool, staged: bool) -> Vec<(String, Op
             continue;
         };
         let overrides = staged.then(|| {
-            let mut rel: Relation =
-                manifest.nodes.get(&target).map(|t| t.relation.clone()).unwrap_or_else(|| Relation::new("d", "s", "x"));
+            let mut rel: Relation = manifest
+                .nodes
+                .get(&target)
+                .map(|t| t.relation.clone())
+                .unwrap_or_else(|| Relation::new(&strata::adapter::duckdb::DIALECT, "d", "s", "x"));
             rel.identifier = Some(format!("{}__strata_audit", rel.identifier.unwrap_or_default()));
             Arc::new(Overrides { relations: [(target.clone(), rel)].into_iter().collect(), ..Default::default() })
         });

@@ -1,0 +1,95 @@
+//! `strata compile` (and `--inline`): load -> select -> compile the selected nodes against the
+//! database -> static analysis -> print the compiled SQL of one node or the count.
+
+use super::context::{check_compiled, compile_globals, connect, inline_node, plan_for, Loaded};
+use crate::compile::{write_target_file, Compiler};
+use crate::diagnostics::{Diagnostic, Diagnostics};
+use crate::output::Printer;
+use crate::parse::ResourceType;
+use crate::settings::Settings;
+use crate::templating::Phase;
+use rayon::prelude::*;
+use std::collections::HashMap;
+
+pub(super) fn compile(settings: &Settings, l: &Loaded, printer: &Printer) -> i32 {
+    let (db, _conn) = match connect(l, printer) {
+        Ok(x) => x,
+        Err(c) => return c,
+    };
+    let globals = compile_globals(l);
+    let compiler = Compiler::new(&l.engine, globals, &l.manifest).with_log(&l.compiled);
+    if let Some(sql) = &settings.inline {
+        let node = inline_node(l, sql);
+        return match compiler.compile(&node, Phase::Compile, db.connect().ok(), false) {
+            Ok(c) => {
+                println!("{}", c.sql.trim_end());
+                0
+            }
+            Err(d) => {
+                printer.diagnostics(&[d]);
+                2
+            }
+        };
+    }
+    let plan = match plan_for(settings, l, &[ResourceType::Model, ResourceType::Analysis, ResourceType::Test], printer)
+    {
+        Ok(p) => p,
+        Err(c) => return c,
+    };
+    let results: Vec<(String, Result<String, Diagnostic>)> = plan
+        .par_iter()
+        .map_init(
+            || db.connect().ok(),
+            |conn, id| {
+                let node = &l.manifest.nodes[id];
+                let r = match crate::testing::fast_sql(&compiler, node, None) {
+                    Some(sql) => {
+                        compiler.record(id, &crate::compile::CompiledNode { sql: sql.clone(), ..Default::default() });
+                        Ok(sql)
+                    }
+                    None => compiler.compile(node, Phase::Compile, conn.clone(), false).map(|c| c.sql),
+                };
+                if let Ok(sql) = &r {
+                    let _ = write_target_file(&l.target_dir, "compiled", &l.manifest.target_rel_path(node), sql);
+                }
+                (id.clone(), r)
+            },
+        )
+        .collect();
+    // Everything is compiled: manifest.json is written while the SQL is checked.
+    l.compiled.finish();
+    let mut diags = Diagnostics::default();
+    for (_, r) in &results {
+        if let Err(d) = r {
+            diags.push(d.clone());
+        }
+    }
+    diags.sort();
+    if diags.has_errors() {
+        printer.diagnostics(&diags.items);
+        return 2;
+    }
+    let models: HashMap<String, String> = results
+        .iter()
+        .filter(|(id, _)| !l.manifest.nodes[id].is_test())
+        .filter_map(|(id, r)| r.as_ref().ok().map(|sql| (id.clone(), sql.clone())))
+        .collect();
+    let conn = match db.connect() {
+        Ok(c) => c,
+        Err(e) => {
+            printer.diagnostics(&[Diagnostic::error("E0801", format!("cannot connect: {e}"))]);
+            return 2;
+        }
+    };
+    if let Err(code) = check_compiled(settings, l, &models, conn.as_ref(), printer) {
+        return code;
+    }
+    if !settings.select.is_empty() && results.len() == 1 {
+        let (id, Ok(sql)) = &results[0] else { return 2 };
+        printer.info(&format!("Compiled node '{}' is:", l.manifest.nodes[id].name));
+        println!("{}", sql.trim_end());
+    } else {
+        printer.info(&format!("Compiled {} nodes to {}", results.len(), l.target_dir.join("compiled").display()));
+    }
+    0
+}

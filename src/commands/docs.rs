@@ -1,0 +1,72 @@
+//! `strata docs generate`: load -> compile every model -> catalog from the database -> write the
+//! static site and catalog.json. (`docs serve` is `crate::docs::serve`.)
+
+use super::context::{compile_models, connect, node_ids, Loaded};
+use crate::diagnostics::{Diagnostic, Diagnostics};
+use crate::output::Printer;
+use crate::parse::ResourceType;
+use crate::settings::Settings;
+use std::collections::HashMap;
+
+/// `docs generate`: compile, analyse, read the catalog, write catalog.json, lineage.json and
+/// the site.
+pub(super) fn docs_generate(settings: &Settings, l: &Loaded, printer: &Printer, no_compile: bool) -> i32 {
+    let (db, conn) = match connect(l, printer) {
+        Ok(x) => x,
+        Err(c) => return c,
+    };
+    let ids = node_ids(l, &[ResourceType::Model, ResourceType::Analysis]);
+    let (compiled, errors) =
+        if no_compile { (HashMap::new(), vec![]) } else { compile_models(l, db.as_ref(), &ids, true) };
+    let mut diags = Diagnostics::default();
+    for e in errors {
+        // A model that does not compile is documented without its compiled SQL.
+        let mut w = e;
+        w.severity = crate::diagnostics::Severity::Warning;
+        diags.push(w);
+    }
+    let mode = match settings.static_analysis {
+        crate::lineage::Mode::Strict => crate::lineage::Mode::Warn,
+        m => m,
+    };
+    let db_cols = crate::lineage::db_columns(conn.as_ref());
+    let lineage = crate::lineage::analyze(
+        &l.manifest,
+        &l.dag,
+        &compiled,
+        Some(&db_cols),
+        &l.project.root,
+        &l.target_dir,
+        l.analysis(mode),
+    );
+    diags.extend(lineage.diagnostics.clone());
+    let tables = crate::artifacts::catalog::collect(&l.manifest, conn.as_ref());
+    let catalog = crate::artifacts::catalog::catalog_json(&l.manifest, &tables, &l.invocation);
+    if let Err(e) = crate::artifacts::write_json(&l.target_dir, "catalog.json", &catalog) {
+        printer.warn(&format!("cannot write catalog.json: {e}"));
+    }
+    if let Err(e) = lineage.write(&l.target_dir, &l.invocation) {
+        printer.warn(&format!("cannot write lineage.json: {e}"));
+    }
+    let input = crate::docs::SiteInput {
+        manifest: &l.manifest,
+        lineage: &lineage,
+        compiled: &compiled,
+        catalog: &tables,
+        project: &l.project.config.name,
+        generated_at: l.invocation.started_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        root: &l.project.root,
+    };
+    match crate::docs::generate(&input, &l.target_dir) {
+        Ok(w) => diags.extend(w),
+        Err(e) => {
+            printer.diagnostics(&[Diagnostic::error("E1203", format!("cannot write the docs site: {e}"))]);
+            return 2;
+        }
+    }
+    diags.sort();
+    printer.diagnostics(&diags.items);
+    printer.info(&format!("Catalog written to {}", l.target_dir.join("catalog.json").display()));
+    printer.info(&format!("Docs site written to {}", l.target_dir.join("index.html").display()));
+    0
+}
