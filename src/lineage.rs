@@ -64,12 +64,10 @@ pub type DbColumns = HashMap<(String, String, String), Vec<String>>;
 /// Read every relation's columns from the database (one query).
 pub fn db_columns(conn: &dyn crate::adapter::Connection) -> DbColumns {
     let mut out: DbColumns = HashMap::new();
-    let sql = "select table_catalog, table_schema, table_name, column_name from information_schema.columns order by table_catalog, table_schema, table_name, ordinal_position";
-    if let Ok(t) = conn.query(sql, None) {
-        for r in t.rows {
-            let s = |i: usize| r.get(i).and_then(Json::as_str).unwrap_or_default().to_string();
-            out.entry((s(0).to_lowercase(), s(1).to_lowercase(), s(2).to_lowercase())).or_default().push(s(3));
-        }
+    for ((d, s, n), columns) in conn.all_columns().unwrap_or_default() {
+        out.entry((d.to_lowercase(), s.to_lowercase(), n.to_lowercase()))
+            .or_default()
+            .extend(columns.into_iter().map(|c| c.name));
     }
     out
 }

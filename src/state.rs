@@ -89,11 +89,9 @@ pub fn source_marks(m: &Manifest, conn: &dyn Connection, run_id: &str, content: 
             Some(f) => {
                 first(&format!("select cast(max({f}) as varchar) from {}", s.relation)).map(|v| format!("loaded:{v}"))
             }
-            None if content && s.relation.external.is_none() => first(&format!(
-                "select count(*), cast(coalesce(sum(hash(t)::hugeint), 0) as varchar) from {} as t",
-                s.relation
-            ))
-            .map(|v| format!("content:{v}")),
+            None if content && s.relation.external.is_none() => {
+                conn.content_fingerprint(&s.relation.render()).ok().flatten().map(|v| format!("content:{v}"))
+            }
             None => None,
         };
         out.insert(id.clone(), mark.unwrap_or_else(|| format!("run:{run_id}")));

@@ -22,8 +22,10 @@
 
 pub mod constraints;
 pub mod duckdb;
+pub mod target;
 
-use crate::project::profiles::Target;
+pub use target::{EngineTarget, Locate, ReadTarget, Target};
+
 use serde_json::Value as Json;
 use std::sync::Arc;
 
@@ -137,6 +139,18 @@ pub trait Connection: Send + Sync {
     /// The columns of every relation named one of `names` (in any database and schema), in one
     /// query, relations sorted by (database, schema, name), columns in order.
     fn columns_by_name(&self, names: &[&str]) -> Result<Vec<(RelationName, Vec<Column>)>, DbError>;
+    /// Every relation's columns, in order, in one query (static analysis, catalog.json).
+    fn all_columns(&self) -> Result<Vec<(RelationName, Vec<Column>)>, DbError>;
+    /// Every relation with its type as the catalog names it (`BASE TABLE`, `VIEW`).
+    fn relation_types(&self) -> Result<Vec<(RelationName, String)>, DbError>;
+    /// The columns and types a query returns, without running it (contracts).
+    fn describe(&self, sql: &str) -> Result<Vec<Column>, DbError>;
+    /// A fingerprint of a relation's rows that the same rows in any order keep (change-aware
+    /// builds); None when the engine cannot take one.
+    fn content_fingerprint(&self, relation: &str) -> Result<Option<String>, DbError> {
+        let _ = relation;
+        Ok(None)
+    }
     /// Every foreign key constraint in the database (none for an engine without them).
     fn foreign_keys(&self) -> Result<Vec<ForeignKey>, DbError> {
         Ok(vec![])
@@ -166,6 +180,10 @@ pub struct Dialect {
     pub quote: fn(&str) -> String,
     /// Write a string literal.
     pub literal: fn(&str) -> String,
+    /// An expression's timestamp in microseconds since the epoch (source freshness).
+    pub epoch_micros: fn(&str) -> String,
+    /// The current time as a timestamp expression.
+    pub now: &'static str,
     /// The dialect static analysis parses compiled SQL with.
     pub analysis: crate::sql::Flavor,
     /// The engine's built-in macros, `(path, text)`: `templates/<name>/*.sql`, embedded.
@@ -185,6 +203,10 @@ impl Dialect {
     pub fn dispatch_prefixes(&self) -> [&'static str; 2] {
         [self.name, "default"]
     }
+    /// `expr` (a timestamp) in microseconds since the epoch, a naive timestamp counting as UTC.
+    pub fn epoch_micros(&self, expr: &str) -> String {
+        (self.epoch_micros)(expr)
+    }
     /// The macro names that implement materialization `mat`, in the order they are tried.
     pub fn materialization_macros(&self, mat: &str) -> [String; 2] {
         [format!("materialization_{mat}_{}", self.name), format!("materialization_{mat}_default")]
@@ -203,17 +225,35 @@ impl std::hash::Hash for Dialect {
     }
 }
 
+/// How an engine reads its settings from a profile output's keys.
+pub type TargetReader = fn(
+    &serde_json::Map<String, Json>,
+    &std::path::Path,
+    &dyn Locate,
+) -> Result<ReadTarget, Vec<crate::diagnostics::Diagnostic>>;
+
 /// One engine strata can run a project on.
 pub struct Engine {
     /// Its SQL.
     pub dialect: &'static Dialect,
+    /// Its name in messages (`DuckDB`).
+    pub display_name: &'static str,
+    /// The keys a profile output of this engine may have (dbt's common ones included).
+    pub keys: &'static [&'static str],
+    /// Keys the dbt adapter has and strata does not implement, with why (an error each).
+    pub unsupported_keys: &'static [(&'static str, &'static str)],
+    /// Read the engine's settings from an output's keys (relative paths against the project
+    /// folder), with the default database name; problems located through `Locate`.
+    pub read_target: TargetReader,
     /// Open the target's database.
     pub open: fn(&Target) -> Result<Arc<dyn Adapter>, DbError>,
     /// The file the target's database lives in, when it is a local file (None for an in-memory
     /// database or a server): a command opens an existing one while the project parses.
     pub database_file: fn(&Target) -> Option<std::path::PathBuf>,
-    /// The target's database in messages (`DuckDB at 'dev.duckdb'`).
-    pub describe: fn(&Target) -> String,
+    /// Where the target's database is, in messages (a file path, a URL).
+    pub location: fn(&Target) -> String,
+    /// The name a database file attaches under (`--defer` to a state built into another file).
+    pub database_of_file: fn(&str) -> String,
     /// What to check when the database cannot be opened.
     pub open_help: &'static str,
 }
@@ -224,6 +264,13 @@ pub const ENGINES: &[Engine] = &[duckdb::ENGINE];
 /// The engine of a profile `type`.
 pub fn engine(type_name: &str) -> Option<&'static Engine> {
     ENGINES.iter().find(|e| e.dialect.name == type_name)
+}
+
+impl Engine {
+    /// The target's database in messages (`DuckDB at 'dev.duckdb'`).
+    pub fn describe(&self, target: &Target) -> String {
+        format!("{} at '{}'", self.display_name, (self.location)(target))
+    }
 }
 
 /// The engine a project runs on: its target's `type` (the first engine, DuckDB, for commands

@@ -25,21 +25,12 @@ pub struct TableInfo {
 /// Every relation's columns and types (two catalog queries), by lowercased (db, schema, name).
 pub fn read(conn: &dyn Connection) -> HashMap<(String, String, String), TableInfo> {
     let mut out: HashMap<(String, String, String), TableInfo> = HashMap::new();
-    let k = |r: &[Json], i: usize| r.get(i).and_then(Json::as_str).unwrap_or_default().to_string();
-    if let Ok(t) =
-        conn.query("select table_catalog, table_schema, table_name, table_type from information_schema.tables", None)
-    {
-        for r in &t.rows {
-            let key = (k(r, 0).to_lowercase(), k(r, 1).to_lowercase(), k(r, 2).to_lowercase());
-            out.entry(key).or_default().kind = k(r, 3);
-        }
+    let lower = |(d, s, n): &(String, String, String)| (d.to_lowercase(), s.to_lowercase(), n.to_lowercase());
+    for (name, kind) in conn.relation_types().unwrap_or_default() {
+        out.entry(lower(&name)).or_default().kind = kind;
     }
-    let sql = "select table_catalog, table_schema, table_name, column_name, data_type from information_schema.columns order by table_catalog, table_schema, table_name, ordinal_position";
-    if let Ok(t) = conn.query(sql, None) {
-        for r in &t.rows {
-            let key = (k(r, 0).to_lowercase(), k(r, 1).to_lowercase(), k(r, 2).to_lowercase());
-            out.entry(key).or_default().columns.push((k(r, 3), k(r, 4)));
-        }
+    for (name, columns) in conn.all_columns().unwrap_or_default() {
+        out.entry(lower(&name)).or_default().columns.extend(columns.into_iter().map(|c| (c.name, c.data_type)));
     }
     out
 }

@@ -616,13 +616,14 @@ fn rest_of_manifest(
     }
     let mut md = metadata(MANIFEST_SCHEMA, inv);
     md["project_name"] = json!(root_name);
-    md["adapter_type"] = json!("duckdb");
+    md["adapter_type"] = json!(crate::adapter::engine_for(project.target.as_ref()).dialect.name);
     if let Some(l) = lineage {
         md["env"]["STRATA_COLUMN_LINEAGE"] = json!(l);
     }
     // Where this build's database is, so that `--defer` from another target can attach it.
-    if let Some(t) = project.target.as_ref().filter(|t| t.path != ":memory:" && !t.path.is_empty()) {
-        let path = t.project_root.join(&t.path);
+    let file = project.target.as_ref().and_then(|t| (crate::adapter::engine_for(Some(t)).database_file)(t));
+    if let (Some(t), Some(file)) = (project.target.as_ref(), file) {
+        let path = t.project_root.join(file);
         let path = std::fs::canonicalize(&path).unwrap_or(path);
         md["env"]["STRATA_DUCKDB_PATH"] = json!(path.to_string_lossy());
     }

@@ -263,7 +263,8 @@ pub(super) fn defer(settings: &Settings, l: &mut Loaded, printer: &Printer) -> R
     // The relations this target has (as the run sees them); a database file that does not exist
     // has none.
     let mut existing = HashMap::new();
-    let has_file = target.path != ":memory:" && Path::new(&target.path).is_file();
+    let engine = crate::adapter::engine_for(Some(&target));
+    let has_file = (engine.database_file)(&target).is_some_and(|p| p.is_file());
     if !settings.favor_state && has_file {
         let (_db, conn) = connect(l, printer)?;
         existing = conn.relations().unwrap_or_default();
@@ -301,7 +302,7 @@ pub(super) fn defer(settings: &Settings, l: &mut Loaded, printer: &Printer) -> R
         let state: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
         let path = state.pointer("/metadata/env/STRATA_DUCKDB_PATH").and_then(|v| v.as_str()).unwrap_or_default();
         for db in databases {
-            if !path.is_empty() && crate::project::profiles::database_from_path(path).eq_ignore_ascii_case(&db) {
+            if !path.is_empty() && (engine.database_of_file)(path).eq_ignore_ascii_case(&db) {
                 l.attach.push((path.to_string(), db));
             } else {
                 printer.warn(&format!(
@@ -556,11 +557,8 @@ pub(super) fn connect(l: &Loaded, printer: &Printer) -> Result<Connected, i32> {
     match opened.and_then(|db| db.connect().and_then(attached).map(|c| (db, c))) {
         Ok(x) => Ok(x),
         Err(e) => {
-            printer.diagnostics(&[Diagnostic::error(
-                "E0801",
-                format!("cannot open {}: {e}", (engine.describe)(target)),
-            )
-            .with_help(engine.open_help)]);
+            printer.diagnostics(&[Diagnostic::error("E0801", format!("cannot open {}: {e}", engine.describe(target)))
+                .with_help(engine.open_help)]);
             Err(2)
         }
     }

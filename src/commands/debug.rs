@@ -18,11 +18,16 @@ pub(super) fn debug(settings: &Settings) -> i32 {
     printer.info(&format!("project: {} ({})", project.config.name, project.root.join("dbt_project.yml").display()));
     let Some(t) = &project.target else { return 2 };
     printer.info(&format!("profiles.yml: {} [OK found and valid]", t.profiles_file.display()));
+    let engine = crate::adapter::engine_for(Some(t));
     printer.info(&format!(
         "profile: {}, target: {}, type: {}, path: {}, schema: {}, threads: {}",
-        t.profile_name, t.name, t.adapter_type, t.path, t.schema, t.threads
+        t.profile_name,
+        t.name,
+        t.adapter_type,
+        (engine.location)(t),
+        t.schema,
+        t.threads
     ));
-    let engine = crate::adapter::engine_for(Some(t));
     match (engine.open)(t).and_then(|db| db.connect()).and_then(|c| c.query("select 1 as ok", None)) {
         Ok(_) => {
             printer.info("Connection test: [OK connection ok]");
@@ -31,7 +36,7 @@ pub(super) fn debug(settings: &Settings) -> i32 {
         }
         Err(e) => {
             printer
-                .diagnostics(&[Diagnostic::error("E0801", format!("cannot connect to {}: {e}", (engine.describe)(t)))]);
+                .diagnostics(&[Diagnostic::error("E0801", format!("cannot connect to {}: {e}", engine.describe(t)))]);
             1
         }
     }

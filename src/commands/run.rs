@@ -32,7 +32,8 @@ pub(super) fn run(
     let globals = compile_globals(l);
     let compiler = Compiler::new(&l.engine, globals, &l.manifest).with_log(&l.compiled);
     let mut bad = crate::run::check_materializations(&compiler, &l.manifest, &plan);
-    let external_root = l.project.target.as_ref().map(|t| t.external_root.as_str()).unwrap_or(".");
+    let duckdb = l.project.target.as_ref().and_then(|t| t.duckdb());
+    let external_root = duckdb.map(|d| d.external_root.as_str()).unwrap_or(".");
     let planned: Vec<&crate::parse::Node> = plan.iter().filter_map(|id| l.manifest.nodes.get(id)).collect();
     bad.extend(crate::run::external::check(&planned, external_root, &l.project.root));
     if !bad.is_empty() {
@@ -192,9 +193,9 @@ pub(super) fn run(
         unchanged,
         event_time,
         batches,
-        external_root: l.project.target.as_ref().map(|t| t.external_root.clone()).unwrap_or_else(|| ".".into()),
+        external_root: external_root.to_string(),
         python: crate::run::python::interpreter(std::env::var("STRATA_PYTHON").ok()),
-        module_paths: l.project.target.as_ref().map(|t| t.module_paths.clone()).unwrap_or_default(),
+        module_paths: duckdb.map(|d| d.module_paths.clone()).unwrap_or_default(),
         selected: plan.iter().cloned().collect(),
         fk_targets: if matches!(settings.command, Cmd::Test) {
             Default::default()

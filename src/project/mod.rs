@@ -336,35 +336,11 @@ fn load_target(opts: &LoadOptions, root: &Path, profile: &str) -> Result<Target,
     let mut doc = YamlDoc::parse(&shown, text).map_err(|d| vec![d])?;
     crate::jinja::render_config_strings(&mut doc.value, &opts.cli_vars, None, false)
         .map_err(|e| vec![e.with_span(Span::file_only(&shown))])?;
-    let mut target = profiles::resolve(&doc, profile, opts.target.as_deref(), &file)?;
-    // dbt runs from the project folder, so relative database paths are relative to it.
-    if target.path != ":memory:"
-        && !target.path.is_empty()
-        && Path::new(&target.path).is_relative()
-        && !target.path.starts_with("md:")
-    {
-        target.path = root.join(&target.path).to_string_lossy().to_string();
-    }
-    // So are attached databases, the module paths of python models and the external root.
-    for a in &mut target.attach {
-        if is_local_relative(&a.path) {
-            a.path = root.join(&a.path).to_string_lossy().to_string();
-        }
-    }
-    for m in &mut target.module_paths {
-        if Path::new(m.as_str()).is_relative() {
-            *m = root.join(&m).to_string_lossy().to_string();
-        }
-    }
-    target.project_root = root.to_path_buf();
+    let target = profiles::resolve(&doc, profile, opts.target.as_deref(), &file, root)?;
     Ok(target)
 }
 
 /// A relative file path (not `:memory:`, not a URL such as `s3://` or `md:`).
-fn is_local_relative(p: &str) -> bool {
-    p != ":memory:" && !p.is_empty() && !p.contains(':') && Path::new(p).is_relative()
-}
-
 fn walk_paths(root: &Path, paths: &[String], exts: &[&str]) -> Vec<(PathBuf, String, String)> {
     let mut out = vec![];
     for base in paths {

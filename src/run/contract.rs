@@ -14,7 +14,7 @@ type Col = (String, String);
 /// failure message (dbt's), or the database's error when the SQL or a declared type is invalid.
 pub fn check(conn: &dyn Connection, node: &Node, sql: &str) -> Result<(), String> {
     let describe = |q: &str| -> Result<Vec<Col>, String> {
-        let t = conn.query(&format!("describe {q}"), None).map_err(|e| {
+        let cols = conn.describe(q).map_err(|e| {
             format!(
                 "Database Error in model {} ({})\n  {}",
                 node.name,
@@ -22,13 +22,7 @@ pub fn check(conn: &dyn Connection, node: &Node, sql: &str) -> Result<(), String
                 e.to_string().trim_start_matches("database error: ")
             )
         })?;
-        Ok(t.rows
-            .iter()
-            .map(|r| {
-                let s = |i: usize| r.get(i).and_then(|v| v.as_str()).unwrap_or_default().to_string();
-                (s(0), s(1))
-            })
-            .collect())
+        Ok(cols.into_iter().map(|c| (c.name, c.data_type)).collect())
     };
     let sql_cols = describe(&format!("select * from (\n{}\n) as __dbt_sbq", sql.trim_end().trim_end_matches(';')))?;
     let declared: Vec<String> = node

@@ -64,16 +64,20 @@ pub fn grade(age: f64, f: &Freshness) -> &'static str {
 /// epoch (a naive timestamp counts as UTC, as in dbt).
 pub fn query(s: &SourceNode, f: &Freshness) -> Option<String> {
     let t = &s.table;
+    let d = s.relation.dialect;
+    let now = d.epoch_micros(d.now);
     if let Some(q) = &t.loaded_at_query {
         return Some(format!(
-            "with source_query as (\n{}\n)\nselect epoch_us((select * from source_query)) as max_loaded_at, epoch_us(now()) as snapshotted_at",
-            q.trim_end().trim_end_matches(';')
+            "with source_query as (\n{}\n)\nselect {} as max_loaded_at, {now} as snapshotted_at",
+            q.trim_end().trim_end_matches(';'),
+            d.epoch_micros("(select * from source_query)")
         ));
     }
     let field = t.loaded_at_field.as_ref()?;
     let filter = f.filter.as_ref().map(|w| format!("\nwhere {w}")).unwrap_or_default();
     Some(format!(
-        "select epoch_us(max({field})) as max_loaded_at, epoch_us(now()) as snapshotted_at\nfrom {}{filter}",
+        "select {} as max_loaded_at, {now} as snapshotted_at\nfrom {}{filter}",
+        d.epoch_micros(&format!("max({field})")),
         s.relation.render()
     ))
 }
@@ -91,7 +95,8 @@ pub fn check(conn: &dyn Connection, s: &SourceNode, thread_id: &str) -> Freshnes
     let fail = |msg: String| Outcome::RuntimeError(format!("Runtime Error in source {name} ({file})\n{msg}"));
     let outcome = match query(s, &criteria) {
         None => fail(format!(
-            "Could not compute freshness for source {name}: no 'loaded_at_field' provided and duckdb adapter does not support metadata-based freshness checks."
+            "Could not compute freshness for source {name}: no 'loaded_at_field' provided and {} adapter does not support metadata-based freshness checks.",
+            s.relation.dialect.name
         )),
         Some(sql) => match conn.query(&sql, None) {
             Err(e) => fail(e.to_string().trim_start_matches("database error: ").to_string()),

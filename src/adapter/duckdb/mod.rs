@@ -2,8 +2,11 @@
 //! one cloned connection per worker (a `Connection` is `Send` but not `Sync`, so each is behind a
 //! mutex and used by one worker at a time).
 
+use super::Target;
 use super::{Adapter, AdapterResponse, Column, Connection, DbError, Table};
-use crate::project::profiles::Target;
+pub use profile::{Attach, Settings};
+
+pub mod profile;
 use duckdb::types::{TimeUnit, Value as DValue};
 use serde_json::Value as Json;
 use std::sync::{Arc, Mutex};
@@ -54,6 +57,8 @@ impl DuckDb {
     /// profile's `config_options`, load its extensions, apply its settings, create its secrets and
     /// attach its other databases.
     pub fn open(target: &Target) -> Result<DuckDb, DbError> {
+        let project_root = &target.project_root;
+        let target = settings(target);
         register_icu()?;
         let mut config = duckdb::Config::default();
         for (k, v) in &target.config_options {
@@ -76,8 +81,8 @@ impl DuckDb {
         };
         // Per-connection state: every worker's connection gets it, not only this first one.
         let mut session = String::new();
-        if !target.project_root.as_os_str().is_empty() {
-            let root = target.project_root.to_string_lossy().replace('\'', "''");
+        if !project_root.as_os_str().is_empty() {
+            let root = project_root.to_string_lossy().replace('\'', "''");
             session.push_str(&format!("SET file_search_path = '{root}';\n"));
         }
         for (k, v) in &target.settings {
@@ -135,7 +140,7 @@ pub fn create_secret_sql(secret: &serde_json::Map<String, Json>) -> String {
 }
 
 /// `ATTACH IF NOT EXISTS` for one `attach:` entry.
-pub fn attach_sql(a: &crate::project::profiles::Attach) -> String {
+pub fn attach_sql(a: &Attach) -> String {
     let mut opts = vec![];
     if let Some(t) = &a.kind {
         opts.push(format!("TYPE {t}"));
@@ -160,18 +165,32 @@ pub const DIALECT: super::Dialect = super::Dialect {
     name: "duckdb",
     quote: quote_ident,
     literal: lit,
+    epoch_micros: |e| format!("epoch_us({e})"),
+    now: "now()",
     analysis: crate::sql::Flavor::DuckDb,
-    macros: &[("templates/duckdb/macros.sql", include_str!("../../templates/duckdb/macros.sql"))],
+    macros: &[("templates/duckdb/macros.sql", include_str!("../../../templates/duckdb/macros.sql"))],
 };
 
 /// The DuckDB engine: a database file (or `:memory:`), embedded.
 pub const ENGINE: super::Engine = super::Engine {
     dialect: &DIALECT,
+    display_name: "DuckDB",
+    keys: profile::SUPPORTED_KEYS,
+    unsupported_keys: profile::UNSUPPORTED_KEYS,
+    read_target: profile::read,
     open,
     database_file,
-    describe: |t| format!("DuckDB at '{}'", t.path),
+    location: |t| settings(t).path.clone(),
+    database_of_file: profile::database_from_path,
     open_help: "check `path` in profiles.yml and that no other process holds the file",
 };
+
+/// A DuckDB target's settings.
+fn settings(target: &Target) -> &Settings {
+    match &target.engine {
+        super::EngineTarget::DuckDb(s) => s,
+    }
+}
 
 /// Open the target's database (see [`DuckDb::open`]).
 pub fn open(target: &Target) -> Result<Arc<dyn Adapter>, DbError> {
@@ -180,7 +199,8 @@ pub fn open(target: &Target) -> Result<Arc<dyn Adapter>, DbError> {
 
 /// The target's database file; None for `:memory:`.
 pub fn database_file(target: &Target) -> Option<std::path::PathBuf> {
-    (target.path != ":memory:" && !target.path.is_empty()).then(|| std::path::PathBuf::from(&target.path))
+    let path = &settings(target).path;
+    (path != ":memory:" && !path.is_empty()).then(|| std::path::PathBuf::from(path))
 }
 
 /// Quote an identifier for DuckDB.
@@ -321,6 +341,55 @@ impl Connection for DuckConn {
             }
         }
         Ok(out)
+    }
+
+    fn all_columns(&self) -> Result<Vec<(super::RelationName, Vec<Column>)>, DbError> {
+        let sql =
+            "select table_catalog, table_schema, table_name, column_name, data_type from information_schema.columns \
+                   order by table_catalog, table_schema, table_name, ordinal_position";
+        let mut out: Vec<(super::RelationName, Vec<Column>)> = vec![];
+        for r in &self.query(sql, None)?.rows {
+            let s = |i: usize| r.get(i).and_then(Json::as_str).unwrap_or_default().to_string();
+            let key = (s(0), s(1), s(2));
+            let column = Column { name: s(3), data_type: s(4) };
+            match out.last_mut() {
+                Some((k, cols)) if *k == key => cols.push(column),
+                _ => out.push((key, vec![column])),
+            }
+        }
+        Ok(out)
+    }
+
+    fn relation_types(&self) -> Result<Vec<(super::RelationName, String)>, DbError> {
+        let sql = "select table_catalog, table_schema, table_name, table_type from information_schema.tables";
+        Ok(self
+            .query(sql, None)?
+            .rows
+            .iter()
+            .map(|r| {
+                let s = |i: usize| r.get(i).and_then(Json::as_str).unwrap_or_default().to_string();
+                ((s(0), s(1), s(2)), s(3))
+            })
+            .collect())
+    }
+
+    fn describe(&self, sql: &str) -> Result<Vec<Column>, DbError> {
+        Ok(self
+            .query(&format!("describe {sql}"), None)?
+            .rows
+            .iter()
+            .map(|r| {
+                let s = |i: usize| r.get(i).and_then(Json::as_str).unwrap_or_default().to_string();
+                Column { name: s(0), data_type: s(1) }
+            })
+            .collect())
+    }
+
+    /// The row count and the sum of every row's hash.
+    fn content_fingerprint(&self, relation: &str) -> Result<Option<String>, DbError> {
+        let sql = format!("select count(*), cast(coalesce(sum(hash(t)::hugeint), 0) as varchar) from {relation} as t");
+        let t = self.query(&sql, None)?;
+        Ok(t.rows.first().map(|row| row.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(":")))
     }
 
     fn foreign_keys(&self) -> Result<Vec<super::ForeignKey>, DbError> {
@@ -476,7 +545,7 @@ mod tests {
             create_secret_sql(named.as_object().unwrap()),
             "CREATE OR REPLACE PERSISTENT SECRET \"lake\" (TYPE gcs, PROVIDER credential_chain)"
         );
-        let a = crate::project::profiles::Attach {
+        let a = Attach {
             path: "/p/other.db".into(),
             alias: Some("other".into()),
             kind: Some("sqlite".into()),
