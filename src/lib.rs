@@ -3,36 +3,65 @@
 //! The pipeline, each arrow a plain data type so each stage can be tested alone:
 //! `cli` (argv → `Settings`) → `project::load` (files → `Project`) → `parse` (`Project` →
 //! `Manifest`, rendering each model once to record refs and configs) → `graph` (`Dag`) →
-//! `select` (plan) → `compile` / `run` (materializations through `adapter`) → `artifacts`.
+//! `select` (plan) → `compile` / `run` (materializations through the engine, `adapter`) →
+//! `artifacts`.
+//!
+//! The modules are layered: each uses only the layers above it in this file (checked by
+//! `../shared/tools/module_cycles.py src`, which finds no cycle). The README's architecture
+//! section describes each.
 
 #![recursion_limit = "256"]
 
-pub mod adapter;
-pub mod artifacts;
+// Foundations: diagnostics and plain helpers that know nothing of projects or databases.
 pub mod cancel;
-pub mod cli;
-pub mod commands;
-pub mod compile;
-pub mod deps;
 pub mod diagnostics;
 pub mod diff;
-pub mod docs;
-pub mod graph;
 pub mod jinja;
-pub mod lineage;
-pub mod output;
-pub mod parse;
-pub mod project;
 pub mod pymodel;
-pub mod results;
-pub mod run;
-pub mod seeds;
-pub mod select;
-pub mod settings;
 pub mod sql;
-pub mod state;
+
+// The engine boundary: connections, quoting, catalog queries, each engine's SQL and profile keys.
+pub mod adapter;
+
+// Project files: dbt_project.yml, profiles.yml, property YAML, packages.
+pub mod project;
+
+pub mod deps;
+
+// Templating: dbt's Jinja context and macros; seeds' type inference.
+pub mod seeds;
 pub mod templating;
+
+// Parse, graph and selection.
+pub mod parse;
+
+pub mod graph;
+
+pub mod select;
+
+// Compile and static analysis; what execution produces.
+pub mod compile;
+pub mod lineage;
+pub mod results;
+
+// Execution: tests, change-aware state, the runner.
+pub mod state;
 pub mod testing;
+
+pub mod run;
+
+// Reporting: progress output, artifacts, the docs site.
+pub mod artifacts;
+pub mod output;
+
+pub mod docs;
+
+// Commands, and the command line on top.
+pub mod settings;
+
+pub mod commands;
+
+pub mod cli;
 
 use serde_json::{json, Value as Json};
 

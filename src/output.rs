@@ -4,7 +4,7 @@
 
 use crate::diagnostics::{render_json, render_text, Diagnostic, Style};
 use crate::parse::{Node, ResourceType};
-use crate::results::{NodeResult, Reporter, RunResults, Status};
+use crate::results::{Event, NodeResult, Reporter, RunResults, Status};
 use std::io::Write;
 use std::sync::Mutex;
 
@@ -355,6 +355,17 @@ pub fn short_relation(node: &Node) -> String {
 }
 
 impl Reporter for Printer {
+    fn event(&self, event: Event<'_>) {
+        match event {
+            Event::Started { index, total, node } => self.started(index, total, node),
+            Event::Finished { index, total, node, result } | Event::Skipped { index, total, node, result } => {
+                self.finished(index, total, node, result)
+            }
+        }
+    }
+}
+
+impl Printer {
     fn started(&self, index: usize, total: usize, node: &Node) {
         let msg = format!("START {}", describe(node));
         let line = self.line(index, total, &msg, "RUN", "0");

@@ -135,10 +135,44 @@ impl RunResults {
     }
 }
 
-/// Told when nodes start and finish (progress output lives outside this module).
+/// What the runner tells as it goes; `output` renders it. `index` is 1-based among `total`.
+#[derive(Debug, Clone, Copy)]
+pub enum Event<'a> {
+    /// A node starts.
+    Started {
+        /// Its position.
+        index: usize,
+        /// How many nodes the run has.
+        total: usize,
+        /// The node.
+        node: &'a Node,
+    },
+    /// A node ran: built, passed, warned, failed, errored, or left as it was (unchanged).
+    Finished {
+        /// Its position.
+        index: usize,
+        /// How many nodes the run has.
+        total: usize,
+        /// The node.
+        node: &'a Node,
+        /// How it ended.
+        result: &'a NodeResult,
+    },
+    /// A node was not run: an upstream node did not succeed, or --fail-fast stopped the run.
+    Skipped {
+        /// Its position.
+        index: usize,
+        /// How many nodes the run has.
+        total: usize,
+        /// The node.
+        node: &'a Node,
+        /// Its skipped result, with why.
+        result: &'a NodeResult,
+    },
+}
+
+/// Receives the runner's events (progress output lives outside the runner).
 pub trait Reporter: Sync {
-    /// A node starts; `index` is 1-based among `total`.
-    fn started(&self, index: usize, total: usize, node: &Node);
-    /// A node finished (or was skipped).
-    fn finished(&self, index: usize, total: usize, node: &Node, result: &NodeResult);
+    /// Something happened.
+    fn event(&self, event: Event<'_>);
 }

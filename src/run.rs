@@ -1,7 +1,8 @@
 //! Execution policy: run a plan of nodes on `threads` workers in dependency order, each worker
 //! with its own connection. Materializations are the Jinja macros from `templates/` (or the
 //! project's overrides); hooks run around them. A failed node skips its descendants; the rest go
-//! on unless `fail_fast`. Nothing is printed here: a [`Reporter`] is told of each start and end.
+//! on unless `fail_fast`. Nothing is printed here: the runner emits an [`Event`] to a [`Reporter`]
+//! as each node starts, finishes or is skipped.
 //! In: `(Plan, Adapter)`. Out: [`RunResults`].
 
 mod contract;
@@ -17,7 +18,7 @@ use crate::compile::{write_target_file_in, Compiler};
 use crate::diagnostics::Diagnostic;
 use crate::graph::Dag;
 use crate::parse::{Manifest, Node, ResourceType};
-use crate::results::{Clock, NodeResult, Reporter, RunResults, Status};
+use crate::results::{Clock, Event, NodeResult, Reporter, RunResults, Status};
 use crate::templating::{Overrides, Phase};
 use chrono::NaiveDateTime;
 use minijinja::Value;
@@ -371,7 +372,7 @@ pub fn execute(
                             s.next_index += 1;
                             let n = &manifest.nodes[tid];
                             let r = skipped(n, &thread_id, msg.clone());
-                            reporter.finished(s.next_index, total, n, &r);
+                            reporter.event(Event::Skipped { index: s.next_index, total, node: n, result: &r });
                             out.push(r);
                         }
                         out
@@ -380,7 +381,7 @@ pub fn execute(
                         s.next_index += 1;
                         let index = s.next_index;
                         drop(s);
-                        reporter.started(index, total, node);
+                        reporter.event(Event::Started { index, total, node });
                         let audits: Vec<&Node> = job.audits.iter().map(|a| &manifest.nodes[a]).collect();
                         let rs = match &conn {
                             Ok(c) => {
@@ -390,7 +391,7 @@ pub fn execute(
                             }
                             Err(e) => vec![error_result(node, &thread_id, format!("cannot connect: {e}"), 0.0, None)],
                         };
-                        reporter.finished(index, total, node, &rs[0]);
+                        reporter.event(Event::Finished { index, total, node, result: &rs[0] });
                         s = sched.lock().unwrap_or_else(|e| e.into_inner());
                         s.running -= 1;
                         if rs.iter().any(|r| r.status.failed()) && opts.fail_fast {

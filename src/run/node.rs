@@ -10,7 +10,7 @@
 
 use super::{diag_message, error_result, external, foreign_keys, materialization_macro, python, Env, Progress};
 use crate::parse::{Node, ResourceType};
-use crate::results::{NodeResult, Status};
+use crate::results::{Event, NodeResult, Status};
 use crate::templating::relation::Relation;
 use crate::templating::{NodeContext, Overrides, Phase};
 use minijinja::Value;
@@ -366,9 +366,9 @@ impl<'a> NodeBuild<'a> {
         let mut results = vec![];
         for t in audits {
             let index = (progress.take_index)();
-            progress.reporter.started(index, progress.total, t);
+            progress.reporter.event(Event::Started { index, total: progress.total, node: t });
             let r = super::run_test(self.env, t, Some(overrides.clone()));
-            progress.reporter.finished(index, progress.total, t, &r);
+            progress.reporter.event(Event::Finished { index, total: progress.total, node: t, result: &r });
             results.push(r);
         }
         results
