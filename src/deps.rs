@@ -46,7 +46,7 @@ fn write_lock(root: &Path, lock: &Lock) -> std::io::Result<()> {
 /// Where deps finds the network and its download cache.
 #[derive(Debug, Clone)]
 pub struct DepsOptions {
-    /// The package hub's base URL (DBT_PACKAGE_HUB_URL; default https://hub.getdbt.com/).
+    /// The package hub's base URL (DBT_PACKAGE_HUB_URL; default <https://hub.getdbt.com/>).
     pub hub_url: String,
     /// Download cache (git mirrors and archives): $STRATA_PACKAGE_CACHE, else ~/.cache/strata/packages.
     pub cache: PathBuf,

@@ -1,6 +1,6 @@
 //! Node selection: `--select` / `--exclude` in dbt's grammar: space-separated unions,
 //! comma intersections, graph operators (`+m`, `m+`, `2+m`, `m+1`, `@m`), wildcards, and the
-//! methods fqn (default), tag, path, file, package, config.<key>, resource_type, source.
+//! methods fqn (default), tag, path, file, package, `config.<key>`, resource_type, source.
 //! In: `(&Manifest, &Dag, selectors)`. Out: the selected unique ids in dependency order.
 
 use crate::diagnostics::{did_you_mean, Diagnostic, Span};
