@@ -1,23 +1,38 @@
-//! The engine boundary: everything that depends on which database runs the project.
+//! The engine boundary: everything that depends on which database runs the project. The DuckDB
+//! engine (`adapter::duckdb`) is one implementation; the rest of strata sees only this module.
 //!
-//! An engine is one [`Engine`] entry in [`ENGINES`], chosen by the profile's `type`:
-//! - its [`Dialect`], what strata needs to know about its SQL without a connection: its name
+//! # The contract
+//!
+//! An engine is an [`Engine`] in [`ENGINES`], chosen by a profile output's `type`. It provides:
+//!
+//! - **Its profile keys** ([`Engine::keys`], [`Engine::unsupported_keys`]) and
+//!   [`Engine::read_target`], which reads its settings from an output (relative paths against
+//!   the project folder, problems located at the key) into its [`EngineTarget`] variant, and the
+//!   default database name. `project::profiles` checks the keys and builds the [`Target`].
+//! - **Its database**: [`Engine::open`] gives an [`Adapter`] (shared instance); a [`Connection`]
+//!   per worker runs statements (several separated by `;`, in `begin transaction; ... commit`
+//!   blocks the runner writes), rolls back, and can be interrupted (Ctrl-C).
+//!   [`Engine::database_file`] is the local file a database lives in, if any (opened early when
+//!   it exists; `--defer` attaches another one with [`Connection::attach_read_only`]).
+//! - **Catalog queries**, as [`Connection`] methods: relations and their kinds, a relation's
+//!   columns, columns of many relations in one query, every column (catalog.json, static
+//!   analysis), relation types, a query's columns without running it (contracts), a content
+//!   fingerprint of a relation's rows (change-aware builds), foreign keys. Type names are the
+//!   engine's own, as its catalog reports them.
+//! - **Its SQL**, a [`Dialect`] usable without a connection (parse, compile, analysis): its name
 //!   (`target.type`, `adapter.type()`, the `<name>__` prefix `adapter.dispatch` tries before
-//!   `default__`, the `materialization_<m>_<name>` tried before `materialization_<m>_default`),
-//!   how identifiers are quoted (relation names render through it) and string literals written,
-//!   the SQL dialect static analysis parses with, and its built-in macros (a folder
-//!   `templates/<name>/` of `<name>__` implementations and materializations, loaded after the
-//!   shared `default__` ones in `templates/`);
-//! - `open`, which opens the target's database (the file where it lives, or a server) and gives
-//!   an [`Adapter`].
+//!   `default__`, and `materialization_<m>_<name>` before `materialization_<m>_default`);
+//!   identifier quoting (relations render through it) and string literals; timestamps in
+//!   microseconds (source freshness); the catalog queries macros run (`list_schemas`,
+//!   `list_relations_without_caching`) and how a relation is renamed; the sqlparser dialect
+//!   static analysis parses with; and its built-in macros, `templates/<name>/*.sql`, loaded after
+//!   the shared `default__` ones of `templates/`.
 //!
-//! [`Adapter`] opens connections; a [`Connection`] runs SQL in transactions, answers catalog
-//! questions (relations, columns, the tables foreign keys point at, the columns of many
-//! relations at once) and can be interrupted. Type names are the engine's own, as its catalog
-//! reports them. Nothing outside an engine's module knows which database is behind it: adding an
-//! engine is a module here, an entry in [`ENGINES`] and its templates folder.
+//! Adding an engine is a module here (its `Engine`, `Dialect`, settings and `Connection`), its
+//! entries in [`ENGINES`] and [`EngineTarget`], and its templates folder. dbt-duckdb's own
+//! features (the external materialization, python models, secrets, attached databases) are
+//! DuckDB's and read the DuckDB settings ([`Target::duckdb`]).
 //!
-//! `adapter::duckdb` is the DuckDB engine (the only user of the duckdb crate);
 //! `adapter::constraints` renders dbt's constraint DDL.
 
 pub mod constraints;
@@ -184,6 +199,12 @@ pub struct Dialect {
     pub epoch_micros: fn(&str) -> String,
     /// The current time as a timestamp expression.
     pub now: &'static str,
+    /// The query listing a database's schemas (one column of names).
+    pub schemas_sql: fn(&str) -> String,
+    /// The query listing a schema's relations: name, and type (`VIEW` for views).
+    pub relations_sql: fn(&str, &str) -> String,
+    /// Rename relation `from` (rendered), a `table` or `view`, to the name `to` in its schema.
+    pub rename_sql: fn(&str, &str, &str) -> String,
     /// The dialect static analysis parses compiled SQL with.
     pub analysis: crate::sql::Flavor,
     /// The engine's built-in macros, `(path, text)`: `templates/<name>/*.sql`, embedded.
@@ -198,6 +219,10 @@ impl Dialect {
     /// `'text'` on DuckDB.
     pub fn literal(&self, s: &str) -> String {
         (self.literal)(s)
+    }
+    /// `alter <kind> <from> rename to <to>`, in the engine's words.
+    pub fn rename(&self, kind: &str, from: &str, to: &str) -> String {
+        (self.rename_sql)(kind, from, to)
     }
     /// The prefixes `adapter.dispatch` tries, in order.
     pub fn dispatch_prefixes(&self) -> [&'static str; 2] {

@@ -1,9 +1,9 @@
 //! The commands, one file each (as `strata <command>` names them). A command that works on a
-//! project reads as load -> select -> act -> report: [`context::project_command`] loads and
+//! project reads as load -> select -> act -> report: `context::project_command` loads and
 //! parses the project, resolves the selection (and --defer) and writes manifest.json; the
 //! command's own file acts (compile, run, diff, ...) and reports. The steps several commands
 //! share (loading, the selection context, connecting, compiling and analysing) are in
-//! [`context`]. Exit codes: 0 ok, 1 a node failed, 2 diagnostics (user mistakes), usage or
+//! `context`. Exit codes: 0 ok, 1 a node failed, 2 diagnostics (user mistakes), usage or
 //! internal errors.
 
 mod clean;

@@ -3,6 +3,7 @@
 //! run_results.json and the build state -> print the summary.
 
 use super::context::{check_compiled, compile_globals, connect, on_run_start, plan_for, Loaded};
+use crate::adapter::Connection;
 use crate::compile::Compiler;
 use crate::diagnostics::{Diagnostic, Diagnostics};
 use crate::output::Printer;
@@ -13,9 +14,12 @@ use crate::templating::Phase;
 use rayon::prelude::*;
 use serde_json::json;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 pub(super) const BUILD_TYPES: &[ResourceType] =
     &[ResourceType::Model, ResourceType::Seed, ResourceType::Snapshot, ResourceType::Test, ResourceType::UnitTest];
+/// `run`, `seed`, `snapshot`, `build` or `test` of nodes of `types` (only those in `only`, for
+/// `retry`; microbatch models only the given `batches`, when there are).
 pub(super) fn run(
     settings: &Settings,
     l: &Loaded,
@@ -24,231 +28,319 @@ pub(super) fn run(
     only: Option<&std::collections::BTreeSet<String>>,
     batches: crate::run::Batches,
 ) -> i32 {
-    let plan = match plan_for(settings, l, types, printer) {
-        Ok(p) => crate::run::runnable(&l.manifest, &p),
-        Err(c) => return c,
-    };
-    let plan: Vec<String> = plan.into_iter().filter(|id| only.is_none_or(|o| o.contains(id))).collect();
-    let globals = compile_globals(l);
-    let compiler = Compiler::new(&l.engine, globals, &l.manifest).with_log(&l.compiled);
-    let mut bad = crate::run::check_materializations(&compiler, &l.manifest, &plan);
-    let duckdb = l.project.target.as_ref().and_then(|t| t.duckdb());
-    let external_root = duckdb.map(|d| d.external_root.as_str()).unwrap_or(".");
-    let planned: Vec<&crate::parse::Node> = plan.iter().filter_map(|id| l.manifest.nodes.get(id)).collect();
-    bad.extend(crate::run::external::check(&planned, external_root, &l.project.root));
-    if !bad.is_empty() {
-        printer.diagnostics(&bad);
-        return 2;
+    let compiler = Compiler::new(&l.engine, compile_globals(l), &l.manifest).with_log(&l.compiled);
+    match steps(settings, l, printer, &compiler, types, only, batches) {
+        Ok(code) | Err(code) => code,
     }
-    let (db, conn) = match connect(l, printer) {
-        Ok(x) => x,
-        Err(c) => return c,
-    };
-    let target = l.project.target.as_ref().map(|t| (t.name.clone(), t.threads)).unwrap_or_default();
-    let threads = settings.threads.unwrap_or(target.1).max(1);
-    printer.info(&format!("Concurrency: {threads} threads (target='{}')", target.0));
-    printer.info("");
-    // Schemas first, on one connection, so workers never race to create the same schema.
-    let mut schemas: Vec<(String, String)> = plan
-        .iter()
-        .filter(|id| !l.manifest.nodes[*id].is_test())
-        .filter_map(|id| {
-            let r = &l.manifest.nodes[id].relation;
-            Some((r.database.clone()?, r.schema.clone()?))
-        })
-        .collect();
-    schemas.sort();
-    schemas.dedup();
-    for (d, s) in &schemas {
-        let sql = format!("create schema if not exists {}.{}", l.engine.dialect.quote(d), l.engine.dialect.quote(s));
-        if let Err(e) = conn.execute(&sql) {
-            printer.diagnostics(&[Diagnostic::error("E0802", format!("cannot create schema {d}.{s}: {e}"))]);
-            return 2;
-        }
-    }
-    // Compile every model and snapshot first: the static analysis checks the whole selection
-    // before anything runs, and fingerprints say what changed. A model whose render ran no query
-    // is not rendered again to run.
-    let analyse = settings.static_analysis != crate::lineage::Mode::Off;
-    let skipping = matches!(settings.command, Cmd::Run | Cmd::Build | Cmd::Seed | Cmd::Snapshot)
-        && !settings.full_refresh
-        && !settings.rebuild_all;
-    let to_compile: Vec<&String> = plan
-        .iter()
-        .filter(|id| match l.manifest.nodes[*id].resource_type {
-            ResourceType::Model => analyse || skipping,
-            ResourceType::Snapshot => skipping,
-            _ => false,
-        })
-        .collect();
-    let compiled: HashMap<String, String> = to_compile
-        .par_iter()
-        .map_init(
-            || db.connect().ok(),
-            |c, id| {
-                let node = &l.manifest.nodes[*id];
-                let r = compiler.compile(node, Phase::Compile, c.clone(), false).ok()?;
-                compiler.remember(id, &r);
-                Some(((*id).clone(), r.sql))
-            },
-        )
-        .flatten()
-        .collect();
-    if analyse && plan.iter().any(|id| l.manifest.nodes[id].resource_type == ResourceType::Model) {
-        let models: HashMap<String, String> = compiled
-            .iter()
-            .filter(|(id, _)| l.manifest.nodes[*id].resource_type == ResourceType::Model)
-            .map(|(a, b)| (a.clone(), b.clone()))
-            .collect();
-        let lineage = match check_compiled(settings, l, &models, conn.as_ref(), printer) {
-            Ok(x) => x,
-            Err(code) => return code,
-        };
-        let bad = crate::run::check_unique_keys(&l.manifest, &plan, &lineage);
-        if !bad.is_empty() {
-            printer.diagnostics(&bad);
-            return 2;
-        }
-    }
-    // Only materializations look at what exists; a `test` run builds nothing.
-    let catalog = |printer: &Printer| {
-        let read = if matches!(settings.command, Cmd::Test) { Ok(Default::default()) } else { conn.relations() };
-        read.map_err(|e| {
-            printer.diagnostics(&[Diagnostic::error("E0803", format!("cannot read the catalog: {e}"))]);
-            2
-        })
-    };
-    let existing = match catalog(printer) {
-        Ok(e) => e,
-        Err(code) => return code,
-    };
+}
+
+/// Select -> check -> connect -> compile and analyse -> what changed -> on-run-start ->
+/// execute -> on-run-end -> report. An `Err` is the exit code of a step that stopped the run.
+fn steps(
+    settings: &Settings,
+    l: &Loaded,
+    printer: &Printer,
+    compiler: &Compiler,
+    types: &[ResourceType],
+    only: Option<&std::collections::BTreeSet<String>>,
+    batches: crate::run::Batches,
+) -> Result<i32, i32> {
+    let plan = select(settings, l, printer, compiler, types, only)?;
+    let (db, conn) = connect(l, printer)?;
+    let r = RunCommand { settings, l, printer, compiler, plan: &plan, db: db.as_ref(), conn: &conn };
+    let threads = r.threads();
+    r.create_schemas()?;
+    let compiled = r.compile_and_analyse()?;
     let mut recorded = crate::state::BuildState::read(&l.target_dir);
-    let event_time = (
-        settings.event_time_start.as_deref().and_then(crate::run::microbatch::parse_time),
-        settings.event_time_end.as_deref().and_then(crate::run::microbatch::parse_time),
-    );
-    // Sources' data markers and every node's fingerprint, and what is left unchanged. When
-    // on-run-start hooks may (re)create the sources, the contents are fingerprinted after them.
-    let start_hooks = !l.project.config.on_run_start.is_empty();
-    let fingerprint = |content: bool, existing: &HashMap<(String, String, String), String>| {
-        let marks = crate::state::source_marks(&l.manifest, conn.as_ref(), &l.invocation.id, content && skipping);
-        let fingerprints = crate::state::fingerprints(
-            &l.manifest,
-            l.dag.order(),
-            &plan,
-            &compiled,
-            &recorded,
-            &marks,
-            &l.invocation.id,
-        );
-        let mut unchanged = if skipping {
-            crate::state::unchanged(&l.manifest, &plan, &fingerprints, &recorded, existing)
-        } else {
-            Default::default()
-        };
-        // A microbatch model asked for a window, or for batches to retry, builds them.
-        if event_time != (None, None) || !batches.is_empty() {
-            unchanged.retain(|id| !l.manifest.nodes.get(id).is_some_and(crate::parse::Node::is_microbatch));
-        }
-        (fingerprints, unchanged)
-    };
-    let (mut fingerprints, mut unchanged) = fingerprint(!start_hooks, &existing);
-    // Column checks of the selected tests. The columns of a relation that is left unchanged (and
-    // of every relation in `test`, which builds nothing) are read from the database's catalog
-    // rather than inferred from the model's SQL.
-    if plan.iter().any(|id| l.manifest.nodes[id].is_test()) {
-        let trusted = |id: &str| matches!(settings.command, Cmd::Test) || unchanged.contains(id);
-        let problems = crate::testing::preflight(&compiler, db.as_ref(), &plan, &l.project.root, &trusted);
-        if !problems.is_empty() {
-            let mut d = Diagnostics::default();
-            d.extend(problems);
-            d.sort();
-            printer.diagnostics(&d.items);
-            return 2;
-        }
-    }
-    let mut hooks = match on_run_start(&compiler, l, conn.clone(), printer) {
-        Ok(n) => n,
-        Err(code) => return code,
-    };
-    // on-run-start hooks may create or drop relations.
-    let existing = if hooks > 0 {
-        match catalog(printer) {
-            Ok(e) => e,
-            Err(code) => return code,
-        }
-    } else {
-        existing
-    };
-    if start_hooks {
-        (fingerprints, unchanged) = fingerprint(true, &existing);
-    }
-    let opts = RunOptions {
-        threads,
-        fail_fast: settings.fail_fast,
-        full_refresh: settings.full_refresh,
-        target_dir: l.target_dir.clone(),
-        existing,
-        project_root: l.project.root.clone(),
-        unchanged,
-        event_time,
-        batches,
-        external_root: external_root.to_string(),
-        python: crate::run::python::interpreter(std::env::var("STRATA_PYTHON").ok()),
-        module_paths: duckdb.map(|d| d.module_paths.clone()).unwrap_or_default(),
-        selected: plan.iter().cloned().collect(),
-        fk_targets: if matches!(settings.command, Cmd::Test) {
-            Default::default()
-        } else {
-            crate::run::foreign_key_targets(conn.as_ref())
-        },
-        cancel: settings.cancel.clone(),
-    };
+    let (opts, fingerprints, hooks) = r.prepare(threads, &compiled, &recorded, batches)?;
     // From here Ctrl-C winds the run down: nothing new starts, running queries stop and roll
     // back, and what finished is written (exit 130); a second Ctrl-C exits at once.
     settings.cancel.wind_down_on_interrupt();
     let audit = matches!(settings.command, Cmd::Build) && !settings.no_audit;
     let jobs = crate::run::plan_jobs(&l.manifest, &l.dag, &plan, audit);
-    let results = crate::run::execute(&compiler, &l.manifest, &jobs, db.as_ref(), &opts, printer);
-    let cancelled = settings.cancel.is_cancelled();
-    let mut code = if cancelled {
-        130
-    } else if results.failed() {
-        1
-    } else {
-        0
-    };
-    // An interrupted run does not run on-run-end hooks (as in dbt).
-    let end_hooks: &[String] = if cancelled { &[] } else { &l.project.config.on_run_end };
-    match crate::run::run_hooks(
-        &compiler,
-        end_hooks,
-        "on-run-end",
-        conn.clone(),
-        crate::run::on_run_end_context(&l.manifest, &results),
-    ) {
-        Ok(n) => hooks += n,
-        Err(d) => {
-            printer.diagnostics(&[d]);
-            code = 1;
+    let results = crate::run::execute(compiler, &l.manifest, &jobs, db.as_ref(), &opts, printer);
+    Ok(r.report(&results, &mut recorded, &fingerprints, threads, hooks))
+}
+
+/// The plan, checked: the nodes to run, their materializations known and external locations
+/// valid.
+fn select(
+    settings: &Settings,
+    l: &Loaded,
+    printer: &Printer,
+    compiler: &Compiler,
+    types: &[ResourceType],
+    only: Option<&std::collections::BTreeSet<String>>,
+) -> Result<Vec<String>, i32> {
+    let plan = crate::run::runnable(&l.manifest, &plan_for(settings, l, types, printer)?);
+    let plan: Vec<String> = plan.into_iter().filter(|id| only.is_none_or(|o| o.contains(id))).collect();
+    let mut bad = crate::run::check_materializations(compiler, &l.manifest, &plan);
+    let planned: Vec<&crate::parse::Node> = plan.iter().filter_map(|id| l.manifest.nodes.get(id)).collect();
+    bad.extend(crate::run::external::check(&planned, external_root(l), &l.project.root));
+    if !bad.is_empty() {
+        printer.diagnostics(&bad);
+        return Err(2);
+    }
+    Ok(plan)
+}
+
+/// The DuckDB target's `external_root` (`.` by default).
+fn external_root(l: &Loaded) -> &str {
+    l.project.target.as_ref().and_then(|t| t.duckdb()).map(|d| d.external_root.as_str()).unwrap_or(".")
+}
+
+/// One run, connected: what its steps share.
+struct RunCommand<'a> {
+    settings: &'a Settings,
+    l: &'a Loaded,
+    printer: &'a Printer,
+    compiler: &'a Compiler<'a>,
+    plan: &'a [String],
+    db: &'a dyn crate::adapter::Adapter,
+    conn: &'a Arc<dyn Connection>,
+}
+
+impl RunCommand<'_> {
+    /// The worker count, announced.
+    fn threads(&self) -> usize {
+        let target = self.l.project.target.as_ref().map(|t| (t.name.clone(), t.threads)).unwrap_or_default();
+        let threads = self.settings.threads.unwrap_or(target.1).max(1);
+        self.printer.info(&format!("Concurrency: {threads} threads (target='{}')", target.0));
+        self.printer.info("");
+        threads
+    }
+
+    /// Schemas first, on one connection, so workers never race to create the same schema.
+    fn create_schemas(&self) -> Result<(), i32> {
+        let (l, dialect) = (self.l, self.l.engine.dialect);
+        let mut schemas: Vec<(String, String)> = self
+            .plan
+            .iter()
+            .filter(|id| !l.manifest.nodes[*id].is_test())
+            .filter_map(|id| {
+                let r = &l.manifest.nodes[id].relation;
+                Some((r.database.clone()?, r.schema.clone()?))
+            })
+            .collect();
+        schemas.sort();
+        schemas.dedup();
+        for (d, s) in &schemas {
+            let sql = format!("create schema if not exists {}.{}", dialect.quote(d), dialect.quote(s));
+            if let Err(e) = self.conn.execute(&sql) {
+                self.printer.diagnostics(&[Diagnostic::error("E0802", format!("cannot create schema {d}.{s}: {e}"))]);
+                return Err(2);
+            }
         }
+        Ok(())
     }
-    let args = json!({
-        "which": settings.command.name(), "select": settings.select, "exclude": settings.exclude,
-        "full_refresh": settings.full_refresh, "threads": threads, "vars": settings.vars,
-    });
-    recorded.record(&results, &fingerprints);
-    if let Err(e) = recorded.write(&l.target_dir) {
-        printer.warn(&format!("cannot write the build state: {e}"));
+
+    /// Whether unchanged nodes are left as they are (not with --full-refresh or --rebuild-all).
+    fn skipping(&self) -> bool {
+        let s = self.settings;
+        matches!(s.command, Cmd::Run | Cmd::Build | Cmd::Seed | Cmd::Snapshot) && !s.full_refresh && !s.rebuild_all
     }
-    let rr = crate::artifacts::run_results_json(&results, &l.invocation, args);
-    if let Err(e) = crate::artifacts::write_json(&l.target_dir, "run_results.json", &rr) {
-        printer.warn(&format!("cannot write run_results.json: {e}"));
+
+    /// Compile every model and snapshot first: the static analysis checks the whole selection
+    /// before anything runs, and fingerprints say what changed. A model whose render ran no
+    /// query is not rendered again to run.
+    fn compile_and_analyse(&self) -> Result<HashMap<String, String>, i32> {
+        let (l, plan) = (self.l, self.plan);
+        let analyse = self.settings.static_analysis != crate::lineage::Mode::Off;
+        let skipping = self.skipping();
+        let to_compile: Vec<&String> = plan
+            .iter()
+            .filter(|id| match l.manifest.nodes[*id].resource_type {
+                ResourceType::Model => analyse || skipping,
+                ResourceType::Snapshot => skipping,
+                _ => false,
+            })
+            .collect();
+        let compiler = self.compiler;
+        let compiled: HashMap<String, String> = to_compile
+            .par_iter()
+            .map_init(
+                || self.db.connect().ok(),
+                |c, id| {
+                    let node = &l.manifest.nodes[*id];
+                    let r = compiler.compile(node, Phase::Compile, c.clone(), false).ok()?;
+                    compiler.remember(id, &r);
+                    Some(((*id).clone(), r.sql))
+                },
+            )
+            .flatten()
+            .collect();
+        if analyse && plan.iter().any(|id| l.manifest.nodes[id].resource_type == ResourceType::Model) {
+            let models: HashMap<String, String> = compiled
+                .iter()
+                .filter(|(id, _)| l.manifest.nodes[*id].resource_type == ResourceType::Model)
+                .map(|(a, b)| (a.clone(), b.clone()))
+                .collect();
+            let lineage = check_compiled(self.settings, l, &models, self.conn.as_ref(), self.printer)?;
+            let bad = crate::run::check_unique_keys(&l.manifest, plan, &lineage);
+            if !bad.is_empty() {
+                self.printer.diagnostics(&bad);
+                return Err(2);
+            }
+        }
+        Ok(compiled)
     }
-    let ran = results.results.iter().filter_map(|r| l.manifest.nodes.get(&r.unique_id));
-    printer.summary(&results, &crate::output::what_ran(ran, hooks), &l.manifest.nodes);
-    if cancelled {
-        printer.cancelled(&results, &l.manifest.nodes);
+
+    /// What exists in the database (nothing for `test`, which builds nothing).
+    fn catalog(&self) -> Result<HashMap<(String, String, String), String>, i32> {
+        let read =
+            if matches!(self.settings.command, Cmd::Test) { Ok(Default::default()) } else { self.conn.relations() };
+        read.map_err(|e| {
+            self.printer.diagnostics(&[Diagnostic::error("E0803", format!("cannot read the catalog: {e}"))]);
+            2
+        })
     }
-    code
+
+    /// Sources' data markers, every node's fingerprint, and what is left unchanged.
+    fn fingerprint(
+        &self,
+        content: bool,
+        compiled: &HashMap<String, String>,
+        recorded: &crate::state::BuildState,
+        existing: &HashMap<(String, String, String), String>,
+        rebuild_microbatch: bool,
+    ) -> (HashMap<String, String>, std::collections::HashSet<String>) {
+        let (l, plan, skipping) = (self.l, self.plan, self.skipping());
+        let marks = crate::state::source_marks(&l.manifest, self.conn.as_ref(), &l.invocation.id, content && skipping);
+        let fingerprints =
+            crate::state::fingerprints(&l.manifest, l.dag.order(), plan, compiled, recorded, &marks, &l.invocation.id);
+        let mut unchanged = if skipping {
+            crate::state::unchanged(&l.manifest, plan, &fingerprints, recorded, existing)
+        } else {
+            Default::default()
+        };
+        // A microbatch model asked for a window, or for batches to retry, builds them.
+        if rebuild_microbatch {
+            unchanged.retain(|id| !l.manifest.nodes.get(id).is_some_and(crate::parse::Node::is_microbatch));
+        }
+        (fingerprints, unchanged)
+    }
+
+    /// What changed, the selected tests' column checks, and on-run-start: the run's options,
+    /// the fingerprints to record, and how many hooks ran.
+    fn prepare(
+        &self,
+        threads: usize,
+        compiled: &HashMap<String, String>,
+        recorded: &crate::state::BuildState,
+        batches: crate::run::Batches,
+    ) -> Result<(RunOptions, HashMap<String, String>, usize), i32> {
+        let (settings, l, plan) = (self.settings, self.l, self.plan);
+        let existing = self.catalog()?;
+        let event_time = (
+            settings.event_time_start.as_deref().and_then(crate::run::microbatch::parse_time),
+            settings.event_time_end.as_deref().and_then(crate::run::microbatch::parse_time),
+        );
+        let rebuild_microbatch = event_time != (None, None) || !batches.is_empty();
+        // When on-run-start hooks may (re)create the sources, the contents are fingerprinted
+        // after them.
+        let start_hooks = !l.project.config.on_run_start.is_empty();
+        let (mut fingerprints, mut unchanged) =
+            self.fingerprint(!start_hooks, compiled, recorded, &existing, rebuild_microbatch);
+        // Column checks of the selected tests. The columns of a relation that is left unchanged
+        // (and of every relation in `test`, which builds nothing) are read from the database's
+        // catalog rather than inferred from the model's SQL.
+        if plan.iter().any(|id| l.manifest.nodes[id].is_test()) {
+            let trusted = |id: &str| matches!(settings.command, Cmd::Test) || unchanged.contains(id);
+            let problems = crate::testing::preflight(self.compiler, self.db, plan, &l.project.root, &trusted);
+            if !problems.is_empty() {
+                let mut d = Diagnostics::default();
+                d.extend(problems);
+                d.sort();
+                self.printer.diagnostics(&d.items);
+                return Err(2);
+            }
+        }
+        let hooks = on_run_start(self.compiler, l, self.conn.clone(), self.printer)?;
+        // on-run-start hooks may create or drop relations.
+        let existing = if hooks > 0 { self.catalog()? } else { existing };
+        if start_hooks {
+            (fingerprints, unchanged) = self.fingerprint(true, compiled, recorded, &existing, rebuild_microbatch);
+        }
+        let opts = RunOptions {
+            threads,
+            fail_fast: settings.fail_fast,
+            full_refresh: settings.full_refresh,
+            target_dir: l.target_dir.clone(),
+            existing,
+            project_root: l.project.root.clone(),
+            unchanged,
+            event_time,
+            batches,
+            external_root: external_root(l).to_string(),
+            python: crate::run::python::interpreter(std::env::var("STRATA_PYTHON").ok()),
+            module_paths: l
+                .project
+                .target
+                .as_ref()
+                .and_then(|t| t.duckdb())
+                .map(|d| d.module_paths.clone())
+                .unwrap_or_default(),
+            selected: plan.iter().cloned().collect(),
+            fk_targets: if matches!(settings.command, Cmd::Test) {
+                Default::default()
+            } else {
+                crate::run::foreign_key_targets(self.conn.as_ref())
+            },
+            cancel: settings.cancel.clone(),
+        };
+        Ok((opts, fingerprints, hooks))
+    }
+
+    /// on-run-end, then run_results.json, the build state and the summary; the exit code.
+    fn report(
+        &self,
+        results: &crate::results::RunResults,
+        recorded: &mut crate::state::BuildState,
+        fingerprints: &HashMap<String, String>,
+        threads: usize,
+        mut hooks: usize,
+    ) -> i32 {
+        let (settings, l, printer) = (self.settings, self.l, self.printer);
+        let cancelled = settings.cancel.is_cancelled();
+        let mut code = if cancelled {
+            130
+        } else if results.failed() {
+            1
+        } else {
+            0
+        };
+        // An interrupted run does not run on-run-end hooks (as in dbt).
+        let end_hooks: &[String] = if cancelled { &[] } else { &l.project.config.on_run_end };
+        match crate::run::run_hooks(
+            self.compiler,
+            end_hooks,
+            "on-run-end",
+            self.conn.clone(),
+            crate::run::on_run_end_context(&l.manifest, results),
+        ) {
+            Ok(n) => hooks += n,
+            Err(d) => {
+                printer.diagnostics(&[d]);
+                code = 1;
+            }
+        }
+        let args = json!({
+            "which": settings.command.name(), "select": settings.select, "exclude": settings.exclude,
+            "full_refresh": settings.full_refresh, "threads": threads, "vars": settings.vars,
+        });
+        recorded.record(results, fingerprints);
+        if let Err(e) = recorded.write(&l.target_dir) {
+            printer.warn(&format!("cannot write the build state: {e}"));
+        }
+        let rr = crate::artifacts::run_results_json(results, &l.invocation, args);
+        if let Err(e) = crate::artifacts::write_json(&l.target_dir, "run_results.json", &rr) {
+            printer.warn(&format!("cannot write run_results.json: {e}"));
+        }
+        let ran = results.results.iter().filter_map(|r| l.manifest.nodes.get(&r.unique_id));
+        printer.summary(results, &crate::output::what_ran(ran, hooks), &l.manifest.nodes);
+        if cancelled {
+            printer.cancelled(results, &l.manifest.nodes);
+        }
+        code
+    }
 }

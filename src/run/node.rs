@@ -454,9 +454,8 @@ impl<'a> NodeBuild<'a> {
             ));
         } else {
             publish.push_str(&format!(
-                "alter table {} rename to {};\ncommit",
-                st.render(),
-                rel.dialect.quote(rel.identifier.as_deref().unwrap_or(""))
+                "{};\ncommit",
+                rel.dialect.rename("table", &st.render(), rel.identifier.as_deref().unwrap_or(""))
             ));
         }
         if let Err(e) = conn.execute(&publish) {

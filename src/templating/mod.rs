@@ -1431,10 +1431,7 @@ impl Object for AdapterObj {
                                 "adapter.rename_relation() needs to_relation",
                             ));
                         };
-                        format!(
-                            "alter {kind} {r} rename to {}",
-                            self.dialect.quote(to.identifier.as_deref().unwrap_or_default())
-                        )
+                        self.dialect.rename(kind, &r.to_string(), to.identifier.as_deref().unwrap_or_default())
                     }
                 };
                 run_sql(&rs, &sql, false)?;
@@ -1481,10 +1478,7 @@ impl Object for AdapterObj {
                         Value::from(false)
                     });
                 }
-                let sql = format!(
-                    "select schema_name from information_schema.schemata where catalog_name = {} order by 1",
-                    self.dialect.literal(&database)
-                );
+                let sql = (self.dialect.schemas_sql)(&database);
                 let (t, _) = run_sql(&rs, &sql, true)?;
                 let names: Vec<String> = t
                     .map(|t| {
@@ -1510,11 +1504,7 @@ impl Object for AdapterObj {
                 let (Some(r), true) = (r, rs.executes()) else { return Ok(Value::from(Vec::<Value>::new())) };
                 let database = r.database.clone().unwrap_or_else(|| rs.globals.target_database.clone());
                 let schema = r.schema.clone().unwrap_or_default();
-                let sql = format!(
-                    "select table_name, table_type from information_schema.tables where table_catalog = {} and table_schema = {} order by 1",
-                    self.dialect.literal(&database),
-                    self.dialect.literal(&schema)
-                );
+                let sql = (self.dialect.relations_sql)(&database, &schema);
                 let (t, _) = run_sql(&rs, &sql, true)?;
                 let rels: Vec<Value> = t
                     .map(|t| {

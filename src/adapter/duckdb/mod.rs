@@ -167,6 +167,17 @@ pub const DIALECT: super::Dialect = super::Dialect {
     literal: lit,
     epoch_micros: |e| format!("epoch_us({e})"),
     now: "now()",
+    schemas_sql: |db| {
+        format!("select schema_name from information_schema.schemata where catalog_name = {} order by 1", lit(db))
+    },
+    relations_sql: |db, schema| {
+        format!(
+            "select table_name, table_type from information_schema.tables where table_catalog = {} and table_schema = {} order by 1",
+            lit(db),
+            lit(schema)
+        )
+    },
+    rename_sql: |kind, from, to| format!("alter {kind} {from} rename to {}", quote_ident(to)),
     analysis: crate::sql::Flavor::DuckDb,
     macros: &[("templates/duckdb/macros.sql", include_str!("../../../templates/duckdb/macros.sql"))],
 };
