@@ -676,36 +676,7 @@ pub fn parse(
     let mut pending: Vec<Pending> = vec![];
     let no_patches = BTreeMap::new();
     let snapshot_files = snapshot_sources(project, &mut diags);
-    // Versioned models: each version's file (`<name>_v<v>`, or `defined_in`) with the patch the
-    // version makes of the model's (config over config, its columns, tests and constraints).
-    let mut versions: BTreeMap<(String, String), (NodePatch, VersionInfo)> = BTreeMap::new();
-    for package in &project.packages {
-        for patch in package.properties.models.values() {
-            let Some((latest, latest_json)) = patch.latest_version.clone() else { continue };
-            for v in &patch.versions {
-                let stem = v.defined_in.clone().unwrap_or_else(|| format!("{}_v{}", patch.name, v.v.replace('.', "_")));
-                let mut config = patch.config.clone();
-                config.merge(&v.config);
-                let derived = NodePatch {
-                    config,
-                    columns: v.columns.clone(),
-                    tests: v.tests.clone(),
-                    description: v.description.clone().unwrap_or_else(|| patch.description.clone()),
-                    constraints: v.constraints.clone().unwrap_or_else(|| patch.constraints.clone()),
-                    versions: vec![],
-                    ..patch.clone()
-                };
-                let info = VersionInfo {
-                    v: v.v.clone(),
-                    v_json: v.v_json.clone(),
-                    latest: latest.clone(),
-                    latest_json: latest_json.clone(),
-                    deprecation_date: v.deprecation_date.clone().or_else(|| patch.deprecation_date.clone()),
-                };
-                versions.insert((package.name.clone(), stem), (derived, info));
-            }
-        }
-    }
+    let versions = version_patches(project);
     for package in &project.packages {
         let props = &package.properties;
         let kinds = [
@@ -752,79 +723,8 @@ pub fn parse(
     }
 
     // Render models and analyses once to record ref/source/config calls.
-    let rendered: Vec<Result<Parsed, Vec<Diagnostic>>> = pending
-        .par_iter()
-        .map(|p| {
-            let name = match (&p.version, p.patch) {
-                (Some(_), Some(patch)) => patch.name.clone(),
-                _ => p.file.stem(),
-            };
-            let pkg = p.package.to_string();
-            let unique_id = match &p.version {
-                Some(v) => format!("{}.{}.{}.v{}", p.resource_type.as_str(), pkg, name, v.v),
-                None => format!("{}.{}.{}", p.resource_type.as_str(), pkg, name),
-            };
-            let mut node = Node {
-                unique_id: unique_id.clone(),
-                name: name.clone(),
-                resource_type: p.resource_type,
-                package_name: pkg.clone(),
-                path: p.file.resource_path.clone(),
-                original_file_path: p.file.path.clone(),
-                raw_code: p.file.source.clone(),
-                fqn: p.fqn.clone(),
-                config: p.config.clone(),
-                description: p.patch.map(|x| x.description.clone()).unwrap_or_default(),
-                columns: p.patch.map(|x| x.columns.clone()).unwrap_or_default(),
-                patch_path: p.patch.map(|x| x.file.to_string_lossy().replace('\\', "/")),
-                refs: vec![],
-                sources: vec![],
-                depends_on: vec![],
-                relation: Relation::new(globals.dialect, &globals.target_database, &globals.target_schema, &name),
-                file_path: p.file.abs_path.clone(),
-                test: (p.resource_type == ResourceType::Test).then(Default::default),
-                language: Language::Sql,
-                constraints: p.patch.map(|x| x.constraints.clone()).unwrap_or_default(),
-                version: p.version.clone().map(Box::new),
-            };
-            if p.resource_type == ResourceType::Seed {
-                return Ok((node, vec![]));
-            }
-            if p.resource_type == ResourceType::Model && p.file.path.ends_with(".py") {
-                return python_node(node);
-            }
-            let ctx = NodeContext {
-                unique_id,
-                name: name.clone(),
-                package: pkg.clone(),
-                this: Some(node.relation.clone()),
-                config: p.config.clone(),
-                model: node.to_json(),
-                is_incremental: false,
-                overrides: None,
-                extra: vec![],
-            };
-            let out =
-                engine.render(&p.file.path, &p.file.source, Phase::Parse, globals, ctx, None).map_err(|d| vec![d])?;
-            node.config.merge(&out.config);
-            if node.resource_type == ResourceType::Test {
-                data_tests::set_test_defaults(&mut node.config);
-            }
-            let mut warnings = unknown_config_keys(&node, &out.config);
-            if node.resource_type == ResourceType::Snapshot {
-                node.config.set("materialized", Json::String("snapshot".into()));
-                if let Some(d) = snapshot_config_problem(&node) {
-                    warnings.push(d);
-                }
-            }
-            if let Some(d) = microbatch_config_problem(&node) {
-                warnings.push(d);
-            }
-            node.refs = out.refs;
-            node.sources = out.sources;
-            Ok((node, warnings))
-        })
-        .collect();
+    let rendered: Vec<Result<Parsed, Vec<Diagnostic>>> =
+        pending.par_iter().map(|p| parse_file(p, engine, globals)).collect();
 
     let mut manifest = Manifest::default();
     for p in project.packages.iter().filter(|p| p.dir != project.root) {
@@ -868,134 +768,303 @@ pub fn parse(
     let call = regex::Regex::new(r#"^\s*(ref|source)\s*\(\s*['"]([^'"]+)['"]\s*(?:,\s*['"]([^'"]+)['"]\s*)?\)\s*$"#)
         .expect("exposure call pattern");
     for package in &project.packages {
-        let pkg = &package.name;
-        let props = &package.properties;
-        // Property entries that describe nothing.
-        for (kind, rt, patches) in [
-            ("model", ResourceType::Model, &props.models),
-            ("seed", ResourceType::Seed, &props.seeds),
-            ("analysis", ResourceType::Analysis, &props.analyses),
-        ] {
-            let names: Vec<&str> =
-                by_name.keys().filter(|(t, p, _)| *t == rt && p == pkg).map(|(_, _, n)| n.as_str()).collect();
-            for (name, patch) in patches {
-                let disabled = manifest.disabled.contains(&format!("{}.{}.{}", rt.as_str(), pkg, name));
-                if !by_name.contains_key(&(rt, pkg.clone(), name.clone())) && !disabled {
-                    diags.push(
-                        Diagnostic::warning(
-                            "W0201",
-                            format!("{kind} '{name}' is described in YAML but no such {kind} exists"),
-                        )
-                        .with_span(yaml_span(project, &patch.file, &patch.ypath.key("name")))
-                        .with_opt_help(did_you_mean(name, names.iter().copied())),
-                    );
-                }
-            }
-        }
-
-        // Sources.
-        for t in &props.sources {
-            let unique_id = format!("source.{}.{}.{}", pkg, t.source_name, t.name);
-            if !t.config.enabled() {
-                manifest.disabled.insert(unique_id);
-                continue;
-            }
-            let mut fqn = vec![pkg.clone()];
-            fqn.extend(property_file_folders(&package_relative(package, project, &t.file)));
-            fqn.push(t.source_name.clone());
-            fqn.push(t.name.clone());
-            // database, schema and identifier render with `target`, `var` and `env_var`, as in dbt.
-            let mut t = t.clone();
-            for (key, slot) in [
-                ("database", t.database.as_mut()),
-                ("schema", Some(&mut t.schema)),
-                ("identifier", Some(&mut t.identifier)),
-            ] {
-                let Some(value) = slot else { continue };
-                if let Err(d) = render_property(value, project, &globals.target) {
-                    diags.push(d.with_span(yaml_span(project, &t.file, &t.ypath.key(key))));
-                }
-            }
-            let t = &t;
-            if t.freshness.as_ref().is_some_and(|f| f.has_threshold())
-                && t.loaded_at_field.is_none()
-                && t.loaded_at_query.is_none()
-            {
-                diags.push(
-                    Diagnostic::warning(
-                        "W0206",
-                        format!(
-                            "The configured adapter does not support metadata-based freshness. A loaded_at_field must be specified for source '{}.{}'.",
-                            t.source_name, t.name
-                        ),
-                    )
-                    .with_span(yaml_span(project, &t.file, &t.ypath.key("name")))
-                    .with_help("add `loaded_at_field: <column>` (or a `loaded_at_query`), or `freshness: null` to check nothing"),
-                );
-            }
-            let database = t.database.clone().unwrap_or_else(|| globals.target_database.clone());
-            let mut relation = Relation::new(globals.dialect, &database, &t.schema, &t.identifier);
-            match external_source_location(t, &database) {
-                Ok(e) => relation.external = e,
-                Err(msg) => diags.push(
-                    Diagnostic::error("E0219", format!("source '{}.{}': {msg}", t.source_name, t.name))
-                        .with_span(yaml_span(project, &t.file, &t.ypath.key("name")))
-                        .with_help("`formatter` is one of newstyle ({name}), oldstyle (%(name)s) or template ($name)"),
-                ),
-            }
-            manifest.sources.insert(unique_id.clone(), SourceNode { unique_id, table: t.clone(), fqn, relation });
-        }
-
-        // Exposures: their depends_on are `ref('...')` / `source('...', '...')` strings.
-        for (file, yp, raw) in &props.exposures {
-            let Some(name) = raw.get("name").and_then(Json::as_str) else { continue };
-            let mut refs = vec![];
-            let mut sources = vec![];
-            for (i, d) in raw.get("depends_on").and_then(Json::as_array).into_iter().flatten().enumerate() {
-                let text = d.as_str().unwrap_or_default();
-                match call.captures(text) {
-                    Some(c) if &c[1] == "ref" => refs.push(match c.get(3) {
-                        Some(n) => RefCall::new(Some(c[2].to_string()), n.as_str().to_string()),
-                        None => RefCall::new(None, c[2].to_string()),
-                    }),
-                    Some(c) if c.get(3).is_some() => sources.push((c[2].to_string(), c[3].to_string())),
-                    _ => diags.push(
-                        Diagnostic::warning(
-                            "W0203",
-                            format!("exposure '{name}': depends_on entry `{text}` is not ref() or source()"),
-                        )
-                        .with_span(yaml_span(project, file, &yp.key("depends_on").index(i)))
-                        .with_help("write `- ref('model_name')` or `- source('source', 'table')`"),
-                    ),
-                }
-            }
-            let rel = package_relative(package, project, file);
-            let mut fqn = vec![pkg.clone()];
-            fqn.extend(property_file_folders(&rel));
-            fqn.push(name.to_string());
-            let unique_id = format!("exposure.{pkg}.{name}");
-            manifest.exposures.insert(
-                unique_id.clone(),
-                Exposure {
-                    unique_id,
-                    name: name.to_string(),
-                    package_name: pkg.clone(),
-                    file: file.to_string_lossy().replace('\\', "/"),
-                    fqn,
-                    raw: raw.clone(),
-                    refs,
-                    sources,
-                    depends_on: vec![],
-                },
-            );
-        }
-
+        unmatched_patches(project, package, &by_name, &manifest, &mut diags);
+        add_sources(project, package, globals, &mut manifest, &mut diags);
+        add_exposures(project, package, &call, &mut manifest, &mut diags);
         // Generic tests declared in property YAML, and unit tests.
         data_tests::add_generic_tests(project, package, engine, globals, &mut manifest, &mut diags);
         unit_tests::add_unit_tests(project, package, &mut manifest, &mut diags);
     }
 
-    // Relation names.
+    name_relations(engine, globals, &mut manifest, &mut diags);
+
+    // Contracts, and the tables foreign keys point at (dependencies, as in dbt).
+    let constraint_deps = contracts(project, &mut manifest, &mut diags);
+
+    let resolver = manifest.resolver();
+    resolve_dependencies(project, &resolver, constraint_deps, &mut manifest, &mut diags);
+    resolve_exposures(project, &resolver, &mut manifest, &mut diags);
+
+    check_versions(project, &manifest, &mut diags);
+    manifest.docs = docs_blocks(project, &mut diags);
+    render_descriptions(project, &mut manifest, &mut diags);
+    unused_config_paths(project, &manifest, &mut diags);
+    // `docs generate` documents what it can: a missing doc block leaves one description empty.
+    if globals.flags.get("WHICH").and_then(Json::as_str) == Some("generate") {
+        for d in diags.items.iter_mut().filter(|d| d.code == "E0206") {
+            d.severity = crate::diagnostics::Severity::Warning;
+        }
+    }
+    if diags.has_errors() {
+        Err(diags)
+    } else {
+        Ok((manifest, diags))
+    }
+}
+
+/// Parse one file: its node, rendered once (`execute = false`) to record its `ref()`,
+/// `source()` and `config()` calls, with the warnings its configs give.
+fn parse_file(p: &Pending, engine: &Engine, globals: &Arc<Globals>) -> Result<Parsed, Vec<Diagnostic>> {
+    let name = match (&p.version, p.patch) {
+        (Some(_), Some(patch)) => patch.name.clone(),
+        _ => p.file.stem(),
+    };
+    let pkg = p.package.to_string();
+    let unique_id = match &p.version {
+        Some(v) => format!("{}.{}.{}.v{}", p.resource_type.as_str(), pkg, name, v.v),
+        None => format!("{}.{}.{}", p.resource_type.as_str(), pkg, name),
+    };
+    let mut node = Node {
+        unique_id: unique_id.clone(),
+        name: name.clone(),
+        resource_type: p.resource_type,
+        package_name: pkg.clone(),
+        path: p.file.resource_path.clone(),
+        original_file_path: p.file.path.clone(),
+        raw_code: p.file.source.clone(),
+        fqn: p.fqn.clone(),
+        config: p.config.clone(),
+        description: p.patch.map(|x| x.description.clone()).unwrap_or_default(),
+        columns: p.patch.map(|x| x.columns.clone()).unwrap_or_default(),
+        patch_path: p.patch.map(|x| x.file.to_string_lossy().replace('\\', "/")),
+        refs: vec![],
+        sources: vec![],
+        depends_on: vec![],
+        relation: Relation::new(globals.dialect, &globals.target_database, &globals.target_schema, &name),
+        file_path: p.file.abs_path.clone(),
+        test: (p.resource_type == ResourceType::Test).then(Default::default),
+        language: Language::Sql,
+        constraints: p.patch.map(|x| x.constraints.clone()).unwrap_or_default(),
+        version: p.version.clone().map(Box::new),
+    };
+    if p.resource_type == ResourceType::Seed {
+        return Ok((node, vec![]));
+    }
+    if p.resource_type == ResourceType::Model && p.file.path.ends_with(".py") {
+        return python_node(node);
+    }
+    let ctx = NodeContext {
+        unique_id,
+        name: name.clone(),
+        package: pkg.clone(),
+        this: Some(node.relation.clone()),
+        config: p.config.clone(),
+        model: node.to_json(),
+        is_incremental: false,
+        overrides: None,
+        extra: vec![],
+    };
+    let out = engine.render(&p.file.path, &p.file.source, Phase::Parse, globals, ctx, None).map_err(|d| vec![d])?;
+    node.config.merge(&out.config);
+    if node.resource_type == ResourceType::Test {
+        data_tests::set_test_defaults(&mut node.config);
+    }
+    let mut warnings = unknown_config_keys(&node, &out.config);
+    if node.resource_type == ResourceType::Snapshot {
+        node.config.set("materialized", Json::String("snapshot".into()));
+        if let Some(d) = snapshot_config_problem(&node) {
+            warnings.push(d);
+        }
+    }
+    if let Some(d) = microbatch_config_problem(&node) {
+        warnings.push(d);
+    }
+    node.refs = out.refs;
+    node.sources = out.sources;
+    Ok((node, warnings))
+}
+
+/// Property entries that describe nothing: a warning each, with a did-you-mean.
+fn unmatched_patches(
+    project: &Project,
+    package: &Package,
+    by_name: &BTreeMap<(ResourceType, String, String), String>,
+    manifest: &Manifest,
+    diags: &mut Diagnostics,
+) {
+    let pkg = &package.name;
+    let props = &package.properties;
+    for (kind, rt, patches) in [
+        ("model", ResourceType::Model, &props.models),
+        ("seed", ResourceType::Seed, &props.seeds),
+        ("analysis", ResourceType::Analysis, &props.analyses),
+    ] {
+        let names: Vec<&str> =
+            by_name.keys().filter(|(t, p, _)| *t == rt && p == pkg).map(|(_, _, n)| n.as_str()).collect();
+        for (name, patch) in patches {
+            let disabled = manifest.disabled.contains(&format!("{}.{}.{}", rt.as_str(), pkg, name));
+            if !by_name.contains_key(&(rt, pkg.clone(), name.clone())) && !disabled {
+                diags.push(
+                    Diagnostic::warning(
+                        "W0201",
+                        format!("{kind} '{name}' is described in YAML but no such {kind} exists"),
+                    )
+                    .with_span(yaml_span(project, &patch.file, &patch.ypath.key("name")))
+                    .with_opt_help(did_you_mean(name, names.iter().copied())),
+                );
+            }
+        }
+    }
+}
+
+/// The package's source tables, their names rendered, with dbt's freshness warning and
+/// external locations.
+fn add_sources(
+    project: &Project,
+    package: &Package,
+    globals: &Globals,
+    manifest: &mut Manifest,
+    diags: &mut Diagnostics,
+) {
+    let pkg = &package.name;
+    let props = &package.properties;
+    for t in &props.sources {
+        let unique_id = format!("source.{}.{}.{}", pkg, t.source_name, t.name);
+        if !t.config.enabled() {
+            manifest.disabled.insert(unique_id);
+            continue;
+        }
+        let mut fqn = vec![pkg.clone()];
+        fqn.extend(property_file_folders(&package_relative(package, project, &t.file)));
+        fqn.push(t.source_name.clone());
+        fqn.push(t.name.clone());
+        // database, schema and identifier render with `target`, `var` and `env_var`, as in dbt.
+        let mut t = t.clone();
+        for (key, slot) in [
+            ("database", t.database.as_mut()),
+            ("schema", Some(&mut t.schema)),
+            ("identifier", Some(&mut t.identifier)),
+        ] {
+            let Some(value) = slot else { continue };
+            if let Err(d) = render_property(value, project, &globals.target) {
+                diags.push(d.with_span(yaml_span(project, &t.file, &t.ypath.key(key))));
+            }
+        }
+        let t = &t;
+        if t.freshness.as_ref().is_some_and(|f| f.has_threshold())
+            && t.loaded_at_field.is_none()
+            && t.loaded_at_query.is_none()
+        {
+            diags.push(
+                Diagnostic::warning(
+                    "W0206",
+                    format!(
+                        "The configured adapter does not support metadata-based freshness. A loaded_at_field must be specified for source '{}.{}'.",
+                        t.source_name, t.name
+                    ),
+                )
+                .with_span(yaml_span(project, &t.file, &t.ypath.key("name")))
+                .with_help("add `loaded_at_field: <column>` (or a `loaded_at_query`), or `freshness: null` to check nothing"),
+            );
+        }
+        let database = t.database.clone().unwrap_or_else(|| globals.target_database.clone());
+        let mut relation = Relation::new(globals.dialect, &database, &t.schema, &t.identifier);
+        match external_source_location(t, &database) {
+            Ok(e) => relation.external = e,
+            Err(msg) => diags.push(
+                Diagnostic::error("E0219", format!("source '{}.{}': {msg}", t.source_name, t.name))
+                    .with_span(yaml_span(project, &t.file, &t.ypath.key("name")))
+                    .with_help("`formatter` is one of newstyle ({name}), oldstyle (%(name)s) or template ($name)"),
+            ),
+        }
+        manifest.sources.insert(unique_id.clone(), SourceNode { unique_id, table: t.clone(), fqn, relation });
+    }
+}
+
+/// The package's exposures: their depends_on are `ref('...')` / `source('...', '...')` strings.
+fn add_exposures(
+    project: &Project,
+    package: &Package,
+    call: &regex::Regex,
+    manifest: &mut Manifest,
+    diags: &mut Diagnostics,
+) {
+    let pkg = &package.name;
+    let props = &package.properties;
+    for (file, yp, raw) in &props.exposures {
+        let Some(name) = raw.get("name").and_then(Json::as_str) else { continue };
+        let mut refs = vec![];
+        let mut sources = vec![];
+        for (i, d) in raw.get("depends_on").and_then(Json::as_array).into_iter().flatten().enumerate() {
+            let text = d.as_str().unwrap_or_default();
+            match call.captures(text) {
+                Some(c) if &c[1] == "ref" => refs.push(match c.get(3) {
+                    Some(n) => RefCall::new(Some(c[2].to_string()), n.as_str().to_string()),
+                    None => RefCall::new(None, c[2].to_string()),
+                }),
+                Some(c) if c.get(3).is_some() => sources.push((c[2].to_string(), c[3].to_string())),
+                _ => diags.push(
+                    Diagnostic::warning(
+                        "W0203",
+                        format!("exposure '{name}': depends_on entry `{text}` is not ref() or source()"),
+                    )
+                    .with_span(yaml_span(project, file, &yp.key("depends_on").index(i)))
+                    .with_help("write `- ref('model_name')` or `- source('source', 'table')`"),
+                ),
+            }
+        }
+        let rel = package_relative(package, project, file);
+        let mut fqn = vec![pkg.clone()];
+        fqn.extend(property_file_folders(&rel));
+        fqn.push(name.to_string());
+        let unique_id = format!("exposure.{pkg}.{name}");
+        manifest.exposures.insert(
+            unique_id.clone(),
+            Exposure {
+                unique_id,
+                name: name.to_string(),
+                package_name: pkg.clone(),
+                file: file.to_string_lossy().replace('\\', "/"),
+                fqn,
+                raw: raw.clone(),
+                refs,
+                sources,
+                depends_on: vec![],
+            },
+        );
+    }
+}
+
+/// Each version's (package, file stem) with the patch the version makes of its model's.
+type VersionPatches = BTreeMap<(String, String), (NodePatch, VersionInfo)>;
+
+/// Versioned models: each version's file (`<name>_v<v>`, or `defined_in`) with the patch the
+/// version makes of the model's (config over config, its columns, tests and constraints).
+fn version_patches(project: &Project) -> VersionPatches {
+    let mut versions: VersionPatches = BTreeMap::new();
+    for package in &project.packages {
+        for patch in package.properties.models.values() {
+            let Some((latest, latest_json)) = patch.latest_version.clone() else { continue };
+            for v in &patch.versions {
+                let stem = v.defined_in.clone().unwrap_or_else(|| format!("{}_v{}", patch.name, v.v.replace('.', "_")));
+                let mut config = patch.config.clone();
+                config.merge(&v.config);
+                let derived = NodePatch {
+                    config,
+                    columns: v.columns.clone(),
+                    tests: v.tests.clone(),
+                    description: v.description.clone().unwrap_or_else(|| patch.description.clone()),
+                    constraints: v.constraints.clone().unwrap_or_else(|| patch.constraints.clone()),
+                    versions: vec![],
+                    ..patch.clone()
+                };
+                let info = VersionInfo {
+                    v: v.v.clone(),
+                    v_json: v.v_json.clone(),
+                    latest: latest.clone(),
+                    latest_json: latest_json.clone(),
+                    deprecation_date: v.deprecation_date.clone().or_else(|| patch.deprecation_date.clone()),
+                };
+                versions.insert((package.name.clone(), stem), (derived, info));
+            }
+        }
+    }
+    versions
+}
+
+/// Relation names (`generate_database_name` / `generate_schema_name` / `generate_alias_name`,
+/// in parallel), and two nodes built as one relation reported.
+fn name_relations(engine: &Engine, globals: &Arc<Globals>, manifest: &mut Manifest, diags: &mut Diagnostics) {
     let naming: Vec<(String, Result<Relation, Diagnostic>)> =
         manifest.nodes.par_iter().map(|(id, n)| (id.clone(), relation_for(engine, globals, n))).collect();
     for (id, r) in naming {
@@ -1031,12 +1100,17 @@ pub fn parse(
             }
         }
     }
+}
 
-    // Contracts, and the tables foreign keys point at (dependencies, as in dbt).
-    let mut constraint_deps = contracts(project, &mut manifest, &mut diags);
-
-    // Dependencies.
-    let resolver = manifest.resolver();
+/// Each node's `depends_on`: its refs, sources and the tables its foreign keys point at
+/// (`constraint_deps`); a ref or source that resolves to nothing is located where it is written.
+fn resolve_dependencies(
+    project: &Project,
+    resolver: &Resolver,
+    mut constraint_deps: BTreeMap<String, Vec<String>>,
+    manifest: &mut Manifest,
+    diags: &mut Diagnostics,
+) {
     let mut deps: Vec<(String, Vec<String>)> = vec![];
     for n in manifest.nodes.values() {
         let mut d: BTreeSet<String> = constraint_deps.remove(&n.unique_id).unwrap_or_default().into_iter().collect();
@@ -1106,9 +1180,11 @@ pub fn parse(
             n.depends_on = d;
         }
     }
+}
 
-    // An exposure on something that does not exist is reported, and the rest goes on (dbt
-    // stops; here the docs of everything else are still useful).
+/// Each exposure's `depends_on`. An exposure on something that does not exist is reported, and
+/// the rest goes on (dbt stops; here the docs of everything else are still useful).
+fn resolve_exposures(project: &Project, resolver: &Resolver, manifest: &mut Manifest, diags: &mut Diagnostics) {
     let mut exposure_deps: Vec<(String, Vec<String>)> = vec![];
     for e in manifest.exposures.values() {
         let mut d = BTreeSet::new();
@@ -1153,22 +1229,6 @@ pub fn parse(
         if let Some(e) = manifest.exposures.get_mut(&id) {
             e.depends_on = d;
         }
-    }
-
-    check_versions(project, &manifest, &mut diags);
-    manifest.docs = docs_blocks(project, &mut diags);
-    render_descriptions(project, &mut manifest, &mut diags);
-    unused_config_paths(project, &manifest, &mut diags);
-    // `docs generate` documents what it can: a missing doc block leaves one description empty.
-    if globals.flags.get("WHICH").and_then(Json::as_str) == Some("generate") {
-        for d in diags.items.iter_mut().filter(|d| d.code == "E0206") {
-            d.severity = crate::diagnostics::Severity::Warning;
-        }
-    }
-    if diags.has_errors() {
-        Err(diags)
-    } else {
-        Ok((manifest, diags))
     }
 }
 
