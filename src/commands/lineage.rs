@@ -52,7 +52,20 @@ pub(super) fn lineage(
             .with_help("e.g. `strata lineage fct_orders.amount --upstream`")]);
         return 2;
     };
-    // `name` of a model, seed or source (`source_name.table`), or that followed by `.column`.
+    let (node, column) = match find(l, target) {
+        Ok(x) => x,
+        Err(d) => {
+            printer.diagnostics(&[d]);
+            return 2;
+        }
+    };
+    let edges = edges(l, &lineage, (&node, column.as_deref()), (upstream, downstream), depth);
+    print(settings.output, &node, column.as_deref(), &edges);
+    0
+}
+
+/// `name` of a model, seed or source (`source_name.table`), or that followed by `.column`.
+fn find(l: &Loaded, target: &str) -> Result<(String, Option<String>), Diagnostic> {
     let find = |name: &str| -> Option<String> {
         l.manifest.nodes.values().find(|n| n.name == name && !n.is_test()).map(|n| n.unique_id.clone()).or_else(|| {
             l.manifest
@@ -62,25 +75,34 @@ pub(super) fn lineage(
                 .map(|s| s.unique_id.clone())
         })
     };
-    let (node, column) = match find(target) {
-        Some(id) => (id, None),
+    match find(target) {
+        Some(id) => Ok((id, None)),
         None => match target.rsplit_once('.').and_then(|(n, c)| find(n).map(|id| (id, c.to_string()))) {
-            Some((id, c)) => (id, Some(c)),
+            Some((id, c)) => Ok((id, Some(c))),
             None => {
                 let names: Vec<&str> = l.manifest.nodes.values().map(|n| n.name.as_str()).collect();
-                printer.diagnostics(&[Diagnostic::error(
-                    "E1205",
-                    format!("no model, seed or source named '{target}'"),
-                )
-                .with_opt_help(crate::diagnostics::did_you_mean(target, names))]);
-                return 2;
+                Err(Diagnostic::error("E1205", format!("no model, seed or source named '{target}'"))
+                    .with_opt_help(crate::diagnostics::did_you_mean(target, names)))
             }
         },
-    };
+    }
+}
+
+/// An edge: (from node, from column, to node, to column, kind); columns empty at table level.
+type Edge = (String, String, String, String, String);
+
+/// The edges up and/or down from `(node, column)` (both when neither is asked), `depth` steps
+/// at most. Column lineage does not continue through filter and join references.
+fn edges(
+    l: &Loaded,
+    lineage: &crate::lineage::Lineage,
+    (node, column): (&str, Option<&str>),
+    (upstream, downstream): (bool, bool),
+    depth: Option<usize>,
+) -> Vec<Edge> {
     let both = !upstream && !downstream;
     let max = depth.unwrap_or(usize::MAX);
-    // Edges as (from node, from column, to node, to column, kind); columns empty at table level.
-    let mut edges: Vec<(String, String, String, String, String)> = vec![];
+    let mut edges: Vec<Edge> = vec![];
     let mut seen = std::collections::BTreeSet::new();
     let mut walk = |start: (String, String), up: bool| {
         let mut frontier = vec![start];
@@ -133,15 +155,20 @@ pub(super) fn lineage(
             frontier = next;
         }
     };
-    let start = (node.clone(), column.clone().unwrap_or_default());
+    let start = (node.to_string(), column.unwrap_or_default().to_string());
     if upstream || both {
         walk(start.clone(), true);
     }
     if downstream || both {
         walk(start, false);
     }
+    edges
+}
+
+/// The edges as text (arrows from the asked node), JSON or Graphviz dot, on stdout.
+fn print(output: Output, node: &str, column: Option<&str>, edges: &[Edge]) {
     let label = |n: &str, c: &str| if c.is_empty() { n.to_string() } else { format!("{n}.{c}") };
-    match settings.output {
+    match output {
         Output::Json => {
             let v = json!({
                 "node": node, "column": column,
@@ -151,22 +178,20 @@ pub(super) fn lineage(
         }
         Output::Dot => {
             println!("digraph lineage {{\n  rankdir=LR;");
-            for (a, b, c, d, k) in &edges {
+            for (a, b, c, d, k) in edges {
                 let attr = if k.is_empty() { String::new() } else { format!(" [label=\"{k}\"]") };
                 println!("  \"{}\" -> \"{}\"{attr};", label(a, b), label(c, d));
             }
             println!("}}");
         }
         _ => {
-            let me = label(&node, column.as_deref().unwrap_or(""));
+            let me = label(node, column.unwrap_or(""));
             println!("{me}");
-            for (a, b, c, d, k) in &edges {
+            for (a, b, c, d, k) in edges {
                 let kind = if k.is_empty() { String::new() } else { format!(" ({k})") };
-                if c == &node && (column.is_none() || column.as_deref().is_some_and(|x| x.eq_ignore_ascii_case(d))) {
+                if c == node && column.is_none_or(|x| x.eq_ignore_ascii_case(d)) {
                     println!("  <- {}{kind}", label(a, b));
-                } else if a == &node
-                    && (column.is_none() || column.as_deref().is_some_and(|x| x.eq_ignore_ascii_case(b)))
-                {
+                } else if a == node && column.is_none_or(|x| x.eq_ignore_ascii_case(b)) {
                     println!("  -> {}{kind}", label(c, d));
                 } else {
                     println!("     {} -> {}{kind}", label(a, b), label(c, d));
@@ -174,5 +199,4 @@ pub(super) fn lineage(
             }
         }
     }
-    0
 }
