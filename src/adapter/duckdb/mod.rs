@@ -341,34 +341,14 @@ impl Connection for DuckConn {
              where table_name in ({}) order by database_name, schema_name, table_name, column_index",
             names.join(", ")
         );
-        let mut out: Vec<(super::RelationName, Vec<Column>)> = vec![];
-        for r in &self.query(&sql, None)?.rows {
-            let s = |i: usize| r.get(i).and_then(Json::as_str).unwrap_or_default().to_string();
-            let key = (s(0), s(1), s(2));
-            let column = Column { name: s(3), data_type: s(4) };
-            match out.last_mut() {
-                Some((k, cols)) if *k == key => cols.push(column),
-                _ => out.push((key, vec![column])),
-            }
-        }
-        Ok(out)
+        Ok(grouped_columns(&self.query(&sql, None)?))
     }
 
     fn all_columns(&self) -> Result<Vec<(super::RelationName, Vec<Column>)>, DbError> {
         let sql =
             "select table_catalog, table_schema, table_name, column_name, data_type from information_schema.columns \
                    order by table_catalog, table_schema, table_name, ordinal_position";
-        let mut out: Vec<(super::RelationName, Vec<Column>)> = vec![];
-        for r in &self.query(sql, None)?.rows {
-            let s = |i: usize| r.get(i).and_then(Json::as_str).unwrap_or_default().to_string();
-            let key = (s(0), s(1), s(2));
-            let column = Column { name: s(3), data_type: s(4) };
-            match out.last_mut() {
-                Some((k, cols)) if *k == key => cols.push(column),
-                _ => out.push((key, vec![column])),
-            }
-        }
-        Ok(out)
+        Ok(grouped_columns(&self.query(sql, None)?))
     }
 
     fn relation_types(&self) -> Result<Vec<(super::RelationName, String)>, DbError> {
@@ -435,6 +415,22 @@ impl Connection for DuckConn {
             let _ = c.execute_batch("ROLLBACK");
         }
     }
+}
+
+/// Rows of (database, schema, name, column, type), sorted by relation, as each relation's
+/// columns in order.
+fn grouped_columns(t: &Table) -> Vec<(super::RelationName, Vec<Column>)> {
+    let mut out: Vec<(super::RelationName, Vec<Column>)> = vec![];
+    for r in &t.rows {
+        let s = |i: usize| r.get(i).and_then(Json::as_str).unwrap_or_default().to_string();
+        let key = (s(0), s(1), s(2));
+        let column = Column { name: s(3), data_type: s(4) };
+        match out.last_mut() {
+            Some((k, cols)) if *k == key => cols.push(column),
+            _ => out.push((key, vec![column])),
+        }
+    }
+    out
 }
 
 /// A SQL string literal.
