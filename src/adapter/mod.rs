@@ -24,7 +24,8 @@
 //!   `default__`, and `materialization_<m>_<name>` before `materialization_<m>_default`);
 //!   identifier quoting (relations render through it) and string literals; timestamps in
 //!   microseconds (source freshness); the catalog queries macros run (`list_schemas`,
-//!   `list_relations_without_caching`) and how a relation is renamed; the sqlparser dialect
+//!   `list_relations_without_caching`), how a relation is renamed and how statements run as one
+//!   transaction (the runner's publish step); the sqlparser dialect
 //!   static analysis parses with; and its built-in macros, `templates/<name>/*.sql`, loaded after
 //!   the shared `default__` ones of `templates/`.
 //!
@@ -205,6 +206,9 @@ pub struct Dialect {
     pub relations_sql: fn(&str, &str) -> String,
     /// Rename relation `from` (rendered), a `table` or `view`, to the name `to` in its schema.
     pub rename_sql: fn(&str, &str, &str) -> String,
+    /// Statements (separated by `;`) run as one transaction, where the engine has them: a
+    /// failed publish leaves the relation as it was.
+    pub transaction_sql: fn(&str) -> String,
     /// The dialect static analysis parses compiled SQL with.
     pub analysis: crate::sql::Flavor,
     /// The engine's built-in macros, `(path, text)`: `templates/<name>/*.sql`, embedded.
@@ -223,6 +227,10 @@ impl Dialect {
     /// `alter <kind> <from> rename to <to>`, in the engine's words.
     pub fn rename(&self, kind: &str, from: &str, to: &str) -> String {
         (self.rename_sql)(kind, from, to)
+    }
+    /// `body` as one transaction.
+    pub fn transaction(&self, body: &str) -> String {
+        (self.transaction_sql)(body)
     }
     /// The prefixes `adapter.dispatch` tries, in order.
     pub fn dispatch_prefixes(&self) -> [&'static str; 2] {

@@ -180,7 +180,7 @@ pub(super) fn run(env: &Env, node: &Node, existing: Option<&str>, full_refresh: 
                 et = node.relation.dialect.quote(&event_time)
             )
         };
-        let stmt = format!("begin transaction;\n{body};\ncommit");
+        let stmt = node.relation.dialect.transaction(&body);
         match conn.execute(&stmt) {
             Ok(_) => {
                 created = true;

@@ -427,7 +427,7 @@ impl<'a> NodeBuild<'a> {
                 }
             };
         }
-        let mut publish = String::from("begin transaction;\n");
+        let mut publish = String::new();
         if let Some(kind) = &self.existing {
             publish.push_str(&format!(
                 "drop {} if exists {};\n",
@@ -447,18 +447,15 @@ impl<'a> NodeBuild<'a> {
                 .collect::<Vec<_>>()
                 .join(", ");
             publish.push_str(&format!(
-                "create table {rel} (\n    {}\n);\ninsert into {rel} ({cols}) select {cols} from {st};\ndrop table {st};\ncommit",
+                "create table {rel} (\n    {}\n);\ninsert into {rel} ({cols}) select {cols} from {st};\ndrop table {st}",
                 ddl.join(",\n    "),
                 rel = rel.render(),
                 st = st.render()
             ));
         } else {
-            publish.push_str(&format!(
-                "{};\ncommit",
-                rel.dialect.rename("table", &st.render(), rel.identifier.as_deref().unwrap_or(""))
-            ));
+            publish.push_str(&rel.dialect.rename("table", &st.render(), rel.identifier.as_deref().unwrap_or("")));
         }
-        if let Err(e) = conn.execute(&publish) {
+        if let Err(e) = conn.execute(&rel.dialect.transaction(&publish)) {
             conn.rollback();
             self.drop_staged();
             return Err(format!("Database Error publishing {}: {e}", node.name));

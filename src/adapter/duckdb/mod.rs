@@ -178,6 +178,7 @@ pub const DIALECT: super::Dialect = super::Dialect {
         )
     },
     rename_sql: |kind, from, to| format!("alter {kind} {from} rename to {}", quote_ident(to)),
+    transaction_sql: |body| format!("begin transaction;\n{body};\ncommit"),
     analysis: crate::sql::Flavor::DuckDb,
     macros: &[("templates/duckdb/macros.sql", include_str!("../../../templates/duckdb/macros.sql"))],
 };
