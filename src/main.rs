@@ -1,5 +1,9 @@
 //! The `strata` binary: parse argv, run, exit with the command's code.
 
+/// mimalloc instead of the system allocator: strata allocates many small strings and maps.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let cancel = std::sync::Arc::new(strata::cancel::Cancel::default());
     let on_signal = cancel.clone();
