@@ -56,6 +56,9 @@ pub(super) fn docs_generate(settings: &Settings, l: &Loaded, printer: &Printer, 
         project: &l.project.config.name,
         generated_at: l.invocation.started_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         root: &l.project.root,
+        run_results: std::fs::read_to_string(l.target_dir.join("run_results.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok()),
     };
     match crate::docs::generate(&input, &l.target_dir) {
         Ok(w) => diags.extend(w),

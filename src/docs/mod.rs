@@ -83,6 +83,8 @@ pub struct SiteInput<'a> {
     pub generated_at: String,
     /// The project folder (property files are read from it to locate problems).
     pub root: &'a Path,
+    /// The last run's run_results.json, when target/ has one.
+    pub run_results: Option<Json>,
 }
 
 /// Where an unclosed code fence is: the last ``` line of the property file that holds it.
@@ -99,6 +101,70 @@ fn fence_span(root: &Path, file: &str) -> Span {
 fn rel_key(r: &crate::templating::relation::Relation) -> (String, String, String) {
     let l = |s: &Option<String>| s.clone().unwrap_or_default().to_lowercase();
     (l(&r.database), l(&r.schema), l(&r.identifier))
+}
+
+/// The overview page's data: the `__overview__` doc block, models by materialization, the most
+/// referenced models, documentation coverage (models with a description, with a data test) and
+/// the last run's results.
+fn overview(m: &Manifest, children_of: &BTreeMap<String, Vec<String>>, run_results: Option<&Json>) -> Json {
+    let models: Vec<&crate::parse::Node> =
+        m.nodes.values().filter(|n| n.resource_type == ResourceType::Model).collect();
+    let mut by_materialization: BTreeMap<String, usize> = BTreeMap::new();
+    for n in &models {
+        *by_materialization.entry(n.materialized()).or_default() += 1;
+    }
+    let tested: std::collections::HashSet<&str> = m
+        .nodes
+        .values()
+        .filter(|n| n.resource_type == ResourceType::Test)
+        .filter_map(|n| n.test.as_ref()?.attached_node.as_deref())
+        .collect();
+    let undescribed: Vec<&str> =
+        models.iter().filter(|n| n.description.trim().is_empty()).map(|n| n.unique_id.as_str()).collect();
+    let untested: Vec<&str> =
+        models.iter().filter(|n| !tested.contains(n.unique_id.as_str())).map(|n| n.unique_id.as_str()).collect();
+    let is_test = |id: &str| m.nodes.get(id).is_some_and(|n| n.is_test());
+    let mut referenced: Vec<(&str, usize)> = models
+        .iter()
+        .map(|n| {
+            let readers = children_of.get(&n.unique_id).map(|c| c.iter().filter(|c| !is_test(c)).count());
+            (n.unique_id.as_str(), readers.unwrap_or(0))
+        })
+        .filter(|(_, k)| *k > 0)
+        .collect();
+    referenced.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    referenced.truncate(10);
+    let last_run = run_results.map(|rr| {
+        let results = rr.get("results").and_then(Json::as_array).cloned().unwrap_or_default();
+        let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+        let mut problems = vec![];
+        for r in &results {
+            let status = r.get("status").and_then(Json::as_str).unwrap_or_default();
+            *counts.entry(status.to_string()).or_default() += 1;
+            if matches!(status, "error" | "fail" | "warn" | "skipped" | "partial success") {
+                problems.push(json!([r.get("unique_id"), status, r.get("message")]));
+            }
+        }
+        json!({
+            "generated_at": rr.pointer("/metadata/generated_at"),
+            "command": rr.pointer("/args/which"),
+            "elapsed": rr.get("elapsed_time"),
+            "counts": counts,
+            "problems": problems,
+        })
+    });
+    const LISTED: usize = 50;
+    json!({
+        "text": m.docs.get("__overview__").map(|(text, _)| markdown(text)),
+        "models": models.len(),
+        "by_materialization": by_materialization,
+        "most_referenced": referenced,
+        "described": models.len() - undescribed.len(),
+        "tested": models.len() - untested.len(),
+        "undescribed": &undescribed[..undescribed.len().min(LISTED)],
+        "untested": &untested[..untested.len().min(LISTED)],
+        "last_run": last_run,
+    })
 }
 
 /// Write the site under `target_dir`. Returns the warnings found (broken markdown).
@@ -294,6 +360,7 @@ pub fn generate(input: &SiteInput, target_dir: &Path) -> std::io::Result<Vec<Dia
         "nodes": index_nodes,
         "edges": edges,
         "shards": shards,
+        "overview": overview(m, &children_of, input.run_results.as_ref()),
     });
     std::fs::write(docs_dir.join("index.js"), format!("window.STRATA_INDEX = {};\n", script_safe(&index)))?;
     std::fs::write(docs_dir.join("search.js"), format!("window.STRATA_SEARCH = {};\n", script_safe(&json!(search))))?;

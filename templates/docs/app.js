@@ -193,12 +193,50 @@
     });
   }
 
+  // The home page: the project's __overview__ doc block, what it has, documentation coverage,
+  // the most-referenced models and the last run's results, with links.
   function overview() {
+    var o = INDEX.overview || {};
     var counts = {};
     nodes.forEach(function (n) { counts[n.type] = (counts[n.type] || 0) + 1; });
-    $("page").innerHTML = '<div class="card"><h1>' + esc(INDEX.project) + '</h1><div class="meta">generated ' + esc(INDEX.generated_at) + "</div><p>" +
+    var nodeLink = function (id) {
+      var n = byId[id];
+      return '<a href="' + link(id) + '">' + esc(n ? n.name : id) + "</a>";
+    };
+    var pct = function (k) { return o.models ? Math.round(100 * k / o.models) : 100; };
+    var list = function (ids, total) {
+      if (!ids || !ids.length) return '<span class="muted">none</span>';
+      var more = total - ids.length;
+      return ids.map(nodeLink).join(", ") + (more > 0 ? ' <span class="muted">and ' + more + " more</span>" : "");
+    };
+    var html = ['<div class="card"><h1>' + esc(INDEX.project) + '</h1><div class="meta">generated ' + esc(INDEX.generated_at) + "</div>" +
+      (o.text ? '<div class="overview-text">' + o.text + "</div>" : "") + "<p>" +
       Object.keys(counts).sort().map(function (k) { return counts[k] + " " + esc(k) + (counts[k] === 1 ? "" : "s"); }).join(" · ") +
-      "</p><p class=\"muted\">Search above for a model, a source, a column or words of a description.</p></div>";
+      "</p>" + (o.by_materialization ? '<p class="muted">models: ' + Object.keys(o.by_materialization).map(function (k) {
+        return o.by_materialization[k] + " " + esc(k);
+      }).join(" · ") + "</p>" : "") +
+      '<p class="muted">Search above for a model, a source, a column or words of a description.</p></div>'];
+    if (o.models !== undefined) {
+      html.push('<div class="card" id="coverage" data-described="' + pct(o.described) + '" data-tested="' + pct(o.tested) + '"><h2>Documentation coverage</h2>' +
+        "<p><b>" + pct(o.described) + "%</b> of " + o.models + " models described · <b>" + pct(o.tested) + "%</b> tested</p>" +
+        "<p>Without a description: " + list(o.undescribed, o.models - o.described) + "</p>" +
+        "<p>Without a test: " + list(o.untested, o.models - o.tested) + "</p></div>");
+    }
+    if (o.most_referenced && o.most_referenced.length) {
+      html.push('<div class="card"><h2>Most referenced models</h2><ul>' + o.most_referenced.map(function (r) {
+        return "<li>" + nodeLink(r[0]) + ' <span class="muted">' + r[1] + " downstream</span></li>";
+      }).join("") + "</ul></div>");
+    }
+    var run = o.last_run;
+    if (run) {
+      html.push('<div class="card" id="last-run"><h2>Last run</h2><p>' + esc(run.command || "") + " at " + esc(run.generated_at || "") +
+        (run.elapsed != null ? " in " + Number(run.elapsed).toFixed(1) + " s" : "") + ": " +
+        Object.keys(run.counts).map(function (k) { return run.counts[k] + " " + esc(k); }).join(" · ") + "</p>" +
+        (run.problems.length ? "<ul>" + run.problems.map(function (p) {
+          return "<li>" + nodeLink(p[0]) + ' <span class="tag">' + esc(p[1]) + '</span> <span class="muted">' + esc(p[2] || "") + "</span></li>";
+        }).join("") + "</ul>" : "") + "</div>");
+    }
+    $("page").innerHTML = html.join("");
     return Promise.resolve();
   }
 

@@ -1,6 +1,7 @@
 //! The docs site in a real browser: Debian's Chromium, headless, opens example_project's site
 //! from file://, draws a model's lineage with one column's upstream and downstream
-//! highlighted, finds a column by search, and saves a screenshot under target/. Also
+//! highlighted, finds a column by search, shows the overview (the __overview__ block,
+//! documentation coverage, the last run), and saves screenshots under target/. Also
 //! `docs serve`.
 
 use crate::util::TestProject;
@@ -80,6 +81,26 @@ fn the_site_draws_lineage_and_finds_a_column_in_chromium() {
     }
     assert!(dom.contains("daily_revenue.revenue"), "{dom}");
     assert!(dom.contains("stg_order_items.quantity"), "{dom}");
+
+    // The home page: the project's __overview__ block, documentation coverage and the last run.
+    let dom = browse(&format!("{page}#!/"), &["--dump-dom"], profile.path());
+    assert_eq!(attr(&dom, "data-route-done").as_deref(), Some("/"), "{dom}");
+    assert!(dom.contains("The shop's warehouse"), "the __overview__ doc block is shown: {dom}");
+    let coverage = dom.split(r#"id="coverage""#).nth(1).unwrap_or_else(|| panic!("no coverage card: {dom}"));
+    let percent = |name: &str| -> u32 {
+        let at = coverage.find(&format!("{name}=\"")).map(|i| i + name.len() + 2).expect(name);
+        coverage[at..at + coverage[at..].find('"').unwrap()].parse().unwrap()
+    };
+    // example_project: 14 models, 12 of them described (all but the two intermediate ones) and
+    // 4 with a data test attached: 86 % and 29 %.
+    assert_eq!((percent("data-described"), percent("data-tested")), (86, 29), "{coverage}");
+    assert!(dom.contains(r#"id="last-run""#) && dom.contains("build at"), "the last run is shown: {dom}");
+    assert!(dom.contains(r##"href="#!/node/model.shop.stg_orders""##), "models are linked: {dom}");
+    let home = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/docs-overview.png");
+    std::fs::create_dir_all(home.parent().unwrap()).unwrap();
+    let _ = std::fs::remove_file(&home);
+    browse(&format!("{page}#!/"), &[&format!("--screenshot={}", home.display())], profile.path());
+    assert!(std::fs::read(&home).expect("screenshot written").starts_with(b"\x89PNG"));
 
     // A screenshot of that view, kept under target/ for people to look at.
     let shot = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/docs-lineage.png");
