@@ -103,6 +103,33 @@ fn rel_key(r: &crate::templating::relation::Relation) -> (String, String, String
     (l(&r.database), l(&r.schema), l(&r.identifier))
 }
 
+/// Distinct strings, each numbered by first appearance (the index refers to them by number).
+#[derive(Default)]
+struct Interner {
+    names: Vec<String>,
+    numbers: HashMap<String, usize>,
+}
+
+impl Interner {
+    fn index(&mut self, name: &str) -> usize {
+        if let Some(&i) = self.numbers.get(name) {
+            return i;
+        }
+        self.names.push(name.to_string());
+        self.numbers.insert(name.to_string(), self.names.len() - 1);
+        self.names.len() - 1
+    }
+}
+
+/// `database/schema` of a relation the database holds (empty when it holds none: tests,
+/// ephemeral models).
+fn relation_schema(r: &crate::templating::relation::Relation, held: bool) -> String {
+    if !held {
+        return String::new();
+    }
+    format!("{}/{}", r.database.as_deref().unwrap_or_default(), r.schema.as_deref().unwrap_or_default())
+}
+
 /// The overview page's data: the `__overview__` doc block, models by materialization, the most
 /// referenced models, documentation coverage (models with a description, with a data test) and
 /// the last run's results.
@@ -222,6 +249,10 @@ pub fn generate(input: &SiteInput, target_dir: &Path) -> std::io::Result<Vec<Dia
 
     let mut index_nodes: Vec<Json> = vec![];
     let mut search: Vec<String> = vec![];
+    // The sidebar's two trees: each node's folder (package, then its file's folders; sources
+    // under `sources/<source name>`, exposures under `exposures`) and its database and schema.
+    let mut folders = Interner::default();
+    let mut schemas = Interner::default();
     let mut shard_data: Vec<Map<String, Json>> = vec![Map::new(); shards];
     for id in &ids {
         let shard = shard_of(id, shards);
@@ -346,7 +377,16 @@ pub fn generate(input: &SiteInput, target_dir: &Path) -> std::io::Result<Vec<Dia
         } else {
             continue;
         };
-        index_nodes.push(json!([id, kind, name, package, shard]));
+        let (folder, schema) = if let Some(n) = m.nodes.get(id) {
+            let dir = n.original_file_path.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
+            let held = !n.is_test() && n.materialized() != "ephemeral";
+            (format!("{}/{dir}", n.package_name), relation_schema(&n.relation, held))
+        } else if let Some(src) = m.sources.get(id) {
+            (format!("{}/sources/{}", src.fqn[0], src.table.source_name), relation_schema(&src.relation, true))
+        } else {
+            (format!("{package}/exposures"), String::new())
+        };
+        index_nodes.push(json!([id, kind, name, package, shard, folders.index(&folder), schemas.index(&schema)]));
         search.push(text.to_lowercase());
         shard_data[shard].insert(id.clone(), detail);
     }
@@ -360,6 +400,8 @@ pub fn generate(input: &SiteInput, target_dir: &Path) -> std::io::Result<Vec<Dia
         "nodes": index_nodes,
         "edges": edges,
         "shards": shards,
+        "folders": folders.names,
+        "schemas": schemas.names,
         "overview": overview(m, &children_of, input.run_results.as_ref()),
     });
     std::fs::write(docs_dir.join("index.js"), format!("window.STRATA_INDEX = {};\n", script_safe(&index)))?;

@@ -5,7 +5,10 @@
   "use strict";
   var T0 = performance.now();
   var INDEX = window.STRATA_INDEX || { nodes: [], edges: [], shards: 1, project: "" };
-  var nodes = INDEX.nodes.map(function (n) { return { id: n[0], type: n[1], name: n[2], pkg: n[3], shard: n[4] }; });
+  var FOLDERS = INDEX.folders || [], SCHEMAS = INDEX.schemas || [];
+  var nodes = INDEX.nodes.map(function (n) {
+    return { id: n[0], type: n[1], name: n[2], pkg: n[3], shard: n[4], folder: FOLDERS[n[5]] || "", schema: SCHEMAS[n[6]] || "" };
+  });
   var byId = {};
   nodes.forEach(function (n, i) { n.i = i; byId[n.id] = n; });
   var parents = nodes.map(function () { return []; });
@@ -193,6 +196,68 @@
     });
   }
 
+  // The sidebar: the project tree by folder, or relations by database and schema. A branch's
+  // children are built and drawn only when it is opened, so 10,000 nodes cost nothing until then.
+  var sideView = "project", opened = { project: {}, database: {} }, current = null;
+  var trees = {};
+  function tree(view) {
+    if (trees[view]) return trees[view];
+    var t = { "": { dirs: {}, leaves: [] } };
+    var add = function (path) {
+      if (t[path]) return t[path];
+      var cut = path.lastIndexOf("/");
+      var up = cut < 0 ? "" : path.slice(0, cut);
+      add(up).dirs[path] = true;
+      return (t[path] = { dirs: {}, leaves: [] });
+    };
+    nodes.forEach(function (n) {
+      var key = view === "project" ? n.folder : n.schema;
+      if (view === "project" && n.type === "test") key = n.pkg + "/tests";
+      if (key) add(key).leaves.push(n.i);
+    });
+    return (trees[view] = t);
+  }
+  function branch(view, path, depth) {
+    var t = tree(view), b = t[path];
+    if (!b) return "";
+    var dirs = Object.keys(b.dirs).sort();
+    var leaves = b.leaves.slice().sort(function (x, y) { return nodes[x].name < nodes[y].name ? -1 : 1; });
+    return '<ul class="tree">' + dirs.map(function (d) {
+      var open = !!opened[view][d];
+      return '<li><a class="dir' + (open ? " open" : "") + '" data-dir="' + esc(d) + '" href="#!/folder/' + encodeURIComponent(view) + "/" +
+        encodeURIComponent(d) + '">' + esc(d.slice(d.lastIndexOf("/") + 1)) + "</a>" + (open ? branch(view, d, depth + 1) : "") + "</li>";
+    }).join("") + leaves.map(function (i) {
+      var n = nodes[i];
+      return '<li><a class="leaf ' + esc(n.type) + (n.id === current ? " current" : "") + '" href="' + link(n.id) + '">' + esc(n.name) + "</a></li>";
+    }).join("") + "</ul>";
+  }
+  function openPath(view, path) {
+    var parts = path.split("/");
+    for (var k = 1; k <= parts.length; k++) opened[view][parts.slice(0, k).join("/")] = true;
+  }
+  function drawSidebar() {
+    var side = $("sidebar");
+    if (!side) return;
+    side.innerHTML = '<div class="views"><a href="#" data-view="project" class="' + (sideView === "project" ? "on" : "") + '">Project</a>' +
+      '<a href="#" data-view="database" class="' + (sideView === "database" ? "on" : "") + '">Database</a></div>' + branch(sideView, "", 0);
+    side.setAttribute("data-view", sideView);
+    side.setAttribute("data-links", String(side.querySelectorAll("a.leaf").length));
+  }
+  // A folder's page: its subfolders and nodes, the branch opened in the sidebar.
+  function showFolder(view, path) {
+    sideView = view;
+    openPath(view, path);
+    var b = tree(view)[path];
+    if (!b) return Promise.reject(new Error("no folder " + path));
+    $("page").innerHTML = '<div class="card" id="folder" data-folder="' + esc(path) + '"><h1>' + esc(path) + "</h1><ul>" +
+      Object.keys(b.dirs).sort().map(function (d) {
+        return '<li><a href="#!/folder/' + encodeURIComponent(view) + "/" + encodeURIComponent(d) + '">' + esc(d.slice(d.lastIndexOf("/") + 1)) + "/</a></li>";
+      }).join("") + b.leaves.map(function (i) {
+        return '<li><span class="kind">' + esc(nodes[i].type) + '</span><a href="' + link(nodes[i].id) + '">' + esc(nodes[i].name) + "</a></li>";
+      }).join("") + "</ul></div>";
+    return Promise.resolve();
+  }
+
   // The home page: the project's __overview__ doc block, what it has, documentation coverage,
   // the most-referenced models and the last run's results, with links.
   function overview() {
@@ -250,10 +315,19 @@
     } else if (h.indexOf("node/") === 0) {
       var rest = location.hash.replace(/^#!?\/node\//, "").split("/");
       $("results").hidden = true;
-      done = showNode(decodeURIComponent(rest[0]), rest[1] ? decodeURIComponent(rest[1]) : null);
+      current = decodeURIComponent(rest[0]);
+      var n = byId[current];
+      if (n) openPath(sideView, sideView === "project" ? (n.type === "test" ? n.pkg + "/tests" : n.folder) : n.schema);
+      done = showNode(current, rest[1] ? decodeURIComponent(rest[1]) : null);
+    } else if (h.indexOf("folder/") === 0) {
+      var f = location.hash.replace(/^#!?\/folder\//, "").split("/");
+      $("results").hidden = true;
+      done = showFolder(decodeURIComponent(f[0]), decodeURIComponent(f.slice(1).join("/")));
     } else {
+      current = null;
       done = overview();
     }
+    drawSidebar();
     return done.then(function () { document.body.setAttribute("data-route-done", h || "/"); }, function (e) {
       document.body.setAttribute("data-error", String(e && e.message || e));
     });
@@ -266,6 +340,18 @@
     var q = e.target.value;
     typing = setTimeout(function () { runSearch(q); }, 80);
   });
+  // Opening and closing a folder in the sidebar, switching its view.
+  $("sidebar").addEventListener("click", function (e) {
+    var v = e.target.closest && e.target.closest("[data-view]");
+    if (v && v.tagName === "A") { e.preventDefault(); sideView = v.getAttribute("data-view"); drawSidebar(); return; }
+    var d = e.target.closest && e.target.closest("a.dir");
+    if (d && opened[sideView][d.getAttribute("data-dir")]) {
+      e.preventDefault();
+      delete opened[sideView][d.getAttribute("data-dir")];
+      drawSidebar();
+    }
+  });
+  $("toggle-sidebar").addEventListener("click", function () { document.body.classList.toggle("no-sidebar"); });
   $("page").addEventListener("click", function (e) {
     var g = e.target.closest && e.target.closest("g.node");
     if (g) location.hash = link(g.getAttribute("data-node"));

@@ -82,6 +82,22 @@ fn the_site_draws_lineage_and_finds_a_column_in_chromium() {
     assert!(dom.contains("daily_revenue.revenue"), "{dom}");
     assert!(dom.contains("stg_order_items.quantity"), "{dom}");
 
+    // The sidebar on a node's page: its folder open, the node marked; only the open branch's
+    // nodes are drawn (fct_orders' folder holds 6 models, out of the project's 30 nodes).
+    assert!(dom.contains(r##"class="leaf model current" href="#!/node/model.shop.fct_orders""##), "{dom}");
+    assert!(dom.contains(r#"data-view="project" data-links="6""#), "{dom}");
+
+    // A folder's page (a shareable link that opens the folder in the sidebar): its models,
+    // each a link to follow.
+    let folder = format!("{page}#!/folder/project/shop%2Fmodels%2Fstaging");
+    let dom = browse(&folder, &["--dump-dom"], profile.path());
+    assert!(attr(&dom, "data-error").is_none(), "{dom}");
+    assert!(dom.contains(r#"id="folder" data-folder="shop/models/staging""#), "{dom}");
+    assert!(dom.contains(r#"class="dir open" data-dir="shop/models/staging""#), "{dom}");
+    assert!(dom.contains(r##"class="leaf model" href="#!/node/model.shop.stg_orders""##), "{dom}");
+    let dom = browse(&format!("{page}#!/node/model.shop.stg_orders"), &["--dump-dom"], profile.path());
+    assert!(dom.contains(r##"class="leaf model current" href="#!/node/model.shop.stg_orders""##), "{dom}");
+
     // The home page: the project's __overview__ block, documentation coverage and the last run.
     let dom = browse(&format!("{page}#!/"), &["--dump-dom"], profile.path());
     assert_eq!(attr(&dom, "data-route-done").as_deref(), Some("/"), "{dom}");
