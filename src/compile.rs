@@ -142,7 +142,7 @@ impl<'a> Compiler<'a> {
             package: node.package_name.clone(),
             this: Some(node.relation.clone()),
             config: node.config.clone(),
-            model: node.to_json(),
+            model: std::sync::Arc::new(node.to_json()),
             is_incremental,
             overrides: None,
             extra: vec![],

@@ -404,6 +404,7 @@ impl Manifest {
 pub fn parse_globals(project: &Project, invocation: &crate::Invocation) -> Globals {
     let target = project.target.as_ref();
     Globals {
+        cache: Default::default(),
         dialect: crate::adapter::engine_for(project.target.as_ref()).dialect,
         project_name: project.config.name.clone(),
         target: crate::target_json(project),
@@ -849,7 +850,7 @@ fn parse_file(p: &Pending, engine: &Engine, globals: &Arc<Globals>) -> Result<Pa
         package: pkg.clone(),
         this: Some(node.relation.clone()),
         config: p.config.clone(),
-        model: node.to_json(),
+        model: Arc::new(node.to_json()),
         is_incremental: false,
         overrides: None,
         extra: vec![],
@@ -1708,7 +1709,7 @@ fn relation_for(engine: &Engine, globals: &Arc<Globals>, n: &Node) -> Result<Rel
         package: n.package_name.clone(),
         this: None,
         config: n.config.clone(),
-        model: n.to_json(),
+        model: Arc::new(n.to_json()),
         is_incremental: false,
         overrides: None,
         extra: vec![],

@@ -132,6 +132,16 @@ pub struct Globals {
     pub selected_resources: Value,
     /// The database engine's SQL: relations quote with it.
     pub dialect: &'static Dialect,
+    /// `target` and `flags` as Jinja values, made by the first render that needs them (the
+    /// globals do not change once renders start).
+    pub cache: GlobalsCache,
+}
+
+/// Values derived from [`Globals`] once, for every render.
+#[derive(Debug, Default)]
+pub struct GlobalsCache {
+    target: std::sync::OnceLock<Value>,
+    flags: std::sync::OnceLock<Value>,
 }
 
 impl Globals {
@@ -154,8 +164,8 @@ pub struct NodeContext {
     pub this: Option<Relation>,
     /// The config as resolved so far (for `config.get`).
     pub config: Config,
-    /// `model` as a map.
-    pub model: Json,
+    /// `model` as a map (converted for Jinja only when a template reads it).
+    pub model: Arc<Json>,
     /// `is_incremental()`.
     pub is_incremental: bool,
     /// Extra context entries (`sql`, `pre_hooks` ... for materializations).
@@ -801,13 +811,14 @@ impl Engine {
         let n = &rs.node;
         let mut entries: BTreeMap<String, Value> = BTreeMap::new();
         entries.insert("this".into(), n.this.clone().map(Relation::into_value).unwrap_or(Value::from(())));
-        entries.insert("target".into(), Value::from_serialize(&g.target));
-        entries.insert("model".into(), Value::from_serialize(&n.model));
+        entries.insert("target".into(), g.cache.target.get_or_init(|| Value::from_serialize(&g.target)).clone());
+        let model = n.model.clone();
+        entries.insert("model".into(), lazy_map(move || (*model).clone()));
         entries.insert("project_name".into(), Value::from(g.project_name.as_str()));
         entries.insert("execute".into(), Value::from(rs.executes()));
         entries.insert("run_started_at".into(), modules::datetime_value(g.run_started_at.naive_utc()));
         entries.insert("invocation_id".into(), Value::from(g.invocation_id.as_str()));
-        entries.insert("flags".into(), Value::from_serialize(&g.flags));
+        entries.insert("flags".into(), g.cache.flags.get_or_init(|| Value::from_serialize(&g.flags)).clone());
         entries.insert("invocation_args_dict".into(), g.invocation_args.clone());
         entries.insert("selected_resources".into(), g.selected_resources.clone());
         // dbt's `schema` and `database`: where the node is built.
@@ -1781,6 +1792,7 @@ mod tests_support {
         vars.scoped.insert("pkg".into(), [("g".to_string(), json!("scoped"))].into_iter().collect());
         Arc::new(Globals {
             dialect: &crate::adapter::duckdb::DIALECT,
+            cache: Default::default(),
             project_name: "pkg".into(),
             target: json!({"name": "dev", "schema": "main", "database": "db", "type": "duckdb"}),
             target_database: "db".into(),
