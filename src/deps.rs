@@ -7,8 +7,7 @@
 
 use crate::diagnostics::{did_you_mean, Diagnostic, Diagnostics};
 use crate::project::dbt_project::ProjectConfig;
-pub use crate::project::packages::{check_installed, read_specs, spec_hash, Declared, Lock, Locked, Spec};
-use crate::project::packages::{read_lock, span};
+use crate::project::packages::{read_lock, read_specs, span, spec_hash, Declared, Lock, Locked, Spec};
 use crate::project::yaml::YPath;
 use serde_yaml::Value as Yaml;
 use std::collections::{BTreeMap, BTreeSet};

@@ -304,6 +304,11 @@ impl Engine {
     pub fn describe(&self, target: &Target) -> String {
         format!("{} at '{}'", self.display_name, (self.location)(target))
     }
+
+    /// Whether the target's database is a local file that exists already.
+    pub fn database_exists(&self, target: &Target) -> bool {
+        (self.database_file)(target).is_some_and(|p| p.is_file())
+    }
 }
 
 /// The engine a project runs on: its target's `type` (the first engine, DuckDB, for commands
@@ -316,6 +321,4 @@ pub fn engine_for(target: Option<&Target>) -> &'static Engine {
 pub trait Adapter: Send + Sync {
     /// A new connection (cheap: shares the database instance).
     fn connect(&self) -> Result<Arc<dyn Connection>, DbError>;
-    /// The adapter's type name, as `target.type` shows it.
-    fn type_name(&self) -> &'static str;
 }

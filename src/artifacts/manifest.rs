@@ -616,12 +616,12 @@ fn rest_of_manifest(
     }
     let mut md = metadata(MANIFEST_SCHEMA, inv);
     md["project_name"] = json!(root_name);
-    md["adapter_type"] = json!(crate::adapter::engine_for(project.target.as_ref()).dialect.name);
+    md["adapter_type"] = json!(project.engine().dialect.name);
     if let Some(l) = lineage {
         md["env"]["STRATA_COLUMN_LINEAGE"] = json!(l);
     }
     // Where this build's database is, so that `--defer` from another target can attach it.
-    let file = project.target.as_ref().and_then(|t| (crate::adapter::engine_for(Some(t)).database_file)(t));
+    let file = project.target.as_ref().and_then(|t| (project.engine().database_file)(t));
     if let (Some(t), Some(file)) = (project.target.as_ref(), file) {
         let path = t.project_root.join(file);
         let path = std::fs::canonicalize(&path).unwrap_or(path);

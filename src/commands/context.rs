@@ -22,6 +22,7 @@ use std::sync::Arc;
 pub(super) fn printer_for(settings: &Settings, log_dir: Option<&Path>) -> Printer {
     Printer::new(settings.color, settings.log_format, log_dir)
 }
+
 pub(super) fn load_options(settings: &Settings, require_profile: bool) -> LoadOptions {
     LoadOptions {
         project_dir: settings.project_dir.clone(),
@@ -34,6 +35,7 @@ pub(super) fn load_options(settings: &Settings, require_profile: bool) -> LoadOp
         packages_required: require_profile,
     }
 }
+
 /// The target's database, opened (or why not).
 type Opened = Result<Arc<dyn Adapter>, crate::adapter::DbError>;
 
@@ -67,16 +69,17 @@ impl Loaded {
         crate::lineage::Options { mode, flavor: self.engine.dialect.analysis }
     }
 }
+
 /// For commands that run SQL on a database file that already exists, open it on another thread
 /// while the project is parsed (opening loads DuckDB's catalog). A file that does not exist is
 /// left alone, so a project with errors never creates its database.
 pub(super) fn open_early(settings: &Settings, project: &Project) -> Option<std::thread::JoinHandle<Opened>> {
     let runs = matches!(settings.command, Cmd::Run | Cmd::Seed | Cmd::Snapshot | Cmd::Build | Cmd::Test | Cmd::Retry);
     let target = project.target.clone()?;
-    let engine = crate::adapter::engine_for(Some(&target));
-    let exists = (engine.database_file)(&target).is_some_and(|p| p.is_file());
-    (runs && exists).then(|| std::thread::spawn(move || (engine.open)(&target)))
+    let engine = project.engine();
+    (runs && engine.database_exists(&target)).then(|| std::thread::spawn(move || (engine.open)(&target)))
 }
+
 /// `invocation_args_dict`: the arguments as dbt names them (lowercase, flags' defaults filled).
 pub(super) fn invocation_args(settings: &Settings) -> serde_json::Value {
     let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.to_string_lossy().to_string());
@@ -105,10 +108,12 @@ pub(super) fn invocation_args(settings: &Settings) -> serde_json::Value {
         "invocation_command": std::env::args().collect::<Vec<_>>().join(" "),
     })
 }
+
 pub(super) fn target_dir(settings: &Settings, project: &Project) -> PathBuf {
     // Relative paths are relative to the project folder, where dbt runs.
     project.root.join(settings.target_path.clone().unwrap_or_else(|| PathBuf::from(&project.config.target_path)))
 }
+
 pub(super) fn load(settings: &Settings, printer: &mut Printer) -> Result<Loaded, i32> {
     let mut invocation = Invocation::new(settings.command.name(), settings.full_refresh);
     invocation.args = invocation_args(settings);
@@ -177,6 +182,7 @@ pub(super) fn load(settings: &Settings, printer: &mut Printer) -> Result<Loaded,
         selected: vec![],
     })
 }
+
 pub(super) fn compile_globals(l: &Loaded) -> Arc<Globals> {
     let mut g = crate::parse::parse_globals(&l.project, &l.invocation);
     g.resolver = l.manifest.resolver();
@@ -185,6 +191,7 @@ pub(super) fn compile_globals(l: &Loaded) -> Arc<Globals> {
     g.graph = crate::templating::lazy_map(move || manifest.graph_json());
     Arc::new(g)
 }
+
 pub(super) fn counts(m: &Manifest, macros: usize) -> String {
     let n = |t: ResourceType| m.nodes.values().filter(|x| x.resource_type == t).count();
     let plural = |n: usize, s: &str, p: &str| format!("{n} {}", if n == 1 { s } else { p });
@@ -206,6 +213,7 @@ pub(super) fn counts(m: &Manifest, macros: usize) -> String {
     parts.push(plural(macros, "macro", "macros"));
     format!("Found {}", parts.join(", "))
 }
+
 pub(super) fn plan_for(
     settings: &Settings,
     l: &Loaded,
@@ -217,6 +225,7 @@ pub(super) fn plan_for(
         .filter(|id| l.manifest.nodes.get(id).is_some_and(|n| types.contains(&n.resource_type)))
         .collect())
 }
+
 /// The nodes --select / --exclude / --selector choose (selectors.yml's default selector when
 /// none is given), in dependency order.
 pub(super) fn selected(
@@ -246,6 +255,7 @@ pub(super) fn selected(
         2
     })
 }
+
 /// `--defer`: each model, seed or snapshot that is not selected, and (unless --favor-state)
 /// does not exist in this target, resolves to its relation in the --state build. A state built
 /// into another DuckDB file is attached read-only (its path is in the state's manifest).
@@ -263,9 +273,7 @@ pub(super) fn defer(settings: &Settings, l: &mut Loaded, printer: &Printer) -> R
     // The relations this target has (as the run sees them); a database file that does not exist
     // has none.
     let mut existing = HashMap::new();
-    let engine = crate::adapter::engine_for(Some(&target));
-    let has_file = (engine.database_file)(&target).is_some_and(|p| p.is_file());
-    if !settings.favor_state && has_file {
+    if !settings.favor_state && l.project.engine().database_exists(&target) {
         let (_db, conn) = connect(l, printer)?;
         existing = conn.relations().unwrap_or_default();
     }
@@ -302,7 +310,7 @@ pub(super) fn defer(settings: &Settings, l: &mut Loaded, printer: &Printer) -> R
         let state: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
         let path = state.pointer("/metadata/env/STRATA_DUCKDB_PATH").and_then(|v| v.as_str()).unwrap_or_default();
         for db in databases {
-            if !path.is_empty() && (engine.database_of_file)(path).eq_ignore_ascii_case(&db) {
+            if !path.is_empty() && (l.project.engine().database_of_file)(path).eq_ignore_ascii_case(&db) {
                 l.attach.push((path.to_string(), db));
             } else {
                 printer.warn(&format!(
@@ -315,6 +323,7 @@ pub(super) fn defer(settings: &Settings, l: &mut Loaded, printer: &Printer) -> R
     printer.info(&format!("Deferred {deferred} unselected nodes to the --state build"));
     Ok(())
 }
+
 /// E0605, a problem with `--state`, shown under `(text, column, width)` of the command line (or
 /// of the `--state` argument).
 pub(super) fn state_error(
@@ -327,6 +336,7 @@ pub(super) fn state_error(
     printer.diagnostics(&[Diagnostic::error("E0605", msg).with_span(at).with_help(help)]);
     2
 }
+
 /// What `state:`, `result:`, `--defer` and `diff` compare with: the build in `--state DIR`.
 /// A folder without a manifest.json, or one from another project, is a diagnostic (exit 2).
 pub(super) fn selection_context(
@@ -458,6 +468,7 @@ pub(super) fn selection_context(
     }
     Ok(ctx)
 }
+
 /// Load, select and act: the shape of every command on a project. manifest.json is written
 /// alongside `act`, once the nodes it compiles are compiled.
 pub(super) fn project_command(settings: &Settings, act: fn(&Settings, &Loaded, &Printer) -> i32) -> i32 {
@@ -538,11 +549,12 @@ pub(super) fn project_command(settings: &Settings, act: fn(&Settings, &Loaded, &
         code
     })
 }
+
 /// Open the target's database (or take the one opened while the project parsed) and connect,
 /// with --defer's other databases attached.
 pub(super) fn connect(l: &Loaded, printer: &Printer) -> Result<Connected, i32> {
     let Some(target) = &l.project.target else { return Err(2) };
-    let engine = crate::adapter::engine_for(Some(target));
+    let engine = l.project.engine();
     let early = l.early_db.lock().unwrap_or_else(|e| e.into_inner()).take();
     let opened = match early.map(|h| h.join()) {
         Some(Ok(r)) => r,
@@ -563,6 +575,7 @@ pub(super) fn connect(l: &Loaded, printer: &Printer) -> Result<Connected, i32> {
         }
     }
 }
+
 pub(super) fn inline_node(l: &Loaded, sql: &str) -> crate::parse::Node {
     let g = &l.project.target;
     let db = g.as_ref().map(|t| t.database.clone()).unwrap_or_default();
@@ -591,6 +604,7 @@ pub(super) fn inline_node(l: &Loaded, sql: &str) -> crate::parse::Node {
         version: None,
     }
 }
+
 /// Static analysis of compiled models: diagnostics printed (errors in strict mode stop the
 /// command with exit 2), `target/lineage.json` written.
 pub(super) fn check_compiled(
@@ -627,6 +641,7 @@ pub(super) fn check_compiled(
     }
     Ok(lineage)
 }
+
 /// Compile `ids` (without writing target/compiled when `write` is false) and analyse them,
 /// problems as warnings, against the database's catalog: what `lineage` and `diff` read.
 /// Compile errors come back sorted.
@@ -656,6 +671,7 @@ pub(super) fn compile_and_analyse(
     );
     Ok((compiled, lineage))
 }
+
 /// Compile models and analyses in parallel (each worker with its own connection), writing
 /// target/compiled; returns the SQL by unique id and the compile errors.
 pub(super) fn compile_models(
@@ -691,10 +707,12 @@ pub(super) fn compile_models(
     }
     (sql, errors)
 }
+
 /// The unique ids of the nodes of these types.
 pub(super) fn node_ids(l: &Loaded, types: &[ResourceType]) -> Vec<String> {
     l.manifest.nodes.values().filter(|n| types.contains(&n.resource_type)).map(|n| n.unique_id.clone()).collect()
 }
+
 /// Run the project's on-run-start hooks; a failing one is reported and the command exits 1.
 pub(super) fn on_run_start(
     compiler: &Compiler,

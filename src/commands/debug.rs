@@ -18,7 +18,7 @@ pub(super) fn debug(settings: &Settings) -> i32 {
     printer.info(&format!("project: {} ({})", project.config.name, project.root.join("dbt_project.yml").display()));
     let Some(t) = &project.target else { return 2 };
     printer.info(&format!("profiles.yml: {} [OK found and valid]", t.profiles_file.display()));
-    let engine = crate::adapter::engine_for(Some(t));
+    let engine = project.engine();
     printer.info(&format!(
         "profile: {}, target: {}, type: {}, path: {}, schema: {}, threads: {}",
         t.profile_name,

@@ -84,9 +84,14 @@ fn select(
     Ok(plan)
 }
 
+/// The target's DuckDB settings, which external models and python models read.
+fn duckdb(l: &Loaded) -> Option<&crate::adapter::duckdb::Settings> {
+    l.project.target.as_ref().and_then(|t| t.duckdb())
+}
+
 /// The DuckDB target's `external_root` (`.` by default).
 fn external_root(l: &Loaded) -> &str {
-    l.project.target.as_ref().and_then(|t| t.duckdb()).map(|d| d.external_root.as_str()).unwrap_or(".")
+    duckdb(l).map(|d| d.external_root.as_str()).unwrap_or(".")
 }
 
 /// One run, connected: what its steps share.
@@ -273,13 +278,7 @@ impl RunCommand<'_> {
             batches,
             external_root: external_root(l).to_string(),
             python: crate::run::python::interpreter(std::env::var("STRATA_PYTHON").ok()),
-            module_paths: l
-                .project
-                .target
-                .as_ref()
-                .and_then(|t| t.duckdb())
-                .map(|d| d.module_paths.clone())
-                .unwrap_or_default(),
+            module_paths: duckdb(l).map(|d| d.module_paths.clone()).unwrap_or_default(),
             selected: plan.iter().cloned().collect(),
             fk_targets: if matches!(settings.command, Cmd::Test) {
                 Default::default()

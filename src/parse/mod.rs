@@ -405,7 +405,7 @@ pub fn parse_globals(project: &Project, invocation: &crate::Invocation) -> Globa
     let target = project.target.as_ref();
     Globals {
         cache: Default::default(),
-        dialect: crate::adapter::engine_for(project.target.as_ref()).dialect,
+        dialect: project.engine().dialect,
         project_name: project.config.name.clone(),
         target: crate::target_json(project),
         target_database: target.map(|t| t.database.clone()).unwrap_or_else(|| "memory".into()),
@@ -485,7 +485,7 @@ pub fn build_engine(project: &Project) -> (Engine, Vec<Diagnostic>) {
         root_package: project.config.name.clone(),
         dispatch,
         packages: project.packages[1..].iter().map(|p| p.name.clone()).collect(),
-        dialect: crate::adapter::engine_for(project.target.as_ref()).dialect,
+        dialect: project.engine().dialect,
     };
     Engine::new(&files, &cfg)
 }

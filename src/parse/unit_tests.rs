@@ -104,7 +104,7 @@ pub fn add_unit_tests(
             refs: vec![crate::templating::RefCall::new(None, model.to_string())],
             sources: vec![],
             depends_on: vec![],
-            relation: Relation::new(crate::adapter::engine_for(project.target.as_ref()).dialect, "", "", name),
+            relation: Relation::new(project.engine().dialect, "", "", name),
             file_path: project.root.join(file),
             test: Some(Box::new(TestInfo {
                 metadata: None,

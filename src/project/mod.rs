@@ -117,6 +117,11 @@ impl Project {
     pub fn root_package(&self) -> &Package {
         &self.packages[0]
     }
+
+    /// The engine the project runs on: its target's `type` (DuckDB without a profile).
+    pub fn engine(&self) -> &'static crate::adapter::Engine {
+        crate::adapter::engine_for(self.target.as_ref())
+    }
 }
 
 /// Load the project: config files, then every resource file of it and of its installed

@@ -1,10 +1,10 @@
 //! Building one model, seed or snapshot, as a short sequence of named steps:
 //! [`NodeBuild::render`] (compile the SQL, read a seed's columns or run a python model) ->
 //! [`NodeBuild::stage`] (the relation the materialization writes: the node's own, or a staging
-//! table when audits or an external location need one) -> [`NodeBuild::pre_hooks`] ->
+//! table when audits or an external location need one) -> [`NodeBuild::hooks`] (pre-hooks) ->
 //! [`NodeBuild::check_contract`] -> [`NodeBuild::set_aside_referencing`] (foreign keys) ->
 //! [`NodeBuild::materialize`] -> [`NodeBuild::audit`] (its tests against the staged rows) ->
-//! [`NodeBuild::publish`] -> [`NodeBuild::post_hooks`] -> [`NodeBuild::record`].
+//! [`NodeBuild::publish`] -> [`NodeBuild::hooks`] (post-hooks) -> [`NodeBuild::record`].
 //! A step that fails returns the message of the node's error result; the steps before it have
 //! cleaned up after themselves (a failed build keeps the relation's previous contents).
 
@@ -32,13 +32,13 @@ pub(super) fn run_node(env: &Env, node: &Node, audits: &[&Node], progress: &Prog
     let built = (|| {
         b.render()?;
         let ctx = b.stage(!audits.is_empty())?;
-        b.pre_hooks(&ctx)?;
+        b.hooks("pre-hook", &ctx)?;
         b.check_contract()?;
         b.set_aside_referencing()?;
         let response = b.materialize(ctx.clone())?;
         results = b.audit(audits, progress);
         b.publish(&results)?;
-        b.post_hooks(&ctx)?;
+        b.hooks("post-hook", &ctx)?;
         Ok(response)
     })();
     let first = match built {
@@ -254,19 +254,21 @@ impl<'a> NodeBuild<'a> {
         Ok(ctx)
     }
 
-    /// The node's pre-hooks, in order (`this` is the relation itself).
-    fn pre_hooks(&mut self, ctx: &NodeContext) -> Result<(), String> {
+    /// The node's `pre-hook`s or `post-hook`s, in order (`this` is the relation itself). What
+    /// they run is recorded with the node's statements (target/run is written after the
+    /// materialization, so it holds the pre-hooks').
+    fn hooks(&mut self, kind: &str, ctx: &NodeContext) -> Result<(), String> {
         let (node, env) = (self.node, self.env);
         let (engine, globals) = (env.compiler.engine(), env.compiler.globals());
-        for (i, hook) in node.config.hooks("pre-hook").iter().enumerate() {
-            let name = format!("{} (pre-hook {})", node.original_file_path, i + 1);
+        for (i, hook) in node.config.hooks(kind).iter().enumerate() {
+            let name = format!("{} ({kind} {})", node.original_file_path, i + 1);
             let r = engine
                 .render(&name, hook, Phase::Run, globals, ctx.clone(), Some(env.conn.clone()))
                 .map_err(|d| diag_message(&d))?;
             self.statements.extend(r.statements);
             if !r.sql.trim().is_empty() {
                 env.conn.execute(&r.sql).map_err(|e| {
-                    format!("Database Error in pre-hook of {} {}: {e}", node.resource_type.as_str(), node.name)
+                    format!("Database Error in {kind} of {} {}: {e}", node.resource_type.as_str(), node.name)
                 })?;
                 self.statements.push(r.sql);
             }
@@ -459,24 +461,6 @@ impl<'a> NodeBuild<'a> {
             conn.rollback();
             self.drop_staged();
             return Err(format!("Database Error publishing {}: {e}", node.name));
-        }
-        Ok(())
-    }
-
-    /// The node's post-hooks, in order.
-    fn post_hooks(&self, ctx: &NodeContext) -> Result<(), String> {
-        let (node, env) = (self.node, self.env);
-        let (engine, globals) = (env.compiler.engine(), env.compiler.globals());
-        for (i, hook) in node.config.hooks("post-hook").iter().enumerate() {
-            let name = format!("{} (post-hook {})", node.original_file_path, i + 1);
-            let r = engine
-                .render(&name, hook, Phase::Run, globals, ctx.clone(), Some(env.conn.clone()))
-                .map_err(|d| diag_message(&d))?;
-            if !r.sql.trim().is_empty() {
-                env.conn.execute(&r.sql).map_err(|e| {
-                    format!("Database Error in post-hook of {} {}: {e}", node.resource_type.as_str(), node.name)
-                })?;
-            }
         }
         Ok(())
     }

@@ -1856,6 +1856,25 @@ mod tests {
     }
 
     #[test]
+    fn the_engines_own_macros_win_over_default_and_name_the_engine() {
+        // templates/duckdb/ defines duckdb__any_value; templates/macros/ has default__any_value.
+        let e = engine("");
+        let r = e
+            .render(
+                "models/m.sql",
+                "{{ dbt.any_value('x') }} {{ adapter.type() }} {{ adapter.quote('a\"b') }}",
+                Phase::Compile,
+                &globals(),
+                node(),
+                None,
+            )
+            .unwrap();
+        assert_eq!(r.sql, "arbitrary(x) duckdb \"a\"\"b\"");
+        assert!(e.has_macro("materialization_table_default"));
+        assert_eq!(e.dialect.materialization_macros("table")[0], "materialization_table_duckdb");
+    }
+
+    #[test]
     fn var_precedence_cli_then_package_then_global_then_default() {
         let e = engine("");
         let r = e

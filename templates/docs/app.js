@@ -200,6 +200,12 @@
   // children are built and drawn only when it is opened, so 10,000 nodes cost nothing until then.
   var sideView = "project", opened = { project: {}, database: {} }, current = null;
   var trees = {};
+  // Where a node sits in a view's tree: its folder (tests together under <package>/tests), or
+  // its database/schema (none for tests and ephemeral models).
+  function place(view, n) {
+    if (view === "database") return n.schema;
+    return n.type === "test" ? n.pkg + "/tests" : n.folder;
+  }
   function tree(view) {
     if (trees[view]) return trees[view];
     var t = { "": { dirs: {}, leaves: [] } };
@@ -211,13 +217,12 @@
       return (t[path] = { dirs: {}, leaves: [] });
     };
     nodes.forEach(function (n) {
-      var key = view === "project" ? n.folder : n.schema;
-      if (view === "project" && n.type === "test") key = n.pkg + "/tests";
+      var key = place(view, n);
       if (key) add(key).leaves.push(n.i);
     });
     return (trees[view] = t);
   }
-  function branch(view, path, depth) {
+  function branch(view, path) {
     var t = tree(view), b = t[path];
     if (!b) return "";
     var dirs = Object.keys(b.dirs).sort();
@@ -225,7 +230,7 @@
     return '<ul class="tree">' + dirs.map(function (d) {
       var open = !!opened[view][d];
       return '<li><a class="dir' + (open ? " open" : "") + '" data-dir="' + esc(d) + '" href="#!/folder/' + encodeURIComponent(view) + "/" +
-        encodeURIComponent(d) + '">' + esc(d.slice(d.lastIndexOf("/") + 1)) + "</a>" + (open ? branch(view, d, depth + 1) : "") + "</li>";
+        encodeURIComponent(d) + '">' + esc(d.slice(d.lastIndexOf("/") + 1)) + "</a>" + (open ? branch(view, d) : "") + "</li>";
     }).join("") + leaves.map(function (i) {
       var n = nodes[i];
       return '<li><a class="leaf ' + esc(n.type) + (n.id === current ? " current" : "") + '" href="' + link(n.id) + '">' + esc(n.name) + "</a></li>";
@@ -239,7 +244,7 @@
     var side = $("sidebar");
     if (!side) return;
     side.innerHTML = '<div class="views"><a href="#" data-view="project" class="' + (sideView === "project" ? "on" : "") + '">Project</a>' +
-      '<a href="#" data-view="database" class="' + (sideView === "database" ? "on" : "") + '">Database</a></div>' + branch(sideView, "", 0);
+      '<a href="#" data-view="database" class="' + (sideView === "database" ? "on" : "") + '">Database</a></div>' + branch(sideView, "");
     side.setAttribute("data-view", sideView);
     side.setAttribute("data-links", String(side.querySelectorAll("a.leaf").length));
   }
@@ -317,7 +322,7 @@
       $("results").hidden = true;
       current = decodeURIComponent(rest[0]);
       var n = byId[current];
-      if (n) openPath(sideView, sideView === "project" ? (n.type === "test" ? n.pkg + "/tests" : n.folder) : n.schema);
+      if (n && place(sideView, n)) openPath(sideView, place(sideView, n));
       done = showNode(current, rest[1] ? decodeURIComponent(rest[1]) : null);
     } else if (h.indexOf("folder/") === 0) {
       var f = location.hash.replace(/^#!?\/folder\//, "").split("/");

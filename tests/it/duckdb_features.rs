@@ -172,6 +172,19 @@ fn profile_keys_are_checked() {
 }
 
 #[test]
+fn a_target_of_an_engine_strata_lacks_is_located() {
+    let p = TestProject::fixture("duckdb_features");
+    let profiles = p.read("profiles.yml");
+    p.write("profiles.yml", &profiles.replace("type: duckdb", "type: postgres"));
+    let out = p.run(&["build"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    let err = p.normalize(&out.stderr);
+    assert!(err.contains("error[E0306]: target 'dev' has type 'postgres'; strata runs on DuckDB only"), "{err}");
+    assert!(err.contains("--> profiles.yml:5:") && err.contains("help: set `type: duckdb`"), "{err}");
+    assert!(!p.root.join("ddb.duckdb").exists(), "nothing ran");
+}
+
+#[test]
 fn an_external_model_with_no_format_stops_before_anything_runs() {
     let p = TestProject::fixture("duckdb_features");
     p.write(

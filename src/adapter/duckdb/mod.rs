@@ -226,9 +226,6 @@ impl Adapter for DuckDb {
         c.execute_batch(&self.session).map_err(err)?;
         Ok(Arc::new(DuckConn { conn: Mutex::new(c), interrupted: Default::default() }))
     }
-    fn type_name(&self) -> &'static str {
-        "duckdb"
-    }
 }
 
 /// One DuckDB connection.
