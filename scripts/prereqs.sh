@@ -6,7 +6,10 @@
 #   - a C/C++ compiler: the bundled DuckDB (with parquet, json and ICU) is C++ built by cargo;
 #   - python3 with the duckdb and pandas packages: python models run in the user's Python
 #     (example_project has one; tests/it/python.rs runs them);
-#   - chromium (tests only): the docs site's browser test.
+#   - protoc: the Spark engine's Spark Connect client generates its gRPC code when it is built;
+#   - chromium (tests only): the docs site's browser test;
+#   - Java 17 and pyspark (tests only): tests/it/spark.rs starts a local Spark cluster
+#     (scripts/spark-local.sh) from the jars pyspark ships.
 
 as_root() {
   if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null 2>&1; then sudo "$@"; else
@@ -47,6 +50,21 @@ ensure_python() {
     # Debian's own python3 refuses user installs unless told (PEP 668).
     "$py" -m pip install --quiet duckdb pandas 2>/dev/null ||
       "$py" -m pip install --quiet --break-system-packages duckdb pandas
+  fi
+}
+
+ensure_protoc() {
+  if ! command -v protoc >/dev/null 2>&1 && [ -z "${PROTOC:-}" ]; then apt_install protobuf-compiler; fi
+}
+
+# What scripts/spark-local.sh needs: Java 17 and the pyspark package (Spark's jars).
+ensure_spark() {
+  if ! command -v java >/dev/null 2>&1; then apt_install openjdk-17-jre-headless; fi
+  if ! python3 -c 'import pyspark' >/dev/null 2>&1; then
+    echo "strata setup: installing the pyspark Python package (PyPI, Spark's jars)" >&2
+    python3 -m pip --version >/dev/null 2>&1 || apt_install python3-pip
+    python3 -m pip install --quiet 'pyspark>=4,<5' 2>/dev/null ||
+      python3 -m pip install --quiet --break-system-packages 'pyspark>=4,<5'
   fi
 }
 

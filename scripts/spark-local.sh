@@ -73,8 +73,8 @@ start() {
     running "$WORKER" "$i" || "$DAEMON" start "$WORKER" "$i" --host 127.0.0.1 --webui-port $((UI_PORT + i)) \
       --cores 1 --memory 1g --work-dir "$STATE/work" "$MASTER_URL"
   done
-  wait_for 90 two_workers || {
-    echo "spark-local: the workers did not register with the master within 90 s (logs: $SPARK_LOG_DIR)" >&2
+  wait_for 300 two_workers || {
+    echo "spark-local: the workers did not register with the master within 300 s (logs: $SPARK_LOG_DIR)" >&2
     exit 1
   }
   if ! running "$CONNECT" 1; then
@@ -88,10 +88,11 @@ start() {
       --conf "spark.sql.warehouse.dir=$STATE/warehouse" \
       --conf "spark.hadoop.javax.jdo.option.ConnectionURL=$derby" \
       --conf "spark.sql.sources.partitionOverwriteMode=dynamic" \
+      --conf "spark.sql.session.timeZone=UTC" \
       --conf "spark.ui.port=$((UI_PORT + 10))"
   fi
-  wait_for 120 listening "$CONNECT_PORT" || {
-    echo "spark-local: the Connect server is not listening on $CONNECT_PORT after 120 s (logs: $SPARK_LOG_DIR)" >&2
+  wait_for 300 listening "$CONNECT_PORT" || {
+    echo "spark-local: the Connect server is not listening on $CONNECT_PORT after 300 s (logs: $SPARK_LOG_DIR)" >&2
     exit 1
   }
   echo "sc://127.0.0.1:$CONNECT_PORT"

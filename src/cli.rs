@@ -13,7 +13,7 @@ use std::path::PathBuf;
 #[command(
     name = "strata",
     version,
-    about = "A dbt-compatible SQL transformation compiler for DuckDB",
+    about = "A dbt-compatible SQL transformation compiler for DuckDB and Apache Spark",
     propagate_version = true
 )]
 pub struct Cli {

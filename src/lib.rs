@@ -1,4 +1,4 @@
-//! strata: a dbt-compatible SQL transformation compiler for DuckDB.
+//! strata: a dbt-compatible SQL transformation compiler for DuckDB and Apache Spark.
 //!
 //! The pipeline, each arrow a plain data type so each stage can be tested alone:
 //! `cli` (argv → `Settings`) → `project::load` (files → `Project`) → `parse` (`Project` →

@@ -119,8 +119,15 @@ pub fn plan_jobs(m: &Manifest, dag: &Dag, plan: &[String], audit: bool) -> Vec<J
                 continue;
             }
             let Some(target) = t.test.as_ref().and_then(|x| x.attached_node.clone()) else { continue };
+            // A table whose files live at a fixed place (`location_root`) cannot be staged under
+            // another name, whose files would be another place's: it is built in place and its
+            // tests run after it, as in dbt.
             let auditable = in_plan.contains(&target)
-                && node(&target).is_some_and(|n| AUDITABLE.contains(&n.materialized().as_str()) && !n.is_microbatch());
+                && node(&target).is_some_and(|n| {
+                    AUDITABLE.contains(&n.materialized().as_str())
+                        && !n.is_microbatch()
+                        && n.config.get_str("location_root").is_none()
+                });
             if !auditable {
                 continue;
             }
@@ -614,12 +621,15 @@ fn run_test(env: &Env, node: &Node, overrides: Option<Arc<Overrides>>) -> NodeRe
             }
             _ => String::new(),
         };
+        // `create or replace table` is not every engine's (Spark's parquet tables): drop, create.
+        let replace = if as_view {
+            format!("create or replace view {}", rel.render())
+        } else {
+            format!("drop table if exists {rel};\ncreate table {rel}", rel = rel.render())
+        };
         let store = format!(
-            "create schema if not exists {}.{};\n{drop}create {} {} as (\n{}\n)",
-            env.compiler.engine().dialect.quote(db),
-            env.compiler.engine().dialect.quote(schema),
-            if as_view { "or replace view" } else { "or replace table" },
-            rel.render(),
+            "create schema if not exists {};\n{drop}{replace} as (\n{}\n)",
+            rel.dialect.schema_name(db, schema),
             sql.trim_end()
         );
         if let Err(e) = conn.execute(&store) {

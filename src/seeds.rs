@@ -21,9 +21,10 @@ pub struct SeedColumn {
 }
 
 /// The cast from the raw text of column `i`: `""`/`null` become NULL, numbers lose `,` separators.
-fn cast_expr(i: usize, ty: &str, inferred_number: bool) -> String {
-    let raw = format!("\"column{i}\"");
-    let value = if ty.eq_ignore_ascii_case("VARCHAR") || ty.eq_ignore_ascii_case("TEXT") {
+fn cast_expr(i: usize, ty: &str, inferred_number: bool, dialect: &Dialect) -> String {
+    let raw = dialect.quote(&format!("column{i}"));
+    let text = ["VARCHAR", "TEXT", "STRING"].iter().any(|t| ty.eq_ignore_ascii_case(t));
+    let value = if text {
         raw.clone()
     } else if inferred_number {
         format!("cast(replace(trim({raw}), ',', '') as {ty})")
@@ -139,6 +140,22 @@ pub fn quoted_newlines(csv_text: &str) -> bool {
     false
 }
 
+/// A seed's rows as SQL row values `('a', 'b', NULL)` (every value a string literal, a missing
+/// field NULL), in batches of at most `batch` rows joined by `, `: what an engine that loads
+/// seeds with `insert ... values` inserts into the raw text columns.
+pub fn value_batches(csv_text: &str, delimiter: u8, dialect: &Dialect, batch: usize) -> Result<Vec<String>, String> {
+    let mut rdr = csv::ReaderBuilder::new().delimiter(delimiter).flexible(true).from_reader(csv_text.as_bytes());
+    let width = rdr.headers().map_err(|e| e.to_string())?.len();
+    let mut rows = vec![];
+    for rec in rdr.records() {
+        let rec = rec.map_err(|e| e.to_string())?;
+        let vals: Vec<String> =
+            (0..width).map(|i| rec.get(i).map(|v| dialect.literal(v)).unwrap_or_else(|| "NULL".into())).collect();
+        rows.push(format!("({})", vals.join(", ")));
+    }
+    Ok(rows.chunks(batch.max(1)).map(|c| c.join(",\n")).collect())
+}
+
 /// Read a seed's header and rows and decide its columns.
 pub fn columns(
     csv_text: &str,
@@ -176,9 +193,9 @@ pub fn columns(
             let kind = infer(&refs);
             let ty = match overrides.get(name).and_then(|v| v.as_str()) {
                 Some(t) => t.to_string(),
-                None => sql_type(kind).to_string(),
+                None => (dialect.seed_type)(sql_type(kind)).to_string(),
             };
-            let expr = cast_expr(i, &ty, matches!(kind, Kind::Number { .. }));
+            let expr = cast_expr(i, &ty, matches!(kind, Kind::Number { .. }), dialect);
             SeedColumn {
                 name: name.clone(),
                 quoted_name: if quote_cols { dialect.quote(name) } else { name.clone() },

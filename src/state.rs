@@ -87,7 +87,7 @@ pub fn source_marks(m: &Manifest, conn: &dyn Connection, run_id: &str, content: 
         };
         let mark = match &s.table.loaded_at_field {
             Some(f) => {
-                first(&format!("select cast(max({f}) as varchar) from {}", s.relation)).map(|v| format!("loaded:{v}"))
+                first(&format!("select cast(max({f}) as string) from {}", s.relation)).map(|v| format!("loaded:{v}"))
             }
             None if content && s.relation.external.is_none() => {
                 conn.content_fingerprint(&s.relation.render()).ok().flatten().map(|v| format!("content:{v}"))

@@ -29,6 +29,8 @@
 //!   static analysis parses with; and its built-in macros, `templates/<name>/*.sql`, loaded after
 //!   the shared `default__` ones of `templates/`.
 //!
+//! The Spark engine (`adapter::spark`) talks to a cluster through Spark Connect.
+//!
 //! Adding an engine is a module here (its `Engine`, `Dialect`, settings and `Connection`), its
 //! entries in [`ENGINES`] and [`EngineTarget`], and its templates folder. dbt-duckdb's own
 //! features (the external materialization, python models, secrets, attached databases) are
@@ -38,6 +40,7 @@
 
 pub mod constraints;
 pub mod duckdb;
+pub mod spark;
 pub mod target;
 
 pub use target::{EngineTarget, Locate, ReadTarget, Target};
@@ -204,15 +207,56 @@ pub struct Dialect {
     pub schemas_sql: fn(&str) -> String,
     /// The query listing a schema's relations: name, and type (`VIEW` for views).
     pub relations_sql: fn(&str, &str) -> String,
-    /// Rename relation `from` (rendered), a `table` or `view`, to the name `to` in its schema.
-    pub rename_sql: fn(&str, &str, &str) -> String,
+    /// Rename relation `from` (rendered), a `table` or `view` in `schema`, to the name `to`.
+    pub rename_sql: fn(&str, &str, &str, &str) -> String,
     /// Statements (separated by `;`) run as one transaction, where the engine has them: a
     /// failed publish leaves the relation as it was.
     pub transaction_sql: fn(&str) -> String,
+    /// Whether relations are written with their database (`db.schema.name`); Spark writes
+    /// `schema.name`, its schema being a database.
+    pub writes_database: bool,
+    /// Whether seeds are loaded from their rows inlined in SQL (`rows` in the seed
+    /// materialization) rather than read from the CSV file by the database.
+    pub inline_seeds: bool,
+    /// The engine's name for a seed column type strata infers (`INTEGER`, `DOUBLE`, `DATE`,
+    /// `TIMESTAMP`, `BOOLEAN`, `VARCHAR`).
+    pub seed_type: fn(&'static str) -> &'static str,
+    /// The SQL function that fails a statement with a message (`error`, `raise_error`).
+    pub raise_error: &'static str,
+    /// A node's config the engine cannot build, found when the project is parsed (before
+    /// anything runs): the config key to point at, the message and a help line.
+    pub config_problem: fn(&NodeShape) -> Option<ConfigProblem>,
     /// The dialect static analysis parses compiled SQL with.
     pub analysis: crate::sql::Flavor,
     /// The engine's built-in macros, `(path, text)`: `templates/<name>/*.sql`, embedded.
     pub macros: &'static [(&'static str, &'static str)],
+}
+
+/// What [`Dialect::config_problem`] looks at: a node's resource type (`model`, `snapshot`...),
+/// language, materialization, incremental strategy and `file_format`.
+#[derive(Debug, Clone, Copy)]
+pub struct NodeShape<'a> {
+    /// `model`, `seed`, `snapshot`, ...
+    pub resource_type: &'a str,
+    /// `sql` or `python`.
+    pub language: &'a str,
+    /// The materialization.
+    pub materialized: &'a str,
+    /// `incremental_strategy`, when set.
+    pub strategy: Option<&'a str>,
+    /// `file_format`, when set.
+    pub file_format: Option<&'a str>,
+}
+
+/// A config the engine cannot build: the key to point at, the message and a help line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigProblem {
+    /// The config key the diagnostic points at.
+    pub key: &'static str,
+    /// What is wrong.
+    pub message: String,
+    /// What to do.
+    pub help: String,
 }
 
 impl Dialect {
@@ -224,13 +268,22 @@ impl Dialect {
     pub fn literal(&self, s: &str) -> String {
         (self.literal)(s)
     }
-    /// `alter <kind> <from> rename to <to>`, in the engine's words.
-    pub fn rename(&self, kind: &str, from: &str, to: &str) -> String {
-        (self.rename_sql)(kind, from, to)
+    /// `alter <kind> <from> rename to <to>` (`from` in `schema`), in the engine's words.
+    pub fn rename(&self, kind: &str, from: &str, schema: &str, to: &str) -> String {
+        (self.rename_sql)(kind, from, schema, to)
     }
     /// `body` as one transaction.
     pub fn transaction(&self, body: &str) -> String {
         (self.transaction_sql)(body)
+    }
+    /// A schema as written in `create schema`: `"db"."schema"`, or `` `schema` `` on an engine
+    /// that does not write databases.
+    pub fn schema_name(&self, database: &str, schema: &str) -> String {
+        if self.writes_database && !database.is_empty() {
+            format!("{}.{}", self.quote(database), self.quote(schema))
+        } else {
+            self.quote(schema)
+        }
     }
     /// The prefixes `adapter.dispatch` tries, in order.
     pub fn dispatch_prefixes(&self) -> [&'static str; 2] {
@@ -292,7 +345,7 @@ pub struct Engine {
 }
 
 /// The engines, by the profile `type` that selects them.
-pub const ENGINES: &[Engine] = &[duckdb::ENGINE];
+pub const ENGINES: &[Engine] = &[duckdb::ENGINE, spark::ENGINE];
 
 /// The engine of a profile `type`.
 pub fn engine(type_name: &str) -> Option<&'static Engine> {

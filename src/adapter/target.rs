@@ -36,6 +36,8 @@ pub struct Target {
 pub enum EngineTarget {
     /// DuckDB's keys.
     DuckDb(super::duckdb::Settings),
+    /// Spark's keys (Spark Connect).
+    Spark(super::spark::Settings),
 }
 
 impl Target {
@@ -43,6 +45,7 @@ impl Target {
     pub fn duckdb(&self) -> Option<&super::duckdb::Settings> {
         match &self.engine {
             EngineTarget::DuckDb(s) => Some(s),
+            EngineTarget::Spark(_) => None,
         }
     }
 }
@@ -52,6 +55,7 @@ impl Target {
     pub fn jinja_keys(&self) -> Vec<(&'static str, Json)> {
         match &self.engine {
             EngineTarget::DuckDb(s) => vec![("path", Json::from(s.path.clone()))],
+            EngineTarget::Spark(s) => vec![("host", Json::from(s.host.clone())), ("port", Json::from(s.port))],
         }
     }
 }

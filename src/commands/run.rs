@@ -130,7 +130,7 @@ impl RunCommand<'_> {
         schemas.sort();
         schemas.dedup();
         for (d, s) in &schemas {
-            let sql = format!("create schema if not exists {}.{}", dialect.quote(d), dialect.quote(s));
+            let sql = format!("create schema if not exists {}", dialect.schema_name(d, s));
             if let Err(e) = self.conn.execute(&sql) {
                 self.printer.diagnostics(&[Diagnostic::error("E0802", format!("cannot create schema {d}.{s}: {e}"))]);
                 return Err(2);

@@ -530,7 +530,8 @@ fn python_node(mut node: Node) -> Result<Parsed, Vec<Diagnostic>> {
     {
         node.config.set("materialized", Json::String("table".into()));
     }
-    let warnings = unknown_config_keys(&node, &in_file);
+    let mut warnings = unknown_config_keys(&node, &in_file);
+    warnings.extend(engine_config_problem(&node));
     node.refs = calls.refs.into_iter().map(|(package, name)| RefCall::new(package, name)).collect();
     node.sources = calls.sources;
     Ok((node, warnings))
@@ -870,6 +871,7 @@ fn parse_file(p: &Pending, engine: &Engine, globals: &Arc<Globals>) -> Result<Pa
     if let Some(d) = microbatch_config_problem(&node) {
         warnings.push(d);
     }
+    warnings.extend(engine_config_problem(&node));
     node.refs = out.refs;
     node.sources = out.sources;
     Ok((node, warnings))
@@ -1606,6 +1608,36 @@ fn microbatch_config_problem(n: &Node) -> Option<Diagnostic> {
         None => Span::file_only(n.patch_path.clone().unwrap_or_else(|| n.original_file_path.clone())),
     };
     Some(Diagnostic::error("E0704", msg).with_span(span).with_help(help))
+}
+
+/// A config the target's engine cannot build (for Spark: dbt-duckdb's materializations, and
+/// what needs MERGE), located at the key in the model's file.
+fn engine_config_problem(n: &Node) -> Option<Diagnostic> {
+    if !n.config.enabled() {
+        return None;
+    }
+    let materialized = n.materialized();
+    let strategy = n.config.get_str("incremental_strategy");
+    let file_format = n.config.get_str("file_format");
+    let shape = crate::adapter::NodeShape {
+        resource_type: n.resource_type.as_str(),
+        language: if n.language == crate::parse::Language::Python { "python" } else { "sql" },
+        materialized: &materialized,
+        strategy: strategy.as_deref(),
+        file_format: file_format.as_deref(),
+    };
+    let p = (n.relation.dialect.config_problem)(&shape)?;
+    let at = n.raw_code.find(p.key).map(|i| (i, p.key.len())).or_else(|| n.raw_code.find("config(").map(|i| (i, 6)));
+    let span = match at {
+        Some((i, len)) => Span::from_offsets(&n.original_file_path, &n.raw_code, i, i + len),
+        None => Span::file_only(n.patch_path.clone().unwrap_or_else(|| n.original_file_path.clone())),
+    };
+    Some(
+        Diagnostic::error("E0706", format!("{}: {}", n.name, p.message))
+            .with_span(span)
+            .with_note(format!("the target's engine is {}", n.relation.dialect.name))
+            .with_help(p.help),
+    )
 }
 
 /// The property file and YAML path of an exposure.

@@ -66,6 +66,10 @@ pub const KNOWN_CONFIG_KEYS: &[&str] = &[
     "location",
     "format",
     "partition_by",
+    // dbt-spark's table layout.
+    "clustered_by",
+    "buckets",
+    "location_root",
     "options",
     "overwrite",
     "plugin",

@@ -168,6 +168,14 @@ impl<'a> NodeBuild<'a> {
             ));
             self.extra.push(("delimiter".into(), Value::from(node.relation.dialect.literal(&delim))));
             self.extra.push(("parallel".into(), Value::from(!crate::seeds::quoted_newlines(&text))));
+            if node.relation.dialect.inline_seeds {
+                let batch = node.config.get("batch_size").and_then(|v| v.as_u64()).unwrap_or(1000) as usize;
+                let batches =
+                    crate::seeds::value_batches(&text, delim_byte, node.relation.dialect, batch).map_err(|e| {
+                        format!("Compilation Error in seed {} ({}): {e}", node.name, node.original_file_path)
+                    })?;
+                self.extra.push(("row_batches".into(), Value::from(batches)));
+            }
         } else if node.language == crate::parse::Language::Python {
             let mat = node.materialized();
             if !crate::pymodel::MATERIALIZATIONS.contains(&mat.as_str()) {
@@ -455,7 +463,12 @@ impl<'a> NodeBuild<'a> {
                 st = st.render()
             ));
         } else {
-            publish.push_str(&rel.dialect.rename("table", &st.render(), rel.identifier.as_deref().unwrap_or("")));
+            publish.push_str(&rel.dialect.rename(
+                "table",
+                &st.render(),
+                st.schema.as_deref().unwrap_or(""),
+                rel.identifier.as_deref().unwrap_or(""),
+            ));
         }
         if let Err(e) = conn.execute(&rel.dialect.transaction(&publish)) {
             conn.rollback();

@@ -147,6 +147,9 @@ pub fn analyze(sql: &str, flavor: Flavor, catalog: &dyn Catalog) -> Result<Analy
             columns = a.query(q, &HashMap::new(), None);
         }
     }
+    if flavor == Flavor::SparkSql {
+        a.problems.extend(foreign_functions(&statements, DUCKDB_ONLY, "DuckDB's", "Spark"));
+    }
     let marked = columns.iter().any(|c| c.name == OPEN);
     let (columns, open) = split_open(columns);
     let columns =
@@ -154,6 +157,57 @@ pub fn analyze(sql: &str, flavor: Flavor, catalog: &dyn Catalog) -> Result<Analy
     let mut open: Vec<String> = open.into_iter().collect();
     open.sort();
     Ok(Analysis { columns, complete: a.complete && !marked, open, problems: a.problems })
+}
+
+/// Functions DuckDB has and Spark SQL does not, with Spark's way of doing the same where there
+/// is one: a model written for DuckDB that calls one fails on Spark.
+const DUCKDB_ONLY: &[(&str, &str)] = &[
+    ("arbitrary", "use first() or any_value()"),
+    ("array_length", "use size()"),
+    ("epoch", "use unix_seconds()"),
+    ("epoch_ms", "use unix_millis()"),
+    ("epoch_us", "use unix_micros()"),
+    ("list_aggr", "use aggregate() over the array"),
+    ("list_value", "use array()"),
+    ("len", "use length() or size()"),
+    ("read_csv", "read files with a table `using csv location '...'`"),
+    ("read_csv_auto", "read files with a table `using csv location '...'`"),
+    ("read_json", "read files with a table `using json location '...'`"),
+    ("read_parquet", "read files with a table `using parquet location '...'` or parquet.`path`"),
+    ("regexp_matches", "use rlike or regexp()"),
+    ("strftime", "use date_format()"),
+    ("strptime", "use to_timestamp()"),
+    ("string_split", "use split()"),
+    ("str_split", "use split()"),
+    ("struct_pack", "use named_struct()"),
+    ("to_seconds", "use make_interval(0, 0, 0, 0, 0, 0, n) or timestampadd(SECOND, n, ts)"),
+    ("to_days", "use make_interval(0, 0, 0, n) or date_add()"),
+    ("today", "use current_date()"),
+];
+
+/// Every call of a function in `table` (name, help), as a problem: `<whose> function <name>
+/// does not exist on <engine>`.
+fn foreign_functions(statements: &[Statement], table: &[(&str, &str)], whose: &str, engine: &str) -> Vec<Problem> {
+    let mut out = vec![];
+    for st in statements {
+        let _ = visit_expressions(st, |x| {
+            if let Expr::Function(f) = x {
+                let name = f.name.to_string().to_lowercase();
+                if let Some((_, help)) = table.iter().find(|(n, _)| *n == name) {
+                    let s = f.name.span().start;
+                    out.push(Problem {
+                        message: format!("function {name}() is {whose} and does not exist on {engine}"),
+                        line: s.line as usize,
+                        col: s.column as usize,
+                        len: name.len(),
+                        help: Some(help.to_string()),
+                    });
+                }
+            }
+            ControlFlow::Continue::<()>(())
+        });
+    }
+    out
 }
 
 fn parse_failure(msg: &str) -> ParseFailure {

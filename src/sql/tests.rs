@@ -118,3 +118,23 @@ fn lineage_of_fixture_queries() {
     }
     insta::assert_snapshot!(out);
 }
+
+#[test]
+fn spark_analysis_points_at_duckdb_only_functions() {
+    let sql =
+        "select order_id,\n  strftime(ordered_at, '%Y') as y,\n  date_format(ordered_at, 'yyyy') as z\nfrom orders";
+    let a = analyze(sql, Flavor::SparkSql, &catalog()).unwrap();
+    let problems: Vec<(String, usize, usize, Option<String>)> =
+        a.problems.iter().map(|p| (p.message.clone(), p.line, p.col, p.help.clone())).collect();
+    assert_eq!(
+        problems,
+        vec![(
+            "function strftime() is DuckDB's and does not exist on Spark".to_string(),
+            2,
+            3,
+            Some("use date_format()".to_string())
+        )]
+    );
+    // The same SQL analysed as DuckDB's has no such problem.
+    assert!(analyze(sql, Flavor::DuckDb, &catalog()).unwrap().problems.is_empty());
+}

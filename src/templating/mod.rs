@@ -1049,7 +1049,10 @@ fn fn_source(state: &State, source: String, table: String) -> Result<Value, Erro
     }
 }
 
-fn fn_var(state: &State, name: String, default: Option<Value>) -> Result<Value, Error> {
+/// `var(name[, default])`; a default of `none` is a default (Option<Value> would read it as none
+/// given, so the arguments are taken as written).
+fn fn_var(state: &State, name: String, default: minijinja::value::Rest<Value>) -> Result<Value, Error> {
+    let default = default.0.into_iter().next();
     let rs = render_state(state)?;
     let g = &rs.globals;
     if let Some(v) = rs.node.overrides.as_ref().and_then(|o| o.vars.get(&name)) {
@@ -1442,7 +1445,12 @@ impl Object for AdapterObj {
                                 "adapter.rename_relation() needs to_relation",
                             ));
                         };
-                        self.dialect.rename(kind, &r.to_string(), to.identifier.as_deref().unwrap_or_default())
+                        self.dialect.rename(
+                            kind,
+                            &r.to_string(),
+                            r.schema.as_deref().unwrap_or_default(),
+                            to.identifier.as_deref().unwrap_or_default(),
+                        )
                     }
                 };
                 run_sql(&rs, &sql, false)?;
@@ -1460,16 +1468,9 @@ impl Object for AdapterObj {
                 if !rs.executes() {
                     return Ok(Value::from(()));
                 }
-                let schema = match &r.database {
-                    Some(d) => {
-                        format!(
-                            "{}.{}",
-                            self.dialect.quote(d),
-                            self.dialect.quote(r.schema.as_deref().unwrap_or_default())
-                        )
-                    }
-                    None => self.dialect.quote(r.schema.as_deref().unwrap_or_default()),
-                };
+                let schema = self
+                    .dialect
+                    .schema_name(r.database.as_deref().unwrap_or_default(), r.schema.as_deref().unwrap_or_default());
                 let sql = if method == "create_schema" {
                     format!("create schema if not exists {schema}")
                 } else {

@@ -64,7 +64,8 @@ impl Relation {
         if self.kind.as_deref() == Some("cte") {
             return self.identifier.clone().unwrap_or_default();
         }
-        [&self.database, &self.schema, &self.identifier]
+        let database = if self.dialect.writes_database { &self.database } else { &None };
+        [database, &self.schema, &self.identifier]
             .iter()
             .filter_map(|p| p.as_ref())
             .map(|p| self.dialect.quote(p))

@@ -60,16 +60,17 @@ const SIGNAL: &str = "strata-test-result:";
 pub fn signalling_sql(node: &Node, main_sql: &str) -> String {
     let Thresholds { fail_calc, warn_if, error_if, limit } = Thresholds::of(node);
     let plain = |t: &str| t.split_whitespace().collect::<String>() == "!=0";
+    let error = node.relation.dialect.raise_error;
     if fail_calc.trim() == "count(*)" && plain(&warn_if) && plain(&error_if) {
         // The usual test: both flags are `failures != 0`, so the count alone is the signal.
         return format!(
-            "select error('{SIGNAL}' || count(*))\n    from (\n{}{limit}\n    ) dbt_internal_test\n    having count(*) != 0",
+            "select {error}('{SIGNAL}' || count(*))\n    from (\n{}{limit}\n    ) dbt_internal_test\n    having count(*) != 0",
             main_sql.trim_end()
         );
     }
-    let v = |e: &str| format!("coalesce(cast({e} as varchar), 'null')");
+    let v = |e: &str| format!("coalesce(cast({e} as string), 'null')");
     format!(
-        "select error('{SIGNAL}' || {} || ':' || {} || ':' || {})\n    from (\n{}{limit}\n    ) dbt_internal_test\n    having coalesce(({fail_calc}) != 0 or (({fail_calc}) {warn_if}) or (({fail_calc}) {error_if}), false)",
+        "select {error}('{SIGNAL}' || {} || ':' || {} || ':' || {})\n    from (\n{}{limit}\n    ) dbt_internal_test\n    having coalesce(({fail_calc}) != 0 or (({fail_calc}) {warn_if}) or (({fail_calc}) {error_if}), false)",
         v(&fail_calc),
         v(&format!("(({fail_calc}) {warn_if})")),
         v(&format!("(({fail_calc}) {error_if})")),
@@ -79,7 +80,8 @@ pub fn signalling_sql(node: &Node, main_sql: &str) -> String {
 
 /// The (failures, should_warn, should_error) a [`signalling_sql`] error carries, if it is one.
 pub fn read_signal(message: &str) -> Option<(i64, bool, bool)> {
-    let rest = &message[message.find(SIGNAL)? + SIGNAL.len()..];
+    // The signal is one word; the engine may add to the message after it (Spark: ` SQLSTATE: P0001`).
+    let rest = message[message.find(SIGNAL)? + SIGNAL.len()..].split_whitespace().next().unwrap_or_default();
     let mut parts = rest.splitn(3, ':');
     let failures = parts.next()?.trim();
     let failures = failures.parse::<i64>().ok().or_else(|| failures.parse::<f64>().ok().map(|f| f as i64)).unwrap_or(0);
@@ -134,7 +136,7 @@ pub fn preflight(
     let m = compiler.manifest();
     let conn = match adapter.connect() {
         Ok(c) => c,
-        Err(e) => return vec![Diagnostic::error("E0801", format!("cannot connect to DuckDB: {e}"))],
+        Err(e) => return vec![Diagnostic::error("E0801", format!("cannot connect to the database: {e}"))],
     };
     let mut schemas = unit::Schemas::new(compiler, conn);
     let tables: Vec<&Relation> = plan
@@ -367,6 +369,13 @@ mod tests {
         let plain = signalling_sql(&test_node(&[]), "select 1");
         assert!(plain.contains("error('strata-test-result:' || count(*))") && plain.ends_with("having count(*) != 0"));
         assert_eq!(read_signal("Invalid Input Error: strata-test-result:2"), Some((2, true, true)));
+        // Spark's raise_error adds the SQL state after the signal.
+        let spark = "[USER_RAISED_EXCEPTION] strata-test-result:2 SQLSTATE: P0001";
+        assert_eq!(read_signal(spark), Some((2, true, true)));
+        assert_eq!(
+            read_signal("[USER_RAISED_EXCEPTION] strata-test-result:0:false:false SQLSTATE: P0001"),
+            Some((0, false, false))
+        );
     }
 
     #[test]

@@ -284,29 +284,16 @@ impl<'a> Schemas<'a> {
 
     /// Column names and SQL types of a query, without running it.
     pub fn describe(&self, sql: &str) -> Result<Schema, String> {
-        let t = self
-            .conn
-            .query(
-                &format!("describe select * from (\n{}\n) as strata_describe", sql.trim_end().trim_end_matches(';')),
-                None,
-            )
-            .map_err(|e| e.to_string())?;
-        let name = t.columns.iter().position(|c| c == "column_name").unwrap_or(0);
-        let ty = t.columns.iter().position(|c| c == "column_type").unwrap_or(1);
-        Ok(t.rows
-            .iter()
-            .map(|r| {
-                let s = |i: usize| r.get(i).and_then(Json::as_str).unwrap_or_default().to_string();
-                (s(name), Some(s(ty)))
-            })
-            .collect())
+        let query = format!("select * from (\n{}\n) as strata_describe", sql.trim_end().trim_end_matches(';'));
+        let cols = self.conn.describe(&query).map_err(|e| e.to_string())?;
+        Ok(cols.into_iter().map(|c| (c.name, Some(c.data_type))).collect())
     }
 }
 
 fn empty_select(d: &Dialect, schema: &Schema) -> String {
     let cols: Vec<String> = schema
         .iter()
-        .map(|(c, t)| format!("cast(null as {}) as {}", t.as_deref().unwrap_or("varchar"), d.quote(c)))
+        .map(|(c, t)| format!("cast(null as {}) as {}", t.as_deref().unwrap_or("string"), d.quote(c)))
         .collect();
     format!("select {} where false", cols.join(", "))
 }

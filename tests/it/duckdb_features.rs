@@ -179,8 +179,11 @@ fn a_target_of_an_engine_strata_lacks_is_located() {
     let out = p.run(&["build"]);
     assert_eq!(out.code, 2, "{}", out.stderr);
     let err = p.normalize(&out.stderr);
-    assert!(err.contains("error[E0306]: target 'dev' has type 'postgres'; strata runs on DuckDB only"), "{err}");
-    assert!(err.contains("--> profiles.yml:5:") && err.contains("help: set `type: duckdb`"), "{err}");
+    assert!(
+        err.contains("error[E0306]: target 'dev' has type 'postgres'; strata runs on DuckDB or Spark only"),
+        "{err}"
+    );
+    assert!(err.contains("--> profiles.yml:5:") && err.contains("help: set `type: duckdb` or `type: spark`"), "{err}");
     assert!(!p.root.join("ddb.duckdb").exists(), "nothing ran");
 }
 

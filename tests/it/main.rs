@@ -17,6 +17,7 @@ mod microbatch;
 mod packages;
 mod schema;
 mod snapshots_e2e;
+mod spark;
 mod state;
 mod testing;
 mod util;

@@ -1,4 +1,4 @@
-{{ config(post_hook="create or replace view {{ this.database }}.{{ this.schema }}.latest_revenue_day as select * from {{ this }} order by order_date desc limit 1") }}
+{{ config(post_hook="create or replace view {{ this.incorporate(path={'identifier': 'latest_revenue_day'}) }} as select * from {{ this }} order by order_date desc limit 1") }}
 
 select
     order_date,

@@ -177,8 +177,13 @@ pub const DIALECT: super::Dialect = super::Dialect {
             lit(schema)
         )
     },
-    rename_sql: |kind, from, to| format!("alter {kind} {from} rename to {}", quote_ident(to)),
+    rename_sql: |kind, from, _schema, to| format!("alter {kind} {from} rename to {}", quote_ident(to)),
     transaction_sql: |body| format!("begin transaction;\n{body};\ncommit"),
+    writes_database: true,
+    inline_seeds: false,
+    seed_type: |generic| generic,
+    raise_error: "error",
+    config_problem: |_| None,
     analysis: crate::sql::Flavor::DuckDb,
     macros: &[("templates/duckdb/macros.sql", include_str!("../../../templates/duckdb/macros.sql"))],
 };
@@ -201,6 +206,7 @@ pub const ENGINE: super::Engine = super::Engine {
 fn settings(target: &Target) -> &Settings {
     match &target.engine {
         super::EngineTarget::DuckDb(s) => s,
+        _ => unreachable!("the DuckDB engine opens DuckDB targets only"),
     }
 }
 
