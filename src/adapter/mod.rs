@@ -118,6 +118,32 @@ impl Table {
     }
 }
 
+/// A date given as days since 1970-01-01, as `YYYY-MM-DD` (how every engine's rows show dates).
+pub fn iso_date(days: i64) -> String {
+    chrono::NaiveDate::from_ymd_opt(1970, 1, 1)
+        .and_then(|e| e.checked_add_signed(chrono::Duration::days(days)))
+        .map(|d| d.format("%Y-%m-%d").to_string())
+        .unwrap_or_else(|| days.to_string())
+}
+
+/// A timestamp given as microseconds since the epoch (UTC), as `YYYY-MM-DD HH:MM:SS[.ffffff]`.
+pub fn iso_timestamp(micros: i64) -> String {
+    match chrono::DateTime::from_timestamp_micros(micros) {
+        Some(dt) if dt.timestamp_subsec_micros() == 0 => dt.naive_utc().format("%Y-%m-%d %H:%M:%S").to_string(),
+        Some(dt) => dt.naive_utc().format("%Y-%m-%d %H:%M:%S%.6f").to_string(),
+        None => micros.to_string(),
+    }
+}
+
+/// A profile value as a string: strings as written, numbers as their text.
+pub fn json_str(v: &Json) -> Option<String> {
+    match v {
+        Json::String(s) => Some(s.clone()),
+        Json::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
 /// A column of a relation in the catalog.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Column {

@@ -17,7 +17,8 @@ fn free_port() -> u16 {
 
 /// A local cluster, stopped when dropped.
 struct Cluster {
-    state: tempfile::TempDir,
+    /// The cluster's state folder, removed after `stop` (fields drop after `Drop::drop`).
+    _state: tempfile::TempDir,
     env: Vec<(String, String)>,
     connect_port: u16,
     /// The Connect server's application UI (its REST API).
@@ -41,7 +42,7 @@ impl Cluster {
             ("STRATA_SPARK_MASTER_PORT".to_string(), free_port().to_string()),
             ("STRATA_SPARK_UI_PORT".to_string(), ui.to_string()),
         ];
-        let cluster = Cluster { state, env, connect_port, app_ui_port: ui + 10 };
+        let cluster = Cluster { _state: state, env, connect_port, app_ui_port: ui + 10 };
         let out = cluster.script("start");
         assert!(
             out.status.success(),
@@ -69,24 +70,10 @@ impl Cluster {
 
     /// A connection through strata's own Spark engine.
     fn connect(&self) -> Arc<dyn Connection> {
-        let engine = strata::adapter::engine("spark").unwrap();
-        let raw =
-            serde_json::json!({"type": "spark", "host": "127.0.0.1", "port": self.connect_port, "schema": "default"});
-        let (engine_target, database) =
-            (engine.read_target)(raw.as_object().unwrap(), Path::new("."), &NoSpans).expect("spark target");
-        let target = strata::adapter::Target {
-            profile_name: "t".into(),
-            name: "t".into(),
-            adapter_type: "spark".into(),
-            schema: "default".into(),
-            database,
-            threads: 1,
-            raw: raw.as_object().unwrap().clone(),
-            profiles_file: Default::default(),
-            project_root: Default::default(),
-            engine: engine_target,
-        };
-        (engine.open)(&target).expect("open spark").connect().expect("connect")
+        connect(
+            "spark",
+            serde_json::json!({"type": "spark", "host": "127.0.0.1", "port": self.connect_port, "schema": "default"}),
+        )
     }
 
     /// GET a path of the Connect server application's REST API.
@@ -107,7 +94,6 @@ impl Drop for Cluster {
         if !out.status.success() {
             eprintln!("scripts/spark-local.sh stop: {}", String::from_utf8_lossy(&out.stderr));
         }
-        let _ = &self.state;
     }
 }
 
@@ -210,7 +196,8 @@ fn example_project_has_the_rows_of_its_duckdb_build(cluster: &Cluster, conn: &dy
 
     // The same rows in every relation, the web source and the post-hook's view included.
     let db = p.root.join("target/shop.duckdb");
-    let duck_conn = duckdb_connection(&db);
+    let duck_conn =
+        connect("duckdb", serde_json::json!({"type": "duckdb", "path": db.to_string_lossy(), "schema": "main"}));
     let mut pairs: Vec<(String, String)> =
         spark_built.iter().map(|(id, rel)| (duck_built[id].clone(), rel.clone())).collect();
     pairs.push(("\"shop\".\"web\".\"sessions\"".into(), "`web`.`sessions`".into()));
@@ -224,34 +211,30 @@ fn example_project_has_the_rows_of_its_duckdb_build(cluster: &Cluster, conn: &dy
     }
 }
 
-fn duckdb_connection(path: &Path) -> Arc<dyn Connection> {
-    let engine = strata::adapter::engine("duckdb").unwrap();
-    let raw = serde_json::json!({"type": "duckdb", "path": path.to_string_lossy()});
-    let (engine_target, database) =
-        (engine.read_target)(raw.as_object().unwrap(), Path::new("."), &NoSpans).expect("duckdb target");
+/// A connection through one of strata's engines to the target a profile output describes.
+fn connect(engine: &str, raw: Json) -> Arc<dyn Connection> {
+    let engine = strata::adapter::engine(engine).unwrap();
+    let raw = raw.as_object().unwrap().clone();
+    let (engine_target, database) = (engine.read_target)(&raw, Path::new("."), &NoSpans).expect("target");
     let target = strata::adapter::Target {
         profile_name: "t".into(),
         name: "t".into(),
-        adapter_type: "duckdb".into(),
-        schema: "main".into(),
+        adapter_type: engine.dialect.name.into(),
+        schema: raw["schema"].as_str().unwrap_or_default().into(),
         database,
         threads: 1,
-        raw: raw.as_object().unwrap().clone(),
+        raw,
         profiles_file: Default::default(),
         project_root: Default::default(),
         engine: engine_target,
     };
-    (engine.open)(&target).expect("open duckdb").connect().expect("connect")
+    (engine.open)(&target).expect("open").connect().expect("connect")
 }
 
 /// Rows of a query, each a line, in a new Spark session: a session keeps the file listing of a
 /// table it has read, and does not see what another session (strata's) wrote to it since.
 fn q(cluster: &Cluster, sql: &str) -> Vec<String> {
-    rows_of_query(cluster.connect().as_ref(), sql)
-}
-
-fn rows_of_query(conn: &dyn Connection, sql: &str) -> Vec<String> {
-    let t = conn.query(sql, None).unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let t = cluster.connect().query(sql, None).unwrap_or_else(|e| panic!("{sql}: {e}"));
     t.rows
         .iter()
         .map(|r| {

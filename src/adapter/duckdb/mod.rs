@@ -466,23 +466,12 @@ fn type_name(t: &duckdb::arrow::datatypes::DataType) -> String {
 }
 
 fn ts_string(unit: TimeUnit, v: i64) -> String {
-    let micros = match unit {
+    super::iso_timestamp(match unit {
         TimeUnit::Second => v.saturating_mul(1_000_000),
         TimeUnit::Millisecond => v.saturating_mul(1_000),
         TimeUnit::Microsecond => v,
         TimeUnit::Nanosecond => v / 1_000,
-    };
-    match chrono::DateTime::from_timestamp_micros(micros) {
-        Some(dt) => {
-            let naive = dt.naive_utc();
-            if naive.and_utc().timestamp_subsec_micros() == 0 {
-                naive.format("%Y-%m-%d %H:%M:%S").to_string()
-            } else {
-                naive.format("%Y-%m-%d %H:%M:%S%.6f").to_string()
-            }
-        }
-        None => v.to_string(),
-    }
+    })
 }
 
 /// A DuckDB value as JSON: numbers and booleans as themselves, dates and times as ISO strings.
@@ -509,12 +498,7 @@ fn to_json(v: DValue) -> Json {
         DValue::Timestamp(u, v) => Json::String(ts_string(u, v)),
         DValue::Text(s) | DValue::Enum(s) => Json::String(s),
         DValue::Blob(b) | DValue::Geometry(b) => Json::String(String::from_utf8_lossy(&b).to_string()),
-        DValue::Date32(d) => Json::String(
-            chrono::NaiveDate::from_ymd_opt(1970, 1, 1)
-                .and_then(|e| e.checked_add_signed(chrono::Duration::days(d as i64)))
-                .map(|d| d.format("%Y-%m-%d").to_string())
-                .unwrap_or_else(|| d.to_string()),
-        ),
+        DValue::Date32(d) => Json::String(super::iso_date(d as i64)),
         DValue::Time64(u, v) => {
             let s = ts_string(u, v);
             Json::String(s.split(' ').nth(1).unwrap_or(&s).to_string())

@@ -1,6 +1,7 @@
 //! A DuckDB target: dbt-duckdb's profile keys, the ones strata implements ([`SUPPORTED_KEYS`]) and
 //! the ones it does not (an error naming the key, never silence: [`UNSUPPORTED_KEYS`]).
 
+use super::super::json_str;
 use super::super::target::{EngineTarget, Locate, ReadTarget};
 use crate::diagnostics::Diagnostic;
 use serde_json::{Map, Value as Json};
@@ -199,14 +200,6 @@ fn attach_entry(item: &Json) -> Result<Attach, String> {
         read_only: m.get("read_only").and_then(Json::as_bool).unwrap_or(false),
         options: m.get("options").and_then(Json::as_object).cloned().unwrap_or_default(),
     })
-}
-
-fn json_str(v: &Json) -> Option<String> {
-    match v {
-        Json::String(s) => Some(s.clone()),
-        Json::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
 }
 
 /// DuckDB names the catalog of a database file after its stem; `:memory:` is `memory`.

@@ -367,32 +367,15 @@ fn cell(a: &dyn Array, i: usize) -> Json {
             let text = dt::Decimal128Type::format_decimal(v, 38, *s);
             text.parse::<f64>().map(Json::from).unwrap_or(Json::String(text))
         }
-        DataType::Date32 => {
-            let d = a.as_primitive::<dt::Date32Type>().value(i);
-            Json::String(
-                chrono::NaiveDate::from_ymd_opt(1970, 1, 1)
-                    .and_then(|e| e.checked_add_signed(chrono::Duration::days(d as i64)))
-                    .map(|d| d.format("%Y-%m-%d").to_string())
-                    .unwrap_or_else(|| d.to_string()),
-            )
-        }
-        DataType::Timestamp(unit, _) => {
-            let v = match unit {
-                dt::TimeUnit::Second => a.as_primitive::<dt::TimestampSecondType>().value(i).saturating_mul(1_000_000),
-                dt::TimeUnit::Millisecond => {
-                    a.as_primitive::<dt::TimestampMillisecondType>().value(i).saturating_mul(1_000)
-                }
-                dt::TimeUnit::Microsecond => a.as_primitive::<dt::TimestampMicrosecondType>().value(i),
-                dt::TimeUnit::Nanosecond => a.as_primitive::<dt::TimestampNanosecondType>().value(i) / 1_000,
-            };
-            match chrono::DateTime::from_timestamp_micros(v) {
-                Some(ts) if ts.timestamp_subsec_micros() == 0 => {
-                    Json::String(ts.naive_utc().format("%Y-%m-%d %H:%M:%S").to_string())
-                }
-                Some(ts) => Json::String(ts.naive_utc().format("%Y-%m-%d %H:%M:%S%.6f").to_string()),
-                None => Json::from(v),
+        DataType::Date32 => Json::String(super::iso_date(a.as_primitive::<dt::Date32Type>().value(i) as i64)),
+        DataType::Timestamp(unit, _) => Json::String(super::iso_timestamp(match unit {
+            dt::TimeUnit::Second => a.as_primitive::<dt::TimestampSecondType>().value(i).saturating_mul(1_000_000),
+            dt::TimeUnit::Millisecond => {
+                a.as_primitive::<dt::TimestampMillisecondType>().value(i).saturating_mul(1_000)
             }
-        }
+            dt::TimeUnit::Microsecond => a.as_primitive::<dt::TimestampMicrosecondType>().value(i),
+            dt::TimeUnit::Nanosecond => a.as_primitive::<dt::TimestampNanosecondType>().value(i) / 1_000,
+        })),
         _ => {
             let opts = arrow_spark::util::display::FormatOptions::default();
             match arrow_spark::util::display::ArrayFormatter::try_new(a, &opts) {

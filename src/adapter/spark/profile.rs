@@ -2,6 +2,7 @@
 //! strata implements ([`SUPPORTED_KEYS`]) and the ones it does not ([`UNSUPPORTED_KEYS`]).
 //! dbt-spark's other methods (`thrift`, `http`, `odbc`, `session`) are an error at `method`.
 
+use super::super::json_str;
 use super::super::target::{EngineTarget, Locate, ReadTarget};
 use crate::diagnostics::Diagnostic;
 use serde_json::{Map, Value as Json};
@@ -70,14 +71,6 @@ pub const UNSUPPORTED_KEYS: &[(&str, &str)] = &[
 
 /// The methods of dbt-spark that strata does not implement.
 const OTHER_METHODS: &[&str] = &["thrift", "http", "odbc", "session"];
-
-fn json_str(v: &Json) -> Option<String> {
-    match v {
-        Json::String(s) => Some(s.clone()),
-        Json::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
-}
 
 /// Read a Spark output's keys. `host` may be a host name or a whole `sc://host:port` URL.
 pub fn read(raw: &Map<String, Json>, _root: &Path, at: &dyn Locate) -> Result<ReadTarget, Vec<Diagnostic>> {
