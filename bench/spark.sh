@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # strata and dbt-spark building the same generated project on the same local Spark cluster.
 # Not part of CI. Usage: bench/spark.sh [models] (default 1000)
+# TOOLS="strata dbt" (the default) picks which tools run; KEEP=dir keeps the generated project.
 #
 # The cluster: scripts/spark-local.sh start (it must be running; STRATA_SPARK_PORT as there).
 # dbt-spark: a virtualenv in $DBT_SPARK_VENV (default $HOME/.cache/strata/dbt-spark) with
@@ -28,8 +29,9 @@ if [ ! -x "$VENV/bin/dbt" ]; then
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q 'dbt-core<1.11' 'dbt-spark<1.11' 'pyspark[connect]==4.0.1'
 fi
+TOOLS=${TOOLS:-strata dbt}
 WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
+if [ -n "${KEEP:-}" ]; then rm -rf "$KEEP"; mkdir -p "$KEEP"; WORK=$KEEP; else trap 'rm -rf "$WORK"' EXIT; fi
 python3 "$GEN" --models "$N" --out "$WORK/p" --seed 42 >/dev/null
 python3 - "$WORK/p" <<'EOF'
 import pathlib, re, sys
@@ -66,9 +68,7 @@ bench:
       method: session
       host: NA
       schema: bench_dbt
-      # With 4 threads dbt-spark's session method (one pyspark session shared by dbt's threads)
-      # stopped making progress after 61 of 222 nodes on 2026-11-30; 1 thread completes.
-      threads: ${DBT_THREADS:-1}
+      threads: ${DBT_THREADS:-4}
 EOF
 sed -i 's/^profile: .*/profile: bench/' "$WORK/p/dbt_project.yml"
 
@@ -85,11 +85,16 @@ EOF
 
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -srm); $N models"
 cd "$WORK/p"
-drop_schemas bench_strata
-/usr/bin/time -o "$WORK/t1" -f "%e" "$BIN" build --target strata >"$WORK/strata.log" 2>&1 || true
-echo "strata build: $(cat "$WORK/t1") s wall; $(grep -E '^.*(Done|Completed|PASS=)' "$WORK/strata.log" | tail -1)"
-rm -rf target
-drop_schemas bench_dbt
-SPARK_REMOTE="sc://127.0.0.1:$PORT" /usr/bin/time -o "$WORK/t2" -f "%e" "$VENV/bin/dbt" build --target dbt --profiles-dir . >"$WORK/dbt.log" 2>&1 || true
-echo "dbt-spark build: $(cat "$WORK/t2") s wall; $(grep -E 'Done\. PASS' "$WORK/dbt.log" | tail -1)"
-cp "$WORK/strata.log" "$WORK/dbt.log" "${BENCH_LOGS:-/tmp}/" 2>/dev/null || true
+if [[ " $TOOLS " == *" strata "* ]]; then
+  drop_schemas bench_strata
+  /usr/bin/time -o "$WORK/t1" -f "%e" "$BIN" build --target strata >"$WORK/strata.log" 2>&1 || true
+  echo "strata build: $(cat "$WORK/t1") s wall; $(grep -E 'PASS=' "$WORK/strata.log" | tail -1)"
+  rm -rf target
+fi
+if [[ " $TOOLS " == *" dbt "* ]]; then
+  drop_schemas bench_dbt
+  SPARK_REMOTE="sc://127.0.0.1:$PORT" /usr/bin/time -o "$WORK/t2" -f "%e" "$VENV/bin/dbt" build --target dbt --profiles-dir . >"$WORK/dbt.log" 2>&1 || true
+  echo "dbt-spark build: $(cat "$WORK/t2") s wall; $(grep -E 'Done\. PASS' "$WORK/dbt.log" | tail -1)"
+fi
+for f in strata.log dbt.log; do [ -f "$WORK/$f" ] && cp "$WORK/$f" "${BENCH_LOGS:-/tmp}/spark-$f"; done
+true

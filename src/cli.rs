@@ -64,6 +64,9 @@ struct GlobalArgs {
     /// No ANSI colours (also: NO_COLOR)
     #[arg(long, global = true)]
     no_color: bool,
+    /// Debug lines (phases and their times) on stderr too; dbt.log always has them
+    #[arg(short = 'd', long, global = true, env = "DBT_DEBUG")]
+    debug: bool,
     /// Resource types for `ls`
     #[arg(long = "resource-type", global = true, num_args = 1.., action = clap::ArgAction::Append, alias = "resource-types")]
     resource_type: Vec<String>,
@@ -281,6 +284,7 @@ where
         fail_fast,
         log_format,
         no_color,
+        debug,
         resource_type,
         output,
         inline,
@@ -379,6 +383,7 @@ where
         exclude: exclude.iter().flat_map(|s| split_selectors(s)).collect(),
         full_refresh,
         fail_fast,
+        debug: debug || matches!(log_format, LogFormatArg::Debug),
         log_format: match log_format {
             LogFormatArg::Json => LogFormat::Json,
             _ => LogFormat::Text,

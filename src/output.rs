@@ -26,6 +26,8 @@ pub struct Printer {
     pub format: LogFormat,
     /// dbt.log, buffered (flushed when the printer is dropped, at the end of the command).
     log_file: Mutex<Option<std::io::BufWriter<std::fs::File>>>,
+    /// Debug lines on stderr as well (they always go to dbt.log).
+    debug: bool,
     /// The local UTC offset, read once (chrono's `Local::now()` checks /etc/localtime per call).
     offset: chrono::FixedOffset,
 }
@@ -45,7 +47,7 @@ impl Printer {
                 .map(std::io::BufWriter::new)
         });
         let offset = *chrono::Local::now().offset();
-        Printer { color, format, log_file: Mutex::new(file), offset }
+        Printer { color, format, log_file: Mutex::new(file), debug: false, offset }
     }
 
     fn paint(&self, code: &str, s: &str) -> String {
@@ -54,6 +56,32 @@ impl Printer {
         } else {
             s.to_string()
         }
+    }
+
+    /// Debug lines on stderr (`--debug`) as well as in dbt.log.
+    pub fn with_debug(mut self, debug: bool) -> Printer {
+        self.debug = debug;
+        self
+    }
+
+    /// A debug line: in dbt.log, and on stderr under `--debug`, as dbt's debug level is.
+    pub fn debug(&self, msg: &str) {
+        if self.debug {
+            self.emit("debug", msg, None);
+        } else if let Ok(mut f) = self.log_file.lock() {
+            if let Some(f) = f.as_mut() {
+                let now = chrono::Utc::now().with_timezone(&self.offset);
+                let _ = writeln!(f, "{}  {}", now.format("%H:%M:%S%.3f"), strip_ansi(msg));
+            }
+        }
+    }
+
+    /// Runs `f`, then writes a debug line with how long `what` took.
+    pub fn timed<T>(&self, what: &str, f: impl FnOnce() -> T) -> T {
+        let start = std::time::Instant::now();
+        let out = f();
+        self.debug(&format!("{what}: {:.3}s", start.elapsed().as_secs_f64()));
+        out
     }
 
     /// One informational line.

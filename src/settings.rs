@@ -150,6 +150,8 @@ pub struct Settings {
     pub fail_fast: bool,
     /// --log-format.
     pub log_format: LogFormat,
+    /// --debug (or `--log-format debug`): debug lines on stderr as well as in dbt.log.
+    pub debug: bool,
     /// Colour on stderr.
     pub color: bool,
     /// --resource-type.

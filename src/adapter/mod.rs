@@ -179,6 +179,15 @@ pub trait Connection: Send + Sync {
     fn relation_kind(&self, database: &str, schema: &str, name: &str) -> Result<Option<String>, DbError>;
     /// Every relation in the database as `(database, schema, name) → table|view`, in one query.
     fn relations(&self) -> Result<std::collections::HashMap<(String, String, String), String>, DbError>;
+    /// The relations of at least the given schemas (names compared case-insensitively), as
+    /// `relations` gives them: an engine that lists every relation in one query lists them all.
+    fn relations_in(
+        &self,
+        schemas: &std::collections::BTreeSet<String>,
+    ) -> Result<std::collections::HashMap<(String, String, String), String>, DbError> {
+        let _ = schemas;
+        self.relations()
+    }
     /// Columns of a relation, in order.
     fn columns(&self, database: &str, schema: &str, name: &str) -> Result<Vec<Column>, DbError>;
     /// The columns of every relation named one of `names` (in any database and schema), in one

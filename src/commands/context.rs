@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub(super) fn printer_for(settings: &Settings, log_dir: Option<&Path>) -> Printer {
-    Printer::new(settings.color, settings.log_format, log_dir)
+    Printer::new(settings.color, settings.log_format, log_dir).with_debug(settings.debug)
 }
 
 pub(super) fn load_options(settings: &Settings, require_profile: bool) -> LoadOptions {

@@ -46,11 +46,11 @@ fn steps(
     batches: crate::run::Batches,
 ) -> Result<i32, i32> {
     let plan = select(settings, l, printer, compiler, types, only)?;
-    let (db, conn) = connect(l, printer)?;
+    let (db, conn) = printer.timed("connected", || connect(l, printer))?;
     let r = RunCommand { settings, l, printer, compiler, plan: &plan, db: db.as_ref(), conn: &conn };
     let threads = r.threads();
-    r.create_schemas()?;
-    let compiled = r.compile_and_analyse()?;
+    printer.timed("schemas created", || r.create_schemas())?;
+    let compiled = printer.timed("compiled and analysed", || r.compile_and_analyse())?;
     let mut recorded = crate::state::BuildState::read(&l.target_dir);
     let (opts, fingerprints, hooks) = r.prepare(threads, &compiled, &recorded, batches)?;
     // From here Ctrl-C winds the run down: nothing new starts, running queries stop and roll
@@ -190,10 +190,19 @@ impl RunCommand<'_> {
         Ok(compiled)
     }
 
-    /// What exists in the database (nothing for `test`, which builds nothing).
+    /// What exists in the database of the project's relations (nothing for `test`, which
+    /// builds nothing).
     fn catalog(&self) -> Result<HashMap<(String, String, String), String>, i32> {
-        let read =
-            if matches!(self.settings.command, Cmd::Test) { Ok(Default::default()) } else { self.conn.relations() };
+        let m = &self.l.manifest;
+        let schemas: std::collections::BTreeSet<String> = (m.nodes.values().map(|n| &n.relation))
+            .chain(m.sources.values().map(|s| &s.relation))
+            .filter_map(|r| r.schema.as_deref().map(str::to_lowercase))
+            .collect();
+        let read = if matches!(self.settings.command, Cmd::Test) {
+            Ok(Default::default())
+        } else {
+            self.printer.timed("catalog read", || self.conn.relations_in(&schemas))
+        };
         read.map_err(|e| {
             self.printer.diagnostics(&[Diagnostic::error("E0803", format!("cannot read the catalog: {e}"))]);
             2
@@ -210,7 +219,9 @@ impl RunCommand<'_> {
         rebuild_microbatch: bool,
     ) -> (HashMap<String, String>, std::collections::HashSet<String>) {
         let (l, plan, skipping) = (self.l, self.plan, self.skipping());
-        let marks = crate::state::source_marks(&l.manifest, self.conn.as_ref(), &l.invocation.id, content && skipping);
+        let marks = self.printer.timed("sources fingerprinted", || {
+            crate::state::source_marks(&l.manifest, self.conn.as_ref(), &l.invocation.id, content && skipping)
+        });
         let fingerprints =
             crate::state::fingerprints(&l.manifest, l.dag.order(), plan, compiled, recorded, &marks, &l.invocation.id);
         let mut unchanged = if skipping {
@@ -251,7 +262,9 @@ impl RunCommand<'_> {
         // catalog rather than inferred from the model's SQL.
         if plan.iter().any(|id| l.manifest.nodes[id].is_test()) {
             let trusted = |id: &str| matches!(settings.command, Cmd::Test) || unchanged.contains(id);
-            let problems = crate::testing::preflight(self.compiler, self.db, plan, &l.project.root, &trusted);
+            let problems = self.printer.timed("tests' columns checked", || {
+                crate::testing::preflight(self.compiler, self.db, plan, &l.project.root, &trusted)
+            });
             if !problems.is_empty() {
                 let mut d = Diagnostics::default();
                 d.extend(problems);
@@ -260,7 +273,8 @@ impl RunCommand<'_> {
                 return Err(2);
             }
         }
-        let hooks = on_run_start(self.compiler, l, self.conn.clone(), self.printer)?;
+        let hooks =
+            self.printer.timed("on-run-start", || on_run_start(self.compiler, l, self.conn.clone(), self.printer))?;
         // on-run-start hooks may create or drop relations.
         let existing = if hooks > 0 { self.catalog()? } else { existing };
         if start_hooks {
@@ -283,7 +297,7 @@ impl RunCommand<'_> {
             fk_targets: if matches!(settings.command, Cmd::Test) {
                 Default::default()
             } else {
-                crate::run::foreign_key_targets(self.conn.as_ref())
+                self.printer.timed("foreign keys read", || crate::run::foreign_key_targets(self.conn.as_ref()))
             },
             cancel: settings.cancel.clone(),
         };

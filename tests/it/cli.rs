@@ -71,3 +71,19 @@ fn target_path_and_log_path_flags() {
     assert!(p.root.join("elsewhere/compiled/feat/models/events.sql").exists());
     assert!(p.root.join("mylogs/dbt.log").exists());
 }
+
+#[test]
+fn debug_lines_go_to_the_log_file_and_to_stderr_under_debug() {
+    let p = TestProject::fixture("rebuild_keeps_table");
+    let out = p.run(&["seed"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(!out.stderr.contains("catalog read:"), "{}", out.stderr);
+    let log = std::fs::read_to_string(p.root.join("logs/dbt.log")).unwrap();
+    assert!(log.contains("catalog read: "), "{log}");
+    assert!(log.contains("on-run-start: "), "{log}");
+    let out = p.run(&["seed", "--debug"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stderr.contains("catalog read: "), "{}", out.stderr);
+    let out = p.run(&["-d", "seed"]);
+    assert!(out.stderr.contains("connected: "), "{}", out.stderr);
+}

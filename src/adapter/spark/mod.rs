@@ -2,7 +2,7 @@
 //! session per connection (so `threads` workers run concurrent Spark jobs), statements sent one
 //! at a time (Spark SQL runs one statement per request), results read from Arrow batches.
 //! Relations are `schema.identifier` (a Spark schema is a database; the session catalog is not
-//! written), quoted with backticks; the catalog is read with `SHOW` and `DESCRIBE` statements.
+//! written), quoted with backticks; the catalog is read with `SHOW TABLE EXTENDED` (one statement per schema) and `DESCRIBE`.
 
 use super::Target;
 use super::{Adapter, AdapterResponse, Column, Connection, DbError, Table};
@@ -88,6 +88,32 @@ fn err(e: spark_connect::SparkError) -> DbError {
     DbError(text.lines().take(12).collect::<Vec<_>>().join("\n"))
 }
 
+/// A relation of a schema listing.
+struct Listed {
+    name: String,
+    /// `table` or `view`.
+    kind: String,
+    /// None when a column's type is nested and the listing names only its kind.
+    columns: Option<Vec<Column>>,
+}
+
+/// The kind and the top-level columns of a relation from the `information` text of
+/// `SHOW TABLE EXTENDED` (`Type: VIEW`, then `Schema: root` and ` |-- name: type (nullable = …)`).
+fn parse_information(info: &str) -> (String, Option<Vec<Column>>) {
+    let kind = if info.lines().any(|l| l.trim() == "Type: VIEW") { "view" } else { "table" };
+    let mut columns = vec![];
+    let mut complete = true;
+    for line in info.lines().filter_map(|l| l.strip_prefix(" |-- ")) {
+        let Some((decl, _)) = line.rsplit_once(" (nullable = ") else { continue };
+        let Some((name, ty)) = decl.rsplit_once(": ") else { continue };
+        if matches!(ty, "array" | "struct" | "map") {
+            complete = false;
+        }
+        columns.push(Column { name: name.to_string(), data_type: ty.to_string() });
+    }
+    (kind.to_string(), complete.then_some(columns))
+}
+
 /// One Spark session.
 pub struct SparkConn {
     session: SparkSession,
@@ -99,33 +125,25 @@ impl SparkConn {
         df.collect_record_batches().map_err(err)
     }
 
-    /// Every relation of one schema: name → `table` | `view`.
-    fn schema_relations(&self, schema: &str) -> Result<Vec<(String, String)>, DbError> {
-        let q = quote_ident(schema);
-        let tables = self.query(&format!("show tables in {q}"), None)?;
-        let views = self.query(&format!("show views in {q}"), None)?;
-        let name_at = |t: &Table, col: &str| t.columns.iter().position(|c| c == col);
-        let mut view_names = std::collections::HashSet::new();
-        if let Some(i) = name_at(&views, "viewName") {
-            for r in &views.rows {
-                if let Some(n) = r.get(i).and_then(Json::as_str) {
-                    view_names.insert(n.to_lowercase());
-                }
-            }
-        }
-        let (Some(ni), ti) = (name_at(&tables, "tableName"), name_at(&tables, "isTemporary")) else {
+    /// Every relation of one schema, from one `SHOW TABLE EXTENDED` (as dbt-spark lists them):
+    /// name, `table` | `view`, and its columns when the listing gives their types in full.
+    fn schema_relations(&self, schema: &str) -> Result<Vec<Listed>, DbError> {
+        let t = self.query(&format!("show table extended in {} like '*'", quote_ident(schema)), None)?;
+        let at = |col: &str| t.columns.iter().position(|c| c == col);
+        let (Some(ni), Some(ii), ti) = (at("tableName"), at("information"), at("isTemporary")) else {
             return Ok(vec![]);
         };
         let mut out = vec![];
-        for r in &tables.rows {
+        for r in &t.rows {
             if ti.and_then(|i| r.get(i)).and_then(Json::as_bool) == Some(true) {
                 continue;
             }
-            let Some(n) = r.get(ni).and_then(Json::as_str) else { continue };
-            let kind = if view_names.contains(&n.to_lowercase()) { "view" } else { "table" };
-            out.push((n.to_string(), kind.to_string()));
+            let Some(name) = r.get(ni).and_then(Json::as_str) else { continue };
+            let info = r.get(ii).and_then(Json::as_str).unwrap_or_default();
+            let (kind, columns) = parse_information(info);
+            out.push(Listed { name: name.to_string(), kind, columns });
         }
-        out.sort();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)
     }
 
@@ -185,14 +203,28 @@ impl Connection for SparkConn {
         if !self.schemas()?.iter().any(|s| s.eq_ignore_ascii_case(schema)) {
             return Ok(None);
         }
-        Ok(self.schema_relations(schema)?.into_iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, k)| k))
+        Ok(self.schema_relations(schema)?.into_iter().find(|r| r.name.eq_ignore_ascii_case(name)).map(|r| r.kind))
     }
 
     fn relations(&self) -> Result<HashMap<(String, String, String), String>, DbError> {
         let mut out = HashMap::new();
         for schema in self.schemas()? {
-            for (name, kind) in self.schema_relations(&schema)? {
-                out.insert((DEFAULT_CATALOG.to_string(), schema.clone(), name), kind);
+            for r in self.schema_relations(&schema)? {
+                out.insert((DEFAULT_CATALOG.to_string(), schema.clone(), r.name), r.kind);
+            }
+        }
+        Ok(out)
+    }
+
+    /// One listing per schema that exists and is asked for.
+    fn relations_in(
+        &self,
+        schemas: &std::collections::BTreeSet<String>,
+    ) -> Result<HashMap<(String, String, String), String>, DbError> {
+        let mut out = HashMap::new();
+        for schema in self.schemas()?.into_iter().filter(|s| schemas.contains(&s.to_lowercase())) {
+            for r in self.schema_relations(&schema)? {
+                out.insert((DEFAULT_CATALOG.to_string(), schema.clone(), r.name), r.kind);
             }
         }
         Ok(out)
@@ -220,10 +252,22 @@ impl Connection for SparkConn {
         self.columns_of(rels)
     }
 
+    /// One listing per schema; a relation whose listing shows a nested type (`array`,
+    /// `struct`, `map` without their element types) is described on its own.
     fn all_columns(&self) -> Result<Vec<(super::RelationName, Vec<Column>)>, DbError> {
-        let mut rels: Vec<super::RelationName> = self.relations()?.into_keys().collect();
-        rels.sort();
-        self.columns_of(rels)
+        let mut out = vec![];
+        for schema in self.schemas()? {
+            for r in self.schema_relations(&schema)? {
+                let key = (DEFAULT_CATALOG.to_string(), schema.clone(), r.name);
+                let columns = match r.columns {
+                    Some(c) => c,
+                    None => self.columns(&key.0, &key.1, &key.2)?,
+                };
+                out.push((key, columns));
+            }
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
     }
 
     fn relation_types(&self) -> Result<Vec<(super::RelationName, String)>, DbError> {
@@ -508,6 +552,22 @@ pub const ENGINE: super::Engine = super::Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_kind_and_columns_from_a_table_listing() {
+        let table = "Catalog: spark_catalog\nDatabase: s\nTable: t\nType: MANAGED\nProvider: parquet\n\
+            Schema: root\n |-- id: long (nullable = true)\n |-- amount: decimal(18,2) (nullable = true)\n";
+        let (kind, cols) = parse_information(table);
+        assert_eq!(kind, "table");
+        let cols = cols.expect("flat columns are complete");
+        let got: Vec<(&str, &str)> = cols.iter().map(|c| (c.name.as_str(), c.data_type.as_str())).collect();
+        assert_eq!(got, vec![("id", "long"), ("amount", "decimal(18,2)")]);
+        let view = "Type: VIEW\nView Text: select 1 as x\nSchema: root\n |-- x: integer (nullable = false)\n";
+        assert_eq!(parse_information(view).0, "view");
+        // A nested column's type is named only by its kind: the relation is described instead.
+        let nested = "Type: MANAGED\nSchema: root\n |-- tags: array (nullable = true)\n |    |-- element: string (containsNull = true)\n";
+        assert!(parse_information(nested).1.is_none());
+    }
 
     #[test]
     fn splits_statements_outside_quotes_and_comments() {
