@@ -123,7 +123,18 @@ impl Checksum {
 #[derive(Serialize)]
 struct DocsOut {
     show: bool,
-    node_color: Option<()>,
+    node_color: Option<String>,
+}
+
+impl DocsOut {
+    /// A node's `docs` config (`show`, `node_color`), dbt's defaults where it has none.
+    fn of(config: &crate::project::config::Config) -> DocsOut {
+        let docs = config.get("docs");
+        DocsOut {
+            show: docs.and_then(|d| d.get("show")).and_then(serde_json::Value::as_bool).unwrap_or(true),
+            node_color: docs.and_then(|d| d.get("node_color")).and_then(serde_json::Value::as_str).map(str::to_string),
+        }
+    }
 }
 
 /// A node's columns by name, in the order the YAML declares them (as dbt writes them).
@@ -321,7 +332,7 @@ fn node_json<'a>(
                 .collect(),
         ),
         meta: n.config.get("meta").filter(|m| m.is_object()).unwrap_or(&EMPTY_META),
-        docs: DocsOut { show: true, node_color: None },
+        docs: DocsOut::of(&n.config),
         patch_path: n
             .patch_path
             .as_ref()
@@ -547,13 +558,17 @@ fn rest_of_manifest(
         for (name, d) in defs {
             let id = format!("macro.{package}.{name}");
             let file = package_path(project, package, &d.path);
+            let patch = project.macro_patch(package, name);
             macros.insert(
                 id.clone(),
                 json!({
                     "name": name, "resource_type": "macro", "package_name": package, "path": file,
                     "original_file_path": file, "unique_id": id, "macro_sql": d.source,
-                    "depends_on": {"macros": []}, "description": "", "meta": {},
-                    "docs": {"show": true, "node_color": null}, "patch_path": null, "arguments": [], "created_at": 0.0,
+                    "depends_on": {"macros": []},
+                    "description": patch.map(|p| p.description.as_str()).unwrap_or_default(), "meta": {},
+                    "docs": {"show": true, "node_color": null},
+                    "patch_path": patch.map(|p| format!("{package}://{}", package_path(project, package, &p.file.to_string_lossy()))),
+                    "arguments": patch.map(|p| json!(p.arguments)).unwrap_or(json!([])), "created_at": 0.0,
                     "supported_languages": null,
                 }),
             );

@@ -59,6 +59,24 @@ pub(super) fn docs_generate(settings: &Settings, l: &Loaded, printer: &Printer, 
         run_results: std::fs::read_to_string(l.target_dir.join("run_results.json"))
             .ok()
             .and_then(|t| serde_json::from_str(&t).ok()),
+        macros: l
+            .engine
+            .by_package
+            .iter()
+            .flat_map(|(package, defs)| defs.iter().map(move |(name, d)| (package, name, d)))
+            .map(|(package, name, d)| {
+                let patch = l.project.macro_patch(package, name);
+                crate::docs::MacroDoc {
+                    package: package.clone(),
+                    name: name.clone(),
+                    path: d.path.clone(),
+                    args: d.args.clone(),
+                    source: d.source.clone(),
+                    description: patch.map(|p| p.description.clone()).unwrap_or_default(),
+                    arguments: patch.map(|p| p.arguments.clone()).unwrap_or_default(),
+                }
+            })
+            .collect(),
     };
     match crate::docs::generate(&input, &l.target_dir) {
         Ok(w) => diags.extend(w),

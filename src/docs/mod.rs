@@ -85,6 +85,84 @@ pub struct SiteInput<'a> {
     pub root: &'a Path,
     /// The last run's run_results.json, when target/ has one.
     pub run_results: Option<Json>,
+    /// Every macro the project can call, its own, its packages' and the built-ins.
+    pub macros: Vec<MacroDoc>,
+}
+
+/// A macro's page.
+pub struct MacroDoc {
+    /// Package (`strata` for the built-ins).
+    pub package: String,
+    /// Name as called.
+    pub name: String,
+    /// The file that defines it.
+    pub path: String,
+    /// The argument list as written.
+    pub args: String,
+    /// Its source (the whole block).
+    pub source: String,
+    /// `description` from `macros:` properties (markdown).
+    pub description: String,
+    /// Documented arguments from `macros:` properties.
+    pub arguments: Vec<crate::project::properties::MacroArgument>,
+}
+
+/// Names a text calls (`name(` or `package.name(`), each once: the words right before a `(`.
+fn called_names(text: &str) -> std::collections::BTreeSet<&str> {
+    let bytes = text.as_bytes();
+    let mut out = std::collections::BTreeSet::new();
+    for (i, _) in text.match_indices('(') {
+        let mut j = i;
+        while j > 0 && (bytes[j - 1] == b' ') {
+            j -= 1;
+        }
+        let end = j;
+        while j > 0 && (bytes[j - 1].is_ascii_alphanumeric() || bytes[j - 1] == b'_') {
+            j -= 1;
+        }
+        if j < end {
+            out.insert(&text[j..end]);
+        }
+    }
+    out
+}
+
+/// The macros' pages (docs/macros.js, read when a macro page opens) and the index's list of
+/// them (package, name, folder number) for the sidebar. Callers are the nodes and macros whose
+/// text calls the macro's name.
+fn macro_pages(input: &SiteInput, folders: &mut Interner) -> (Json, Vec<Json>) {
+    let mut callers: HashMap<&str, Vec<String>> = HashMap::new();
+    for (id, n) in &input.manifest.nodes {
+        for name in called_names(&n.raw_code) {
+            callers.entry(name).or_default().push(id.clone());
+        }
+    }
+    for m in &input.macros {
+        for name in called_names(&m.source) {
+            if name != m.name {
+                callers.entry(name).or_default().push(format!("macro.{}.{}", m.package, m.name));
+            }
+        }
+    }
+    let mut pages = Map::new();
+    let mut list = vec![];
+    for m in &input.macros {
+        let id = format!("macro.{}.{}", m.package, m.name);
+        let mut called_by = callers.get(m.name.as_str()).cloned().unwrap_or_default();
+        called_by.sort();
+        called_by.dedup();
+        let dir = m.path.rsplit_once('/').map(|(d, _)| d).unwrap_or("macros");
+        list.push(json!([m.package, m.name, folders.index(&format!("{}/{dir}", m.package))]));
+        pages.insert(
+            id,
+            json!({
+                "package": m.package, "name": m.name, "path": m.path, "signature": format!("{}({})", m.name, m.args),
+                "description": markdown(&m.description), "arguments": m.arguments, "source": m.source,
+                "called_by": called_by,
+            }),
+        );
+    }
+    (Json::Object(pages), list)
 }
 
 /// Where an unclosed code fence is: the last ``` line of the property file that holds it.
@@ -118,6 +196,54 @@ impl Interner {
         self.names.push(name.to_string());
         self.numbers.insert(name.to_string(), self.names.len() - 1);
         self.names.len() - 1
+    }
+}
+
+/// A node's fields that selector methods match, as the explorer reads them: fqn (dotted),
+/// file path, tag numbers, materialization number, `docs.node_color` (or null), and for tests
+/// `generic:<test name>` or `singular`.
+fn selector_fields(m: &Manifest, id: &str, tags: &mut Interner, mats: &mut Interner) -> Json {
+    let numbered = |names: &[String], tags: &mut Interner| names.iter().map(|t| tags.index(t)).collect::<Vec<_>>();
+    if let Some(n) = m.nodes.get(id) {
+        let color = n.config.get("docs").and_then(|d| d.get("node_color")).and_then(Json::as_str);
+        let test = n.test.as_ref().map(|t| match &t.metadata {
+            Some(md) => format!("generic:{}", md.name),
+            None => "singular".to_string(),
+        });
+        json!([
+            n.fqn.join("."),
+            n.original_file_path,
+            numbered(&n.config.tags(), tags),
+            mats.index(&n.materialized()),
+            color,
+            test
+        ])
+    } else if let Some(s) = m.sources.get(id) {
+        json!([
+            s.fqn.join("."),
+            s.table.file.to_string_lossy(),
+            numbered(&s.table.tags, tags),
+            Json::Null,
+            Json::Null,
+            Json::Null
+        ])
+    } else if let Some(e) = m.exposures.get(id) {
+        let t: Vec<String> = e
+            .raw
+            .get("tags")
+            .and_then(Json::as_array)
+            .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
+            .unwrap_or_default();
+        json!([
+            format!("{}.{}", e.package_name, e.name),
+            e.file,
+            numbered(&t, tags),
+            Json::Null,
+            Json::Null,
+            Json::Null
+        ])
+    } else {
+        Json::Null
     }
 }
 
@@ -254,6 +380,10 @@ pub fn generate(input: &SiteInput, target_dir: &Path) -> std::io::Result<Vec<Dia
     let mut folders = Interner::default();
     let mut schemas = Interner::default();
     let mut shard_data: Vec<Map<String, Json>> = vec![Map::new(); shards];
+    // What the lineage explorer's selectors match on, loaded when the explorer opens.
+    let mut tags = Interner::default();
+    let mut materializations = Interner::default();
+    let mut selectable: Vec<Json> = vec![];
     for id in &ids {
         let shard = shard_of(id, shards);
         let (detail, kind, name, package, text) = if let Some(n) = m.nodes.get(id) {
@@ -387,10 +517,12 @@ pub fn generate(input: &SiteInput, target_dir: &Path) -> std::io::Result<Vec<Dia
             (format!("{package}/exposures"), String::new())
         };
         index_nodes.push(json!([id, kind, name, package, shard, folders.index(&folder), schemas.index(&schema)]));
+        selectable.push(selector_fields(m, id, &mut tags, &mut materializations));
         search.push(text.to_lowercase());
         shard_data[shard].insert(id.clone(), detail);
     }
 
+    let (macro_data, macro_list) = macro_pages(input, &mut folders);
     let docs_dir = target_dir.join("docs");
     let _ = std::fs::remove_dir_all(&docs_dir);
     std::fs::create_dir_all(docs_dir.join("n"))?;
@@ -401,10 +533,14 @@ pub fn generate(input: &SiteInput, target_dir: &Path) -> std::io::Result<Vec<Dia
         "edges": edges,
         "shards": shards,
         "folders": folders.names,
+        "macros": macro_list,
         "schemas": schemas.names,
         "overview": overview(m, &children_of, input.run_results.as_ref()),
     });
     std::fs::write(docs_dir.join("index.js"), format!("window.STRATA_INDEX = {};\n", script_safe(&index)))?;
+    std::fs::write(docs_dir.join("macros.js"), format!("window.STRATA_MACROS = {};\n", script_safe(&macro_data)))?;
+    let select = json!({"tags": tags.names, "materialized": materializations.names, "nodes": selectable});
+    std::fs::write(docs_dir.join("select.js"), format!("window.STRATA_SELECT = {};\n", script_safe(&select)))?;
     std::fs::write(docs_dir.join("search.js"), format!("window.STRATA_SEARCH = {};\n", script_safe(&json!(search))))?;
     for (i, data) in shard_data.into_iter().enumerate() {
         std::fs::write(
@@ -482,4 +618,17 @@ pub fn serve(target_dir: &Path, port: u16, printer: &Printer) -> i32 {
         });
     }
     0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::called_names;
+
+    #[test]
+    fn finds_the_names_a_text_calls() {
+        let text = "select {{ cents_to_dollars ('amount') }}, {{ pkg.safe_divide(a, b) }} from x where (y)";
+        let got: Vec<&str> = called_names(text).into_iter().collect();
+        // Any word before a parenthesis counts; only macros' names are looked up in the result.
+        assert_eq!(got, vec!["cents_to_dollars", "safe_divide", "where"]);
+    }
 }

@@ -118,6 +118,11 @@ impl Project {
         &self.packages[0]
     }
 
+    /// A macro's `macros:` properties, from its own package's property files.
+    pub fn macro_patch(&self, package: &str, name: &str) -> Option<&properties::MacroPatch> {
+        self.packages.iter().find(|p| p.name == package)?.properties.macros.get(name)
+    }
+
     /// The engine the project runs on: its target's `type` (DuckDB without a profile).
     pub fn engine(&self) -> &'static crate::adapter::Engine {
         crate::adapter::engine_for(self.target.as_ref())

@@ -384,6 +384,31 @@ fn constraints(doc: &YamlDoc, m: &Mapping, p: &YPath, model_level: bool, diags: 
     out
 }
 
+/// A macro's `macros:` entry: its description and documented arguments.
+#[derive(Debug, Clone, Default)]
+pub struct MacroPatch {
+    /// The macro's name.
+    pub name: String,
+    /// `description`.
+    pub description: String,
+    /// `arguments`: name, type and description of each, in order.
+    pub arguments: Vec<MacroArgument>,
+    /// The property file.
+    pub file: PathBuf,
+}
+
+/// One documented macro argument.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct MacroArgument {
+    /// `name`.
+    pub name: String,
+    /// `type` (free text, as dbt keeps it); None when not given.
+    #[serde(rename = "type")]
+    pub type_: Option<String>,
+    /// `description`.
+    pub description: String,
+}
+
 /// Properties for a model, seed, analysis or snapshot.
 #[derive(Debug, Clone, Default)]
 pub struct NodePatch {
@@ -650,8 +675,8 @@ pub struct Properties {
     pub analyses: BTreeMap<String, NodePatch>,
     /// Snapshot patches by name.
     pub snapshots: BTreeMap<String, NodePatch>,
-    /// Macro descriptions by name.
-    pub macros: BTreeMap<String, NodePatch>,
+    /// Macro descriptions and arguments by name.
+    pub macros: BTreeMap<String, MacroPatch>,
     /// Source tables in file order.
     pub sources: Vec<SourceTable>,
     /// Exposures as written, with where each is.
@@ -700,10 +725,23 @@ impl Properties {
             check_keys(doc, item, &p, MACRO_KEYS, "macro", diags, true);
             if let Some(name) = item.get("name").and_then(as_string) {
                 let description = item.get("description").and_then(as_string).unwrap_or_default();
-                self.macros.insert(
-                    name.clone(),
-                    NodePatch { name, description, file: doc.path.clone(), ypath: p, ..Default::default() },
-                );
+                let arguments = item
+                    .get("arguments")
+                    .and_then(Yaml::as_sequence)
+                    .map(|args| {
+                        args.iter()
+                            .filter_map(Yaml::as_mapping)
+                            .filter_map(|a| {
+                                Some(MacroArgument {
+                                    name: a.get("name").and_then(as_string)?,
+                                    type_: a.get("type").and_then(as_string),
+                                    description: a.get("description").and_then(as_string).unwrap_or_default(),
+                                })
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                self.macros.insert(name.clone(), MacroPatch { name, description, arguments, file: doc.path.clone() });
             }
         }
         for (_, item, p) in items(doc, map, "sources", diags) {

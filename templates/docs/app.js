@@ -9,6 +9,7 @@
   var nodes = INDEX.nodes.map(function (n) {
     return { id: n[0], type: n[1], name: n[2], pkg: n[3], shard: n[4], folder: FOLDERS[n[5]] || "", schema: SCHEMAS[n[6]] || "" };
   });
+  var MACROS = (INDEX.macros || []).map(function (m) { return { pkg: m[0], name: m[1], folder: FOLDERS[m[2]] || "", id: "macro." + m[0] + "." + m[1] }; });
   var byId = {};
   nodes.forEach(function (n, i) { n.i = i; byId[n.id] = n; });
   var parents = nodes.map(function () { return []; });
@@ -160,7 +161,8 @@
         (d.tags && d.tags.length ? "<div>" + d.tags.map(function (t) { return '<span class="tag">' + esc(t) + "</span>"; }).join("") + "</div>" : "") +
         "</div>"];
       if (d.description) html.push('<div class="card description">' + d.description + "</div>");
-      html.push('<div class="card"><h2>Lineage</h2><div id="graph-wrap">' + drawGraph(n, null) + '</div><div id="column-lineage"></div></div>');
+      html.push('<div class="card"><h2>Lineage <a class="explore" href="' + lineageHash("+" + (n.type === "source" ? "source:" : "") + n.name + "+", "", column ? n.name + "." + column : "", false) +
+        '">open in the explorer</a></h2><div id="graph-wrap">' + drawGraph(n, null) + '</div><div id="column-lineage"></div></div>');
       if (d.columns && d.columns.length) {
         html.push('<div class="card"><h2>Columns</h2><table id="columns"><tr><th>Column</th><th>Type</th><th>Description</th><th>Tests</th></tr>' +
           d.columns.map(function (c) {
@@ -220,6 +222,7 @@
       var key = place(view, n);
       if (key) add(key).leaves.push(n.i);
     });
+    if (view === "project") MACROS.forEach(function (m, k) { var b = add(m.folder); (b.macros = b.macros || []).push(k); });
     return (trees[view] = t);
   }
   function branch(view, path) {
@@ -234,6 +237,9 @@
     }).join("") + leaves.map(function (i) {
       var n = nodes[i];
       return '<li><a class="leaf ' + esc(n.type) + (n.id === current ? " current" : "") + '" href="' + link(n.id) + '">' + esc(n.name) + "</a></li>";
+    }).join("") + (b.macros || []).map(function (k) {
+      var m = MACROS[k];
+      return '<li><a class="leaf macro' + (m.id === current ? " current" : "") + '" href="#!/macro/' + encodeURIComponent(m.id) + '">' + esc(m.name) + "</a></li>";
     }).join("") + "</ul>";
   }
   function openPath(view, path) {
@@ -259,6 +265,8 @@
         return '<li><a href="#!/folder/' + encodeURIComponent(view) + "/" + encodeURIComponent(d) + '">' + esc(d.slice(d.lastIndexOf("/") + 1)) + "/</a></li>";
       }).join("") + b.leaves.map(function (i) {
         return '<li><span class="kind">' + esc(nodes[i].type) + '</span><a href="' + link(nodes[i].id) + '">' + esc(nodes[i].name) + "</a></li>";
+      }).join("") + (b.macros || []).map(function (k) {
+        return '<li><span class="kind">macro</span><a href="#!/macro/' + encodeURIComponent(MACROS[k].id) + '">' + esc(MACROS[k].name) + "</a></li>";
       }).join("") + "</ul></div>";
     return Promise.resolve();
   }
@@ -310,6 +318,374 @@
     return Promise.resolve();
   }
 
+  // The lineage explorer: a selector in strata's grammar (the CLI's `--select` and `--exclude`),
+  // the selected nodes laid out left to right by dependency depth, zoom and pan, click to open.
+  var METHODS = ["fqn", "tag", "path", "file", "package", "config", "resource_type", "source", "test_type", "test_name",
+    "state", "result", "source_status", "version", "exposure"];
+  // Methods that need more than the site has (another build, run results, versions).
+  var ELSEWHERE = { state: "--state", result: "--state", source_status: "--state", version: "versions" };
+  var MAX_DRAWN = 2000;
+  var selectReady = null;
+  function loadSelect() {
+    if (!selectReady) selectReady = loadScript("docs/select.js");
+    return selectReady;
+  }
+  // A selector problem as the CLI prints it (E0601, the selector as the source line, a caret).
+  function selectorError(text, start, len, msg, help) {
+    return { msg: msg, col: start + 1, len: Math.max(len, 1), text: text, help: help };
+  }
+  function renderSelectorError(e) {
+    var gutter = "  ";
+    return "error[E0601]: " + e.msg + "\n --> --select:1:" + e.col + "\n" + gutter + "|\n1 | " + e.text + "\n" + gutter + "| " +
+      new Array(e.col).join(" ") + new Array(e.len + 1).join("^") + (e.help ? "\n" + gutter + "= help: " + e.help : "") + "\n";
+  }
+  // difflib-style closeness (2 × matched characters / total length, cutoff 0.6), as the CLI's
+  // "did you mean" uses.
+  function closest(word, candidates) {
+    var best = null, bestScore = 0.6;
+    candidates.forEach(function (c) {
+      var a = word, b = c, m = [];
+      for (var i = 0; i <= a.length; i++) { m.push([]); for (var j = 0; j <= b.length; j++) m[i].push(0); }
+      for (i = 1; i <= a.length; i++) for (j = 1; j <= b.length; j++)
+        m[i][j] = a[i - 1] === b[j - 1] ? m[i - 1][j - 1] + 1 : Math.max(m[i - 1][j], m[i][j - 1]);
+      var score = 2 * m[a.length][b.length] / (a.length + b.length || 1);
+      if (score >= bestScore && (best === null || score > bestScore)) { best = c; bestScore = score; }
+    });
+    return best === null ? null : "did you mean '" + best + "'?";
+  }
+  function parseAtom(text, atom, start) {
+    var body = atom, at = false, parents = null, children = null, digits = /^[0-9]*$/;
+    if (body.charAt(0) === "@") { at = true; body = body.slice(1); }
+    var i = body.indexOf("+");
+    if (i >= 0 && digits.test(body.slice(0, i))) { parents = { depth: i ? +body.slice(0, i) : null }; body = body.slice(i + 1); }
+    i = body.lastIndexOf("+");
+    if (i >= 0 && digits.test(body.slice(i + 1))) { children = { depth: i + 1 < body.length ? +body.slice(i + 1) : null }; body = body.slice(0, i); }
+    if (at && (parents || children)) throw selectorError(text, start, atom.length, "`@` cannot be combined with `+`", "use either @model or +model+");
+    var method = "fqn", arg = null, value = body, colon = body.indexOf(":");
+    if (colon >= 0) {
+      method = body.slice(0, colon); value = body.slice(colon + 1);
+      var dot = method.indexOf(".");
+      if (dot >= 0) { arg = method.slice(dot + 1); method = method.slice(0, dot); }
+      if (METHODS.indexOf(method) < 0) {
+        throw selectorError(text, start + Math.max(atom.indexOf(method), 0), method.length, "unknown selector method '" + method + "'", closest(method, METHODS));
+      }
+      if (method === "config" && arg === null) throw selectorError(text, start, body.length, "`config` needs a key, as in config.materialized:table", null);
+    }
+    if (!value) throw selectorError(text, Math.min(start + atom.length, text.length), 1, "selector has no value", "write a name after the method, as in tag:nightly");
+    return { at: at, parents: parents, children: children, method: method, arg: arg, value: value };
+  }
+  function parseSelector(text) {
+    var unions = [], offset = 0;
+    text.split(" ").forEach(function (term) {
+      var termStart = offset;
+      offset += term.length + 1;
+      if (!term) return;
+      var inter = [], aoff = termStart;
+      term.split(",").forEach(function (atom) {
+        var astart = aoff;
+        aoff += atom.length + 1;
+        if (!atom) throw selectorError(text, astart, 1, "empty selector between commas", "remove the extra comma");
+        inter.push(parseAtom(text, atom, astart));
+      });
+      unions.push(inter);
+    });
+    return unions;
+  }
+  var globs = {};
+  function glob(pattern, s) {
+    var re = globs[pattern] || (globs[pattern] = new RegExp("^" + pattern.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".") + "$"));
+    return re.test(s);
+  }
+  function pathMatch(file, v) {
+    v = v.replace(/\/+$/, "");
+    return file === v || file.indexOf(v + "/") === 0 || glob(v, file);
+  }
+  function fqnMatch(fqn, v) {
+    if (glob(v, fqn[fqn.length - 1])) return true;
+    var parts = v.split(".");
+    var from = function (k) {
+      if (fqn.length - k < parts.length) return false;
+      for (var i = 0; i < parts.length; i++) if (!glob(parts[i], fqn[k + i])) return false;
+      return true;
+    };
+    return from(0) || (fqn.length > 1 && from(1));
+  }
+  // Which nodes one atom's method matches (before its graph operators).
+  function atomMatches(atom) {
+    var S = window.STRATA_SELECT, v = atom.value, out = [];
+    if (ELSEWHERE[atom.method] || (atom.method === "config" && atom.arg !== "materialized")) {
+      throw { notice: "`" + atom.method + (atom.arg ? "." + atom.arg : "") + ":` is not available in the docs site" +
+        (ELSEWHERE[atom.method] ? " (it needs " + ELSEWHERE[atom.method] + "); use it with the CLI" : " (only config.materialized is)") };
+    }
+    nodes.forEach(function (n, i) {
+      var f = S.nodes[i] || [], fqn = String(f[0] || "").split("."), file = f[1] || "", hit = false;
+      var isSource = n.type === "source", isExposure = n.type === "exposure";
+      switch (atom.method) {
+        case "fqn":
+          hit = !isSource && !isExposure && (v.indexOf("/") >= 0 || /\.(sql|csv)$/.test(v)) ? pathMatch(file, v) : (!isExposure && fqnMatch(fqn, v));
+          break;
+        case "tag": hit = (f[2] || []).some(function (t) { return glob(v, S.tags[t]); }); break;
+        case "path": hit = !isExposure && pathMatch(file, v); break;
+        case "file":
+          var base = file.slice(file.lastIndexOf("/") + 1);
+          hit = !isSource && !isExposure && (glob(v, base) || (base.indexOf(".") >= 0 && glob(v, base.slice(0, base.lastIndexOf(".")))));
+          break;
+        case "package": hit = glob(v, n.pkg); break;
+        case "resource_type": hit = n.type === v || (v === "data_test" && n.type === "test"); break;
+        case "config": hit = f[3] != null && glob(v, S.materialized[f[3]]); break;
+        case "source":
+          if (isSource) {
+            var p = v.split("."), dot = n.name.indexOf(".");
+            var src = n.name.slice(0, dot), tbl = n.name.slice(dot + 1);
+            hit = p.length === 1 ? glob(p[0], src) : p.length === 2 && glob(p[0], src) && glob(p[1], tbl);
+          }
+          break;
+        case "test_type":
+          hit = n.type === "test" && (v === "data" || (v === "generic" && /^generic:/.test(f[5] || "")) || (v === "singular" && f[5] === "singular"));
+          break;
+        case "test_name": hit = /^generic:/.test(f[5] || "") && glob(v, f[5].slice(8)); break;
+        case "exposure": hit = isExposure && glob(v, n.name); break;
+      }
+      if (hit) out.push(i);
+    });
+    return out;
+  }
+  // Nodes `depth` levels along `adj` from i (every level when depth is null).
+  function walk(i, adj, depth, into) {
+    var frontier = [i], d = 0, seen = {};
+    seen[i] = true;
+    while (frontier.length && (depth === null || d < depth)) {
+      var next = [];
+      frontier.forEach(function (x) { adj[x].forEach(function (y) { if (!seen[y]) { seen[y] = true; into[y] = true; next.push(y); } }); });
+      frontier = next; d++;
+    }
+  }
+  function selectAtom(atom) {
+    var out = {};
+    atomMatches(atom).forEach(function (i) {
+      out[i] = true;
+      if (atom.parents) walk(i, parents, atom.parents.depth, out);
+      if (atom.children) walk(i, children, atom.children.depth, out);
+      if (atom.at) {
+        var down = {};
+        walk(i, children, null, down);
+        Object.keys(down).forEach(function (d) { out[d] = true; walk(+d, parents, null, out); });
+      }
+    });
+    return out;
+  }
+  function evaluate(unions) {
+    var out = {};
+    unions.forEach(function (inter) {
+      var acc = null;
+      inter.forEach(function (atom) {
+        var s = selectAtom(atom);
+        if (acc === null) acc = s;
+        else Object.keys(acc).forEach(function (k) { if (!s[k]) delete acc[k]; });
+      });
+      Object.keys(acc || {}).forEach(function (k) { out[k] = true; });
+    });
+    return out;
+  }
+  // Columns by depth: a node sits one column right of its deepest selected parent.
+  function layout(chosen) {
+    var depth = {}, cols = [];
+    var depthOf = function (x) {
+      if (depth[x] !== undefined) return depth[x];
+      depth[x] = 0;
+      var d = 0;
+      parents[x].forEach(function (p) { if (chosen[p]) d = Math.max(d, depthOf(p) + 1); });
+      return (depth[x] = d);
+    };
+    Object.keys(chosen).forEach(function (k) { var d = depthOf(+k); (cols[d] = cols[d] || []).push(+k); });
+    var W = 240, H = 44, pos = {}, rows = 1;
+    cols.forEach(function (col, d) {
+      col.sort(function (a, b) { return nodes[a].name < nodes[b].name ? -1 : nodes[a].name > nodes[b].name ? 1 : 0; });
+      rows = Math.max(rows, col.length);
+      col.forEach(function (x, r) { pos[x] = { x: d * W + 10, y: r * H + 10 }; });
+    });
+    return { pos: pos, width: cols.length * W + 20, height: rows * H + 20 };
+  }
+  function explorerSvg(chosen, hl) {
+    var S = window.STRATA_SELECT, L = layout(chosen), pos = L.pos, out = [];
+    out.push('<svg id="explorer-svg" data-nodes="' + Object.keys(pos).length + '" viewBox="0 0 ' + L.width + " " + L.height +
+      '" preserveAspectRatio="xMinYMin meet" data-width="' + L.width + '" data-height="' + L.height + '"><g id="viewport">');
+    Object.keys(pos).forEach(function (k) {
+      children[+k].forEach(function (c) {
+        if (!pos[c]) return;
+        var p = pos[k], q = pos[c], x1 = p.x + 190, y1 = p.y + 17, x2 = q.x, y2 = q.y + 17;
+        var on = hl && hl[nodes[+k].id] && hl[nodes[c].id] ? " hl" : "";
+        out.push('<path class="edge' + on + '" d="M' + x1 + "," + y1 + " C" + (x1 + 25) + "," + y1 + " " + (x2 - 25) + "," + y2 + " " + x2 + "," + y2 + '"/>');
+      });
+    });
+    Object.keys(pos).forEach(function (k) {
+      var n = nodes[+k], p = pos[k], f = S.nodes[+k] || [];
+      var color = f[4] ? ' style="fill:' + esc(f[4]) + '"' : "";
+      var cols = hl && hl[n.id] ? hl[n.id].join(", ") : "";
+      var label = n.name.length > 26 ? n.name.slice(0, 25) + "…" : n.name;
+      out.push('<g class="node ' + esc(n.type) + (cols ? " hl" : "") + '" data-node="' + esc(n.id) + '"' + (f[4] ? ' data-color="' + esc(f[4]) + '"' : "") +
+        ' transform="translate(' + p.x + "," + p.y + ')"><title>' + esc(n.type + " " + n.name) + "</title>" +
+        '<rect width="190" height="34"' + (cols ? "" : color) + '></rect><text x="8" y="' + (cols ? 14 : 21) + '">' + esc(label) + "</text>" +
+        (cols ? '<text class="cols" x="8" y="28">' + esc(cols.length > 30 ? cols.slice(0, 29) + "…" : cols) + "</text>" : "") + "</g>");
+    });
+    out.push("</g></svg>");
+    return out.join("");
+  }
+  function lineageHash(sel, exc, col, tests, max) {
+    var q = [];
+    if (sel) q.push("select=" + encodeURIComponent(sel));
+    if (exc) q.push("exclude=" + encodeURIComponent(exc));
+    if (col) q.push("column=" + encodeURIComponent(col));
+    if (tests) q.push("tests=1");
+    if (max) q.push("max=" + max);
+    return "#!/lineage" + (q.length ? "?" + q.join("&") : "");
+  }
+  // `name.column` (or `unique_id.column`): the node, preferring models, and the column.
+  function pickColumn(text) {
+    var cut = text.lastIndexOf(".");
+    if (cut < 0) return null;
+    var name = text.slice(0, cut), col = text.slice(cut + 1), found = byId[name];
+    if (!found) {
+      var rank = { model: 0, snapshot: 1, seed: 2, source: 3 };
+      nodes.forEach(function (n) {
+        if (n.name === name && (!found || (rank[n.type] === undefined ? 9 : rank[n.type]) < (rank[found.type] === undefined ? 9 : rank[found.type]))) found = n;
+      });
+    }
+    return found ? { id: found.id, column: col } : null;
+  }
+  var view = { k: 1, x: 0, y: 0 };
+  function applyView() {
+    var g = $("viewport");
+    if (g) g.setAttribute("transform", "translate(" + view.x + "," + view.y + ") scale(" + view.k + ")");
+  }
+  function showExplorer(params) {
+    var t0 = performance.now();
+    var sel = params.get("select") || "", exc = params.get("exclude") || "", col = params.get("column") || "", tests = params.get("tests") === "1";
+    var max = Number(params.get("max")) || MAX_DRAWN;
+    $("page").innerHTML = '<div class="card" id="explorer"><h1>Lineage explorer</h1><form id="explorer-form">' +
+      '<input id="explorer-select" placeholder="--select, e.g. +customers, tag:finance+, @orders, source:raw+2" value="' + esc(sel) + '">' +
+      '<input id="explorer-exclude" placeholder="--exclude" value="' + esc(exc) + '">' +
+      '<input id="explorer-column" placeholder="column, e.g. orders.amount" value="' + esc(col) + '">' +
+      '<label><input type="checkbox" id="explorer-tests"' + (tests ? " checked" : "") + "> tests</label>" +
+      '<button type="submit">Draw</button></form><div id="explorer-status" class="muted"></div><pre id="explorer-error" hidden></pre>' +
+      '<div id="explorer-canvas"></div><p class="muted legend"><span class="sw model"></span>model <span class="sw seed"></span>seed ' +
+      '<span class="sw snapshot"></span>snapshot <span class="sw source"></span>source <span class="sw exposure"></span>exposure ' +
+      '<span class="sw test"></span>test · wheel to zoom, drag to pan, click to open</p></div>';
+    if (!sel) { $("explorer-status").textContent = "Write a selector to draw its nodes."; return Promise.resolve(); }
+    return loadSelect().then(function () {
+      var chosen;
+      try {
+        chosen = evaluate(parseSelector(sel));
+        if (exc) Object.keys(evaluate(parseSelector(exc))).forEach(function (k) { delete chosen[k]; });
+      } catch (e) {
+        if (e && e.notice) { $("explorer-status").textContent = e.notice; $("explorer").setAttribute("data-notice", e.notice); return; }
+        if (!e || e.msg === undefined) throw e;
+        $("explorer-error").hidden = false;
+        $("explorer-error").textContent = renderSelectorError(e);
+        $("explorer").setAttribute("data-error", e.msg);
+        return;
+      }
+      if (!tests) Object.keys(chosen).forEach(function (k) { if (nodes[+k].type === "test") delete chosen[k]; });
+      var count = Object.keys(chosen).length;
+      $("explorer").setAttribute("data-count", String(count));
+      if (count > max) {
+        $("explorer-status").innerHTML = '<span id="too-many"><b>' + count + " nodes</b> match: more than " + max + " are not drawn, as the page " +
+          "would stall. Narrow the selection (a graph operator with a depth such as <code>2+name</code>, a <code>tag:</code> or <code>path:</code>, " +
+          'or <code>--exclude</code>), or <a href="' + lineageHash(sel, exc, col, tests, count) + '">draw them anyway</a>.</span>';
+        return;
+      }
+      $("explorer-status").textContent = count + " node" + (count === 1 ? "" : "s");
+      var picked = col ? pickColumn(col) : null;
+      if (col && !picked) $("explorer-status").textContent += " · no node has the name " + col.slice(0, Math.max(col.lastIndexOf("."), 0)) + " (write the column as name.column)";
+      var highlight = picked ? columnLineage(picked.id, picked.column).then(function (cl) {
+        var hl = {};
+        hl[picked.id] = [picked.column];
+        cl.up.concat(cl.down).forEach(function (x) { (hl[x.node] = hl[x.node] || []).indexOf(x.column) < 0 && hl[x.node].push(x.column); });
+        return hl;
+      }) : Promise.resolve(null);
+      return highlight.then(function (hl) {
+        $("explorer-canvas").innerHTML = explorerSvg(chosen, hl);
+        // As tall as the drawing at the page's width, up to 70 % of the window.
+        var svg = $("explorer-svg"), w = $("explorer-canvas").clientWidth || 1000;
+        var h = Math.max(160, Math.min(+svg.getAttribute("data-height") * Math.min(1, w / +svg.getAttribute("data-width")), 0.7 * window.innerHeight));
+        svg.style.height = Math.round(h) + "px";
+        if (hl) $("explorer").setAttribute("data-highlighted", String(Object.keys(hl).filter(function (id) { return chosen[byId[id] ? byId[id].i : -1]; }).length));
+        view = { k: 1, x: 0, y: 0 };
+        applyView();
+        document.body.setAttribute("data-explorer-ms", String(Math.round(performance.now() - t0)));
+      });
+    });
+  }
+  // Zoom around the pointer, pan by dragging; a drag does not open the node it ends on.
+  var drag = null;
+  document.addEventListener("wheel", function (e) {
+    var svg = e.target.closest && e.target.closest("#explorer-svg");
+    if (!svg) return;
+    e.preventDefault();
+    var r = svg.getBoundingClientRect(), vb = svg.viewBox.baseVal, s = vb.width / r.width;
+    var px = (e.clientX - r.left) * s, py = (e.clientY - r.top) * s, f = e.deltaY < 0 ? 1.15 : 1 / 1.15;
+    view.x = px - (px - view.x) * f; view.y = py - (py - view.y) * f; view.k *= f;
+    applyView();
+  }, { passive: false });
+  document.addEventListener("mousedown", function (e) {
+    var svg = e.target.closest && e.target.closest("#explorer-svg");
+    if (svg) drag = { x: e.clientX, y: e.clientY, vx: view.x, vy: view.y, moved: false, s: svg.viewBox.baseVal.width / svg.getBoundingClientRect().width };
+  });
+  document.addEventListener("mousemove", function (e) {
+    if (!drag) return;
+    var dx = e.clientX - drag.x, dy = e.clientY - drag.y;
+    if (Math.abs(dx) + Math.abs(dy) > 3) drag.moved = true;
+    view.x = drag.vx + dx * drag.s; view.y = drag.vy + dy * drag.s;
+    applyView();
+  });
+  document.addEventListener("mouseup", function () { setTimeout(function () { drag = null; }, 0); });
+  document.addEventListener("submit", function (e) {
+    if (e.target.id !== "explorer-form") return;
+    e.preventDefault();
+    location.hash = lineageHash($("explorer-select").value.trim(), $("explorer-exclude").value.trim(), $("explorer-column").value.trim(), $("explorer-tests").checked);
+  });
+
+  // Macro pages: every macro by package, and one macro's description, documented arguments,
+  // callers and source (docs/macros.js, read when a macro page first opens).
+  var macrosReady = null;
+  function loadMacros() {
+    if (!macrosReady) macrosReady = loadScript("docs/macros.js");
+    return macrosReady;
+  }
+  function macroLink(id) { return "#!/macro/" + encodeURIComponent(id); }
+  function showMacros() {
+    var byPkg = {};
+    MACROS.forEach(function (m) { (byPkg[m.pkg] = byPkg[m.pkg] || []).push(m); });
+    var pkgs = Object.keys(byPkg).sort(function (a, b) { return (a === INDEX.project ? "" : a) < (b === INDEX.project ? "" : b) ? -1 : 1; });
+    $("page").innerHTML = '<div class="card" id="macros" data-count="' + MACROS.length + '"><h1>Macros</h1>' + pkgs.map(function (p) {
+      return "<h2>" + esc(p) + ' <span class="muted">' + byPkg[p].length + "</span></h2><ul>" + byPkg[p].sort(function (a, b) { return a.name < b.name ? -1 : 1; }).map(function (m) {
+        return '<li><a href="' + macroLink(m.id) + '">' + esc(m.name) + "</a></li>";
+      }).join("") + "</ul>";
+    }).join("") + "</div>";
+    return Promise.resolve();
+  }
+  function showMacro(id) {
+    return loadMacros().then(function () {
+      var m = (window.STRATA_MACROS || {})[id];
+      if (!m) { $("page").innerHTML = '<div class="card">No macro ' + esc(id) + "</div>"; return; }
+      var html = ['<div class="card" id="macro" data-macro="' + esc(id) + '"><h1>' + esc(m.name) + '</h1><div class="meta"><span class="kind">macro</span> ' +
+        esc(m.package) + " · " + esc(m.path) + '</div><pre class="signature">' + esc(m.signature) + "</pre></div>"];
+      if (m.description) html.push('<div class="card description">' + m.description + "</div>");
+      if (m.arguments.length) {
+        html.push('<div class="card"><h2>Arguments</h2><table id="arguments"><tr><th>Argument</th><th>Type</th><th>Description</th></tr>' +
+          m.arguments.map(function (a) { return '<tr><td class="col">' + esc(a.name) + "</td><td>" + esc(a.type || "") + "</td><td>" + esc(a.description) + "</td></tr>"; }).join("") +
+          "</table></div>");
+      }
+      html.push('<div class="card" id="called-by" data-count="' + m.called_by.length + '"><h2>Called by</h2>' + (m.called_by.length ? "<ul>" + m.called_by.map(function (c) {
+        if (c.indexOf("macro.") === 0) return '<li><span class="kind">macro</span><a href="' + macroLink(c) + '">' + esc(c.split(".").slice(2).join(".")) + "</a></li>";
+        var n = byId[c];
+        return '<li><span class="kind">' + esc(n ? n.type : "") + '</span><a href="' + link(c) + '">' + esc(n ? n.name : c) + "</a></li>";
+      }).join("") + "</ul>" : '<p class="muted">nothing in the project calls it</p>') + "</div>");
+      html.push('<div class="card"><h2>Source</h2><pre>' + esc(m.source) + "</pre></div>");
+      $("page").innerHTML = html.join("");
+    });
+  }
+
   function route() {
     var h = decodeURIComponent(location.hash.replace(/^#!?\/?/, ""));
     var done;
@@ -324,6 +700,21 @@
       var n = byId[current];
       if (n && place(sideView, n)) openPath(sideView, place(sideView, n));
       done = showNode(current, rest[1] ? decodeURIComponent(rest[1]) : null);
+    } else if (h.indexOf("macro/") === 0) {
+      $("results").hidden = true;
+      current = h.slice(6);
+      var mm = MACROS.filter(function (x) { return x.id === current; })[0];
+      if (mm) openPath("project", mm.folder);
+      done = showMacro(current);
+    } else if (h === "macros") {
+      $("results").hidden = true;
+      current = null;
+      done = showMacros();
+    } else if (h.indexOf("lineage") === 0) {
+      $("results").hidden = true;
+      current = null;
+      var qs = location.hash.indexOf("?");
+      done = showExplorer(new URLSearchParams(qs < 0 ? "" : location.hash.slice(qs + 1)));
     } else if (h.indexOf("folder/") === 0) {
       var f = location.hash.replace(/^#!?\/folder\//, "").split("/");
       $("results").hidden = true;
@@ -356,10 +747,22 @@
       drawSidebar();
     }
   });
+  // Keyboard: `/` focuses search; arrows move through the results, Enter opens, Escape closes.
+  document.addEventListener("keydown", function (e) {
+    var a = document.activeElement, typing = a && (a.tagName === "INPUT" || a.tagName === "TEXTAREA");
+    if (e.key === "/" && !typing) { e.preventDefault(); $("search").focus(); $("search").select(); return; }
+    var hits = Array.prototype.slice.call(document.querySelectorAll("#results li.hit a"));
+    if ($("results").hidden || !hits.length) return;
+    var at = hits.indexOf(a);
+    if (e.key === "ArrowDown" && (a === $("search") || at >= 0)) { e.preventDefault(); hits[Math.min(at + 1, hits.length - 1)].focus(); }
+    else if (e.key === "ArrowUp" && at >= 0) { e.preventDefault(); if (at === 0) $("search").focus(); else hits[at - 1].focus(); }
+    else if (e.key === "Enter" && a === $("search")) { e.preventDefault(); location.hash = hits[0].getAttribute("href"); }
+    else if (e.key === "Escape") { $("results").hidden = true; $("search").blur(); }
+  });
   $("toggle-sidebar").addEventListener("click", function () { document.body.classList.toggle("no-sidebar"); });
   $("page").addEventListener("click", function (e) {
     var g = e.target.closest && e.target.closest("g.node");
-    if (g) location.hash = link(g.getAttribute("data-node"));
+    if (g && !(drag && drag.moved)) location.hash = link(g.getAttribute("data-node"));
   });
   window.addEventListener("hashchange", route);
   route().then(function () {

@@ -164,3 +164,231 @@ fn docs_serve_serves_the_site_on_localhost() {
     assert!(js.contains("text/javascript") && js.contains("window.STRATA_INDEX"), "{}", &js[..200.min(js.len())]);
     assert!(outside.starts_with("HTTP/1.1 404"), "{outside}");
 }
+
+/// The nodes an explorer page drew, by unique id.
+fn drawn(dom: &str) -> std::collections::BTreeSet<String> {
+    // The page, without the site's own script (which has the markup it writes as text).
+    let page = &dom[..dom.rfind("<script>").unwrap_or(dom.len())];
+    let svg = page.split(r#"id="explorer-svg""#).nth(1).unwrap_or("");
+    svg.split(r#"class="node "#)
+        .skip(1)
+        .filter_map(|g| g.split("data-node=\"").nth(1).and_then(|s| s.split('"').next()).map(str::to_string))
+        .collect()
+}
+
+#[test]
+fn the_lineage_explorer_selects_as_the_cli_does_and_opens_what_is_clicked() {
+    let p = TestProject::from_path(&Path::new(env!("CARGO_MANIFEST_DIR")).join("example_project"), "example_project");
+    let out = p.run(&["docs", "generate"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let page = format!("file://{}", p.root.join("target/index.html").display());
+    let profile = tempfile::tempdir().unwrap();
+    let enc =
+        |s: &str| s.replace('%', "%25").replace('+', "%2B").replace(' ', "%20").replace('@', "%40").replace(',', "%2C");
+
+    // Each selector draws what `strata ls` selects (tests and unit tests left out, as the
+    // explorer leaves them out unless asked; exposures, which `ls` does not list, aside).
+    for (select, exclude) in [
+        ("+fct_orders", ""),
+        ("tag:finance+", ""),
+        ("@stg_orders", ""),
+        ("source:web+2", ""),
+        ("+dim_customers,tag:marts stg_orders+1", ""),
+        ("path:models/staging", "stg_orders"),
+        ("config.materialized:table", ""),
+    ] {
+        let mut args = vec!["ls", "--output", "json", "-s", select];
+        if !exclude.is_empty() {
+            args.extend(["--exclude", exclude]);
+        }
+        let out = p.run(&args);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let expected: std::collections::BTreeSet<String> = out
+            .stdout
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| !matches!(v["resource_type"].as_str(), Some("test" | "unit_test")))
+            .filter_map(|v| v["unique_id"].as_str().map(str::to_string))
+            .collect();
+        assert!(!expected.is_empty(), "{select} selects something");
+        let url = format!("{page}#!/lineage?select={}&exclude={}", enc(select), enc(exclude));
+        let dom = browse(&url, &["--dump-dom"], profile.path());
+        assert!(attr(&dom, "data-error").is_none(), "{dom}");
+        let got: std::collections::BTreeSet<String> =
+            drawn(&dom).into_iter().filter(|id| !id.starts_with("exposure.")).collect();
+        assert_eq!(got, expected, "{select} --exclude '{exclude}'");
+        assert!(dom.contains(&format!(r#"data-count="{}""#, drawn(&dom).len())), "the count is shown: {dom}");
+    }
+    // `docs: node_color` colours fct_orders.
+    let dom = browse(&format!("{page}#!/lineage?select=%2Bfct_orders"), &["--dump-dom"], profile.path());
+    assert!(dom.contains(r##"data-node="model.shop.fct_orders" data-color="#ffd8a8""##), "{dom}");
+    assert!(dom.contains(r##"<rect width="190" height="34" style="fill:#ffd8a8">"##), "{dom}");
+    // Tests are drawn when asked for; `@` brings the exposure that reads a mart.
+    let dom = browse(&format!("{page}#!/lineage?select=stg_orders%2B1&tests=1"), &["--dump-dom"], profile.path());
+    assert!(drawn(&dom).iter().any(|id| id.starts_with("test.shop.accepted_values_stg_orders")), "{dom}");
+    let dom = browse(&format!("{page}#!/lineage?select=%40stg_orders"), &["--dump-dom"], profile.path());
+    assert!(drawn(&dom).contains("exposure.shop.revenue_dashboard"), "{dom}");
+
+    // A selector the grammar rejects shows the CLI's own message, in the page.
+    for bad in ["tagg:finance", "@+orders", "a,,b", "config:table", "tag:"] {
+        let out = p.run(&["ls", "-s", bad]);
+        assert_eq!(out.code, 2, "{}", out.stderr);
+        let cli = &out.stderr[out.stderr.find("error[E0601]").expect("a diagnostic")..];
+        let dom = browse(&format!("{page}#!/lineage?select={}", enc(bad)), &["--dump-dom"], profile.path());
+        let shown =
+            dom.split(r#"<pre id="explorer-error">"#).nth(1).and_then(|s| s.split("</pre>").next()).unwrap_or("");
+        let shown = shown.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&").replace("&quot;", "\"");
+        assert_eq!(shown.trim_end(), cli.trim_end(), "{bad}");
+    }
+
+    // A column picked in the explorer highlights its lineage, as a node page does:
+    // fct_orders.order_amount sums stg_order_items' quantity and stg_products' price (through
+    // the ephemeral int_order_lines), which come from the raw_order_items and raw_products seeds,
+    // as `strata lineage fct_orders.order_amount` says.
+    let url = format!("{page}#!/lineage?select=%2Bfct_orders&column=fct_orders.order_amount");
+    let dom = browse(&url, &["--dump-dom"], profile.path());
+    for id in
+        ["model.shop.fct_orders", "model.shop.stg_order_items", "model.shop.stg_products", "seed.shop.raw_order_items"]
+    {
+        assert!(dom.contains(&format!(r#" hl" data-node="{id}""#)), "{id}: {dom}");
+    }
+    assert!(dom.contains(r#"class="node seed" data-node="seed.shop.raw_payments""#), "not on the column's path: {dom}");
+
+    // A click on a node opens its page (dispatched from a page that frames the site).
+    let frame = p.root.join("target/click.html");
+    std::fs::write(
+        &frame,
+        r##"<!doctype html><html><body><iframe id="f" src="index.html#!/lineage?select=%2Bfct_orders" width="1200" height="900"></iframe>
+<script>
+var f = document.getElementById("f");
+f.onload = function () {
+  var tries = 0;
+  (function go() {
+    var d = f.contentDocument, g = d && d.querySelector('#explorer-svg g.node[data-node="model.shop.stg_orders"]');
+    if (!g) { if (tries++ < 50) return setTimeout(go, 50); document.body.setAttribute("data-clicked", "none"); return; }
+    var W = f.contentWindow, r = g.getBoundingClientRect(), o = { bubbles: true, clientX: r.left + 5, clientY: r.top + 5, view: W };
+    g.dispatchEvent(new W.MouseEvent("mousedown", o));
+    d.dispatchEvent(new W.MouseEvent("mouseup", o));
+    g.dispatchEvent(new W.MouseEvent("click", o));
+    setTimeout(function () {
+      document.body.setAttribute("data-clicked", W.location.hash);
+      document.body.setAttribute("data-title", (d.querySelector("#page h1") || {}).textContent || "");
+    }, 300);
+  })();
+};
+</script></body></html>"##,
+    )
+    .unwrap();
+    let dom = browse(
+        &format!("file://{}", frame.display()),
+        &["--dump-dom", "--allow-file-access-from-files"],
+        profile.path(),
+    );
+    assert_eq!(attr(&dom, "data-clicked").as_deref(), Some("#!/node/model.shop.stg_orders"), "{dom}");
+    assert_eq!(attr(&dom, "data-title").as_deref(), Some("stg_orders"), "{dom}");
+
+    // More nodes than the explorer draws (2,000 unless the link says otherwise): it says how
+    // many and draws none until asked.
+    let dom = browse(&format!("{page}#!/lineage?select=*&max=10"), &["--dump-dom"], profile.path());
+    assert!(attr(&dom, "data-error").is_none(), "{dom}");
+    let count: usize = dom
+        .split(r#"id="explorer" data-count=""#)
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(count > 10 && dom.contains(&format!("<b>{count} nodes</b> match: more than 10")), "{dom}");
+    assert!(drawn(&dom).is_empty(), "{dom}");
+    assert!(dom.contains(&format!("max={count}\">draw them anyway")), "{dom}");
+
+    let shot = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/docs-explorer.png");
+    let _ = std::fs::remove_file(&shot);
+    let url = format!("{page}#!/lineage?select=%2Bdim_customers%2B&column=fct_orders.order_amount");
+    browse(&url, &[&format!("--screenshot={}", shot.display())], profile.path());
+    assert!(std::fs::read(&shot).expect("screenshot written").starts_with(b"\x89PNG"));
+}
+
+#[test]
+fn macro_pages_and_keyboard_navigation() {
+    let p = TestProject::from_path(&Path::new(env!("CARGO_MANIFEST_DIR")).join("example_project"), "example_project");
+    let out = p.run(&["docs", "generate"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let page = format!("file://{}", p.root.join("target/index.html").display());
+    let profile = tempfile::tempdir().unwrap();
+
+    // A macro's page: its description and arguments from macros.yml, what calls it, its source;
+    // the sidebar lists it under its package's macros folder.
+    let dom = browse(&format!("{page}#!/macro/macro.shop.cents_to_dollars"), &["--dump-dom"], profile.path());
+    let dom = &dom[..dom.rfind("<script>").unwrap_or(dom.len())];
+    assert!(dom.contains(r#"<pre class="signature">cents_to_dollars(column_name, scale=2)</pre>"#), "{dom}");
+    assert!(dom.contains("Converts an integer amount of cents to dollars, rounded."), "{dom}");
+    assert!(
+        dom.contains(r#"<td class="col">scale</td><td>integer</td><td>Decimal places to keep (2 by default).</td>"#),
+        "{dom}"
+    );
+    assert!(dom.contains(r#"id="called-by" data-count="2""#), "{dom}");
+    for caller in ["model.shop.stg_payments", "model.shop.stg_products"] {
+        assert!(dom.contains(&format!(r##"<a href="#!/node/{caller}">"##)), "{caller}: {dom}");
+    }
+    assert!(dom.contains(r#"class="dir open" data-dir="shop/macros""#), "{dom}");
+    assert!(dom.contains(r##"class="leaf macro current" href="#!/macro/macro.shop.cents_to_dollars""##), "{dom}");
+    // The list of every macro by package, the built-ins under dbt.
+    let dom = browse(&format!("{page}#!/macros"), &["--dump-dom"], profile.path());
+    assert!(dom.contains(r##"<a href="#!/macro/macro.shop.safe_divide">safe_divide</a>"##), "{dom}");
+    assert!(dom.contains(r##"<a href="#!/macro/macro.dbt.generate_schema_name">generate_schema_name</a>"##), "{dom}");
+    // manifest.json has the same description and arguments.
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(p.root.join("target/manifest.json")).unwrap()).unwrap();
+    let m = &manifest["macros"]["macro.shop.cents_to_dollars"];
+    assert_eq!(m["description"], "Converts an integer amount of cents to dollars, rounded.");
+    assert_eq!(
+        m["arguments"][1],
+        serde_json::json!({"name": "scale", "type": "integer", "description": "Decimal places to keep (2 by default)."})
+    );
+    assert_eq!(m["patch_path"], "shop://macros/macros.yml");
+
+    // Keyboard: `/` focuses search, typing searches, ArrowDown reaches the first result and
+    // Enter on the box opens it (keys dispatched from a page that frames the site).
+    let frame = p.root.join("target/keys.html");
+    std::fs::write(
+        &frame,
+        r##"<!doctype html><html><body><iframe id="f" src="index.html#!/" width="1200" height="900"></iframe>
+<script>
+var f = document.getElementById("f");
+f.onload = function () {
+  var W = f.contentWindow, d = f.contentDocument;
+  var key = function (el, k) { el.dispatchEvent(new W.KeyboardEvent("keydown", { key: k, bubbles: true, cancelable: true })); };
+  key(d.body, "/");
+  document.body.setAttribute("data-focused", d.activeElement.id);
+  var box = d.getElementById("search");
+  box.value = "stg_orders";
+  box.dispatchEvent(new W.Event("input", { bubbles: true }));
+  setTimeout(function () {
+    key(box, "ArrowDown");
+    document.body.setAttribute("data-first", d.activeElement.getAttribute("href") || "");
+    key(d.activeElement, "ArrowDown");
+    document.body.setAttribute("data-second", d.activeElement.getAttribute("href") || "");
+    key(d.activeElement, "ArrowUp");
+    key(d.activeElement, "ArrowUp");
+    document.body.setAttribute("data-back", d.activeElement.id);
+    key(box, "Enter");
+    setTimeout(function () { document.body.setAttribute("data-opened", W.location.hash); }, 200);
+  }, 500);
+};
+</script></body></html>"##,
+    )
+    .unwrap();
+    let dom = browse(
+        &format!("file://{}", frame.display()),
+        &["--dump-dom", "--allow-file-access-from-files"],
+        profile.path(),
+    );
+    assert_eq!(attr(&dom, "data-focused").as_deref(), Some("search"), "{dom}");
+    assert_eq!(attr(&dom, "data-first").as_deref(), Some("#!/node/model.shop.stg_orders"), "{dom}");
+    assert!(
+        attr(&dom, "data-second").is_some_and(|h| h.starts_with("#!/node/") && h != "#!/node/model.shop.stg_orders"),
+        "{dom}"
+    );
+    assert_eq!(attr(&dom, "data-back").as_deref(), Some("search"), "{dom}");
+    assert_eq!(attr(&dom, "data-opened").as_deref(), Some("#!/node/model.shop.stg_orders"), "{dom}");
+}
