@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # strata and dbt-spark building the same generated project on the same local Spark cluster.
 # Not part of CI. Usage: bench/spark.sh [models] (default 1000)
-# TOOLS="strata dbt" (the default) picks which tools run; KEEP=dir keeps the generated project.
+# TOOLS="strata dbt" (the default) picks which tools run; KEEP=dir keeps the generated project;
+# LIMIT=90m stops a tool's build after that long (none by default).
 #
 # The cluster: scripts/spark-local.sh start (it must be running; STRATA_SPARK_PORT as there).
 # dbt-spark: a virtualenv in $DBT_SPARK_VENV (default $HOME/.cache/strata/dbt-spark) with
@@ -87,13 +88,13 @@ echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname 
 cd "$WORK/p"
 if [[ " $TOOLS " == *" strata "* ]]; then
   drop_schemas bench_strata
-  /usr/bin/time -o "$WORK/t1" -f "%e" "$BIN" build --target strata >"$WORK/strata.log" 2>&1 || true
+  /usr/bin/time -o "$WORK/t1" -f "%e" timeout "${LIMIT:-0}" "$BIN" build --target strata >"$WORK/strata.log" 2>&1 || true
   echo "strata build: $(cat "$WORK/t1") s wall; $(grep -E 'PASS=' "$WORK/strata.log" | tail -1)"
   rm -rf target
 fi
 if [[ " $TOOLS " == *" dbt "* ]]; then
   drop_schemas bench_dbt
-  SPARK_REMOTE="sc://127.0.0.1:$PORT" /usr/bin/time -o "$WORK/t2" -f "%e" "$VENV/bin/dbt" build --target dbt --profiles-dir . >"$WORK/dbt.log" 2>&1 || true
+  SPARK_REMOTE="sc://127.0.0.1:$PORT" /usr/bin/time -o "$WORK/t2" -f "%e" timeout "${LIMIT:-0}" "$VENV/bin/dbt" build --target dbt --profiles-dir . >"$WORK/dbt.log" 2>&1 || true
   echo "dbt-spark build: $(cat "$WORK/t2") s wall; $(grep -E 'Done\. PASS' "$WORK/dbt.log" | tail -1)"
 fi
 for f in strata.log dbt.log; do [ -f "$WORK/$f" ] && cp "$WORK/$f" "${BENCH_LOGS:-/tmp}/spark-$f"; done

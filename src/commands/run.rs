@@ -50,9 +50,9 @@ fn steps(
     let r = RunCommand { settings, l, printer, compiler, plan: &plan, db: db.as_ref(), conn: &conn };
     let threads = r.threads();
     printer.timed("schemas created", || r.create_schemas())?;
-    let compiled = printer.timed("compiled and analysed", || r.compile_and_analyse())?;
+    let (compiled, lineage) = printer.timed("compiled and analysed", || r.compile_and_analyse())?;
     let mut recorded = crate::state::BuildState::read(&l.target_dir);
-    let (opts, fingerprints, hooks) = r.prepare(threads, &compiled, &recorded, batches)?;
+    let (opts, fingerprints, hooks) = r.prepare(threads, &compiled, &lineage, &recorded, batches)?;
     // From here Ctrl-C winds the run down: nothing new starts, running queries stop and roll
     // back, and what finished is written (exit 130); a second Ctrl-C exits at once.
     settings.cancel.wind_down_on_interrupt();
@@ -148,7 +148,7 @@ impl RunCommand<'_> {
     /// Compile every model and snapshot first: the static analysis checks the whole selection
     /// before anything runs, and fingerprints say what changed. A model whose render ran no
     /// query is not rendered again to run.
-    fn compile_and_analyse(&self) -> Result<HashMap<String, String>, i32> {
+    fn compile_and_analyse(&self) -> Result<(HashMap<String, String>, crate::lineage::Lineage), i32> {
         let (l, plan) = (self.l, self.plan);
         let analyse = self.settings.static_analysis != crate::lineage::Mode::Off;
         let skipping = self.skipping();
@@ -186,8 +186,9 @@ impl RunCommand<'_> {
                 self.printer.diagnostics(&bad);
                 return Err(2);
             }
+            return Ok((compiled, lineage));
         }
-        Ok(compiled)
+        Ok((compiled, Default::default()))
     }
 
     /// What exists in the database of the project's relations (nothing for `test`, which
@@ -242,6 +243,7 @@ impl RunCommand<'_> {
         &self,
         threads: usize,
         compiled: &HashMap<String, String>,
+        lineage: &crate::lineage::Lineage,
         recorded: &crate::state::BuildState,
         batches: crate::run::Batches,
     ) -> Result<(RunOptions, HashMap<String, String>, usize), i32> {
@@ -263,7 +265,7 @@ impl RunCommand<'_> {
         if plan.iter().any(|id| l.manifest.nodes[id].is_test()) {
             let trusted = |id: &str| matches!(settings.command, Cmd::Test) || unchanged.contains(id);
             let problems = self.printer.timed("tests' columns checked", || {
-                crate::testing::preflight(self.compiler, self.db, plan, &l.project.root, &trusted)
+                crate::testing::preflight(self.compiler, self.db, plan, &l.project.root, &trusted, lineage)
             });
             if !problems.is_empty() {
                 let mut d = Diagnostics::default();

@@ -132,8 +132,20 @@ pub fn preflight(
     plan: &[String],
     root: &Path,
     trusted: &(dyn Fn(&str) -> bool + Sync),
+    known: &crate::lineage::Lineage,
 ) -> Vec<Diagnostic> {
     let m = compiler.manifest();
+    // A column the static analysis finds among the output columns of a model about to be built
+    // (when it knows all of them) needs no query; any other, and every column of a relation
+    // read from the catalog, is checked against the engine's own answer.
+    let confirmed = |target: &str, col: &str| {
+        let bare = col.trim_matches('"');
+        !trusted(target)
+            && known
+                .nodes
+                .get(target)
+                .is_some_and(|l| l.complete && l.columns.iter().any(|c| c.name.eq_ignore_ascii_case(bare)))
+    };
     let conn = match adapter.connect() {
         Ok(c) => c,
         Err(e) => return vec![Diagnostic::error("E0801", format!("cannot connect to the database: {e}"))],
@@ -157,8 +169,8 @@ pub fn preflight(
         .iter()
         .filter_map(|id| {
             let t = m.nodes.get(id)?.test.as_ref()?;
-            t.column_name.as_ref()?;
-            t.attached_node.clone()
+            let target = t.attached_node.clone()?;
+            (!confirmed(&target, t.column_name.as_ref()?)).then_some(target)
         })
         .collect();
     targets.sort_by_key(|t| order.get(t.as_str()).copied().unwrap_or(usize::MAX));
@@ -191,6 +203,9 @@ pub fn preflight(
             continue;
         }
         let (Some(col), Some(target)) = (&info.column_name, &info.attached_node) else { continue };
+        if confirmed(target, col) {
+            continue;
+        }
         let Some(cols) = schemas.of(target) else { continue };
         let bare = col.trim_matches('"');
         if cols.iter().any(|(c, _)| c.eq_ignore_ascii_case(bare)) {

@@ -61,9 +61,15 @@ impl TestProject {
     pub fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_strata"));
         cmd.args(args).arg("--project-dir").arg(&self.root).current_dir(self.root.parent().unwrap());
-        for var in
-            ["DBT_PROFILES_DIR", "DBT_TARGET", "DBT_PROJECT_DIR", "DBT_TARGET_PATH", "DBT_LOG_PATH", "DBT_LOG_FORMAT"]
-        {
+        for var in [
+            "DBT_PROFILES_DIR",
+            "DBT_TARGET",
+            "DBT_PROJECT_DIR",
+            "DBT_TARGET_PATH",
+            "DBT_LOG_PATH",
+            "DBT_LOG_FORMAT",
+            "DBT_DEBUG",
+        ] {
             cmd.env_remove(var);
         }
         cmd.env("NO_COLOR", "1").env("HOME", self.root.parent().unwrap());

@@ -127,8 +127,10 @@ impl SparkConn {
 
     /// Every relation of one schema, from one `SHOW TABLE EXTENDED` (as dbt-spark lists them):
     /// name, `table` | `view`, and its columns when the listing gives their types in full.
-    fn schema_relations(&self, schema: &str) -> Result<Vec<Listed>, DbError> {
-        let t = self.query(&format!("show table extended in {} like '*'", quote_ident(schema)), None)?;
+    /// `pattern` is Spark's (`*` for all).
+    fn schema_relations(&self, schema: &str, pattern: &str) -> Result<Vec<Listed>, DbError> {
+        let sql = format!("show table extended in {} like '{}'", quote_ident(schema), pattern.replace('\'', "\\'"));
+        let t = self.query(&sql, None)?;
         let at = |col: &str| t.columns.iter().position(|c| c == col);
         let (Some(ni), Some(ii), ti) = (at("tableName"), at("information"), at("isTemporary")) else {
             return Ok(vec![]);
@@ -200,16 +202,17 @@ impl Connection for SparkConn {
     }
 
     fn relation_kind(&self, _database: &str, schema: &str, name: &str) -> Result<Option<String>, DbError> {
-        if !self.schemas()?.iter().any(|s| s.eq_ignore_ascii_case(schema)) {
-            return Ok(None);
-        }
-        Ok(self.schema_relations(schema)?.into_iter().find(|r| r.name.eq_ignore_ascii_case(name)).map(|r| r.kind))
+        let listed = match self.schema_relations(schema, name) {
+            Err(e) if e.0.contains("SCHEMA_NOT_FOUND") => return Ok(None),
+            other => other?,
+        };
+        Ok(listed.into_iter().find(|r| r.name.eq_ignore_ascii_case(name)).map(|r| r.kind))
     }
 
     fn relations(&self) -> Result<HashMap<(String, String, String), String>, DbError> {
         let mut out = HashMap::new();
         for schema in self.schemas()? {
-            for r in self.schema_relations(&schema)? {
+            for r in self.schema_relations(&schema, "*")? {
                 out.insert((DEFAULT_CATALOG.to_string(), schema.clone(), r.name), r.kind);
             }
         }
@@ -223,7 +226,7 @@ impl Connection for SparkConn {
     ) -> Result<HashMap<(String, String, String), String>, DbError> {
         let mut out = HashMap::new();
         for schema in self.schemas()?.into_iter().filter(|s| schemas.contains(&s.to_lowercase())) {
-            for r in self.schema_relations(&schema)? {
+            for r in self.schema_relations(&schema, "*")? {
                 out.insert((DEFAULT_CATALOG.to_string(), schema.clone(), r.name), r.kind);
             }
         }
@@ -257,7 +260,7 @@ impl Connection for SparkConn {
     fn all_columns(&self) -> Result<Vec<(super::RelationName, Vec<Column>)>, DbError> {
         let mut out = vec![];
         for schema in self.schemas()? {
-            for r in self.schema_relations(&schema)? {
+            for r in self.schema_relations(&schema, "*")? {
                 let key = (DEFAULT_CATALOG.to_string(), schema.clone(), r.name);
                 let columns = match r.columns {
                     Some(c) => c,
