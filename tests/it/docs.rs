@@ -165,6 +165,14 @@ fn docs_serve_serves_the_site_on_localhost() {
     assert!(outside.starts_with("HTTP/1.1 404"), "{outside}");
 }
 
+/// Open a page written into the site's folder that frames the site (`index.html`) and drives
+/// it with events a dump cannot send (clicks, keys); file:// pages may then reach into the frame.
+fn framed(p: &TestProject, name: &str, html: &str, profile: &Path) -> String {
+    let frame = p.root.join("target").join(name);
+    std::fs::write(&frame, html).unwrap();
+    browse(&format!("file://{}", frame.display()), &["--dump-dom", "--allow-file-access-from-files"], profile)
+}
+
 /// The nodes an explorer page drew, by unique id.
 fn drawn(dom: &str) -> std::collections::BTreeSet<String> {
     // The page, without the site's own script (which has the markup it writes as text).
@@ -255,9 +263,9 @@ fn the_lineage_explorer_selects_as_the_cli_does_and_opens_what_is_clicked() {
     assert!(dom.contains(r#"class="node seed" data-node="seed.shop.raw_payments""#), "not on the column's path: {dom}");
 
     // A click on a node opens its page (dispatched from a page that frames the site).
-    let frame = p.root.join("target/click.html");
-    std::fs::write(
-        &frame,
+    let dom = framed(
+        &p,
+        "click.html",
         r##"<!doctype html><html><body><iframe id="f" src="index.html#!/lineage?select=%2Bfct_orders" width="1200" height="900"></iframe>
 <script>
 var f = document.getElementById("f");
@@ -277,11 +285,6 @@ f.onload = function () {
   })();
 };
 </script></body></html>"##,
-    )
-    .unwrap();
-    let dom = browse(
-        &format!("file://{}", frame.display()),
-        &["--dump-dom", "--allow-file-access-from-files"],
         profile.path(),
     );
     assert_eq!(attr(&dom, "data-clicked").as_deref(), Some("#!/node/model.shop.stg_orders"), "{dom}");
@@ -349,9 +352,9 @@ fn macro_pages_and_keyboard_navigation() {
 
     // Keyboard: `/` focuses search, typing searches, ArrowDown reaches the first result and
     // Enter on the box opens it (keys dispatched from a page that frames the site).
-    let frame = p.root.join("target/keys.html");
-    std::fs::write(
-        &frame,
+    let dom = framed(
+        &p,
+        "keys.html",
         r##"<!doctype html><html><body><iframe id="f" src="index.html#!/" width="1200" height="900"></iframe>
 <script>
 var f = document.getElementById("f");
@@ -376,11 +379,6 @@ f.onload = function () {
   }, 500);
 };
 </script></body></html>"##,
-    )
-    .unwrap();
-    let dom = browse(
-        &format!("file://{}", frame.display()),
-        &["--dump-dom", "--allow-file-access-from-files"],
         profile.path(),
     );
     assert_eq!(attr(&dom, "data-focused").as_deref(), Some("search"), "{dom}");
