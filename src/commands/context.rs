@@ -275,7 +275,7 @@ pub(super) fn defer(settings: &Settings, l: &mut Loaded, printer: &Printer) -> R
     let mut existing = HashMap::new();
     if !settings.favor_state && l.project.engine().database_exists(&target) {
         let (_db, conn) = connect(l, printer)?;
-        existing = conn.relations().unwrap_or_default();
+        existing = conn.relations_in(&l.manifest.schemas()).unwrap_or_default();
     }
     let key = |r: &crate::templating::relation::Relation| {
         let s = |x: &Option<String>| x.clone().unwrap_or_default();

@@ -194,11 +194,7 @@ impl RunCommand<'_> {
     /// What exists in the database of the project's relations (nothing for `test`, which
     /// builds nothing).
     fn catalog(&self) -> Result<HashMap<(String, String, String), String>, i32> {
-        let m = &self.l.manifest;
-        let schemas: std::collections::BTreeSet<String> = (m.nodes.values().map(|n| &n.relation))
-            .chain(m.sources.values().map(|s| &s.relation))
-            .filter_map(|r| r.schema.as_deref().map(str::to_lowercase))
-            .collect();
+        let schemas = self.l.manifest.schemas();
         let read = if matches!(self.settings.command, Cmd::Test) {
             Ok(Default::default())
         } else {

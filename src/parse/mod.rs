@@ -336,6 +336,15 @@ pub struct Exposure {
 }
 
 impl Manifest {
+    /// The schemas the project's nodes and sources live in, lowercased (what a run reads of the
+    /// database's catalog).
+    pub fn schemas(&self) -> BTreeSet<String> {
+        (self.nodes.values().map(|n| &n.relation))
+            .chain(self.sources.values().map(|s| &s.relation))
+            .filter_map(|r| r.schema.as_deref().map(str::to_lowercase))
+            .collect()
+    }
+
     /// Where a node's compiled and run SQL go under `target/compiled` and `target/run`:
     /// `<package>/<file in the package>`, as dbt lays them out.
     pub fn target_rel_path(&self, n: &Node) -> String {

@@ -173,11 +173,30 @@ impl SparkConn {
         out
     }
 
-    fn columns_of(&self, rels: Vec<super::RelationName>) -> Result<Vec<(super::RelationName, Vec<Column>)>, DbError> {
+    /// Every relation of the schemas `keep` accepts, one listing per schema.
+    fn listed(&self, keep: impl Fn(&str) -> bool) -> Result<Vec<(super::RelationName, Listed)>, DbError> {
         let mut out = vec![];
-        for key in rels {
-            let cols = self.columns(&key.0, &key.1, &key.2)?;
-            out.push((key, cols));
+        for schema in self.schemas()?.into_iter().filter(|s| keep(s)) {
+            for r in self.schema_relations(&schema, "*")? {
+                out.push(((DEFAULT_CATALOG.to_string(), schema.clone(), r.name.clone()), r));
+            }
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
+    }
+
+    /// The listed relations' columns, described where the listing names a nested type only.
+    fn with_columns(
+        &self,
+        listed: Vec<(super::RelationName, Listed)>,
+    ) -> Result<Vec<(super::RelationName, Vec<Column>)>, DbError> {
+        let mut out = vec![];
+        for (key, r) in listed {
+            let columns = match r.columns {
+                Some(c) => c,
+                None => self.columns(&key.0, &key.1, &key.2)?,
+            };
+            out.push((key, columns));
         }
         Ok(out)
     }
@@ -210,13 +229,7 @@ impl Connection for SparkConn {
     }
 
     fn relations(&self) -> Result<HashMap<(String, String, String), String>, DbError> {
-        let mut out = HashMap::new();
-        for schema in self.schemas()? {
-            for r in self.schema_relations(&schema, "*")? {
-                out.insert((DEFAULT_CATALOG.to_string(), schema.clone(), r.name), r.kind);
-            }
-        }
-        Ok(out)
+        Ok(self.listed(|_| true)?.into_iter().map(|(key, r)| (key, r.kind)).collect())
     }
 
     /// One listing per schema that exists and is asked for.
@@ -224,13 +237,8 @@ impl Connection for SparkConn {
         &self,
         schemas: &std::collections::BTreeSet<String>,
     ) -> Result<HashMap<(String, String, String), String>, DbError> {
-        let mut out = HashMap::new();
-        for schema in self.schemas()?.into_iter().filter(|s| schemas.contains(&s.to_lowercase())) {
-            for r in self.schema_relations(&schema, "*")? {
-                out.insert((DEFAULT_CATALOG.to_string(), schema.clone(), r.name), r.kind);
-            }
-        }
-        Ok(out)
+        let listed = self.listed(|s| schemas.contains(&s.to_lowercase()))?;
+        Ok(listed.into_iter().map(|(key, r)| (key, r.kind)).collect())
     }
 
     /// A relation's columns; none when it does not exist (as DuckDB's catalog query gives).
@@ -249,28 +257,14 @@ impl Connection for SparkConn {
 
     fn columns_by_name(&self, names: &[&str]) -> Result<Vec<(super::RelationName, Vec<Column>)>, DbError> {
         let wanted: std::collections::HashSet<String> = names.iter().map(|n| n.to_lowercase()).collect();
-        let mut rels: Vec<super::RelationName> =
-            self.relations()?.into_keys().filter(|k| wanted.contains(&k.2.to_lowercase())).collect();
-        rels.sort();
-        self.columns_of(rels)
+        let listed = self.listed(|_| true)?.into_iter().filter(|(k, _)| wanted.contains(&k.2.to_lowercase()));
+        self.with_columns(listed.collect())
     }
 
     /// One listing per schema; a relation whose listing shows a nested type (`array`,
     /// `struct`, `map` without their element types) is described on its own.
     fn all_columns(&self) -> Result<Vec<(super::RelationName, Vec<Column>)>, DbError> {
-        let mut out = vec![];
-        for schema in self.schemas()? {
-            for r in self.schema_relations(&schema, "*")? {
-                let key = (DEFAULT_CATALOG.to_string(), schema.clone(), r.name);
-                let columns = match r.columns {
-                    Some(c) => c,
-                    None => self.columns(&key.0, &key.1, &key.2)?,
-                };
-                out.push((key, columns));
-            }
-        }
-        out.sort_by(|a, b| a.0.cmp(&b.0));
-        Ok(out)
+        self.with_columns(self.listed(|_| true)?)
     }
 
     fn relation_types(&self) -> Result<Vec<(super::RelationName, String)>, DbError> {
