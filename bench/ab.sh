@@ -10,8 +10,8 @@ A=$1
 B=$2
 RUNS=${RUNS:-3}
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/strata/target}"
-SYNTH=${SYNTH:-$CARGO_TARGET_DIR/perf/examples/synth}
-[ -x "$SYNTH" ] || cargo build --profile perf --example synth >/dev/null 2>&1
+SYNTH=${SYNTH:-$CARGO_TARGET_DIR/release/examples/synth}
+[ -x "$SYNTH" ] || cargo build --release --example synth >/dev/null 2>&1
 W=$(mktemp -d)
 trap 'rm -rf "$W"' EXIT
 "$SYNTH" 10000 "$W/big" 2>/dev/null

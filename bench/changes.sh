@@ -13,9 +13,9 @@ BIG=${1:-10000}
 SMALL=${2:-1000}
 ROWS=${3:-10000000}
 RUNS=${RUNS:-5}
-cargo build --profile perf --bin strata --example synth >/dev/null 2>&1
-BIN="$CARGO_TARGET_DIR/perf/strata"
-EX="$CARGO_TARGET_DIR/perf/examples"
+cargo build --release --bin strata --example synth >/dev/null 2>&1
+BIN="$CARGO_TARGET_DIR/release/strata"
+EX="$CARGO_TARGET_DIR/release/examples"
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 

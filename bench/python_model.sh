@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The cost of a python model (issue 11's figure in BENCHMARKS.md). Not part of CI.
-# Usage: bench/python_model.sh [rows] [profile]   (defaults: 1000000 rows, the perf profile)
+# Usage: bench/python_model.sh [rows] [profile]   (defaults: 1000000 rows, the release profile)
 #
 # One project, a source of `rows` rows made by an on-run-start hook, and three models that
 # produce the same table from it: a SQL table model, a python model returning the DuckDB
@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/strata/target}"
 ROWS=${1:-1000000}
-PROFILE=${2:-perf}
+PROFILE=${2:-release}
 RUNS=${RUNS:-5}
 cargo build --profile "$PROFILE" --bin strata >/dev/null 2>&1
 DIR=$PROFILE

@@ -1,125 +1,162 @@
 #!/usr/bin/env bash
-# Benchmarks over synthetic projects (examples/synth.rs). Not part of CI: targets live here and
-# in BENCHMARKS.md, never in timed tests. Usage: bench/run.sh [models_for_parse] [models_for_build]
+# Benchmarks over generated projects. Not part of CI: targets live here and in BENCHMARKS.md,
+# never in timed tests.
+#
+#   bench/run.sh [synth|gen_project|both] [models_for_parse] [models_for_build]
+#
+# Generators: `synth` is examples/synth.rs (staging views over seeds, Jinja loops, one schema.yml
+# with a test per column key); `gen_project` is ../shared/bench/gen_project.py --seed 42 (sources
+# created by on-run-start hooks, macros, CTE-style models, a third of them documented and tested).
+# Every figure is RUNS runs (3 by default), all listed, of the release build (`cargo build
+# --release`, what users install). Environment: RUNS, DBT=0 to leave dbt-core out (it is
+# compared when `dbt` is on PATH: `pip install 'dbt-core<1.11' dbt-duckdb`), DBT_THREADS (the
+# threads both tools build with in the side-by-side, default 4).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/strata/target}"
-BIG=${1:-10000}
-SMALL=${2:-1000}
-RUNS=${RUNS:-5}
-cargo build --profile perf --bin strata --example synth --example replay >/dev/null 2>&1
-BIN="$CARGO_TARGET_DIR/perf/strata"
-EX="$CARGO_TARGET_DIR/perf/examples"
+GEN=${1:-both}
+BIG=${2:-10000}
+SMALL=${3:-1000}
+RUNS=${RUNS:-3}
+DBT_THREADS=${DBT_THREADS:-4}
+case "$GEN" in
+  synth | gen_project) GENS=$GEN ;;
+  both) GENS="synth gen_project" ;;
+  *) echo "usage: bench/run.sh [synth|gen_project|both] [models_for_parse] [models_for_build]" >&2; exit 2 ;;
+esac
+DBT=${DBT:-$(command -v dbt >/dev/null 2>&1 && echo 1 || echo 0)}
+cargo build --release --bin strata --example synth --example replay >/dev/null 2>&1
+BIN="$CARGO_TARGET_DIR/release/strata"
+EX="$CARGO_TARGET_DIR/release/examples"
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
-"$EX/synth" "$BIG" "$WORK/big" 2>/dev/null
-"$EX/synth" "$SMALL" "$WORK/small" 2>/dev/null
 
-# best (min) wall seconds and max peak RSS (MB) of RUNS runs of a command
+generate() { # generator models dir
+  case "$1" in
+    synth) "$EX/synth" "$2" "$3" 2>/dev/null ;;
+    gen_project) python3 ../shared/bench/gen_project.py --models "$2" --out "$3" --seed 42 >/dev/null ;;
+  esac
+}
+
+# RUNS runs of a command, each after the untimed shell command $PREP (default none). Sets
+# LIST ("a / b / c"), BEST (min seconds) and PEAK (max RSS, MB).
 measure() {
-  local best="" peak=0
+  local times=() peak=0
+  BEST=""
   for _ in $(seq "$RUNS"); do
-    local out
-    /usr/bin/time -o "$WORK/time.txt" -f "%e %M" "$@" >/dev/null 2>&1
+    eval "${PREP:-:}"
+    /usr/bin/time -o "$WORK/time.txt" -f "%e %M" "$@" >/dev/null 2>&1 || true
+    local out secs kb
     out=$(tail -1 "$WORK/time.txt")
-    local secs=${out% *} kb=${out#* }
-    if [ -z "$best" ] || awk "BEGIN{exit !($secs < $best)}"; then best=$secs; fi
+    secs=${out% *} kb=${out#* }
+    times+=("$secs")
+    if [ -z "$BEST" ] || awk "BEGIN{exit !($secs < $BEST)}"; then BEST=$secs; fi
     [ "$kb" -gt "$peak" ] && peak=$kb
   done
-  echo "$best $((peak / 1024))"
+  LIST=$(printf '%s / ' "${times[@]}")
+  LIST="${LIST% / } s"
+  PEAK=$((peak / 1024))
 }
 
-echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -srm)"
-read -r s m < <(measure "$BIN" parse --project-dir "$WORK/big")
-echo "parse   $BIG models: ${s}s wall, ${m} MB peak (target < 1 s, < 300 MB)"
-read -r s m < <(measure "$BIN" compile --project-dir "$WORK/big")
-echo "compile $BIG models and their tests, target/ already written: ${s}s wall, ${m} MB peak (target < 2 s)"
-cold=""
-for _ in $(seq "$RUNS"); do
-  rm -rf "$WORK/big/target"
-  /usr/bin/time -o "$WORK/time.txt" -f "%e" "$BIN" compile --project-dir "$WORK/big" >/dev/null 2>&1
-  secs=$(tail -1 "$WORK/time.txt")
-  if [ -z "$cold" ] || awk "BEGIN{exit !($secs < $cold)}"; then cold=$secs; fi
-done
-echo "compile $BIG models and their tests, empty target/: ${cold}s wall"
-read -r off _ < <(measure "$BIN" compile --static-analysis off --project-dir "$WORK/big")
-read -r on _ < <(measure "$BIN" compile --project-dir "$WORK/big")
-echo "static analysis and column lineage: compile ${on}s with it, ${off}s without: $(awk "BEGIN{printf \"%.0f%%\", ($on - $off) / $on * 100}") of compile (target < 30%)"
-read -r s m < <(measure "$BIN" docs generate --project-dir "$WORK/big")
-echo "docs generate $BIG models: ${s}s wall, ${m} MB peak; site $(du -sh "$WORK/big/target/docs" | cut -f1) in $(find "$WORK/big/target/docs" -type f | wc -l) files, index.js $(du -k "$WORK/big/target/docs/index.js" | cut -f1) KB"
-if command -v chromium >/dev/null 2>&1; then
-  # Headless Chromium opens the site from file:// at a search and at a model's page; the page
-  # records, in ms since navigation start, when its first view and the search answer were done.
-  page="file://$WORK/big/target/index.html"
-  chrome() {
-    chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run --disable-background-networking \
-      --disable-component-update --disable-sync --user-data-dir="$WORK/chrome" --virtual-time-budget=10000 --dump-dom "$1" 2>/dev/null
-  }
-  for route in "search/total_amount" "node/model.synth.mart_00500/total_amount"; do
-    t0=$(date +%s.%N)
-    body=$(chrome "$page#!/$route" | grep -o '<body[^>]*>')
-    t1=$(date +%s.%N)
-    echo "chromium $route: $(echo "$body" | grep -o 'data-[a-z-]*ms="[0-9]*"' | tr '\n' ' ')(whole browser run $(awk "BEGIN{printf \"%.2f\", $t1 - $t0}")s)"
-  done
-fi
-
-"$BIN" ls --project-dir "$WORK/small" --resource-type model seed --output json > "$WORK/order.txt" 2>/dev/null
-# best wall seconds of a fresh `strata build` with $1 threads (and more flags); the model
-# comparison leaves the data tests out, since the baseline replays materializations only
-build_time() {
-  local best="" threads=$1
-  shift
+# RUNS runs of examples/replay.rs (DuckDB alone running the statements strata executed, from
+# target/run/, in one connection, in dependency order): sets RLIST and RBEST.
+replay() { # project db [env...]
+  local times=()
+  RBEST=""
   for _ in $(seq "$RUNS"); do
-    rm -f "$WORK/small/synth.duckdb"
-    local t0 t1 secs
-    t0=$(date +%s.%N)
-    "$BIN" build --project-dir "$WORK/small" --threads "$threads" "$@" >/dev/null 2>&1
-    t1=$(date +%s.%N)
-    secs=$(awk "BEGIN{print $t1 - $t0}")
-    if [ -z "$best" ] || awk "BEGIN{exit !($secs < $best)}"; then best=$secs; fi
+    local secs
+    secs=$(env "${@:3}" "$EX/replay" "$1" "$2" 2>/dev/null)
+    times+=("$secs")
+    if [ -z "$RBEST" ] || awk "BEGIN{exit !($secs < $RBEST)}"; then RBEST=$secs; fi
   done
-  echo "$best"
+  RLIST=$(printf '%s / ' "${times[@]}")
+  RLIST="${RLIST% / } s"
 }
-one=$(build_time 1 --exclude resource_type:test)
-best=$(build_time 2 --exclude resource_type:test)
-audited=$(build_time 2)
-plain=$(build_time 2 --no-audit)
-mkdir -p "$WORK/replay"
-base=""
-for _ in $(seq "$RUNS"); do
-  secs=$("$EX/replay" "$WORK/small" "$WORK/order.txt" "$WORK/replay/synth.duckdb" 2>/dev/null)
-  if [ -z "$base" ] || awk "BEGIN{exit !($secs < $base)}"; then base=$secs; fi
-done
-echo "build   $SMALL models: ${one}s wall with --threads 1, ${best}s with --threads 2 (whole command, fresh database)"
-echo "duckdb alone, same statements, one connection: ${base}s"
-echo "ratio: $(awk "BEGIN{printf \"%.2f\", $one / $base}") with 1 thread, $(awk "BEGIN{printf \"%.2f\", $best / $base}") with 2 (target <= 1.2)"
-echo "build   $SMALL models with their data tests, --threads 2: ${audited}s audited (default), ${plain}s with --no-audit"
+# the DuckDB file a generated project's profiles.yml names (relative to the project)
+dbfile() { grep -o 'path: *[^ ]*' "$1/profiles.yml" | head -1 | sed 's/path: *//; s/["'"'"']//g'; }
+ratio() { awk "BEGIN{printf \"%.2f\", $1 / $2}"; }
 
-# `strata test` on the built project (one data test per column key), against DuckDB alone running
-# the same test queries (target/run/...) in one connection on the same database.
-rm -f "$WORK/small/synth.duckdb"
-"$BIN" build --project-dir "$WORK/small" --no-audit >/dev/null 2>&1 || true
-"$BIN" ls --project-dir "$WORK/small" --resource-type test --output json > "$WORK/tests.txt" 2>/dev/null
-ntests=$(wc -l < "$WORK/tests.txt")
-test_time() {
-  local best=""
-  for _ in $(seq "$RUNS"); do
-    local t0 t1 secs
-    t0=$(date +%s.%N)
-    "$BIN" test --project-dir "$WORK/small" --threads "$1" >/dev/null 2>&1 || true
-    t1=$(date +%s.%N)
-    secs=$(awk "BEGIN{print $t1 - $t0}")
-    if [ -z "$best" ] || awk "BEGIN{exit !($secs < $best)}"; then best=$secs; fi
-  done
-  echo "$best"
-}
-tone=$(test_time 1)
-ttwo=$(test_time 2)
-tbase=""
-for _ in $(seq "$RUNS"); do
-  secs=$(REPLAY_KEEP_DB=1 "$EX/replay" "$WORK/small" "$WORK/tests.txt" "$WORK/small/synth.duckdb" 2>/dev/null)
-  if [ -z "$tbase" ] || awk "BEGIN{exit !($secs < $tbase)}"; then tbase=$secs; fi
+echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -srm); $RUNS runs each, release build"
+for g in $GENS; do
+  big="$WORK/$g-big" small="$WORK/$g-small"
+  generate "$g" "$BIG" "$big"
+  generate "$g" "$SMALL" "$small"
+  echo
+  echo "== $g =="
+  PREP="" measure "$BIN" parse --project-dir "$big"
+  echo "parse   $BIG models: $LIST, peak $PEAK MB (target <= 0.6 s, <= 200 MB)"
+  "$BIN" compile --project-dir "$big" >/dev/null 2>&1 || true
+  measure "$BIN" compile --project-dir "$big"
+  echo "compile $BIG models and their tests, target/ already written: $LIST, peak $PEAK MB (target <= 1.5 s, <= 300 MB)"
+  on=$BEST
+  PREP='rm -rf "$big/target"' measure "$BIN" compile --project-dir "$big"
+  echo "compile $BIG models and their tests, empty target/: $LIST"
+  measure "$BIN" compile --static-analysis off --project-dir "$big"
+  echo "static analysis and column lineage: $(awk "BEGIN{printf \"%.0f%%\", ($on - $BEST) / $on * 100}") of compile (best ${on}s with it, ${BEST}s without; target < 30%)"
+  measure "$BIN" docs generate --project-dir "$big"
+  echo "docs generate $BIG models: $LIST, peak $PEAK MB (target <= 2 s, <= 400 MB); site $(du -sh "$big/target/docs" | cut -f1) (bench/docs_site.sh times it in a browser)"
+
+  # A fresh build (new database, no build state) of the small project, data tests included,
+  # against DuckDB alone running the same statements: the schemas and the on-run-start hooks'
+  # SQL, then every model, seed and test's, in the order they ran.
+  dbf="$small/$(dbfile "$small")"
+  PREP='rm -f "$dbf" "$small/target/strata_state.json"' measure "$BIN" build --project-dir "$small" --threads 2
+  two_list=$LIST
+  # last: the replay reads what this build ran (target/run_results.json, target/run/)
+  PREP='rm -f "$dbf" "$small/target/strata_state.json"' measure "$BIN" build --project-dir "$small" --threads 1
+  one=$BEST one_list=$LIST one_peak=$PEAK
+  # The schemas strata creates first (from manifest.json), then the hooks, compiled.
+  python3 - "$small/target/manifest.json" >"$WORK/prelude.sql" <<'EOF'
+import json, sys
+nodes = json.load(open(sys.argv[1]))["nodes"].values()
+for db, schema in sorted({(n["database"], n["schema"]) for n in nodes if n["resource_type"] in ("model", "seed", "snapshot")}):
+    print(f'create schema if not exists "{db}"."{schema}";')
+EOF
+  python3 - "$small/dbt_project.yml" >"$WORK/hooks.txt" <<'EOF'
+import sys, yaml
+hooks = (yaml.safe_load(open(sys.argv[1])) or {}).get("on-run-start") or []
+for h in [hooks] if isinstance(hooks, str) else hooks:
+    print(h.replace("\n", " "))
+EOF
+  while IFS= read -r hook; do
+    "$BIN" compile --project-dir "$small" --inline "$hook" 2>/dev/null >>"$WORK/prelude.sql"
+    echo ";" >>"$WORK/prelude.sql"
+  done <"$WORK/hooks.txt"
+  mkdir -p "$WORK/replay"
+  replay "$small" "$WORK/replay/$(basename "$dbf")" "REPLAY_PRELUDE=$WORK/prelude.sql"
+  echo "build   $SMALL models and their tests, fresh database: $one_list with --threads 1 (peak $one_peak MB), $two_list with --threads 2"
+  echo "duckdb alone, the same statements in one connection: $RLIST"
+  echo "ratio (best of each): $(ratio "$one" "$RBEST") with --threads 1 (target <= 1.05)"
+  rm -f "$dbf" "$small/target/strata_state.json"
+  "$BIN" build --project-dir "$small" >/dev/null 2>&1 || true
+  measure "$BIN" build --project-dir "$small"
+  echo "build   $SMALL models again, nothing changed: $LIST ($("$BIN" build --project-dir "$small" 2>&1 | grep -o 'Done\..*' || true); target <= 1 s)"
+  f=$(find "$small/models" -name '*.sql' | sort | head -1)
+  m=$(basename "$f" .sql)
+  echo "-- edited" >>"$f"
+  touched=$("$BIN" ls --project-dir "$small" -s "$m+" 2>/dev/null | wc -l)
+  echo "build   after editing $m: $("$BIN" build --project-dir "$small" 2>&1 | grep -o 'Done\..*' || true) ($touched nodes in $m+)"
+
+  # `strata test` on the built project against DuckDB alone running the same test queries.
+  measure "$BIN" test --project-dir "$small" --threads 1
+  tone=$BEST tlist=$LIST
+  replay "$small" "$dbf" REPLAY_KEEP_DB=1
+  echo "test    $("$BIN" ls --project-dir "$small" --resource-type test 2>/dev/null | wc -l) data tests: $tlist with --threads 1; duckdb alone $RLIST; ratio $(ratio "$tone" "$RBEST")"
+
+  if [ "$DBT" = 1 ]; then
+    # dbt-core side by side, in the same run, on a copy of the small project (its own target/
+    # and database): a full parse (no partial-parse cache), and a fresh build with both tools on
+    # the same number of threads.
+    d="$WORK/$g-dbt"
+    rm -rf "$d" && generate "$g" "$SMALL" "$d"
+    ddb="$d/$(dbfile "$d")"
+    measure "$BIN" parse --project-dir "$small"
+    sp=$BEST sl=$LIST
+    measure dbt parse --no-partial-parse --project-dir "$d" --profiles-dir "$d"
+    echo "dbt-core $(dbt --version 2>/dev/null | awk '/installed:/{print $3; exit}') parse $SMALL models: $LIST; strata $sl: dbt/strata $(ratio "$BEST" "$sp")"
+    PREP='rm -f "$dbf" "$small/target/strata_state.json"' measure "$BIN" build --project-dir "$small" --threads "$DBT_THREADS"
+    sb=$BEST sl=$LIST
+    PREP='rm -f "$ddb"' measure dbt build --project-dir "$d" --profiles-dir "$d" --threads "$DBT_THREADS"
+    echo "dbt-core build $SMALL models and their tests, --threads $DBT_THREADS: $LIST; strata $sl: dbt/strata $(ratio "$BEST" "$sb")"
+  fi
 done
-echo "test    $SMALL models, $ntests data tests: ${tone}s wall with --threads 1, ${ttwo}s with --threads 2"
-echo "duckdb alone, same test queries, one connection: ${tbase}s"
-echo "overhead: $(awk "BEGIN{printf \"%.0f%%\", ($tone / $tbase - 1) * 100}") with 1 thread, $(awk "BEGIN{printf \"%.0f%%\", ($ttwo / $tbase - 1) * 100}") with 2 (target < 10%)"

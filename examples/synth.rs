@@ -1,4 +1,4 @@
-//! Generates a synthetic dbt project for benchmarks: `cargo run --profile perf --example synth --
+//! Generates a synthetic dbt project for benchmarks: `cargo run --release --example synth --
 //! <models> <out_dir>`. Models come in three layers (staging 30%, intermediate 40%, marts 30%)
 //! with refs to earlier layers, config blocks, a project macro, Jinja loops and property YAML
 //! with column descriptions and tests. Deterministic for a given model count.

@@ -6,7 +6,8 @@ use crate::diagnostics::Diagnostic;
 use crate::parse::Manifest;
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::Direction;
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BTreeSet, BinaryHeap, HashMap, VecDeque};
 
 /// The DAG of one project.
 #[derive(Debug, Clone, Default)]
@@ -32,6 +33,11 @@ impl Dag {
             }
         }
         let mut dag = Dag { graph, index, order: vec![] };
+        // Kahn's algorithm orders every node unless there is a cycle; only then is it looked for.
+        if let Some(order) = dag.topo() {
+            dag.order = order;
+            return Ok(dag);
+        }
         if let Some(mut cycle) = dag.find_cycle() {
             // The path follows edges from a dependency to its dependent; report it in ref order
             // (each node refs the next), starting from the same node.
@@ -52,32 +58,36 @@ impl Dag {
             }
             return Err(d);
         }
-        dag.order = dag.topo();
         Ok(dag)
     }
 
-    /// Deterministic topological order: Kahn's algorithm, ties broken by unique id.
-    fn topo(&self) -> Vec<String> {
-        let mut indeg: HashMap<NodeIndex, usize> = self
-            .graph
-            .node_indices()
-            .map(|i| (i, self.graph.neighbors_directed(i, Direction::Incoming).count()))
-            .collect();
-        let mut ready: BTreeSet<(String, NodeIndex)> =
-            indeg.iter().filter(|(_, &d)| d == 0).map(|(&i, _)| (self.graph[i].clone(), i)).collect();
-        let mut out = Vec::with_capacity(indeg.len());
-        while let Some(first) = ready.iter().next().cloned() {
-            ready.remove(&first);
-            out.push(first.0.clone());
-            for c in self.graph.neighbors_directed(first.1, Direction::Outgoing) {
-                let e = indeg.entry(c).or_default();
-                *e -= 1;
-                if *e == 0 {
-                    ready.insert((self.graph[c].clone(), c));
+    /// Deterministic topological order: Kahn's algorithm, ties broken by unique id (compared
+    /// once, as ranks). None when a cycle leaves nodes unordered.
+    fn topo(&self) -> Option<Vec<String>> {
+        let g = &self.graph;
+        let n = g.node_count();
+        let mut by_id: Vec<NodeIndex> = g.node_indices().collect();
+        by_id.sort_unstable_by(|a, b| g[*a].cmp(&g[*b]));
+        let mut rank = vec![0usize; n];
+        for (r, i) in by_id.iter().enumerate() {
+            rank[i.index()] = r;
+        }
+        let mut indeg: Vec<usize> =
+            g.node_indices().map(|i| g.neighbors_directed(i, Direction::Incoming).count()).collect();
+        let mut ready: BinaryHeap<Reverse<usize>> =
+            g.node_indices().filter(|i| indeg[i.index()] == 0).map(|i| Reverse(rank[i.index()])).collect();
+        let mut out = Vec::with_capacity(n);
+        while let Some(Reverse(r)) = ready.pop() {
+            let i = by_id[r];
+            out.push(g[i].clone());
+            for c in g.neighbors_directed(i, Direction::Outgoing) {
+                indeg[c.index()] -= 1;
+                if indeg[c.index()] == 0 {
+                    ready.push(Reverse(rank[c.index()]));
                 }
             }
         }
-        out
+        (out.len() == n).then_some(out)
     }
 
     fn find_cycle(&self) -> Option<Vec<String>> {

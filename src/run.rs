@@ -388,7 +388,10 @@ pub fn execute(
                         s.next_index += 1;
                         let index = s.next_index;
                         drop(s);
-                        reporter.event(Event::Started { index, total, node });
+                        // A node left unchanged gets its one NO-OP line, no START.
+                        if !opts.unchanged.contains(&node.unique_id) {
+                            reporter.event(Event::Started { index, total, node });
+                        }
                         let audits: Vec<&Node> = job.audits.iter().map(|a| &manifest.nodes[a]).collect();
                         let rs = match &conn {
                             Ok(c) => {

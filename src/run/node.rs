@@ -18,6 +18,10 @@ use serde_json::{json, Value as Json};
 use std::sync::Arc;
 use std::time::Instant;
 
+/// The line in a target/run file that separates a staged build's statements from those that
+/// published it (examples/replay.rs splits there).
+pub(crate) const PUBLISHED: &str = "-- strata: published from the staged relation";
+
 /// Build `node` (running `audits` against it before it is published); the node's result first,
 /// then its audits'.
 pub(super) fn run_node(env: &Env, node: &Node, audits: &[&Node], progress: &Progress) -> Vec<NodeResult> {
@@ -238,6 +242,7 @@ impl<'a> NodeBuild<'a> {
                 write_existing = None;
             }
             env.conn.execute(&prep).map_err(|e| format!("Database Error preparing the audit of {}: {e}", node.name))?;
+            self.statements.push(prep);
         }
         let mut extra = std::mem::take(&mut self.extra);
         let existing_rel = write_existing
@@ -359,7 +364,10 @@ impl<'a> NodeBuild<'a> {
                 return Err(msg);
             }
         };
-        let _ = env.files.send(vec![("run", self.rel_path.clone(), self.statements.join(";\n\n"))]);
+        // A staged build's file is written when it is published (or not).
+        if self.staged.is_none() {
+            self.write_run_file(None);
+        }
         env.compiler.record_built(&node.unique_id);
         // The python model's staged files have been read into its table.
         self.py_result = None;
@@ -417,19 +425,19 @@ impl<'a> NodeBuild<'a> {
                 }
             }
             self.drop_staged();
+            self.write_run_file(None);
             return Err(msg);
         }
         if let Some(plan) = &self.external {
             return match external::publish(conn.as_ref(), plan, &st.render(), &rel.render(), self.existing.as_deref()) {
                 Ok(sqls) => {
-                    let mut all = self.statements.clone();
-                    all.extend(sqls);
-                    let _ = env.files.send(vec![("run", self.rel_path.clone(), all.join(";\n\n"))]);
+                    self.write_run_file(Some(&sqls.join(";\n\n")));
                     env.compiler.record_built(&node.unique_id);
                     Ok(())
                 }
                 Err(e) => {
                     self.drop_staged();
+                    self.write_run_file(None);
                     Err(format!(
                         "Runtime Error in model {} ({})\n  cannot write external location '{}': {e}",
                         node.name, node.original_file_path, plan.location
@@ -470,12 +478,28 @@ impl<'a> NodeBuild<'a> {
                 rel.identifier.as_deref().unwrap_or(""),
             ));
         }
-        if let Err(e) = conn.execute(&rel.dialect.transaction(&publish)) {
+        let publish = rel.dialect.transaction(&publish);
+        if let Err(e) = conn.execute(&publish) {
             conn.rollback();
             self.drop_staged();
+            self.write_run_file(None);
             return Err(format!("Database Error publishing {}: {e}", node.name));
         }
+        self.write_run_file(Some(&publish));
         Ok(())
+    }
+
+    /// target/run/<path>: the statements the node ran, then, below [`PUBLISHED`], those that
+    /// published its staged rows (after its audit tests passed).
+    fn write_run_file(&self, published: Option<&str>) {
+        let mut text = self.statements.join(";\n\n");
+        if let Some(p) = published {
+            text.push_str(";\n\n");
+            text.push_str(PUBLISHED);
+            text.push('\n');
+            text.push_str(p);
+        }
+        let _ = self.env.files.send(vec![("run", self.rel_path.clone(), text)]);
     }
 
     /// Record: the node's success result.

@@ -33,6 +33,8 @@ fn only_what_changed_and_its_descendants_are_rebuilt() {
     assert!(built(&p).is_empty(), "{:#?}", statuses(&p));
     assert!(again.stderr.contains("SKIP unchanged sql view model main.report"), "{}", again.stderr);
     assert!(again.stderr.contains("Done. PASS=0 WARN=0 ERROR=0 SKIP=0 NO-OP=5 TOTAL=5"), "{}", again.stderr);
+    // A node left unchanged has its one NO-OP line, no START line.
+    assert!(!again.stderr.contains(" START "), "{}", again.stderr);
     assert!(statuses(&p).iter().all(|s| s.starts_with("no-op ")), "{:#?}", statuses(&p));
 
     // One model changes: it and what reads it.
@@ -101,6 +103,17 @@ fn a_source_recreated_with_the_same_rows_rebuilds_nothing() {
     let again = p.run(&["build"]);
     assert_eq!(again.code, 0, "{}", again.stderr);
     assert!(built(&p).is_empty(), "{:?}", built(&p));
+    // `strata test` runs the source's test and records it with the source's contents, so the
+    // next build leaves the test alone.
+    p.write(
+        "models/sources.yml",
+        "version: 2\nsources:\n  - name: raw\n    tables:\n      - name: orders\n        columns:\n          - name: id\n            data_tests: [not_null]\n",
+    );
+    assert_eq!(p.run(&["build"]).code, 0);
+    let test = p.run(&["test"]);
+    assert!(test.stderr.contains("PASS=1 "), "{}", test.stderr);
+    assert_eq!(p.run(&["build"]).code, 0);
+    assert!(statuses(&p).iter().all(|s| s.starts_with("no-op ")), "{:#?}", statuses(&p));
     // The same rows in another order: still unchanged.
     let project = p.read("dbt_project.yml");
     let reordered = project.replace(

@@ -68,6 +68,13 @@ fn failing_audit_keeps_the_published_table_while_a_sibling_publishes() {
     let db = "dt.duckdb";
     let before = p.query(db, "select order_id, status from main.stg_orders order by 1");
     assert_eq!(before.len(), 3);
+    // target/run holds everything the audited build ran: the staging table's preparation and
+    // build, then, below the marker, the rename that published it.
+    let run = p.read("target/run/dt/models/stg_orders.sql");
+    let (built, published) = run.split_once("-- strata: published from the staged relation").expect("marker");
+    assert!(built.contains("drop table if exists \"dt\".\"main\".\"stg_orders__strata_audit\""), "{run}");
+    assert!(built.contains("create table"), "{run}");
+    assert!(published.contains("rename to \"stg_orders\""), "{run}");
 
     // New orders with an unknown status: stg_orders' audit fails. New customer: the sibling
     // branch (stg_customers) is published.
@@ -80,6 +87,9 @@ fn failing_audit_keeps_the_published_table_while_a_sibling_publishes() {
     assert!(text.contains("| lost        |         1 |"), "failing rows are shown: {text}");
     assert_eq!(p.query(db, "select order_id, status from main.stg_orders order by 1"), before);
     assert_eq!(p.query(db, "select count(*) from main.stg_customers"), vec![vec!["5".to_string()]]);
+    // What ran, without the publishing statements it never got to.
+    let run = p.read("target/run/dt/models/stg_orders.sql");
+    assert!(run.contains("stg_orders__strata_audit") && !run.contains("-- strata: published"), "{run}");
     assert_eq!(
         p.query(db, "select count(*) from information_schema.tables where table_name like '%strata_audit%'"),
         vec![vec!["0".to_string()]],
