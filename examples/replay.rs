@@ -13,8 +13,7 @@
 //! are not timed; closing it (a checkpoint, as when strata exits) is.
 
 use std::time::Instant;
-
-const PUBLISHED: &str = "-- strata: published from the staged relation";
+use strata::run::PUBLISHED;
 
 fn read_json(path: &str) -> serde_json::Value {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));

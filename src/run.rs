@@ -11,6 +11,7 @@ mod foreign_keys;
 pub mod freshness;
 pub mod microbatch;
 mod node;
+pub use node::PUBLISHED;
 pub mod python;
 
 use crate::adapter::{Adapter, Connection};

@@ -20,7 +20,7 @@ use std::time::Instant;
 
 /// The line in a target/run file that separates a staged build's statements from those that
 /// published it (examples/replay.rs splits there).
-pub(crate) const PUBLISHED: &str = "-- strata: published from the staged relation";
+pub const PUBLISHED: &str = "-- strata: published from the staged relation";
 
 /// Build `node` (running `audits` against it before it is published); the node's result first,
 /// then its audits'.
