@@ -89,6 +89,10 @@ struct GlobalArgs {
     /// Build every selected node, even those unchanged since their last build
     #[arg(long, global = true)]
     rebuild_all: bool,
+    /// Render every model at parse time instead of reading its ref/source/config calls from
+    /// its syntax where that is certain (dbt's flag of the same name)
+    #[arg(long, global = true)]
+    no_static_parser: bool,
     /// Check compiled SQL for unknown columns and relations before running: off, warn (report),
     /// strict (nothing runs unless everything checks out)
     #[arg(long, global = true, value_enum, default_value = "warn")]
@@ -292,6 +296,7 @@ where
         no_audit,
         store_failures,
         rebuild_all,
+        no_static_parser,
         static_analysis,
         state,
         defer,
@@ -396,6 +401,7 @@ where
         no_audit,
         store_failures,
         rebuild_all,
+        static_parser: !no_static_parser,
         static_analysis: match static_analysis {
             StaticAnalysisArg::Off => crate::lineage::Mode::Off,
             StaticAnalysisArg::Warn => crate::lineage::Mode::Warn,

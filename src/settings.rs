@@ -168,6 +168,8 @@ pub struct Settings {
     pub store_failures: bool,
     /// --rebuild-all.
     pub rebuild_all: bool,
+    /// Not --no-static-parser.
+    pub static_parser: bool,
     /// --static-analysis.
     pub static_analysis: crate::lineage::Mode,
     /// --state.

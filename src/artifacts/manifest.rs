@@ -504,46 +504,80 @@ pub fn write(
     std::fs::create_dir_all(target_dir)?;
     let mut f = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(target_dir.join("manifest.json"))?);
     let root = project.root.to_string_lossy().to_string();
-    let (units, rest) = rest_of_manifest(m, engine, project, inv, lineage);
-    write!(f, "{{\"metadata\":{},\"nodes\":{{", units.0)?;
-    let ids: Vec<(&String, &Node)> =
-        m.nodes.iter().filter(|(_, n)| n.resource_type != ResourceType::UnitTest).collect();
-    let mut first = true;
-    for batch in ids.chunks(4096) {
-        let parts: Vec<Vec<u8>> = batch
-            .par_chunks(256)
-            .map(|chunk| {
-                let mut buf = Vec::with_capacity(chunk.len() * 2048);
-                for (id, n) in chunk {
-                    let _ = serde_json::to_writer(&mut buf, id);
-                    buf.push(b':');
-                    node_json(m, n, &root, project, compiled, &mut buf);
-                    buf.push(b',');
+    // Everything after the nodes is made on another thread while the nodes are written.
+    std::thread::scope(|scope| {
+        let rest = scope.spawn(|| rest_of_manifest(m, engine, project));
+        write!(f, "{{\"metadata\":{},\"nodes\":{{", manifest_metadata(project, inv, lineage))?;
+        let ids: Vec<(&String, &Node)> =
+            m.nodes.iter().filter(|(_, n)| n.resource_type != ResourceType::UnitTest).collect();
+        let mut first = true;
+        for batch in ids.chunks(4096) {
+            let parts: Vec<Vec<u8>> = batch
+                .par_chunks(256)
+                .map(|chunk| {
+                    let mut buf = Vec::with_capacity(chunk.len() * 3072);
+                    for (id, n) in chunk {
+                        let _ = serde_json::to_writer(&mut buf, id);
+                        buf.push(b':');
+                        node_json(m, n, &root, project, compiled, &mut buf);
+                        buf.push(b',');
+                    }
+                    buf.pop();
+                    buf
+                })
+                .collect();
+            for p in parts {
+                if !first {
+                    f.write_all(b",")?;
                 }
-                buf.pop();
-                buf
-            })
-            .collect();
-        for p in parts {
-            if !first {
-                f.write_all(b",")?;
+                first = false;
+                f.write_all(&p)?;
             }
-            first = false;
-            f.write_all(&p)?;
         }
-    }
-    write!(f, "}},\"unit_tests\":{},{}", units.1, &rest[1..])?;
+        let (units, rest) = rest.join().map_err(|_| std::io::Error::other("manifest.json: a thread panicked"))?;
+        write!(f, "}},\"unit_tests\":{},{}", units, &rest[1..])
+    })?;
     f.flush()
 }
 
-/// The metadata and unit tests, and everything after the nodes as one JSON object's text.
-fn rest_of_manifest(
-    m: &Manifest,
-    engine: &Engine,
-    project: &Project,
-    inv: &Invocation,
-    lineage: Option<&str>,
-) -> ((String, String), String) {
+/// manifest.json's `metadata`.
+fn manifest_metadata(project: &Project, inv: &Invocation, lineage: Option<&str>) -> Json {
+    let mut md = metadata(MANIFEST_SCHEMA, inv);
+    md["project_name"] = json!(project.config.name.as_str());
+    md["adapter_type"] = json!(project.engine().dialect.name);
+    if let Some(l) = lineage {
+        md["env"]["STRATA_COLUMN_LINEAGE"] = json!(l);
+    }
+    // Where this build's database is, so that `--defer` from another target can attach it.
+    let file = project.target.as_ref().and_then(|t| (project.engine().database_file)(t));
+    if let (Some(t), Some(file)) = (project.target.as_ref(), file) {
+        let path = t.project_root.join(file);
+        let path = std::fs::canonicalize(&path).unwrap_or(path);
+        md["env"]["STRATA_DUCKDB_PATH"] = json!(path.to_string_lossy());
+    }
+    md
+}
+
+/// Everything after the nodes, in manifest.json's order and shapes.
+#[derive(Serialize)]
+struct RestOut<'a> {
+    sources: Map<String, Json>,
+    macros: Map<String, Json>,
+    docs: Map<String, Json>,
+    exposures: Map<String, Json>,
+    metrics: Map<String, Json>,
+    groups: Map<String, Json>,
+    selectors: Map<String, Json>,
+    disabled: Map<String, Json>,
+    parent_map: BTreeMap<&'a str, &'a [String]>,
+    child_map: BTreeMap<&'a str, Vec<&'a str>>,
+    group_map: Map<String, Json>,
+    saved_queries: Map<String, Json>,
+    semantic_models: Map<String, Json>,
+}
+
+/// The unit tests, and everything after them as one JSON object's text.
+fn rest_of_manifest(m: &Manifest, engine: &Engine, project: &Project) -> (String, String) {
     let root_name = project.config.name.as_str();
     let unit_tests: Map<String, Json> = m
         .nodes
@@ -609,53 +643,40 @@ fn rest_of_manifest(
         );
     }
     // parent_map / child_map over nodes, sources, exposures and unit tests.
-    let mut parents: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut parents: BTreeMap<&str, &[String]> = BTreeMap::new();
     for (id, n) in &m.nodes {
-        parents.insert(id.clone(), n.depends_on.clone());
+        parents.insert(id, &n.depends_on);
     }
     for id in m.sources.keys() {
-        parents.insert(id.clone(), vec![]);
+        parents.insert(id, &[]);
     }
     for (id, e) in &m.exposures {
-        parents.insert(id.clone(), e.depends_on.clone());
+        parents.insert(id, &e.depends_on);
     }
-    let mut children: BTreeMap<String, Vec<String>> = parents.keys().map(|k| (k.clone(), vec![])).collect();
+    let mut children: BTreeMap<&str, Vec<&str>> = parents.keys().map(|k| (*k, vec![])).collect();
     for (id, ps) in &parents {
-        for p in ps {
-            children.entry(p.clone()).or_default().push(id.clone());
+        for p in ps.iter() {
+            children.entry(p).or_default().push(id);
         }
     }
     for c in children.values_mut() {
-        c.sort();
+        c.sort_unstable();
         c.dedup();
     }
-    let mut md = metadata(MANIFEST_SCHEMA, inv);
-    md["project_name"] = json!(root_name);
-    md["adapter_type"] = json!(project.engine().dialect.name);
-    if let Some(l) = lineage {
-        md["env"]["STRATA_COLUMN_LINEAGE"] = json!(l);
-    }
-    // Where this build's database is, so that `--defer` from another target can attach it.
-    let file = project.target.as_ref().and_then(|t| (project.engine().database_file)(t));
-    if let (Some(t), Some(file)) = (project.target.as_ref(), file) {
-        let path = t.project_root.join(file);
-        let path = std::fs::canonicalize(&path).unwrap_or(path);
-        md["env"]["STRATA_DUCKDB_PATH"] = json!(path.to_string_lossy());
-    }
-    let rest = json!({
-        "sources": sources,
-        "macros": macros,
-        "docs": docs,
-        "exposures": exposures,
-        "metrics": {},
-        "groups": {},
-        "selectors": {},
-        "disabled": {},
-        "parent_map": parents,
-        "child_map": children,
-        "group_map": {},
-        "saved_queries": {},
-        "semantic_models": {},
-    });
-    ((md.to_string(), Json::Object(unit_tests).to_string()), rest.to_string())
+    let rest = RestOut {
+        sources,
+        macros,
+        docs,
+        exposures,
+        metrics: Map::new(),
+        groups: Map::new(),
+        selectors: Map::new(),
+        disabled: Map::new(),
+        parent_map: parents,
+        child_map: children,
+        group_map: Map::new(),
+        saved_queries: Map::new(),
+        semantic_models: Map::new(),
+    };
+    (Json::Object(unit_tests).to_string(), serde_json::to_string(&rest).unwrap_or_default())
 }

@@ -101,6 +101,7 @@ pub(super) fn invocation_args(settings: &Settings) -> serde_json::Value {
         "defer": settings.defer,
         "favor_state": settings.favor_state,
         "store_failures": settings.store_failures,
+        "static_parser": settings.static_parser,
         "log_format": match settings.log_format {
             crate::output::LogFormat::Text => "default",
             crate::output::LogFormat::Json => "json",
@@ -117,6 +118,7 @@ pub(super) fn target_dir(settings: &Settings, project: &Project) -> PathBuf {
 pub(super) fn load(settings: &Settings, printer: &mut Printer) -> Result<Loaded, i32> {
     let mut invocation = Invocation::new(settings.command.name(), settings.full_refresh);
     invocation.args = invocation_args(settings);
+    invocation.flags["STATIC_PARSER"] = json!(settings.static_parser);
     let (project, warnings) = match crate::project::load(&load_options(settings, true)) {
         Ok(x) => x,
         Err(d) => {
@@ -138,6 +140,8 @@ pub(super) fn load(settings: &Settings, printer: &mut Printer) -> Result<Loaded,
     let manifest = match crate::parse::parse(&project, &engine, &globals) {
         Ok((mut m, w)) => {
             diags.extend(w.items);
+            let (read, rendered) = m.parse_counts;
+            printer.debug(&format!("static parser: {read} of {} SQL files read without rendering", read + rendered));
             if settings.store_failures {
                 for n in m.nodes.values_mut().filter(|n| n.resource_type == ResourceType::Test) {
                     n.config.set("store_failures", json!(true));
@@ -514,7 +518,7 @@ pub(super) fn project_command(settings: &Settings, act: fn(&Settings, &Loaded, &
         .as_ref()
         .map(|p| p.to_string_lossy().to_string())
         .unwrap_or_else(|| l.project.config.target_path.clone());
-    std::thread::scope(|s| {
+    let code = std::thread::scope(|s| {
         let writer = s.spawn(|| {
             let compiled = compiles.then(|| l.compiled.wait());
             // Ephemeral models are compiled where they are inlined; their own file is written
@@ -547,7 +551,13 @@ pub(super) fn project_command(settings: &Settings, act: fn(&Settings, &Loaded, &
             printer.warn(&format!("cannot write manifest.json: {e}"));
         }
         code
-    })
+    });
+    // Freeing a large project's nodes, macros and files is a noticeable share of a short
+    // command (4 % of `parse` at 10,000 models): it happens on a thread nobody waits for, so
+    // the process can end first. The database handles are dropped here, as before.
+    let Loaded { project, engine, manifest, dag, state, compiled, selected, .. } = l;
+    std::thread::spawn(move || drop((project, engine, manifest, dag, state, compiled, selected)));
+    code
 }
 
 /// Open the target's database (or take the one opened while the project parsed) and connect,

@@ -12,6 +12,7 @@ use crate::project::yaml::YPath;
 use crate::project::Project;
 use crate::templating::relation::Relation;
 use crate::templating::{Engine, Globals, NodeContext, Phase};
+use rayon::prelude::*;
 use serde_json::{json, Value as Json};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -41,6 +42,10 @@ pub fn valid_threshold(s: &str) -> bool {
     let num = t[op.len()..].trim();
     !num.is_empty() && num.parse::<f64>().is_ok()
 }
+
+/// A declared test's node with the path of its name in the YAML (for a duplicate's
+/// diagnostic), or nothing; and the diagnostics it gave.
+type Made = (Option<(Node, YPath)>, Vec<Diagnostic>);
 
 struct Declared<'a> {
     file: &'a Path,
@@ -120,152 +125,22 @@ pub fn add_generic_tests(
 
     let test_macros: Vec<String> =
         engine.macros.keys().filter_map(|k| k.strip_prefix("test_").map(str::to_string)).collect();
-    for d in declared {
-        let column_name = d.column.map(|c| c.name.as_str());
-        let t = match generic::interpret(d.decl, d.target, column_name) {
-            Ok(t) => t,
-            Err((msg, yp, help)) => {
-                diags.push(
-                    Diagnostic::error("E0208", msg).with_span(yaml_span(project, d.file, &yp)).with_opt_help(help),
-                );
-                continue;
-            }
-        };
-        let macro_name = format!("test_{}", t.test_name);
-        let found = match &t.namespace {
-            Some(ns) => engine.by_package.get(ns).is_some_and(|m| m.contains_key(&macro_name)),
-            None => engine.ns.resolve(&macro_name, &pkg, None).is_some(),
-        };
-        if !found {
-            let candidates: Vec<String> = match &t.namespace {
-                Some(ns) => engine
-                    .by_package
-                    .get(ns)
-                    .map(|m| m.keys().filter_map(|k| k.strip_prefix("test_").map(str::to_string)).collect())
-                    .unwrap_or_default(),
-                None => test_macros.clone(),
-            };
-            let help = did_you_mean(&t.test_name, candidates.iter().map(String::as_str)).unwrap_or_else(|| {
-                match &t.namespace {
-                    Some(ns) if !engine.by_package.contains_key(ns) && !engine.ns.names.contains_key(ns) => {
-                        format!("no installed package is named '{ns}'; add it to packages.yml and run `strata deps`")
-                    }
-                    _ => "define it with {% test name(model, column_name) %} in tests/generic/ or a macro file".into(),
-                }
-            });
-            let mut span = yaml_span(project, d.file, &t.name_path);
-            // `- not_nul`: point at the name, not the dash.
-            let written = match &t.namespace {
-                Some(ns) => format!("{ns}.{}", t.test_name),
-                None => t.test_name.clone(),
-            };
-            if let Some(line) = &span.source_line {
-                let from: String = line.chars().skip(span.col.saturating_sub(1)).collect();
-                if let Some(rest) = from.strip_prefix('-') {
-                    let pad = rest.len() - rest.trim_start().len();
-                    if rest.trim_start().starts_with(&written) {
-                        span.col += 1 + pad;
-                        span.len = written.chars().count();
-                    }
-                }
-            }
-            diags.push(
-                Diagnostic::error("E0209", format!("unknown generic test '{written}'")).with_span(span).with_help(help),
-            );
-            continue;
-        }
-        let mut kwargs = t.args.clone();
-        kwargs.insert("model".into(), Json::String(generic::model_arg(d.target)));
-        let hash = generic::unique_id_hash(&t.name, &t.test_name, t.namespace.as_deref(), &kwargs);
-        let unique_id = format!("test.{pkg}.{}.{hash}", t.name);
-        let file = crate::parse::package_relative(package, project, d.file);
-        let mut fqn = vec![pkg.clone()];
-        fqn.extend(crate::parse::property_file_folders(&file));
-        fqn.push(t.name.clone());
-        let column_quoted = d.column.and_then(|c| c.quote).unwrap_or(false);
-        if let (true, Some(c)) = (column_quoted, d.column) {
-            kwargs.insert("column_name".into(), Json::String(engine.dialect.quote(&c.name)));
-        }
-        let raw_code =
-            generic::raw_code(&generic::GenericTest { args: kwargs_without_model(&kwargs), ..t.clone() }, d.target);
-        // dbt's order for a generic test: dbt_project.yml, then config() inside the test's
-        // definition (dbt_utils.equality sets its fail_calc there), then the YAML entry.
-        let mut config = crate::parse::folder_config(project, package, "tests", &fqn);
-        if t.namespace.is_some() || !engine.is_builtin(&macro_name) {
-            let ctx = NodeContext { package: pkg.clone(), name: t.name.clone(), ..Default::default() };
-            // A definition that fails to render here fails, located, when the test runs.
-            if let Ok(r) = engine.render(&file, &raw_code, Phase::Parse, globals, ctx, None) {
-                config.merge(&r.config);
-            }
-        }
-        config.merge(&t.config);
-        if t.short_name != t.name && config.get("alias").is_none() {
-            config.set("alias", Json::String(t.short_name.clone()));
-        }
-        set_test_defaults(&mut config);
-        // Arguments that are calls (`to: ref('customers')`) add dependencies.
-        let mut refs = vec![];
-        let mut sources = vec![];
-        match d.target {
-            Target::Node(n) => refs.push(crate::templating::RefCall::new(None, n.to_string())),
-            Target::Version(n, v) => refs.push(crate::templating::RefCall {
-                package: None,
-                name: n.to_string(),
-                version: Some(v.to_string()),
-            }),
-            Target::Source(s, tb) => sources.push((s.to_string(), tb.to_string())),
-        }
-        for v in t.args.values() {
-            let Some(expr) = v.as_str().filter(|s| generic::looks_like_call(s)) else { continue };
-            let src = format!("{{{{ {} }}}}", expr.trim());
-            match engine.render(&file, &src, Phase::Parse, globals, NodeContext::default(), None) {
-                Ok(r) => {
-                    refs.extend(r.refs);
-                    sources.extend(r.sources);
-                }
-                Err(mut e) => {
-                    e.span = Some(Box::new(yaml_span(project, d.file, &t.name_path)));
-                    diags.push(e);
-                }
-            }
-        }
-        let node = Node {
-            unique_id: unique_id.clone(),
-            name: t.name.clone(),
-            resource_type: ResourceType::Test,
-            package_name: pkg.clone(),
-            path: format!("{}.sql", t.short_name),
-            original_file_path: file.clone(),
-            raw_code,
-            fqn,
-            config,
-            description: t.description.clone(),
-            columns: vec![],
-            patch_path: None,
-            refs,
-            sources,
-            depends_on: vec![],
-            relation: Relation::new(globals.dialect, &globals.target_database, &globals.target_schema, &t.short_name),
-            file_path: project.root.join(d.file),
-            test: Some(Box::new(TestInfo {
-                metadata: Some(TestMetadata { name: t.test_name.clone(), namespace: t.namespace.clone(), kwargs }),
-                column_name: column_name.map(str::to_string),
-                attached_node: Some(d.target_id.clone()),
-                decl: Some((d.file.to_path_buf(), d.decl.ypath.clone())),
-                unit: None,
-            })),
-            language: crate::parse::Language::Sql,
-            constraints: vec![],
-            version: None,
-        };
+    // Each declaration becomes its node independently (in parallel); they are added in
+    // declaration order, so duplicates and diagnostics come out as they are written.
+    let made: Vec<Made> =
+        declared.par_iter().map(|d| test_node(project, package, engine, globals, &test_macros, d)).collect();
+    for (d, (node, ds)) in declared.iter().zip(made) {
+        diags.extend(ds);
+        let Some((node, name_path)) = node else { continue };
+        let unique_id = node.unique_id.clone();
         if !node.config.enabled() {
             manifest.disabled.insert(unique_id);
             continue;
         }
         if manifest.nodes.contains_key(&unique_id) {
             diags.push(
-                Diagnostic::error("E0210", format!("test '{}' is declared twice", t.name))
-                    .with_span(yaml_span(project, d.file, &t.name_path))
+                Diagnostic::error("E0210", format!("test '{}' is declared twice", node.name))
+                    .with_span(yaml_span(project, d.file, &name_path))
                     .with_help("give one of them a distinct `name:`"),
             );
             continue;
@@ -273,6 +148,150 @@ pub fn add_generic_tests(
         manifest.nodes.insert(unique_id, node);
     }
     check_thresholds(project, manifest, diags);
+}
+
+/// One declared generic test as a node, or the diagnostics that stop it.
+fn test_node(
+    project: &Project,
+    package: &crate::project::Package,
+    engine: &Engine,
+    globals: &Arc<Globals>,
+    test_macros: &[String],
+    d: &Declared,
+) -> Made {
+    let pkg = package.name.clone();
+    let mut diags = vec![];
+    let column_name = d.column.map(|c| c.name.as_str());
+    let t = match generic::interpret(d.decl, d.target, column_name) {
+        Ok(t) => t,
+        Err((msg, yp, help)) => {
+            let d = Diagnostic::error("E0208", msg).with_span(yaml_span(project, d.file, &yp)).with_opt_help(help);
+            return (None, vec![d]);
+        }
+    };
+    let macro_name = format!("test_{}", t.test_name);
+    let found = match &t.namespace {
+        Some(ns) => engine.by_package.get(ns).is_some_and(|m| m.contains_key(&macro_name)),
+        None => engine.ns.resolve(&macro_name, &pkg, None).is_some(),
+    };
+    if !found {
+        let candidates: Vec<String> = match &t.namespace {
+            Some(ns) => engine
+                .by_package
+                .get(ns)
+                .map(|m| m.keys().filter_map(|k| k.strip_prefix("test_").map(str::to_string)).collect())
+                .unwrap_or_default(),
+            None => test_macros.to_vec(),
+        };
+        let help =
+            did_you_mean(&t.test_name, candidates.iter().map(String::as_str)).unwrap_or_else(|| match &t.namespace {
+                Some(ns) if !engine.by_package.contains_key(ns) && !engine.ns.names.contains_key(ns) => {
+                    format!("no installed package is named '{ns}'; add it to packages.yml and run `strata deps`")
+                }
+                _ => "define it with {% test name(model, column_name) %} in tests/generic/ or a macro file".into(),
+            });
+        let mut span = yaml_span(project, d.file, &t.name_path);
+        // `- not_nul`: point at the name, not the dash.
+        let written = match &t.namespace {
+            Some(ns) => format!("{ns}.{}", t.test_name),
+            None => t.test_name.clone(),
+        };
+        if let Some(line) = &span.source_line {
+            let from: String = line.chars().skip(span.col.saturating_sub(1)).collect();
+            if let Some(rest) = from.strip_prefix('-') {
+                let pad = rest.len() - rest.trim_start().len();
+                if rest.trim_start().starts_with(&written) {
+                    span.col += 1 + pad;
+                    span.len = written.chars().count();
+                }
+            }
+        }
+        let d = Diagnostic::error("E0209", format!("unknown generic test '{written}'")).with_span(span).with_help(help);
+        return (None, vec![d]);
+    }
+    let mut kwargs = t.args.clone();
+    kwargs.insert("model".into(), Json::String(generic::model_arg(d.target)));
+    let hash = generic::unique_id_hash(&t.name, &t.test_name, t.namespace.as_deref(), &kwargs);
+    let unique_id = format!("test.{pkg}.{}.{hash}", t.name);
+    let file = crate::parse::package_relative(package, project, d.file);
+    let mut fqn = vec![pkg.clone()];
+    fqn.extend(crate::parse::property_file_folders(&file));
+    fqn.push(t.name.clone());
+    let column_quoted = d.column.and_then(|c| c.quote).unwrap_or(false);
+    if let (true, Some(c)) = (column_quoted, d.column) {
+        kwargs.insert("column_name".into(), Json::String(engine.dialect.quote(&c.name)));
+    }
+    let raw_code =
+        generic::raw_code(&generic::GenericTest { args: kwargs_without_model(&kwargs), ..t.clone() }, d.target);
+    // dbt's order for a generic test: dbt_project.yml, then config() inside the test's
+    // definition (dbt_utils.equality sets its fail_calc there), then the YAML entry.
+    let mut config = crate::parse::folder_config(project, package, "tests", &fqn);
+    if t.namespace.is_some() || !engine.is_builtin(&macro_name) {
+        let ctx = NodeContext { package: pkg.clone(), name: t.name.clone(), ..Default::default() };
+        // A definition that fails to render here fails, located, when the test runs.
+        if let Ok(r) = engine.render(&file, &raw_code, Phase::Parse, globals, ctx, None) {
+            config.merge(&r.config);
+        }
+    }
+    config.merge(&t.config);
+    if t.short_name != t.name && config.get("alias").is_none() {
+        config.set("alias", Json::String(t.short_name.clone()));
+    }
+    set_test_defaults(&mut config);
+    // Arguments that are calls (`to: ref('customers')`) add dependencies.
+    let mut refs = vec![];
+    let mut sources = vec![];
+    match d.target {
+        Target::Node(n) => refs.push(crate::templating::RefCall::new(None, n.to_string())),
+        Target::Version(n, v) => {
+            refs.push(crate::templating::RefCall { package: None, name: n.to_string(), version: Some(v.to_string()) })
+        }
+        Target::Source(s, tb) => sources.push((s.to_string(), tb.to_string())),
+    }
+    for v in t.args.values() {
+        let Some(expr) = v.as_str().filter(|s| generic::looks_like_call(s)) else { continue };
+        let src = format!("{{{{ {} }}}}", expr.trim());
+        match engine.render(&file, &src, Phase::Parse, globals, NodeContext::default(), None) {
+            Ok(r) => {
+                refs.extend(r.refs);
+                sources.extend(r.sources);
+            }
+            Err(mut e) => {
+                e.span = Some(Box::new(yaml_span(project, d.file, &t.name_path)));
+                diags.push(e);
+            }
+        }
+    }
+    let node = Node {
+        unique_id: unique_id.clone(),
+        name: t.name.clone(),
+        resource_type: ResourceType::Test,
+        package_name: pkg.clone(),
+        path: format!("{}.sql", t.short_name),
+        original_file_path: file.clone(),
+        raw_code,
+        fqn,
+        config,
+        description: t.description.clone(),
+        columns: vec![],
+        patch_path: None,
+        refs,
+        sources,
+        depends_on: vec![],
+        relation: Relation::new(globals.dialect, &globals.target_database, &globals.target_schema, &t.short_name),
+        file_path: project.root.join(d.file),
+        test: Some(Box::new(TestInfo {
+            metadata: Some(TestMetadata { name: t.test_name.clone(), namespace: t.namespace.clone(), kwargs }),
+            column_name: column_name.map(str::to_string),
+            attached_node: Some(d.target_id.clone()),
+            decl: Some((d.file.to_path_buf(), d.decl.ypath.clone())),
+            unit: None,
+        })),
+        language: crate::parse::Language::Sql,
+        constraints: vec![],
+        version: None,
+    };
+    (Some((node, t.name_path)), diags)
 }
 
 fn kwargs_without_model(k: &serde_json::Map<String, Json>) -> serde_json::Map<String, Json> {

@@ -310,6 +310,8 @@ pub struct Manifest {
     pub exposures: BTreeMap<String, Exposure>,
     /// Each installed package's folder, relative to the project root with a trailing `/`.
     pub package_dirs: BTreeMap<String, String>,
+    /// SQL files whose calls the static parser read, and those rendered at parse time.
+    pub parse_counts: (usize, usize),
 }
 
 /// An exposure from property YAML: a dashboard, notebook or application that reads nodes.
@@ -734,10 +736,13 @@ pub fn parse(
     }
 
     // Render models and analyses once to record ref/source/config calls.
+    let counts = [std::sync::atomic::AtomicUsize::new(0), std::sync::atomic::AtomicUsize::new(0)];
     let rendered: Vec<Result<Parsed, Vec<Diagnostic>>> =
-        pending.par_iter().map(|p| parse_file(p, engine, globals)).collect();
+        pending.par_iter().map(|p| parse_file(p, engine, globals, &counts)).collect();
 
     let mut manifest = Manifest::default();
+    let [read, rendered_count] = counts.map(std::sync::atomic::AtomicUsize::into_inner);
+    manifest.parse_counts = (read, rendered_count);
     for p in project.packages.iter().filter(|p| p.dir != project.root) {
         let dir = crate::diagnostics::rel_path(&project.root, &p.dir).to_string_lossy().replace('\\', "/");
         manifest.package_dirs.insert(p.name.clone(), format!("{}/", dir.trim_end_matches('/')));
@@ -815,7 +820,13 @@ pub fn parse(
 
 /// Parse one file: its node, rendered once (`execute = false`) to record its `ref()`,
 /// `source()` and `config()` calls, with the warnings its configs give.
-fn parse_file(p: &Pending, engine: &Engine, globals: &Arc<Globals>) -> Result<Parsed, Vec<Diagnostic>> {
+/// `counts`: files read by the static parser, and files rendered.
+fn parse_file(
+    p: &Pending,
+    engine: &Engine,
+    globals: &Arc<Globals>,
+    counts: &[std::sync::atomic::AtomicUsize; 2],
+) -> Result<Parsed, Vec<Diagnostic>> {
     let name = match (&p.version, p.patch) {
         (Some(_), Some(patch)) => patch.name.clone(),
         _ => p.file.stem(),
@@ -854,18 +865,30 @@ fn parse_file(p: &Pending, engine: &Engine, globals: &Arc<Globals>) -> Result<Pa
     if p.resource_type == ResourceType::Model && p.file.path.ends_with(".py") {
         return python_node(node);
     }
-    let ctx = NodeContext {
-        unique_id,
-        name: name.clone(),
-        package: pkg.clone(),
-        this: Some(node.relation.clone()),
-        config: p.config.clone(),
-        model: Arc::new(node.to_json()),
-        is_incremental: false,
-        overrides: None,
-        extra: vec![],
+    // dbt's static parser: most models need no render to know their ref/source/config calls.
+    let static_parser = globals.flags.get("STATIC_PARSER").and_then(Json::as_bool).unwrap_or(true)
+        && p.resource_type != ResourceType::Snapshot;
+    let extracted = static_parser.then(|| engine.extract(&p.file.path, &p.file.source, &pkg, globals)).flatten();
+    counts[usize::from(extracted.is_none())].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let out = match extracted {
+        Some(x) => {
+            crate::templating::Rendered { refs: x.refs, sources: x.sources, config: x.config, ..Default::default() }
+        }
+        None => {
+            let ctx = NodeContext {
+                unique_id,
+                name: name.clone(),
+                package: pkg.clone(),
+                this: Some(node.relation.clone()),
+                config: p.config.clone(),
+                model: Arc::new(node.to_json()),
+                is_incremental: false,
+                overrides: None,
+                extra: vec![],
+            };
+            engine.render(&p.file.path, &p.file.source, Phase::Parse, globals, ctx, None).map_err(|d| vec![d])?
+        }
     };
-    let out = engine.render(&p.file.path, &p.file.source, Phase::Parse, globals, ctx, None).map_err(|d| vec![d])?;
     node.config.merge(&out.config);
     if node.resource_type == ResourceType::Test {
         data_tests::set_test_defaults(&mut node.config);

@@ -6,6 +6,7 @@
 //! In: node source + [`NodeContext`]. Out: [`Rendered`] or a located [`Diagnostic`].
 
 pub mod agate;
+pub mod extract;
 pub mod relation;
 
 use crate::jinja::{as_kwargs, blocks, datetime, modules, mutable};
@@ -557,6 +558,8 @@ pub struct Engine {
     /// The database engine's SQL.
     pub dialect: &'static Dialect,
     sources: HashMap<String, (String, String, Option<mutable::Rewritten>)>,
+    /// What the static parser found out about macros ([`extract`]).
+    extract_cache: extract::MacroCache,
 }
 
 impl std::fmt::Debug for Engine {
@@ -617,6 +620,7 @@ impl Engine {
             ns: Arc::new(Namespaces::default()),
             sources: HashMap::new(),
             dialect: cfg.dialect,
+            extract_cache: Default::default(),
         };
         let mut diags = vec![];
         // The shared built-ins, then the engine's own (`<engine>__` implementations).

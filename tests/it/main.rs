@@ -19,6 +19,7 @@ mod schema;
 mod snapshots_e2e;
 mod spark;
 mod state;
+mod static_parser;
 mod testing;
 mod util;
 mod versions;
