@@ -131,7 +131,7 @@ EOF
   "$BIN" build --project-dir "$small" >/dev/null 2>&1 || true
   measure "$BIN" build --project-dir "$small"
   echo "build   $SMALL models again, nothing changed: $LIST ($("$BIN" build --project-dir "$small" 2>&1 | grep -o 'Done\..*' || true); target <= 1 s)"
-  f=$(find "$small/models" -name '*.sql' | sort | head -1)
+  f=$(find "$small/models" -name '*.sql' | sort | sed -n 1p) # sed reads all: no SIGPIPE under pipefail
   m=$(basename "$f" .sql)
   echo "-- edited" >>"$f"
   touched=$("$BIN" ls --project-dir "$small" -s "$m+" 2>/dev/null | wc -l)

@@ -4,7 +4,8 @@
 //!
 //! In: a template source, the node's package and the invocation's vars. Out: the calls, or
 //! `None`, and the caller renders as before. The rules are conservative, and each one mirrors
-//! what the render would do:
+//! what the render would do (one failure can move: an operator or filter given a value of the
+//! wrong type fails when the model compiles instead of at parse):
 //! - `ref`, `source` and `config` are read only where they run exactly once, with constant
 //!   arguments: not inside `{% if %}`, a loop, an `x if c else y`, or the right side of `and` /
 //!   `or`, and never inside a macro (a macro that calls them is rendered).
