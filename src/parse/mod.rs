@@ -735,7 +735,8 @@ pub fn parse(
         }
     }
 
-    // Render models and analyses once to record ref/source/config calls.
+    // Each model's, analysis's and test's ref/source/config calls: read by the static parser,
+    // or from one render.
     let counts = [std::sync::atomic::AtomicUsize::new(0), std::sync::atomic::AtomicUsize::new(0)];
     let rendered: Vec<Result<Parsed, Vec<Diagnostic>>> =
         pending.par_iter().map(|p| parse_file(p, engine, globals, &counts)).collect();
@@ -818,9 +819,9 @@ pub fn parse(
     }
 }
 
-/// Parse one file: its node, rendered once (`execute = false`) to record its `ref()`,
-/// `source()` and `config()` calls, with the warnings its configs give.
-/// `counts`: files read by the static parser, and files rendered.
+/// Parse one file: its node, with its `ref()`, `source()` and `config()` calls read by the
+/// static parser or recorded by one render (`execute = false`), and the warnings its configs
+/// give. `counts`: files read by the static parser, and files rendered.
 fn parse_file(
     p: &Pending,
     engine: &Engine,

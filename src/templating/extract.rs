@@ -1,6 +1,6 @@
 //! Parse without rendering (dbt's "static parser"): what rendering a model at parse time
 //! records (its `ref()`, `source()` and `config()` calls), read from the template's syntax tree
-//! when the tree shows that rendering could record nothing else and could not fail.
+//! when the tree shows that rendering could record nothing else.
 //!
 //! In: a template source, the node's package and the invocation's vars. Out: the calls, or
 //! `None`, and the caller renders as before. The rules are conservative, and each one mirrors
@@ -131,7 +131,7 @@ impl Engine {
         let Stmt::Template(t) = &tree else { return None };
         let mut w = Walk::new(self, package, None);
         w.stmts(&t.children)?;
-        let all_vars = w.vars.iter().all(|v| var_defined(globals, package, v));
+        let all_vars = w.vars.iter().all(|v| globals.var(package, v).is_some());
         all_vars.then_some(w.out)
     }
 
@@ -183,15 +183,6 @@ impl Engine {
     }
 }
 
-/// Whether `var(name)` finds a value for a node of `package` (as `fn_var` looks it up).
-fn var_defined(g: &Globals, package: &str, name: &str) -> bool {
-    let pv = &g.project_vars;
-    g.cli_vars.contains_key(name)
-        || pv.scoped.get(package).is_some_and(|m| m.contains_key(name))
-        || pv.global.contains_key(name)
-        || pv.package_defaults.get(package).is_some_and(|m| m.contains_key(name))
-}
-
 struct Walk<'e, 's> {
     engine: &'e Engine,
     node_pkg: &'e str,
@@ -240,6 +231,7 @@ impl<'e, 's> Walk<'e, 's> {
         body.iter().try_for_each(|s| self.stmt(s))
     }
 
+    /// Run `f` in a new scope of names, counted as conditional when `conditional`.
     fn scoped(&mut self, conditional: bool, f: impl FnOnce(&mut Self) -> Option<()>) -> Option<()> {
         self.scopes.push(HashSet::new());
         self.conditional += usize::from(conditional);
@@ -318,10 +310,7 @@ impl<'e, 's> Walk<'e, 's> {
                 self.expr(&b.left)?;
                 // `a and ref('x')` calls ref only when a is true.
                 let short = matches!(b.op, ast::BinOpKind::ScAnd | ast::BinOpKind::ScOr);
-                self.conditional += usize::from(short);
-                let r = self.expr(&b.right);
-                self.conditional -= usize::from(short);
-                r
+                self.scoped(short, |w| w.expr(&b.right))
             }
             Expr::Compare(c) => {
                 self.expr(&c.expr)?;
@@ -329,10 +318,10 @@ impl<'e, 's> Walk<'e, 's> {
             }
             Expr::IfExpr(i) => {
                 self.expr(&i.test_expr)?;
-                self.conditional += 1;
-                let r = self.expr(&i.true_expr).and_then(|_| self.exprs(&i.false_expr));
-                self.conditional -= 1;
-                r
+                self.scoped(true, |w| {
+                    w.expr(&i.true_expr)?;
+                    w.exprs(&i.false_expr)
+                })
             }
             Expr::Filter(f) => {
                 if !FILTERS.contains(&f.name) {
@@ -463,25 +452,18 @@ impl<'e, 's> Walk<'e, 's> {
 
     fn record_ref(&mut self, args: &[CallArg<'s>]) -> Option<()> {
         let mut names = vec![];
-        let mut version = None;
+        let (mut v, mut version) = (None, None);
         for a in args {
             match a {
                 CallArg::Pos(e) => names.push(const_value(e)?.as_str()?.to_string()),
-                CallArg::Kwarg(k @ ("v" | "version"), e) => {
-                    let v = const_value(e)?;
-                    // `v=` wins over `version=`, as in the render.
-                    if !v.is_none() && (version.is_none() || *k == "v") {
-                        version = Some(v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()));
-                    }
-                }
+                CallArg::Kwarg("v", e) => v = Some(const_value(e)?),
+                CallArg::Kwarg("version", e) => version = Some(const_value(e)?),
                 _ => return None,
             }
         }
-        let call = match names.as_slice() {
-            [name] => RefCall { package: None, name: name.clone(), version },
-            [pkg, name] => RefCall { package: Some(pkg.clone()), name: name.clone(), version },
-            _ => return None,
-        };
+        // `v=`, else `version=`, as the render reads them.
+        let version = v.filter(|v| !v.is_none()).or(version);
+        let call = RefCall::from_args(&names, version.as_ref())?;
         if !self.out.refs.contains(&call) {
             self.out.refs.push(call);
         }
@@ -569,6 +551,7 @@ mod tests {
             "{{ config(materialized='table', tags=['x', 'y'], meta={'owner': 'me'}) }}select 1",
             "{{ config({'materialized': 'incremental', 'unique_key': ['id']}) }}{{ config(tags='z') }}select 1",
             "select * from {{ ref('a', v=2) }} join {{ ref('b', version='3') }} join {{ ref('c', v=none) }}",
+            "select * from {{ ref('d', v=none, version=4) }} join {{ ref('e', version=5, v='6') }}",
             "select {% for s in var('g') %}x_{{ s }}{{ ',' if not loop.last }}{% endfor %} from {{ ref('a') }}",
             "{% set base = ref('a') %}{% set cols = ['x', 'y'] %}select {{ coalesce_sum(cols) }} from {{ base }}",
             "select {{ coalesce_sum(['t.a_' ~ 'x', 't.b']) }}, {{ threshold('amount') }} from {{ ref('a') }} t",

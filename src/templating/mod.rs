@@ -51,6 +51,19 @@ impl RefCall {
     pub fn new(package: Option<String>, name: impl Into<String>) -> RefCall {
         RefCall { package, name: name.into(), version: None }
     }
+
+    /// A call from its string arguments (a name, or a package and a name) and its `v=` or
+    /// `version=` value; `None` for any other number of names.
+    pub fn from_args(names: &[String], version: Option<&Value>) -> Option<RefCall> {
+        // A number or a string; `none` is no version.
+        let version =
+            version.filter(|v| !v.is_none()).map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()));
+        match names {
+            [name] => Some(RefCall { package: None, name: name.clone(), version }),
+            [pkg, name] => Some(RefCall { package: Some(pkg.clone()), name: name.clone(), version }),
+            _ => None,
+        }
+    }
 }
 
 /// A node a ref() or source() can resolve to.
@@ -146,6 +159,17 @@ pub struct GlobalsCache {
 }
 
 impl Globals {
+    /// `var(name)` for a node of `package`: --vars, the root project's vars for the package,
+    /// its global vars, then the package's own defaults.
+    pub fn var(&self, package: &str, name: &str) -> Option<&Json> {
+        let pv = &self.project_vars;
+        self.cli_vars
+            .get(name)
+            .or_else(|| pv.scoped.get(package).and_then(|m| m.get(name)))
+            .or_else(|| pv.global.get(name))
+            .or_else(|| pv.package_defaults.get(package).and_then(|m| m.get(name)))
+    }
+
     /// Set `selected_resources` (the command's selection).
     pub fn set_selected_resources(&mut self, ids: &[String]) {
         self.selected_resources = Value::from_serialize(ids);
@@ -969,20 +993,15 @@ fn fn_ref(state: &State, args: Rest<Value>) -> Result<Value, Error> {
     let rs = render_state(state)?;
     let (pos, kw) = kw_of(&args);
     let strs: Vec<String> = pos.iter().filter_map(|v| v.as_str().map(str::to_string)).collect();
-    // `v=` or `version=`, a number or a string.
-    let version = ["v", "version"].iter().find_map(|k| {
-        let v = kw.as_ref()?.get::<Option<Value>>(k).ok().flatten()?;
-        (!v.is_none()).then(|| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()))
-    });
-    let call = match strs.as_slice() {
-        [name] => RefCall { package: None, name: name.clone(), version },
-        [pkg, name] => RefCall { package: Some(pkg.clone()), name: name.clone(), version },
-        _ => {
-            return Err(Error::new(
-                ErrorKind::InvalidOperation,
-                "ref() takes a model name, optionally after a package name",
-            ))
-        }
+    // `v=`, else `version=`.
+    let version = ["v", "version"]
+        .iter()
+        .find_map(|k| kw.as_ref()?.get::<Option<Value>>(k).ok().flatten().filter(|v| !v.is_none()));
+    let Some(call) = RefCall::from_args(&strs, version.as_ref()) else {
+        return Err(Error::new(
+            ErrorKind::InvalidOperation,
+            "ref() takes a model name, optionally after a package name",
+        ));
     };
     {
         let mut out = rs.out();
@@ -1062,16 +1081,7 @@ fn fn_var(state: &State, name: String, default: minijinja::value::Rest<Value>) -
     if let Some(v) = rs.node.overrides.as_ref().and_then(|o| o.vars.get(&name)) {
         return Ok(Value::from_serialize(v));
     }
-    if let Some(v) = g.cli_vars.get(&name) {
-        return Ok(Value::from_serialize(v));
-    }
-    if let Some(v) = g.project_vars.scoped.get(&rs.node.package).and_then(|m| m.get(&name)) {
-        return Ok(Value::from_serialize(v));
-    }
-    if let Some(v) = g.project_vars.global.get(&name) {
-        return Ok(Value::from_serialize(v));
-    }
-    if let Some(v) = g.project_vars.package_defaults.get(&rs.node.package).and_then(|m| m.get(&name)) {
+    if let Some(v) = g.var(&rs.node.package, &name) {
         return Ok(Value::from_serialize(v));
     }
     match default {
