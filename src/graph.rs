@@ -143,6 +143,13 @@ impl Dag {
         self.neighbors(id, Direction::Outgoing)
     }
 
+    /// Direct parents, borrowed and in no order (a parent may repeat): for hot loops.
+    pub fn parents_iter<'a>(&'a self, id: &str) -> impl Iterator<Item = &'a str> + 'a {
+        let i = self.index.get(id).copied();
+        i.into_iter()
+            .flat_map(move |i| self.graph.neighbors_directed(i, Direction::Incoming).map(|n| self.graph[n].as_str()))
+    }
+
     fn neighbors(&self, id: &str, dir: Direction) -> Vec<String> {
         let Some(&i) = self.index.get(id) else { return vec![] };
         let mut v: Vec<String> = self.graph.neighbors_directed(i, dir).map(|n| self.graph[n].clone()).collect();

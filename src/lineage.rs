@@ -1,7 +1,8 @@
 //! Project-wide static analysis and column lineage: every compiled model is analysed (through
 //! [`crate::sql`]) in dependency order, each reading its upstream relations' columns: seed
 //! headers, declared source columns, upstream models' inferred columns, and DuckDB's catalog for
-//! what exists. Problems become diagnostics located in the compiled file.
+//! what exists. Problems become diagnostics located in the compiled file. An analysis whose SQL
+//! and catalog answers are unchanged since the last run is reused ([`memo`]).
 //! In: the manifest, compiled SQL by node, optionally the database catalog. Out: [`Lineage`].
 
 use crate::diagnostics::{Diagnostic, Severity, Span};
@@ -12,6 +13,8 @@ use serde::Serialize;
 use serde_json::{json, Value as Json};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
+
+mod memo;
 
 /// `--static-analysis`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -140,8 +143,7 @@ pub fn analyze(
     for n in m.nodes.values().filter(|n| n.resource_type == ResourceType::Seed) {
         let text = std::fs::read_to_string(&n.file_path).unwrap_or_default();
         let delim = n.config.get_str("delimiter").and_then(|d| d.bytes().next()).unwrap_or(b',');
-        if let Ok((cols, _)) = crate::seeds::columns(&text, delim, &n.config, n.relation.dialect) {
-            let names: Vec<String> = cols.into_iter().map(|c| c.name).collect();
+        if let Ok(names) = crate::seeds::column_names(&text, delim) {
             out.base_columns.insert(n.unique_id.clone(), names.clone());
             columns.insert(n.unique_id.clone(), names);
         }
@@ -177,15 +179,16 @@ pub fn analyze(
         if !compiled.contains_key(id) || m.nodes.get(id).is_none_or(|n| n.language == crate::parse::Language::Python) {
             continue;
         }
-        let l = dag.parents(id).iter().filter_map(|p| level.get(p.as_str()).map(|l| l + 1)).max().unwrap_or(0);
+        let l = dag.parents_iter(id).filter_map(|p| level.get(p).map(|l| l + 1)).max().unwrap_or(0);
         level.insert(id, l);
         if levels.len() <= l {
             levels.resize_with(l + 1, Vec::new);
         }
         levels[l].push(id);
     }
+    let mut memo = memo::Memo::load(target_dir);
     for ids in levels {
-        let results: Vec<(&String, Result<sql::Analysis, sql::ParseFailure>)> = {
+        let results: Vec<(&String, (memo::Analyzed, memo::Outcome))> = {
             use rayon::prelude::*;
             let catalog = ProjectCatalog {
                 relations: &relations,
@@ -195,9 +198,10 @@ pub fn analyze(
                 database: &database,
                 schema: &schema,
             };
-            ids.par_iter().map(|id| (*id, sql::analyze(&compiled[*id], flavor, &catalog))).collect()
+            ids.par_iter().map(|id| (*id, memo.analyze(&compiled[*id], flavor, &catalog))).collect()
         };
-        for (id, result) in results {
+        for (id, (result, outcome)) in results {
+            memo.record(outcome);
             let node = &m.nodes[id];
             let sql_text = &compiled[id];
             let file = m.target_rel_path(node);
@@ -241,6 +245,14 @@ pub fn analyze(
             }
         }
     }
+    // Room for every SQL node's analysis, twice over (the same node before and after an edit).
+    let capacity = 2 * m
+        .nodes
+        .values()
+        .filter(|n| matches!(n.resource_type, ResourceType::Model | ResourceType::Analysis))
+        .count();
+    // A memo that cannot be written only costs the next run its time.
+    let _ = memo.save(target_dir, capacity);
     infer_open_columns(&mut out, dag);
     out
 }
@@ -251,12 +263,19 @@ pub fn analyze(
 /// lineage goes on through it to the source. Downstream first, so a column added to a model is
 /// followed further up when its turn comes.
 fn infer_open_columns(out: &mut Lineage, dag: &Dag) {
-    let order: Vec<String> = dag.order().iter().rev().cloned().collect();
-    for id in order {
-        let Some(reads) = out.nodes.get(&id).map(|n| {
+    // Only reads of an open model can add a column: usually there is none.
+    let open: std::collections::HashSet<String> =
+        out.nodes.iter().filter(|(_, n)| !n.complete && !n.open.is_empty()).map(|(id, _)| id.clone()).collect();
+    if open.is_empty() {
+        return;
+    }
+    for id in dag.order().iter().rev() {
+        let Some(reads) = out.nodes.get(id).map(|n| {
             n.columns
                 .iter()
-                .flat_map(|c| c.upstream.iter().map(|u| (u.node.clone(), u.column.clone())))
+                .flat_map(|c| c.upstream.iter())
+                .filter(|u| open.contains(&u.node))
+                .map(|u| (u.node.clone(), u.column.clone()))
                 .collect::<Vec<_>>()
         }) else {
             continue;

@@ -144,7 +144,7 @@ pub fn quoted_newlines(csv_text: &str) -> bool {
 /// field NULL), in batches of at most `batch` rows joined by `, `: what an engine that loads
 /// seeds with `insert ... values` inserts into the raw text columns.
 pub fn value_batches(csv_text: &str, delimiter: u8, dialect: &Dialect, batch: usize) -> Result<Vec<String>, String> {
-    let mut rdr = csv::ReaderBuilder::new().delimiter(delimiter).flexible(true).from_reader(csv_text.as_bytes());
+    let mut rdr = reader(csv_text, delimiter);
     let width = rdr.headers().map_err(|e| e.to_string())?.len();
     let mut rows = vec![];
     for rec in rdr.records() {
@@ -156,14 +156,11 @@ pub fn value_batches(csv_text: &str, delimiter: u8, dialect: &Dialect, batch: us
     Ok(rows.chunks(batch.max(1)).map(|c| c.join(",\n")).collect())
 }
 
-/// Read a seed's header and rows and decide its columns.
-pub fn columns(
-    csv_text: &str,
-    delimiter: u8,
-    config: &Config,
-    dialect: &Dialect,
-) -> Result<(Vec<SeedColumn>, usize), String> {
-    let mut rdr = csv::ReaderBuilder::new().delimiter(delimiter).flexible(true).from_reader(csv_text.as_bytes());
+fn reader(csv_text: &str, delimiter: u8) -> csv::Reader<&[u8]> {
+    csv::ReaderBuilder::new().delimiter(delimiter).flexible(true).from_reader(csv_text.as_bytes())
+}
+
+fn header_of(rdr: &mut csv::Reader<&[u8]>) -> Result<Vec<String>, String> {
     let headers: Vec<String> = rdr
         .headers()
         .map_err(|e| e.to_string())?
@@ -173,6 +170,23 @@ pub fn columns(
     if headers.is_empty() || headers.iter().all(String::is_empty) {
         return Err("the CSV file has no header row".into());
     }
+    Ok(headers)
+}
+
+/// A seed's column names (its header row), without reading the rows: what static analysis needs.
+pub fn column_names(csv_text: &str, delimiter: u8) -> Result<Vec<String>, String> {
+    header_of(&mut reader(csv_text, delimiter))
+}
+
+/// Read a seed's header and rows and decide its columns.
+pub fn columns(
+    csv_text: &str,
+    delimiter: u8,
+    config: &Config,
+    dialect: &Dialect,
+) -> Result<(Vec<SeedColumn>, usize), String> {
+    let mut rdr = reader(csv_text, delimiter);
+    let headers = header_of(&mut rdr)?;
     let mut cols: Vec<Vec<String>> = vec![vec![]; headers.len()];
     let mut rows = 0;
     for rec in rdr.records() {

@@ -330,7 +330,8 @@ impl RunCommand<'_> {
             end_hooks,
             "on-run-end",
             self.conn.clone(),
-            crate::run::on_run_end_context(&l.manifest, results),
+            // Every result as JSON, with its node: built only for hooks that may read it.
+            if end_hooks.is_empty() { vec![] } else { crate::run::on_run_end_context(&l.manifest, results) },
         ) {
             Ok(n) => hooks += n,
             Err(d) => {

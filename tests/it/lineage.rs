@@ -42,6 +42,48 @@ fn strict_static_analysis_runs_nothing_and_warn_runs_everything() {
     assert!(!out.stderr.contains("W1001"), "{}", out.stderr);
 }
 
+/// A compile with nothing changed reuses the analyses in target/strata_analysis.json and reports
+/// the same; a model whose SQL did not change is analysed again when what it reads did.
+#[test]
+fn analyses_are_reused_only_while_what_they_read_is_unchanged() {
+    let p = with_mistakes();
+    p.write("models/wide.sql", "select * from {{ ref('people') }}\n");
+    p.write("models/emails.sql", "select id, email from {{ ref('wide') }}\n");
+    assert_eq!(p.run(&["seed"]).code, 0);
+    let columns = |p: &TestProject, id: &str| -> Vec<String> {
+        let lineage: serde_json::Value = serde_json::from_str(&p.read("target/lineage.json")).unwrap();
+        lineage["nodes"][id]["columns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let cold = p.run(&["compile"]);
+    assert_eq!(cold.code, 0, "{}", cold.stderr);
+    assert!(cold.stderr.contains("emails: column 'email' does not exist"), "{}", cold.stderr);
+    let memo = p.read("target/strata_analysis.json");
+    let inode =
+        || std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(p.root.join("target/strata_analysis.json")).unwrap());
+    let first = inode();
+    let cold_lineage: serde_json::Value = serde_json::from_str(&p.read("target/lineage.json")).unwrap();
+    let warm = p.run(&["compile"]);
+    assert_eq!(p.normalize(&warm.stderr), p.normalize(&cold.stderr));
+    let warm_lineage: serde_json::Value = serde_json::from_str(&p.read("target/lineage.json")).unwrap();
+    assert_eq!(warm_lineage["nodes"], cold_lineage["nodes"]);
+    // Everything was reused: the memo was not rewritten (a write replaces the file).
+    assert_eq!(inode(), first);
+    // The seed gains a column; no model's SQL changes.
+    p.write("seeds/people.csv", "id,name,city,email\n1,Ann,Oslo,a@x\n2,Bob,Rome,b@x\n3,Cy,Oslo,c@x\n");
+    let out = p.run(&["compile"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(columns(&p, "model.sa.wide"), ["id", "name", "city", "email"]);
+    assert!(!out.stderr.contains("'email'"), "{}", out.stderr);
+    assert!(out.stderr.contains("typo: column 'nmae' does not exist"), "{}", out.stderr);
+    assert_ne!(inode(), first);
+    assert_ne!(p.read("target/strata_analysis.json"), memo);
+}
+
 #[test]
 fn lineage_command_walks_columns_and_tables() {
     let p = TestProject::fixture("static_analysis");
