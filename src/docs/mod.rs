@@ -320,10 +320,184 @@ fn overview(m: &Manifest, children_of: &BTreeMap<String, Vec<String>>, run_resul
     })
 }
 
-/// Write the site under `target_dir`. Returns the warnings found (broken markdown).
-pub fn generate(input: &SiteInput, target_dir: &Path) -> std::io::Result<Vec<Diagnostic>> {
+/// A column that reads another: (node, column, kind).
+type Reader<'a> = (&'a str, &'a str, crate::sql::Kind);
+
+/// What every node's page reads besides the input: children, each column's downstream readers
+/// (node, column, kind), and tests by the node and column they test.
+struct Links<'a> {
+    children_of: BTreeMap<String, Vec<String>>,
+    downstream: HashMap<(&'a str, String), Vec<Reader<'a>>>,
+    tests_of: HashMap<(String, Option<String>), Vec<String>>,
+}
+
+/// A node in docs/index.js: id, resource type, name, package, shard, folder and schema numbers.
+type IndexNode<'a> = (&'a String, String, String, String, usize, usize, usize);
+
+/// One node's entry in the site: its details (JSON, for its shard), what the index, the search
+/// and the sidebar need, and the warnings its descriptions raise.
+struct Page {
+    detail: String,
+    kind: String,
+    name: String,
+    package: String,
+    text: String,
+    folder: String,
+    schema: String,
+    warnings: Vec<Diagnostic>,
+}
+
+/// The page of node, source or exposure `id` (None for an id that is none of them).
+fn node_page(input: &SiteInput, links: &Links, id: &String) -> Option<Page> {
     let m = input.manifest;
     let mut warnings = vec![];
+    let downstream = |c: &str| -> Vec<Json> {
+        links
+            .downstream
+            .get(&(id.as_str(), c.to_lowercase()))
+            .map(|v| v.iter().map(|(n, col, k)| json!([n, col, k])).collect())
+            .unwrap_or_default()
+    };
+    let tests = |c: Option<String>| links.tests_of.get(&(id.clone(), c)).cloned().unwrap_or_default();
+    let children = || links.children_of.get(id).cloned().unwrap_or_default();
+    let (detail, kind, name, package, text) = if let Some(n) = m.nodes.get(id) {
+        let info = input.catalog.get(&rel_key(&n.relation));
+        let lineage = input.lineage.nodes.get(id);
+        let mut names: Vec<String> = n.columns.iter().map(|c| c.name.clone()).collect();
+        merge_names(
+            &mut names,
+            info.map(|i| i.columns.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>()).unwrap_or_default(),
+        );
+        merge_names(
+            &mut names,
+            lineage.map(|l| l.columns.iter().map(|c| c.name.clone()).collect::<Vec<_>>()).unwrap_or_default(),
+        );
+        merge_names(&mut names, input.lineage.base_columns.get(id).cloned().unwrap_or_default());
+        let columns: Vec<Json> = names
+            .iter()
+            .map(|c| {
+                let declared = n.columns.iter().find(|d| d.name.eq_ignore_ascii_case(c));
+                let ty = column_type(info, declared.map(|d| &d.data_type), c);
+                let desc = declared.map(|d| d.description.clone()).unwrap_or_default();
+                if let Some(p) = markdown_problem(&desc) {
+                    let file = n.patch_path.clone().unwrap_or_else(|| n.original_file_path.clone());
+                    warnings.push(
+                        Diagnostic::warning("W1101", format!("description of column '{c}' of '{}': {p}", n.name))
+                            .with_span(fence_span(input.root, &file))
+                            .with_help("close the code block with a ``` line"),
+                    );
+                }
+                let upstream: Vec<Json> = lineage
+                    .and_then(|l| l.columns.iter().find(|x| x.name.eq_ignore_ascii_case(c)))
+                    .map(|x| x.upstream.iter().map(|u| json!([u.node, u.column, u.kind])).collect())
+                    .unwrap_or_default();
+                json!({
+                    "name": c,
+                    "type": ty,
+                    "description": markdown(&desc),
+                    "tests": tests(Some(c.to_lowercase())),
+                    "upstream": upstream,
+                    "downstream": downstream(c),
+                })
+            })
+            .collect();
+        if let Some(p) = markdown_problem(&n.description) {
+            let file = n.patch_path.clone().unwrap_or_else(|| n.original_file_path.clone());
+            warnings.push(
+                Diagnostic::warning("W1101", format!("description of '{}': {p}", n.name))
+                    .with_span(fence_span(input.root, &file))
+                    .with_help("close the code block with a ``` line"),
+            );
+        }
+        let text = format!(
+            "{} {} {} {}",
+            n.name,
+            n.description,
+            names.join(" "),
+            n.columns.iter().map(|c| c.description.as_str()).collect::<Vec<_>>().join(" ")
+        );
+        let detail = json!({
+            "name": n.name,
+            "type": n.resource_type.as_str(),
+            "package": n.package_name,
+            "path": n.original_file_path,
+            "relation": if n.is_test() { Json::Null } else { json!(n.relation.to_string()) },
+            "materialized": n.materialized(),
+            "description": markdown(&n.description),
+            "columns": columns,
+            "tests": tests(None),
+            "raw_sql": n.raw_code,
+            "compiled_sql": input.compiled.get(id),
+            "rows": info.and_then(|i| i.rows),
+            "parents": n.depends_on,
+            "children": children(),
+            "tags": n.config.tags(),
+        });
+        (detail, n.resource_type.as_str().to_string(), n.name.clone(), n.package_name.clone(), text)
+    } else if let Some(s) = m.sources.get(id) {
+        let t = &s.table;
+        let info = input.catalog.get(&rel_key(&s.relation));
+        let mut names: Vec<String> = t.columns.iter().map(|c| c.name.clone()).collect();
+        merge_names(
+            &mut names,
+            info.map(|i| i.columns.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>()).unwrap_or_default(),
+        );
+        let columns: Vec<Json> = names
+            .iter()
+            .map(|c| {
+                let declared = t.columns.iter().find(|d| d.name.eq_ignore_ascii_case(c));
+                let ty = column_type(info, declared.map(|d| &d.data_type), c);
+                json!({
+                    "name": c, "type": ty,
+                    "description": markdown(&declared.map(|d| d.description.clone()).unwrap_or_default()),
+                    "tests": tests(Some(c.to_lowercase())),
+                    "upstream": [],
+                    "downstream": downstream(c),
+                })
+            })
+            .collect();
+        let name = format!("{}.{}", t.source_name, t.name);
+        let text = format!("{name} {} {} {}", t.description, t.source_description, names.join(" "));
+        let detail = json!({
+            "name": name, "type": "source", "package": s.fqn[0], "path": t.file.to_string_lossy(),
+            "relation": s.relation.to_string(), "materialized": "source",
+            "description": markdown(&format!("{}\n\n{}", t.source_description, t.description)),
+            "columns": columns, "tests": tests(None),
+            "raw_sql": null, "compiled_sql": null, "rows": info.and_then(|i| i.rows),
+            "parents": [], "children": children(), "tags": t.tags,
+        });
+        (detail, "source".to_string(), name, s.fqn[0].clone(), text)
+    } else if let Some(e) = m.exposures.get(id) {
+        let desc = e.raw.get("description").and_then(Json::as_str).unwrap_or_default().to_string();
+        let owner = e.raw.get("owner").cloned().unwrap_or(Json::Null);
+        let detail = json!({
+            "name": e.name, "type": "exposure", "package": e.package_name, "path": e.file,
+            "relation": null, "materialized": e.raw.get("type").and_then(Json::as_str).unwrap_or("exposure"),
+            "description": markdown(&desc), "columns": [], "tests": [], "raw_sql": null, "compiled_sql": null,
+            "rows": null, "parents": e.depends_on, "children": [], "tags": e.raw.get("tags").cloned().unwrap_or(json!([])),
+            "owner": owner, "url": e.raw.get("url"),
+        });
+        (detail, "exposure".to_string(), e.name.clone(), e.package_name.clone(), format!("{} {desc}", e.name))
+    } else {
+        return None;
+    };
+    let (folder, schema) = if let Some(n) = m.nodes.get(id) {
+        let dir = n.original_file_path.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
+        let held = !n.is_test() && n.materialized() != "ephemeral";
+        (format!("{}/{dir}", n.package_name), relation_schema(&n.relation, held))
+    } else if let Some(src) = m.sources.get(id) {
+        (format!("{}/sources/{}", src.fqn[0], src.table.source_name), relation_schema(&src.relation, true))
+    } else {
+        (format!("{package}/exposures"), String::new())
+    };
+    let detail = serde_json::to_string(&detail).unwrap_or_default();
+    Some(Page { detail, kind, name, package, text, folder, schema, warnings })
+}
+
+/// Write the site under `target_dir`. Returns the warnings found (broken markdown).
+pub fn generate(input: &SiteInput, target_dir: &Path) -> std::io::Result<Vec<Diagnostic>> {
+    use rayon::prelude::*;
+    let m = input.manifest;
     // Which nodes the site shows: models, seeds, snapshots, analyses, tests, sources, exposures.
     let mut ids: Vec<String> =
         m.nodes.iter().filter(|(_, n)| n.resource_type != ResourceType::UnitTest).map(|(id, _)| id.clone()).collect();
@@ -335,30 +509,27 @@ pub fn generate(input: &SiteInput, target_dir: &Path) -> std::io::Result<Vec<Dia
 
     // Edges (parent → child) and each column's downstream readers.
     let mut edges: Vec<(usize, usize)> = vec![];
-    let mut parents_of: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    let mut parents_of: BTreeMap<&str, &[String]> = BTreeMap::new();
     for (id, n) in &m.nodes {
-        parents_of.insert(id, n.depends_on.clone());
+        parents_of.insert(id, &n.depends_on);
     }
     for (id, e) in &m.exposures {
-        parents_of.insert(id, e.depends_on.clone());
+        parents_of.insert(id, &e.depends_on);
     }
     let mut children_of: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (child, ps) in &parents_of {
-        for p in ps {
+        for p in *ps {
             if let (Some(&a), Some(&b)) = (index_of.get(p.as_str()), index_of.get(child)) {
                 edges.push((a, b));
             }
             children_of.entry(p.clone()).or_default().push(child.to_string());
         }
     }
-    let mut downstream: HashMap<(String, String), Vec<Json>> = HashMap::new();
+    let mut downstream: HashMap<(&str, String), Vec<Reader>> = HashMap::new();
     for (id, nl) in &input.lineage.nodes {
         for c in &nl.columns {
             for u in &c.upstream {
-                downstream
-                    .entry((u.node.clone(), u.column.to_lowercase()))
-                    .or_default()
-                    .push(json!([id, c.name, u.kind]));
+                downstream.entry((u.node.as_str(), u.column.to_lowercase())).or_default().push((id, &c.name, u.kind));
             }
         }
     }
@@ -372,182 +543,92 @@ pub fn generate(input: &SiteInput, target_dir: &Path) -> std::io::Result<Vec<Dia
             }
         }
     }
+    let links = Links { children_of, downstream, tests_of };
+    let docs_dir = target_dir.join("docs");
+    let _ = std::fs::remove_dir_all(&docs_dir);
+    std::fs::create_dir_all(docs_dir.join("n"))?;
+    // Every shard on every core, each written as soon as its pages are made: the site's details
+    // are never all in memory at once. What the index needs comes back, in id order.
+    let mut members: Vec<Vec<usize>> = vec![vec![]; shards];
+    for (i, id) in ids.iter().enumerate() {
+        members[shard_of(id, shards)].push(i);
+    }
+    let made: Vec<Vec<(usize, Page)>> = members
+        .into_par_iter()
+        .enumerate()
+        .map(|(shard, members)| {
+            let mut pages: Vec<(usize, Page)> =
+                members.into_iter().filter_map(|i| Some((i, node_page(input, &links, &ids[i])?))).collect();
+            // `{"id":{details},...}`: what serde_json writes for the map, made of the pieces.
+            let mut body = format!("strataShard({shard}, {{");
+            for (n, (i, page)) in pages.iter_mut().enumerate() {
+                if n > 0 {
+                    body.push(',');
+                }
+                body.push_str(&Json::from(ids[*i].as_str()).to_string());
+                body.push(':');
+                body.push_str(&std::mem::take(&mut page.detail));
+            }
+            body.push_str("});\n");
+            std::fs::write(docs_dir.join("n").join(format!("{shard}.js")), body.replace("</", "<\\/"))?;
+            Ok(pages)
+        })
+        .collect::<std::io::Result<_>>()?;
+    let mut pages: Vec<Option<Page>> = (0..ids.len()).map(|_| None).collect();
+    for (i, page) in made.into_iter().flatten() {
+        pages[i] = Some(page);
+    }
 
-    let mut index_nodes: Vec<Json> = vec![];
+    let mut warnings = vec![];
+    let mut index_nodes: Vec<IndexNode> = vec![];
     let mut search: Vec<String> = vec![];
     // The sidebar's two trees: each node's folder (package, then its file's folders; sources
     // under `sources/<source name>`, exposures under `exposures`) and its database and schema.
     let mut folders = Interner::default();
     let mut schemas = Interner::default();
-    let mut shard_data: Vec<Map<String, Json>> = vec![Map::new(); shards];
     // What the lineage explorer's selectors match on, loaded when the explorer opens.
     let mut tags = Interner::default();
     let mut materializations = Interner::default();
     let mut selectable: Vec<Json> = vec![];
-    for id in &ids {
+    for (id, page) in ids.iter().zip(pages) {
+        let Some(p) = page else { continue };
         let shard = shard_of(id, shards);
-        let (detail, kind, name, package, text) = if let Some(n) = m.nodes.get(id) {
-            let info = input.catalog.get(&rel_key(&n.relation));
-            let lineage = input.lineage.nodes.get(id);
-            let mut names: Vec<String> = n.columns.iter().map(|c| c.name.clone()).collect();
-            merge_names(
-                &mut names,
-                info.map(|i| i.columns.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>()).unwrap_or_default(),
-            );
-            merge_names(
-                &mut names,
-                lineage.map(|l| l.columns.iter().map(|c| c.name.clone()).collect::<Vec<_>>()).unwrap_or_default(),
-            );
-            merge_names(&mut names, input.lineage.base_columns.get(id).cloned().unwrap_or_default());
-            let columns: Vec<Json> = names
-                .iter()
-                .map(|c| {
-                    let declared = n.columns.iter().find(|d| d.name.eq_ignore_ascii_case(c));
-                    let ty = column_type(info, declared.map(|d| &d.data_type), c);
-                    let desc = declared.map(|d| d.description.clone()).unwrap_or_default();
-                    if let Some(p) = markdown_problem(&desc) {
-                        let file = n.patch_path.clone().unwrap_or_else(|| n.original_file_path.clone());
-                        warnings.push(
-                            Diagnostic::warning("W1101", format!("description of column '{c}' of '{}': {p}", n.name))
-                                .with_span(fence_span(input.root, &file))
-                                .with_help("close the code block with a ``` line"),
-                        );
-                    }
-                    let upstream: Vec<Json> = lineage
-                        .and_then(|l| l.columns.iter().find(|x| x.name.eq_ignore_ascii_case(c)))
-                        .map(|x| x.upstream.iter().map(|u| json!([u.node, u.column, u.kind])).collect())
-                        .unwrap_or_default();
-                    json!({
-                        "name": c,
-                        "type": ty,
-                        "description": markdown(&desc),
-                        "tests": tests_of.get(&(id.clone(), Some(c.to_lowercase()))).cloned().unwrap_or_default(),
-                        "upstream": upstream,
-                        "downstream": downstream.get(&(id.clone(), c.to_lowercase())).cloned().unwrap_or_default(),
-                    })
-                })
-                .collect();
-            if let Some(p) = markdown_problem(&n.description) {
-                let file = n.patch_path.clone().unwrap_or_else(|| n.original_file_path.clone());
-                warnings.push(
-                    Diagnostic::warning("W1101", format!("description of '{}': {p}", n.name))
-                        .with_span(fence_span(input.root, &file))
-                        .with_help("close the code block with a ``` line"),
-                );
-            }
-            let text = format!(
-                "{} {} {} {}",
-                n.name,
-                n.description,
-                names.join(" "),
-                n.columns.iter().map(|c| c.description.as_str()).collect::<Vec<_>>().join(" ")
-            );
-            let detail = json!({
-                "name": n.name,
-                "type": n.resource_type.as_str(),
-                "package": n.package_name,
-                "path": n.original_file_path,
-                "relation": if n.is_test() { Json::Null } else { json!(n.relation.to_string()) },
-                "materialized": n.materialized(),
-                "description": markdown(&n.description),
-                "columns": columns,
-                "tests": tests_of.get(&(id.clone(), None)).cloned().unwrap_or_default(),
-                "raw_sql": n.raw_code,
-                "compiled_sql": input.compiled.get(id),
-                "rows": info.and_then(|i| i.rows),
-                "parents": n.depends_on,
-                "children": children_of.get(id).cloned().unwrap_or_default(),
-                "tags": n.config.tags(),
-            });
-            (detail, n.resource_type.as_str().to_string(), n.name.clone(), n.package_name.clone(), text)
-        } else if let Some(s) = m.sources.get(id) {
-            let t = &s.table;
-            let info = input.catalog.get(&rel_key(&s.relation));
-            let mut names: Vec<String> = t.columns.iter().map(|c| c.name.clone()).collect();
-            merge_names(
-                &mut names,
-                info.map(|i| i.columns.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>()).unwrap_or_default(),
-            );
-            let columns: Vec<Json> = names
-                .iter()
-                .map(|c| {
-                    let declared = t.columns.iter().find(|d| d.name.eq_ignore_ascii_case(c));
-                    let ty = column_type(info, declared.map(|d| &d.data_type), c);
-                    json!({
-                        "name": c, "type": ty,
-                        "description": markdown(&declared.map(|d| d.description.clone()).unwrap_or_default()),
-                        "tests": tests_of.get(&(id.clone(), Some(c.to_lowercase()))).cloned().unwrap_or_default(),
-                        "upstream": [],
-                        "downstream": downstream.get(&(id.clone(), c.to_lowercase())).cloned().unwrap_or_default(),
-                    })
-                })
-                .collect();
-            let name = format!("{}.{}", t.source_name, t.name);
-            let text = format!("{name} {} {} {}", t.description, t.source_description, names.join(" "));
-            let detail = json!({
-                "name": name, "type": "source", "package": s.fqn[0], "path": t.file.to_string_lossy(),
-                "relation": s.relation.to_string(), "materialized": "source",
-                "description": markdown(&format!("{}\n\n{}", t.source_description, t.description)),
-                "columns": columns, "tests": tests_of.get(&(id.clone(), None)).cloned().unwrap_or_default(),
-                "raw_sql": null, "compiled_sql": null, "rows": info.and_then(|i| i.rows),
-                "parents": [], "children": children_of.get(id).cloned().unwrap_or_default(), "tags": t.tags,
-            });
-            (detail, "source".to_string(), name, s.fqn[0].clone(), text)
-        } else if let Some(e) = m.exposures.get(id) {
-            let desc = e.raw.get("description").and_then(Json::as_str).unwrap_or_default().to_string();
-            let owner = e.raw.get("owner").cloned().unwrap_or(Json::Null);
-            let detail = json!({
-                "name": e.name, "type": "exposure", "package": e.package_name, "path": e.file,
-                "relation": null, "materialized": e.raw.get("type").and_then(Json::as_str).unwrap_or("exposure"),
-                "description": markdown(&desc), "columns": [], "tests": [], "raw_sql": null, "compiled_sql": null,
-                "rows": null, "parents": e.depends_on, "children": [], "tags": e.raw.get("tags").cloned().unwrap_or(json!([])),
-                "owner": owner, "url": e.raw.get("url"),
-            });
-            (detail, "exposure".to_string(), e.name.clone(), e.package_name.clone(), format!("{} {desc}", e.name))
-        } else {
-            continue;
-        };
-        let (folder, schema) = if let Some(n) = m.nodes.get(id) {
-            let dir = n.original_file_path.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
-            let held = !n.is_test() && n.materialized() != "ephemeral";
-            (format!("{}/{dir}", n.package_name), relation_schema(&n.relation, held))
-        } else if let Some(src) = m.sources.get(id) {
-            (format!("{}/sources/{}", src.fqn[0], src.table.source_name), relation_schema(&src.relation, true))
-        } else {
-            (format!("{package}/exposures"), String::new())
-        };
-        index_nodes.push(json!([id, kind, name, package, shard, folders.index(&folder), schemas.index(&schema)]));
+        warnings.extend(p.warnings);
+        index_nodes.push((id, p.kind, p.name, p.package, shard, folders.index(&p.folder), schemas.index(&p.schema)));
         selectable.push(selector_fields(m, id, &mut tags, &mut materializations));
-        search.push(text.to_lowercase());
-        shard_data[shard].insert(id.clone(), detail);
+        search.push(p.text.to_lowercase());
     }
 
     let (macro_data, macro_list) = macro_pages(input, &mut folders);
-    let docs_dir = target_dir.join("docs");
-    let _ = std::fs::remove_dir_all(&docs_dir);
-    std::fs::create_dir_all(docs_dir.join("n"))?;
-    let index = json!({
-        "project": input.project,
-        "generated_at": input.generated_at,
-        "nodes": index_nodes,
-        "edges": edges,
-        "shards": shards,
-        "folders": folders.names,
-        "macros": macro_list,
-        "schemas": schemas.names,
-        "overview": overview(m, &children_of, input.run_results.as_ref()),
-    });
+    /// docs/index.js, serialized from what it borrows (no JSON tree of 10,000 nodes).
+    #[derive(serde::Serialize)]
+    struct Index<'a> {
+        project: &'a str,
+        generated_at: &'a str,
+        nodes: Vec<IndexNode<'a>>,
+        edges: Vec<(usize, usize)>,
+        shards: usize,
+        folders: Vec<String>,
+        macros: Vec<Json>,
+        schemas: Vec<String>,
+        overview: Json,
+    }
+    let index = Index {
+        project: input.project,
+        generated_at: &input.generated_at,
+        nodes: index_nodes,
+        edges,
+        shards,
+        folders: folders.names,
+        macros: macro_list,
+        schemas: schemas.names,
+        overview: overview(m, &links.children_of, input.run_results.as_ref()),
+    };
     std::fs::write(docs_dir.join("index.js"), format!("window.STRATA_INDEX = {};\n", script_safe(&index)))?;
     std::fs::write(docs_dir.join("macros.js"), format!("window.STRATA_MACROS = {};\n", script_safe(&macro_data)))?;
     let select = json!({"tags": tags.names, "materialized": materializations.names, "nodes": selectable});
     std::fs::write(docs_dir.join("select.js"), format!("window.STRATA_SELECT = {};\n", script_safe(&select)))?;
-    std::fs::write(docs_dir.join("search.js"), format!("window.STRATA_SEARCH = {};\n", script_safe(&json!(search))))?;
-    for (i, data) in shard_data.into_iter().enumerate() {
-        std::fs::write(
-            docs_dir.join("n").join(format!("{i}.js")),
-            format!("strataShard({i}, {});\n", script_safe(&Json::Object(data))),
-        )?;
-    }
+    std::fs::write(docs_dir.join("search.js"), format!("window.STRATA_SEARCH = {};\n", script_safe(&search)))?;
     let page = INDEX_HTML
         .replace("/*STYLE*/", STYLE_CSS)
         .replace("/*APP*/", APP_JS)
@@ -557,7 +638,7 @@ pub fn generate(input: &SiteInput, target_dir: &Path) -> std::io::Result<Vec<Dia
 }
 
 /// JSON that can sit inside a <script> (no `</script>` can end it early).
-fn script_safe(v: &Json) -> String {
+fn script_safe(v: &impl serde::Serialize) -> String {
     serde_json::to_string(v).unwrap_or_default().replace("</", "<\\/")
 }
 
