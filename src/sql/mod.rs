@@ -453,15 +453,15 @@ impl Analyzer<'_> {
     }
 
     fn query(&mut self, q: &Query, ctes: &HashMap<String, Vec<Col>>, outer: Option<&[Source]>) -> Vec<Col> {
+        // Only a query with its own WITH copies the CTEs in scope (a CTE's body usually has none).
+        let Some(with) = &q.with else { return self.set_expr(&q.body, ctes, outer) };
         let mut ctes = ctes.clone();
-        if let Some(with) = &q.with {
-            for cte in &with.cte_tables {
-                let mut cols = self.query(&cte.query, &ctes, outer);
-                for (c, a) in cols.iter_mut().zip(&cte.alias.columns) {
-                    c.name = a.name.value.clone();
-                }
-                ctes.insert(lower(&cte.alias.name.value), cols);
+        for cte in &with.cte_tables {
+            let mut cols = self.query(&cte.query, &ctes, outer);
+            for (c, a) in cols.iter_mut().zip(&cte.alias.columns) {
+                c.name = a.name.value.clone();
             }
+            ctes.insert(lower(&cte.alias.name.value), cols);
         }
         self.set_expr(&q.body, &ctes, outer)
     }
@@ -788,6 +788,9 @@ impl Analyzer<'_> {
                 }
             }
         }
+        if subqueries.is_empty() {
+            return out;
+        }
         let mut scope = sources.to_vec();
         scope.extend(outer.into_iter().flatten().cloned());
         for q in subqueries {
@@ -828,17 +831,8 @@ impl Analyzer<'_> {
                     }
                 }
                 SelectItem::Wildcard(opts) => {
-                    let all: Vec<Source> = sources
-                        .iter()
-                        .map(|s| Source {
-                            columns: s
-                                .columns
-                                .as_ref()
-                                .map(|cs| cs.iter().filter(|c| !s.hidden.contains(&lower(&c.name))).cloned().collect()),
-                            ..s.clone()
-                        })
-                        .collect();
-                    self.expand(&all, opts, &sources, ctes, outer, &mut out);
+                    let all: Vec<&Source> = sources.iter().collect();
+                    self.expand(&all, true, opts, &sources, ctes, outer, &mut out);
                 }
                 SelectItem::QualifiedWildcard(kind, opts) => {
                     let alias = match kind {
@@ -847,11 +841,11 @@ impl Analyzer<'_> {
                         }
                         SelectItemQualifiedWildcardKind::Expr(e) => lower(&e.to_string()),
                     };
-                    let picked: Vec<Source> = sources.iter().filter(|s| s.alias == alias).cloned().collect();
+                    let picked: Vec<&Source> = sources.iter().filter(|s| s.alias == alias).collect();
                     if picked.is_empty() {
                         self.complete = false;
                     }
-                    self.expand(&picked, opts, &sources, ctes, outer, &mut out);
+                    self.expand(&picked, false, opts, &sources, ctes, outer, &mut out);
                 }
             }
         }
@@ -882,9 +876,13 @@ impl Analyzer<'_> {
         out
     }
 
+    /// The columns `*` (`unqualified`: leaving out the right sides' USING columns) or `t.*`
+    /// gives from `picked`, with EXCLUDE, REPLACE and RENAME applied.
+    #[allow(clippy::too_many_arguments)]
     fn expand(
         &mut self,
-        picked: &[Source],
+        picked: &[&Source],
+        unqualified: bool,
         opts: &WildcardAdditionalOptions,
         sources: &[Source],
         ctes: &HashMap<String, Vec<Col>>,
@@ -936,7 +934,7 @@ impl Analyzer<'_> {
             let Some(cols) = &s.columns else { continue };
             for c in cols {
                 let key = lower(&c.name);
-                if excluded.contains(&key) {
+                if excluded.contains(&key) || (unqualified && s.hidden.contains(&key)) {
                     continue;
                 }
                 let name = renames.get(&key).cloned().unwrap_or_else(|| c.name.clone());
