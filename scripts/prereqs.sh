@@ -4,8 +4,9 @@
 #
 # What and why:
 #   - a C/C++ compiler: the bundled DuckDB (with parquet, json and ICU) is C++ built by cargo;
-#   - python3 with the duckdb and pandas packages: python models run in the user's Python
-#     (example_project has one; tests/it/python.rs runs them);
+#   - python3 with the duckdb, pandas and pyarrow packages: python models run in the user's
+#     Python (example_project has one; tests/it/python.rs runs them; a fixture's model returns a
+#     pyarrow Table, one of the results dbt-duckdb accepts);
 #   - protoc: the Spark engine's Spark Connect client generates its gRPC code when it is built;
 #   - chromium (tests only): the docs site's browser test;
 #   - Java 17 and pyspark (tests only): tests/it/spark.rs starts a local Spark cluster
@@ -44,12 +45,12 @@ ensure_python() {
     fi
     apt_install python3 python3-pip
   fi
-  if ! "$py" -c 'import duckdb, pandas' >/dev/null 2>&1; then
-    echo "strata setup: installing the duckdb and pandas Python packages for $py (PyPI)" >&2
+  if ! "$py" -c 'import duckdb, pandas, pyarrow' >/dev/null 2>&1; then
+    echo "strata setup: installing the duckdb, pandas and pyarrow Python packages for $py (PyPI)" >&2
     "$py" -m pip --version >/dev/null 2>&1 || apt_install python3-pip
     # Debian's own python3 refuses user installs unless told (PEP 668).
-    "$py" -m pip install --quiet duckdb pandas 2>/dev/null ||
-      "$py" -m pip install --quiet --break-system-packages duckdb pandas
+    "$py" -m pip install --quiet duckdb pandas pyarrow 2>/dev/null ||
+      "$py" -m pip install --quiet --break-system-packages duckdb pandas pyarrow
   fi
 }
 
