@@ -184,7 +184,7 @@ impl<'a> Compiler<'a> {
     ) -> Result<CompiledNode, Diagnostic> {
         // A python model is not Jinja: its compiled code is the file itself (run::python runs it).
         if node.language == crate::parse::Language::Python {
-            return Ok(CompiledNode { sql: node.raw_code.clone(), pure: true, ..Default::default() });
+            return Ok(CompiledNode { sql: node.raw_code.to_string(), pure: true, ..Default::default() });
         }
         let out =
             self.engine.render(&node.original_file_path, &node.raw_code, phase, &self.globals, ctx, conn.clone())?;
@@ -215,7 +215,7 @@ impl<'a> Compiler<'a> {
                 } else {
                     self.ephemeral(inner, phase, conn.clone())?.sql_without_ctes
                 };
-                let name = self.manifest.nodes.get(inner).map(Node::cte_name).unwrap_or_default();
+                let name = self.manifest.nodes.get(inner).map(|n| n.cte_name()).unwrap_or_default();
                 order.push(inner.clone());
                 ctes.push((format!("__dbt__cte__{name}"), sql));
             }

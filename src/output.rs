@@ -149,8 +149,8 @@ impl Printer {
     }
 
     /// After an interrupted run: the nodes the interrupt stopped and those that never started.
-    pub fn cancelled(&self, results: &RunResults, nodes: &std::collections::BTreeMap<String, Node>) {
-        let label = |id: &str| nodes.get(id).map(describe).unwrap_or_else(|| id.to_string());
+    pub fn cancelled(&self, results: &RunResults, nodes: &std::collections::BTreeMap<String, Box<Node>>) {
+        let label = |id: &str| nodes.get(id).map(|n| describe(n)).unwrap_or_else(|| id.to_string());
         self.info("");
         for r in results.results.iter().filter(|r| r.message.starts_with("Cancelled:")) {
             self.info(&self.paint("33", &format!("CANCEL {} (interrupted; rolled back)", label(&r.unique_id))));
@@ -235,7 +235,7 @@ impl Printer {
 
     /// The closing summary: errors and test failures with their messages, then warnings, and
     /// the counts.
-    pub fn summary(&self, results: &RunResults, what: &str, nodes: &std::collections::BTreeMap<String, Node>) {
+    pub fn summary(&self, results: &RunResults, what: &str, nodes: &std::collections::BTreeMap<String, Box<Node>>) {
         let ok = results.count(Status::Success) + results.count(Status::Pass);
         let err = results.count(Status::Error) + results.count(Status::Fail);
         let warn = results.count(Status::Warn);

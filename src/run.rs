@@ -393,7 +393,7 @@ pub fn execute(
                         if !opts.unchanged.contains(&node.unique_id) {
                             reporter.event(Event::Started { index, total, node });
                         }
-                        let audits: Vec<&Node> = job.audits.iter().map(|a| &manifest.nodes[a]).collect();
+                        let audits: Vec<&Node> = job.audits.iter().map(|a| &*manifest.nodes[a]).collect();
                         let rs = match &conn {
                             Ok(c) => {
                                 let env = Env { compiler, opts, thread_id: &thread_id, files: &files, conn: c.clone() };
@@ -489,7 +489,7 @@ pub fn on_run_end_context(manifest: &Manifest, results: &RunResults) -> Vec<(Str
             json!({
                 "status": r.status.as_str(), "message": r.message, "execution_time": r.execution_time,
                 "thread_id": r.thread_id, "adapter_response": r.adapter_response, "failures": r.failures,
-                "unique_id": r.unique_id, "node": node.map(Node::to_json),
+                "unique_id": r.unique_id, "node": node.map(|n| n.to_json()),
             })
         })
         .collect();

@@ -597,7 +597,7 @@ pub(super) fn inline_node(l: &Loaded, sql: &str) -> crate::parse::Node {
         package_name: l.project.config.name.clone(),
         path: "inline_query.sql".into(),
         original_file_path: "<inline>".into(),
-        raw_code: sql.to_string(),
+        raw_code: sql.into(),
         fqn: vec![l.project.config.name.clone(), "inline_query".into()],
         config: Default::default(),
         description: String::new(),

@@ -179,7 +179,7 @@ fn changed(
         .nodes
         .values()
         .filter(|n| KINDS.contains(&n.resource_type))
-        .map(|n| (n.unique_id.clone(), n.target_file_path(), l.manifest.target_rel_path(n), n.raw_code.clone()))
+        .map(|n| (n.unique_id.clone(), n.target_file_path(), l.manifest.target_rel_path(n), n.raw_code.to_string()))
         .chain(l.manifest.sources.values().map(|s| {
             let file = s.table.file.to_string_lossy().replace('\\', "/");
             (s.unique_id.clone(), file, String::new(), String::new())

@@ -75,7 +75,8 @@ fn select(
     let plan = crate::run::runnable(&l.manifest, &plan_for(settings, l, types, printer)?);
     let plan: Vec<String> = plan.into_iter().filter(|id| only.is_none_or(|o| o.contains(id))).collect();
     let mut bad = crate::run::check_materializations(compiler, &l.manifest, &plan);
-    let planned: Vec<&crate::parse::Node> = plan.iter().filter_map(|id| l.manifest.nodes.get(id)).collect();
+    let planned: Vec<&crate::parse::Node> =
+        plan.iter().filter_map(|id| l.manifest.nodes.get(id).map(|n| &**n)).collect();
     bad.extend(crate::run::external::check(&planned, external_root(l), &l.project.root));
     if !bad.is_empty() {
         printer.diagnostics(&bad);
@@ -231,7 +232,7 @@ impl RunCommand<'_> {
         };
         // A microbatch model asked for a window, or for batches to retry, builds them.
         if rebuild_microbatch {
-            unchanged.retain(|id| !l.manifest.nodes.get(id).is_some_and(crate::parse::Node::is_microbatch));
+            unchanged.retain(|id| !l.manifest.nodes.get(id).is_some_and(|n| n.is_microbatch()));
         }
         (fingerprints, unchanged)
     }
@@ -351,7 +352,7 @@ impl RunCommand<'_> {
         if let Err(e) = crate::artifacts::write_json(&l.target_dir, "run_results.json", &rr) {
             printer.warn(&format!("cannot write run_results.json: {e}"));
         }
-        let ran = results.results.iter().filter_map(|r| l.manifest.nodes.get(&r.unique_id));
+        let ran = results.results.iter().filter_map(|r| l.manifest.nodes.get(&r.unique_id).map(|n| &**n));
         printer.summary(results, &crate::output::what_ran(ran, hooks), &l.manifest.nodes);
         if cancelled {
             printer.cancelled(results, &l.manifest.nodes);

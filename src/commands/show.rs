@@ -28,7 +28,7 @@ pub(super) fn show(settings: &Settings, l: &Loaded, printer: &Printer) -> i32 {
                 Err(c) => return c,
             };
             match plan.as_slice() {
-                [one] => l.manifest.nodes[one].clone(),
+                [one] => (*l.manifest.nodes[one]).clone(),
                 _ => {
                     printer.diagnostics(&[Diagnostic::error(
                         "E0602",

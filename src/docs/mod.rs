@@ -261,7 +261,7 @@ fn relation_schema(r: &crate::templating::relation::Relation, held: bool) -> Str
 /// the last run's results.
 fn overview(m: &Manifest, children_of: &BTreeMap<String, Vec<String>>, run_results: Option<&Json>) -> Json {
     let models: Vec<&crate::parse::Node> =
-        m.nodes.values().filter(|n| n.resource_type == ResourceType::Model).collect();
+        m.nodes.values().filter(|n| n.resource_type == ResourceType::Model).map(|n| &**n).collect();
     let mut by_materialization: BTreeMap<String, usize> = BTreeMap::new();
     for n in &models {
         *by_materialization.entry(n.materialized()).or_default() += 1;
@@ -426,7 +426,7 @@ fn node_page(input: &SiteInput, links: &Links, id: &String) -> Option<Page> {
             "description": markdown(&n.description),
             "columns": columns,
             "tests": tests(None),
-            "raw_sql": n.raw_code,
+            "raw_sql": &*n.raw_code,
             "compiled_sql": input.compiled.get(id),
             "rows": info.and_then(|i| i.rows),
             "parents": n.depends_on,

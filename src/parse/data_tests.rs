@@ -145,7 +145,7 @@ pub fn add_generic_tests(
             );
             continue;
         }
-        manifest.nodes.insert(unique_id, node);
+        manifest.nodes.insert(unique_id, Box::new(node));
     }
     check_thresholds(project, manifest, diags);
 }
@@ -269,7 +269,7 @@ fn test_node(
         package_name: pkg.clone(),
         path: format!("{}.sql", t.short_name),
         original_file_path: file.clone(),
-        raw_code,
+        raw_code: raw_code.into(),
         fqn,
         config,
         description: t.description.clone(),

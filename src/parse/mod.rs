@@ -91,8 +91,8 @@ pub struct Node {
     pub path: String,
     /// Path from the project root.
     pub original_file_path: String,
-    /// The file's text.
-    pub raw_code: String,
+    /// The file's text (shared with the project's file it was parsed from).
+    pub raw_code: std::sync::Arc<str>,
     /// Fully qualified name: package, folders, name.
     pub fqn: Vec<String>,
     /// Resolved config.
@@ -264,7 +264,7 @@ impl Node {
             "schema": self.relation.schema,
             "alias": self.relation.identifier,
             "identifier": self.relation.identifier,
-            "raw_code": self.raw_code,
+            "raw_code": &*self.raw_code,
             "language": self.language.as_str(),
             "refs": self.refs.iter().map(|r| json!({"name": r.name, "package": r.package})).collect::<Vec<_>>(),
             "sources": self.sources.iter().map(|(s, t)| json!([s, t])).collect::<Vec<_>>(),
@@ -299,7 +299,7 @@ pub struct SourceNode {
 #[derive(Debug, Clone, Default)]
 pub struct Manifest {
     /// Models, seeds and analyses by unique id.
-    pub nodes: BTreeMap<String, Node>,
+    pub nodes: BTreeMap<String, Box<Node>>,
     /// Sources by unique id.
     pub sources: BTreeMap<String, SourceNode>,
     /// Unique ids of disabled nodes.
@@ -480,7 +480,7 @@ pub fn build_engine(project: &Project) -> (Engine, Vec<Diagnostic>) {
             files.push(crate::templating::MacroSource {
                 path: f.path.clone(),
                 package: p.name.clone(),
-                source: f.source.clone(),
+                source: f.source.to_string(),
             });
         }
     }
@@ -779,7 +779,7 @@ pub fn parse(
             ref_names.insert(key, node.original_file_path.clone());
         }
         by_name.insert((node.resource_type, node.package_name.clone(), node.name.clone()), node.unique_id.clone());
-        manifest.nodes.insert(node.unique_id.clone(), node);
+        manifest.nodes.insert(node.unique_id.clone(), Box::new(node));
     }
 
     let call = regex::Regex::new(r#"^\s*(ref|source)\s*\(\s*['"]([^'"]+)['"]\s*(?:,\s*['"]([^'"]+)['"]\s*)?\)\s*$"#)
@@ -1531,7 +1531,7 @@ fn snapshot_sources(project: &Project, diags: &mut Diagnostics) -> BTreeMap<Stri
                             path: f.path.clone(),
                             resource_path,
                             abs_path: f.abs_path.clone(),
-                            source: format!("{pad}{}", &f.source[b.body_start..b.body_end]),
+                            source: format!("{pad}{}", &f.source[b.body_start..b.body_end]).into(),
                         });
                     }
                 }
@@ -1548,7 +1548,7 @@ fn snapshot_sources(project: &Project, diags: &mut Diagnostics) -> BTreeMap<Stri
                     path: patch.file.to_string_lossy().replace('\\', "/"),
                     resource_path: format!("{name}.sql"),
                     abs_path: project.root.join(&patch.file),
-                    source: format!("select * from {{{{ {rel} }}}}"),
+                    source: format!("select * from {{{{ {rel} }}}}").into(),
                 });
             }
         }

@@ -95,7 +95,7 @@ pub fn add_unit_tests(
             package_name: pkg.clone(),
             path: format!("{model}.yml"),
             original_file_path: file.to_string_lossy().replace('\\', "/"),
-            raw_code: String::new(),
+            raw_code: "".into(),
             fqn,
             config,
             description: m.get("description").and_then(Json::as_str).unwrap_or_default().to_string(),
@@ -124,6 +124,6 @@ pub fn add_unit_tests(
             );
             continue;
         }
-        manifest.nodes.insert(unique_id, node);
+        manifest.nodes.insert(unique_id, Box::new(node));
     }
 }

@@ -50,8 +50,8 @@ pub struct SourceFile {
     pub resource_path: String,
     /// Absolute path.
     pub abs_path: PathBuf,
-    /// The file's text.
-    pub source: String,
+    /// The file's text (shared with the node parsed from it: the two are the same text).
+    pub source: std::sync::Arc<str>,
 }
 
 impl SourceFile {
@@ -294,7 +294,7 @@ fn load_package(root: &Path, dir: &Path, config: ProjectConfig, diags: &mut Diag
     models.sort_by(|a, b| a.path.cmp(&b.path));
 
     let parsed: Vec<Result<YamlDoc, Diagnostic>> =
-        yaml_files.into_par_iter().map(|f| YamlDoc::parse(Path::new(&f.path), f.source)).collect();
+        yaml_files.into_par_iter().map(|f| YamlDoc::parse(Path::new(&f.path), f.source.to_string())).collect();
     let mut properties = Properties::default();
     for p in parsed {
         match p {
@@ -378,7 +378,12 @@ fn walk_paths(root: &Path, paths: &[String], exts: &[&str]) -> Vec<(PathBuf, Str
 fn walk_files_no_read(root: &Path, paths: &[String], exts: &[&str]) -> Vec<SourceFile> {
     walk_paths(root, paths, exts)
         .into_iter()
-        .map(|(abs_path, path, resource_path)| SourceFile { path, resource_path, abs_path, source: String::new() })
+        .map(|(abs_path, path, resource_path)| SourceFile {
+            path,
+            resource_path,
+            abs_path,
+            source: std::sync::Arc::from(""),
+        })
         .collect()
 }
 
@@ -388,7 +393,7 @@ pub fn walk_files(root: &Path, paths: &[String], exts: &[&str]) -> (Vec<SourceFi
     let read: Vec<Result<SourceFile, Diagnostic>> = walk_paths(root, paths, exts)
         .into_par_iter()
         .map(|(abs_path, path, resource_path)| match std::fs::read_to_string(&abs_path) {
-            Ok(source) => Ok(SourceFile { path, resource_path, abs_path, source }),
+            Ok(source) => Ok(SourceFile { path, resource_path, abs_path, source: source.into() }),
             Err(e) => Err(Diagnostic::error("E0007", format!("cannot read {path}: {e}"))
                 .with_span(Span::file_only(&path))
                 .with_help("project files must be UTF-8 text")),

@@ -103,6 +103,7 @@ pub fn drop_dependents(
         manifest
             .nodes
             .values()
+            .map(|n| &**n)
             .filter(same_schema)
             .find(|n| n.relation.identifier.as_deref().unwrap_or_default().eq_ignore_ascii_case(t))
     };

@@ -183,7 +183,7 @@ impl<'a> NodeBuild<'a> {
         } else if node.language == crate::parse::Language::Python {
             let mat = node.materialized();
             if !crate::pymodel::MATERIALIZATIONS.contains(&mat.as_str()) {
-                self.compiled_sql = Some(node.raw_code.clone());
+                self.compiled_sql = Some(node.raw_code.to_string());
                 return Err(format!(
                     "Runtime Error in model {} ({})\n  Materialization \"materialization_{mat}_default\" only supports languages ['sql']; got \"python\"",
                     node.name, node.original_file_path
@@ -199,13 +199,13 @@ impl<'a> NodeBuild<'a> {
                 &opts.project_root,
                 self.is_incremental,
             );
-            self.compiled_sql = Some(node.raw_code.clone());
+            self.compiled_sql = Some(node.raw_code.to_string());
             let r = staged?;
             self.extra.push(("sql".into(), Value::from(r.sql.clone())));
             self.extra.push(("compiled_code".into(), Value::from(node.raw_code.clone())));
             env.compiler.record(
                 &node.unique_id,
-                &crate::compile::CompiledNode { sql: node.raw_code.clone(), ..Default::default() },
+                &crate::compile::CompiledNode { sql: node.raw_code.to_string(), ..Default::default() },
             );
             self.py_result = Some(r);
         } else {

@@ -346,7 +346,7 @@ mod tests {
             package_name: "p".into(),
             path: "t.sql".into(),
             original_file_path: "tests/t.sql".into(),
-            raw_code: String::new(),
+            raw_code: "".into(),
             fqn: vec![],
             config: c,
             description: String::new(),
