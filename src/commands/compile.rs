@@ -69,10 +69,17 @@ pub(super) fn compile(settings: &Settings, l: &Loaded, printer: &Printer) -> i32
         printer.diagnostics(&diags.items);
         return 2;
     }
+    let count = results.len();
+    // `-s` naming one node prints its SQL after the check.
+    let single = match results.as_slice() {
+        [(id, Ok(sql))] if !settings.select.is_empty() => Some((l.manifest.nodes[id].name.clone(), sql.clone())),
+        _ => None,
+    };
+    // The models' SQL moves into what the check reads: no second copy of every model's SQL.
     let models: HashMap<String, String> = results
-        .iter()
+        .into_iter()
         .filter(|(id, _)| !l.manifest.nodes[id].is_test())
-        .filter_map(|(id, r)| r.as_ref().ok().map(|sql| (id.clone(), sql.clone())))
+        .filter_map(|(id, r)| r.ok().map(|sql| (id, sql)))
         .collect();
     let conn = match db.connect() {
         Ok(c) => c,
@@ -84,12 +91,11 @@ pub(super) fn compile(settings: &Settings, l: &Loaded, printer: &Printer) -> i32
     if let Err(code) = check_compiled(settings, l, &models, conn.as_ref(), printer) {
         return code;
     }
-    if !settings.select.is_empty() && results.len() == 1 {
-        let (id, Ok(sql)) = &results[0] else { return 2 };
-        printer.info(&format!("Compiled node '{}' is:", l.manifest.nodes[id].name));
+    if let Some((name, sql)) = single {
+        printer.info(&format!("Compiled node '{name}' is:"));
         println!("{}", sql.trim_end());
     } else {
-        printer.info(&format!("Compiled {} nodes to {}", results.len(), l.target_dir.join("compiled").display()));
+        printer.info(&format!("Compiled {count} nodes to {}", l.target_dir.join("compiled").display()));
     }
     0
 }
