@@ -339,7 +339,11 @@ fn check_thresholds(project: &Project, manifest: &Manifest, diags: &mut Diagnost
 /// The span of a config key of a test entry, wherever it is written (inline or under config:).
 fn locate_config_key(project: &Project, file: &Path, decl: &YPath, test: &str, key: &str) -> crate::diagnostics::Span {
     let text = std::fs::read_to_string(project.root.join(file)).unwrap_or_default();
-    let doc = crate::project::yaml::YamlDoc { path: PathBuf::from(file), source: text, value: serde_yaml::Value::Null };
+    let doc = crate::project::yaml::YamlDoc {
+        path: PathBuf::from(file),
+        source: text.into(),
+        value: serde_yaml::Value::Null,
+    };
     let entry = decl.key(test);
     for p in [entry.key("config").key(key), entry.key(key)] {
         if crate::project::yaml::locate(&doc.source, &p.0).is_some() {

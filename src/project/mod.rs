@@ -294,7 +294,7 @@ fn load_package(root: &Path, dir: &Path, config: ProjectConfig, diags: &mut Diag
     models.sort_by(|a, b| a.path.cmp(&b.path));
 
     let parsed: Vec<Result<YamlDoc, Diagnostic>> =
-        yaml_files.into_par_iter().map(|f| YamlDoc::parse(Path::new(&f.path), f.source.to_string())).collect();
+        yaml_files.into_par_iter().map(|f| YamlDoc::parse(Path::new(&f.path), f.source)).collect();
     let mut properties = Properties::default();
     for p in parsed {
         match p {

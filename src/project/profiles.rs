@@ -215,7 +215,7 @@ mod tests {
     use super::*;
 
     fn doc(s: &str) -> YamlDoc {
-        YamlDoc::parse(Path::new("profiles.yml"), s.into()).unwrap()
+        YamlDoc::parse(Path::new("profiles.yml"), s).unwrap()
     }
 
     #[test]

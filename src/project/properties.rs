@@ -1043,7 +1043,7 @@ mod tests {
     fn unknown_model_key_is_an_error_with_suggestion() {
         let doc = YamlDoc::parse(
             Path::new("models/schema.yml"),
-            "version: 2\nmodels:\n  - name: orders\n    descripton: hi\n    config:\n      materialzed: table\n".into(),
+            "version: 2\nmodels:\n  - name: orders\n    descripton: hi\n    config:\n      materialzed: table\n",
         )
         .unwrap();
         let mut props = Properties::default();
@@ -1065,7 +1065,7 @@ mod tests {
     fn sources_default_schema_and_identifier() {
         let doc = YamlDoc::parse(
             Path::new("m.yml"),
-            "sources:\n  - name: raw\n    tables:\n      - name: orders\n      - name: items\n        identifier: order_items\n".into(),
+            "sources:\n  - name: raw\n    tables:\n      - name: orders\n      - name: items\n        identifier: order_items\n",
         )
         .unwrap();
         let mut props = Properties::default();

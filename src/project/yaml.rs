@@ -39,15 +39,16 @@ impl YPath {
 pub struct YamlDoc {
     /// Path relative to the project root.
     pub path: std::path::PathBuf,
-    /// The raw text.
-    pub source: String,
+    /// The raw text (for property files, shared with the project's file list).
+    pub source: std::sync::Arc<str>,
     /// The parsed document (Null for an empty file).
     pub value: Yaml,
 }
 
 impl YamlDoc {
     /// Parse `source`; a syntax error becomes a located diagnostic (code E0001).
-    pub fn parse(path: &Path, source: String) -> Result<YamlDoc, Diagnostic> {
+    pub fn parse(path: &Path, source: impl Into<std::sync::Arc<str>>) -> Result<YamlDoc, Diagnostic> {
+        let source = source.into();
         match serde_yaml::from_str::<Yaml>(&source) {
             Ok(value) => Ok(YamlDoc { path: path.to_path_buf(), source, value }),
             Err(e) => {
@@ -101,7 +102,7 @@ impl YamlDoc {
 /// The span of a YAML path in a file under `root`.
 pub fn span_at(root: &Path, file: &Path, yp: &YPath) -> Span {
     match std::fs::read_to_string(root.join(file)) {
-        Ok(text) => YamlDoc { path: file.to_path_buf(), source: text, value: serde_yaml::Value::Null }.span(yp),
+        Ok(text) => YamlDoc { path: file.to_path_buf(), source: text.into(), value: serde_yaml::Value::Null }.span(yp),
         Err(_) => Span::file_only(file),
     }
 }
@@ -275,7 +276,7 @@ mod tests {
 
     #[test]
     fn syntax_error_is_located() {
-        let err = YamlDoc::parse(Path::new("m.yml"), "a: [1, 2\nb: 3\n".into()).unwrap_err();
+        let err = YamlDoc::parse(Path::new("m.yml"), "a: [1, 2\nb: 3\n").unwrap_err();
         assert_eq!(err.code, "E0001");
         assert!(err.span.unwrap().line >= 1);
     }
