@@ -8,7 +8,7 @@
 use crate::diagnostics::{Diagnostic, Severity, Span};
 use crate::graph::Dag;
 use crate::parse::{Manifest, ResourceType};
-use crate::sql::{self, Catalog, Relation};
+use crate::sql::{self, Catalog, Name, Relation};
 use serde::Serialize;
 use serde_json::{json, Value as Json};
 use std::collections::{BTreeMap, HashMap};
@@ -46,7 +46,7 @@ pub struct NodeLineage {
     pub complete: bool,
     /// When not complete: the relations whose columns a `*` passes on without knowing them.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub open: Vec<String>,
+    pub open: Vec<Name>,
 }
 
 /// Every analysed node, and the diagnostics found.
@@ -62,7 +62,7 @@ pub struct Lineage {
 }
 
 /// Columns of relations that exist in the database, by lowercased (database, schema, name).
-pub type DbColumns = HashMap<(String, String, String), Vec<String>>;
+pub type DbColumns = HashMap<(String, String, String), Vec<Name>>;
 
 /// Read every relation's columns from the database (one query).
 pub fn db_columns(conn: &dyn crate::adapter::Connection) -> DbColumns {
@@ -70,18 +70,18 @@ pub fn db_columns(conn: &dyn crate::adapter::Connection) -> DbColumns {
     for ((d, s, n), columns) in conn.all_columns().unwrap_or_default() {
         out.entry((d.to_lowercase(), s.to_lowercase(), n.to_lowercase()))
             .or_default()
-            .extend(columns.into_iter().map(|c| c.name));
+            .extend(columns.into_iter().map(|c| Name::from(c.name)));
     }
     out
 }
 
 struct ProjectCatalog<'a> {
     /// (database, schema, name) → node id.
-    relations: &'a HashMap<(String, String, String), String>,
+    relations: &'a HashMap<(String, String, String), Name>,
     /// Known columns by node id.
-    columns: &'a HashMap<String, Vec<String>>,
+    columns: &'a HashMap<Name, Vec<Name>>,
     /// Sources' declared columns, by node id.
-    declared: &'a HashMap<String, Vec<String>>,
+    declared: &'a HashMap<Name, Vec<Name>>,
     db: Option<&'a DbColumns>,
     database: &'a str,
     schema: &'a str,
@@ -105,7 +105,11 @@ impl Catalog for ProjectCatalog<'_> {
             return Some(Relation { node: id.clone(), columns: declared, exhaustive: false });
         }
         let cols = self.db?.get(&key)?;
-        Some(Relation { node: format!("{}.{}.{}", key.0, key.1, key.2), columns: Some(cols.clone()), exhaustive: true })
+        Some(Relation {
+            node: format!("{}.{}.{}", key.0, key.1, key.2).into(),
+            columns: Some(cols.clone()),
+            exhaustive: true,
+        })
     }
     fn complete(&self) -> bool {
         self.db.is_some()
@@ -132,35 +136,36 @@ pub fn analyze(
         let l = |s: &Option<String>| s.clone().unwrap_or_default().to_lowercase();
         (l(&r.database), l(&r.schema), l(&r.identifier))
     };
-    let mut relations: HashMap<(String, String, String), String> = HashMap::new();
+    // Node ids are shared: each upstream entry of every analysis holds one of these.
+    let mut relations: HashMap<(String, String, String), Name> = HashMap::new();
     for n in m.nodes.values().filter(|n| matches!(n.resource_type, ResourceType::Model | ResourceType::Seed)) {
-        relations.insert(key(&n.relation), n.unique_id.clone());
+        relations.insert(key(&n.relation), n.unique_id.as_str().into());
     }
     for s in m.sources.values() {
-        relations.insert(key(&s.relation), s.unique_id.clone());
+        relations.insert(key(&s.relation), s.unique_id.as_str().into());
     }
-    let mut columns: HashMap<String, Vec<String>> = HashMap::new();
+    let mut columns: HashMap<Name, Vec<Name>> = HashMap::new();
     for n in m.nodes.values().filter(|n| n.resource_type == ResourceType::Seed) {
         let text = std::fs::read_to_string(&n.file_path).unwrap_or_default();
         let delim = n.config.get_str("delimiter").and_then(|d| d.bytes().next()).unwrap_or(b',');
         if let Ok(names) = crate::seeds::column_names(&text, delim) {
-            out.base_columns.insert(n.unique_id.clone(), names.clone());
-            columns.insert(n.unique_id.clone(), names);
+            columns.insert(n.unique_id.as_str().into(), names.iter().map(|c| Name::from(c.as_str())).collect());
+            out.base_columns.insert(n.unique_id.clone(), names);
         }
     }
     // A source's columns come from the database: property YAML often declares only some of
     // them, so declared columns alone would make the others look unknown. They still expand `*`
     // and carry lineage when the database does not have the source.
-    let declared: HashMap<String, Vec<String>> = m
+    let declared: HashMap<Name, Vec<Name>> = m
         .sources
         .values()
         .filter(|s| !s.table.columns.is_empty())
-        .map(|s| (s.unique_id.clone(), s.table.columns.iter().map(|c| c.name.clone()).collect()))
+        .map(|s| (s.unique_id.as_str().into(), s.table.columns.iter().map(|c| c.name.as_str().into()).collect()))
         .collect();
     for s in m.sources.values() {
         if let Some(cols) = db.and_then(|d| d.get(&key(&s.relation))).cloned() {
-            out.base_columns.insert(s.unique_id.clone(), cols.clone());
-            columns.insert(s.unique_id.clone(), cols);
+            out.base_columns.insert(s.unique_id.clone(), cols.iter().map(|c| c.to_string()).collect());
+            columns.insert(s.unique_id.as_str().into(), cols);
         }
     }
     let (database, schema) = m
@@ -222,7 +227,7 @@ pub fn analyze(
                         out.diagnostics.push(d);
                     }
                     if a.complete {
-                        columns.insert(id.clone(), a.columns.iter().map(|c| c.name.clone()).collect());
+                        columns.insert(id.as_str().into(), a.columns.iter().map(|c| c.name.clone()).collect());
                     }
                     out.nodes
                         .insert(id.clone(), NodeLineage { columns: a.columns, complete: a.complete, open: a.open });
@@ -274,14 +279,14 @@ fn infer_open_columns(out: &mut Lineage, dag: &Dag) {
             n.columns
                 .iter()
                 .flat_map(|c| c.upstream.iter())
-                .filter(|u| open.contains(&u.node))
+                .filter(|u| open.contains(&*u.node))
                 .map(|u| (u.node.clone(), u.column.clone()))
                 .collect::<Vec<_>>()
         }) else {
             continue;
         };
         for (up, column) in reads {
-            let Some(parent) = out.nodes.get_mut(&up) else { continue };
+            let Some(parent) = out.nodes.get_mut(&*up) else { continue };
             if parent.complete
                 || parent.open.is_empty()
                 || parent.columns.iter().any(|c| c.name.eq_ignore_ascii_case(&column))
@@ -329,8 +334,8 @@ impl Lineage {
         for (id, nl) in &self.nodes {
             for c in &nl.columns {
                 for u in &c.upstream {
-                    if u.node == node && u.column.eq_ignore_ascii_case(column) {
-                        out.push((id.clone(), c.name.clone(), u.kind));
+                    if &*u.node == node && u.column.eq_ignore_ascii_case(column) {
+                        out.push((id.clone(), c.name.to_string(), u.kind));
                     }
                 }
             }

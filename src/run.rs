@@ -222,7 +222,7 @@ pub fn check_unique_keys(m: &Manifest, plan: &[String], lineage: &crate::lineage
         let Some(n) = m.nodes.get(id).filter(|n| n.materialized() == "incremental") else { continue };
         let Some(nl) = lineage.nodes.get(id).filter(|nl| nl.complete) else { continue };
         let keys = n.config.get("unique_key").map(crate::project::config::string_items).unwrap_or_default();
-        let names: Vec<&str> = nl.columns.iter().map(|c| c.name.as_str()).collect();
+        let names: Vec<&str> = nl.columns.iter().map(|c| &*c.name).collect();
         for k in keys {
             if names.iter().any(|c| c.eq_ignore_ascii_case(&k)) {
                 continue;

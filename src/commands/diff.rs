@@ -135,7 +135,9 @@ fn readers(l: &Loaded, lineage: &crate::lineage::Lineage, previous: &Previous) -
     let mut edges: Vec<(String, String, String, String)> = vec![];
     for (id, nl) in &lineage.nodes {
         for c in &nl.columns {
-            edges.extend(c.upstream.iter().map(|u| (id.clone(), c.name.clone(), u.node.clone(), u.column.clone())));
+            edges.extend(
+                c.upstream.iter().map(|u| (id.clone(), c.name.to_string(), u.node.to_string(), u.column.to_string())),
+            );
         }
     }
     for (id, nl) in previous.lineage.get("nodes").and_then(|n| n.as_object()).into_iter().flatten() {
@@ -170,7 +172,7 @@ fn changed(
         lineage
             .nodes
             .get(id)
-            .map(|n| n.columns.iter().map(|c| c.name.clone()).collect())
+            .map(|n| n.columns.iter().map(|c| c.name.to_string()).collect())
             .or_else(|| lineage.base_columns.get(id).cloned())
     };
     // (id, file shown, file under target/compiled, raw code)

@@ -117,7 +117,9 @@ fn edges(
                         .map(|x| {
                             x.upstream
                                 .iter()
-                                .map(|u| (u.node.clone(), u.column.clone(), format!("{:?}", u.kind).to_lowercase()))
+                                .map(|u| {
+                                    (u.node.to_string(), u.column.to_string(), format!("{:?}", u.kind).to_lowercase())
+                                })
                                 .collect()
                         })
                         .unwrap_or_default(),

@@ -11,6 +11,7 @@ use crate::lineage::Lineage;
 use crate::output::Printer;
 use crate::parse::{Manifest, ResourceType};
 use serde_json::{json, Map, Value as Json};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
@@ -327,7 +328,7 @@ type Reader<'a> = (&'a str, &'a str, crate::sql::Kind);
 /// (node, column, kind), and tests by the node and column they test.
 struct Links<'a> {
     children_of: BTreeMap<String, Vec<String>>,
-    downstream: HashMap<(&'a str, String), Vec<Reader<'a>>>,
+    downstream: HashMap<(&'a str, Cow<'a, str>), Vec<Reader<'a>>>,
     tests_of: HashMap<(String, Option<String>), Vec<String>>,
 }
 
@@ -354,7 +355,7 @@ fn node_page(input: &SiteInput, links: &Links, id: &String) -> Option<Page> {
     let downstream = |c: &str| -> Vec<Json> {
         links
             .downstream
-            .get(&(id.as_str(), c.to_lowercase()))
+            .get(&(id.as_str(), Cow::Owned(c.to_lowercase())))
             .map(|v| v.iter().map(|(n, col, k)| json!([n, col, k])).collect())
             .unwrap_or_default()
     };
@@ -370,7 +371,7 @@ fn node_page(input: &SiteInput, links: &Links, id: &String) -> Option<Page> {
         );
         merge_names(
             &mut names,
-            lineage.map(|l| l.columns.iter().map(|c| c.name.clone()).collect::<Vec<_>>()).unwrap_or_default(),
+            lineage.map(|l| l.columns.iter().map(|c| c.name.to_string()).collect::<Vec<_>>()).unwrap_or_default(),
         );
         merge_names(&mut names, input.lineage.base_columns.get(id).cloned().unwrap_or_default());
         let columns: Vec<Json> = names
@@ -525,11 +526,17 @@ pub fn generate(input: &SiteInput, target_dir: &Path) -> std::io::Result<Vec<Dia
             children_of.entry(p.clone()).or_default().push(child.to_string());
         }
     }
-    let mut downstream: HashMap<(&str, String), Vec<Reader>> = HashMap::new();
+    // Keyed by the lowercased column, borrowed when it is lowercase already (most are).
+    let mut downstream: HashMap<(&str, Cow<str>), Vec<Reader>> = HashMap::new();
     for (id, nl) in &input.lineage.nodes {
         for c in &nl.columns {
             for u in &c.upstream {
-                downstream.entry((u.node.as_str(), u.column.to_lowercase())).or_default().push((id, &c.name, u.kind));
+                let column = if u.column.chars().any(char::is_uppercase) {
+                    Cow::Owned(u.column.to_lowercase())
+                } else {
+                    Cow::Borrowed(&*u.column)
+                };
+                downstream.entry((&*u.node, column)).or_default().push((id, &c.name, u.kind));
             }
         }
     }

@@ -12,7 +12,7 @@
 //! analyser, counts as empty). Out: the same file, written only when an entry was added or
 //! dropped.
 
-use crate::sql::{self, Analysis, Catalog, Column, Flavor, Kind, ParseFailure, Problem, Relation, Upstream};
+use crate::sql::{self, Analysis, Catalog, Column, Flavor, Kind, Name, ParseFailure, Problem, Relation, Upstream};
 use md5::{Digest, Md5};
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
@@ -133,7 +133,8 @@ impl Memo {
             return None;
         }
         for (parts, d) in &e.asked {
-            let parts = parts.iter().map(|p| self.strings.get(*p)).collect::<Option<Vec<_>>>()?;
+            let parts =
+                parts.iter().map(|p| self.strings.get(*p).map(|s| s.to_string())).collect::<Option<Vec<_>>>()?;
             if answer_digest(&catalog.lookup(&parts)) != *d {
                 return None;
             }
@@ -211,12 +212,12 @@ impl Memo {
 
 #[derive(Debug, Default)]
 struct Interner {
-    list: Vec<String>,
-    index: HashMap<String, u32>,
+    list: Vec<Name>,
+    index: HashMap<Name, u32>,
 }
 
 impl Interner {
-    fn from_list(list: Vec<String>) -> Interner {
+    fn from_list(list: Vec<Name>) -> Interner {
         let index = list.iter().enumerate().map(|(i, s)| (s.clone(), i as u32)).collect();
         Interner { list, index }
     }
@@ -226,12 +227,14 @@ impl Interner {
             return *i;
         }
         let i = self.list.len() as u32;
-        self.list.push(s.to_string());
-        self.index.insert(s.to_string(), i);
+        let s = Name::from(s);
+        self.list.push(s.clone());
+        self.index.insert(s, i);
         i
     }
 
-    fn get(&self, i: u32) -> Option<String> {
+    /// The string, shared: every decoded analysis holds the table's one copy.
+    fn get(&self, i: u32) -> Option<Name> {
         self.list.get(i as usize).cloned()
     }
 }
@@ -242,7 +245,7 @@ const KINDS: [Kind; 6] = [Kind::Passthrough, Kind::Rename, Kind::Transform, Kind
 #[derive(Serialize, Deserialize)]
 struct FileOut {
     analyser: String,
-    strings: Vec<String>,
+    strings: Vec<Name>,
     entries: Vec<(String, Stored)>,
 }
 
@@ -332,7 +335,7 @@ impl Stored {
 }
 
 impl StoredResult {
-    fn decode(&self, s: &dyn Fn(u32) -> Option<String>) -> Option<Result<Analysis, ParseFailure>> {
+    fn decode(&self, s: &dyn Fn(u32) -> Option<Name>) -> Option<Result<Analysis, ParseFailure>> {
         Some(match self {
             StoredResult::Ok(columns, complete, open, problems) => Ok(Analysis {
                 columns: columns
@@ -375,7 +378,7 @@ mod tests {
         fn lookup(&self, parts: &[String]) -> Option<Relation> {
             (parts.last()? == "orders").then(|| Relation {
                 node: "model.p.orders".into(),
-                columns: Some(self.columns.iter().map(|c| c.to_string()).collect()),
+                columns: Some(self.columns.iter().map(|c| Name::from(*c)).collect()),
                 exhaustive: true,
             })
         }
@@ -392,7 +395,7 @@ mod tests {
     }
 
     fn names(r: &Result<Analysis, ParseFailure>) -> Vec<String> {
-        r.as_ref().map(|a| a.columns.iter().map(|c| c.name.clone()).collect()).unwrap_or_default()
+        r.as_ref().map(|a| a.columns.iter().map(|c| c.name.to_string()).collect()).unwrap_or_default()
     }
 
     #[test]

@@ -15,6 +15,12 @@ use sqlparser::dialect::{DatabricksDialect, DuckDbDialect, GenericDialect};
 use sqlparser::parser::Parser;
 use std::collections::{BTreeSet, HashMap};
 use std::ops::ControlFlow;
+use std::sync::Arc;
+
+/// A node id or column name in an analysis. Shared: every output column that reads an upstream
+/// column holds the same string as the upstream's own column (lineage at 10,000 models has
+/// hundreds of thousands of upstream entries, mostly the same few thousand names).
+pub type Name = Arc<str>;
 
 /// How an output column depends on an upstream column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -44,9 +50,9 @@ impl Kind {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct Upstream {
     /// The node (unique id), or the relation's name when it is not a node.
-    pub node: String,
+    pub node: Name,
     /// The upstream column.
-    pub column: String,
+    pub column: Name,
     /// How it is used.
     pub kind: Kind,
 }
@@ -55,7 +61,7 @@ pub struct Upstream {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Column {
     /// Its name as the query outputs it.
-    pub name: String,
+    pub name: Name,
     /// Its upstream columns, sorted, each once per kind.
     pub upstream: Vec<Upstream>,
 }
@@ -84,7 +90,7 @@ pub struct Analysis {
     pub complete: bool,
     /// The relations whose unknown columns a `*` passes through (when not complete): a column
     /// not listed in `columns` is one of theirs, by the same name.
-    pub open: Vec<String>,
+    pub open: Vec<Name>,
     /// Unknown columns and relations.
     pub problems: Vec<Problem>,
 }
@@ -104,9 +110,9 @@ pub struct ParseFailure {
 #[derive(Debug, Clone)]
 pub struct Relation {
     /// The node it is, or the relation's name.
-    pub node: String,
+    pub node: Name,
     /// Its columns, when known.
-    pub columns: Option<Vec<String>>,
+    pub columns: Option<Vec<Name>>,
     /// Whether `columns` are all of them (false for columns a property file declares: often
     /// only some), so that a name not among them is an error.
     pub exhaustive: bool,
@@ -150,12 +156,11 @@ pub fn analyze(sql: &str, flavor: Flavor, catalog: &dyn Catalog) -> Result<Analy
     if flavor == Flavor::SparkSql {
         a.problems.extend(foreign_functions(&statements, DUCKDB_ONLY, "DuckDB's", "Spark"));
     }
-    let marked = columns.iter().any(|c| c.name == OPEN);
+    let marked = columns.iter().any(|c| &*c.name == OPEN);
     let (columns, open) = split_open(columns);
     let columns =
         columns.into_iter().map(|c| Column { name: c.name.clone(), upstream: finish(&c.name, c.upstream) }).collect();
-    let mut open: Vec<String> = open.into_iter().collect();
-    open.sort();
+    let open: Vec<Name> = open.into_iter().collect();
     Ok(Analysis { columns, complete: a.complete && !marked, open, problems: a.problems })
 }
 
@@ -243,7 +248,7 @@ fn finish(name: &str, ups: Vec<Upstream>) -> Vec<Upstream> {
 /// A column of a relation in scope, with its lineage to base relations.
 #[derive(Debug, Clone)]
 struct Col {
-    name: String,
+    name: Name,
     upstream: Vec<Upstream>,
 }
 
@@ -253,12 +258,12 @@ struct Col {
 const OPEN: &str = "*";
 
 /// A query's columns without the open marker, and the relations the marker names.
-fn split_open(cols: Vec<Col>) -> (Vec<Col>, BTreeSet<String>) {
+fn split_open(cols: Vec<Col>) -> (Vec<Col>, BTreeSet<Name>) {
     let mut open = BTreeSet::new();
     let cols = cols
         .into_iter()
         .filter(|c| {
-            if c.name == OPEN {
+            if &*c.name == OPEN {
                 open.extend(c.upstream.iter().map(|u| u.node.clone()).filter(|n| !n.is_empty()));
                 false
             } else {
@@ -278,7 +283,7 @@ struct Source {
     exhaustive: bool,
     /// When not exhaustive: the relations its other columns come from (a column not among
     /// `columns` is inferred to be theirs).
-    open: Vec<String>,
+    open: Vec<Name>,
     /// Columns an unqualified `*` leaves out (the right side's `USING` columns, as DuckDB does).
     hidden: Vec<String>,
 }
@@ -459,7 +464,7 @@ impl Analyzer<'_> {
         for cte in &with.cte_tables {
             let mut cols = self.query(&cte.query, &ctes, outer);
             for (c, a) in cols.iter_mut().zip(&cte.alias.columns) {
-                c.name = a.name.value.clone();
+                c.name = a.name.value.as_str().into();
             }
             ctes.insert(lower(&cte.alias.name.value), cols);
         }
@@ -480,7 +485,7 @@ impl Analyzer<'_> {
             }
             SetExpr::Values(v) => {
                 let n = v.rows.first().map(|r| r.len()).unwrap_or(0);
-                (0..n).map(|i| Col { name: format!("col{i}"), upstream: vec![] }).collect()
+                (0..n).map(|i| Col { name: format!("col{i}").into(), upstream: vec![] }).collect()
             }
             _ => {
                 self.complete = false;
@@ -501,7 +506,7 @@ impl Analyzer<'_> {
         let with_alias_columns = |mut cols: Option<Vec<Col>>, a: &Option<sqlparser::ast::TableAlias>| {
             if let (Some(cols), Some(a)) = (cols.as_mut(), a) {
                 for (c, n) in cols.iter_mut().zip(&a.columns) {
-                    c.name = n.name.value.clone();
+                    c.name = n.name.value.as_str().into();
                 }
             }
             cols
@@ -529,7 +534,7 @@ impl Analyzer<'_> {
                 let cols = if parts.len() == 1 && ctes.contains_key(&last) {
                     // A CTE that passes on a `*` of unknown columns is open.
                     let (cols, marks) = split_open(ctes[&last].clone());
-                    if !marks.is_empty() || ctes[&last].iter().any(|c| c.name == OPEN) {
+                    if !marks.is_empty() || ctes[&last].iter().any(|c| &*c.name == OPEN) {
                         exhaustive = false;
                         open = marks.into_iter().collect();
                     }
@@ -591,7 +596,7 @@ impl Analyzer<'_> {
             }
             TableFactor::Derived { subquery, alias, .. } => {
                 let all = self.query(subquery, ctes, outer);
-                let is_open = all.iter().any(|c| c.name == OPEN);
+                let is_open = all.iter().any(|c| &*c.name == OPEN);
                 let (cols, marks) = split_open(all);
                 let cols = with_alias_columns(Some(cols), alias);
                 out.push(Source {
@@ -686,7 +691,7 @@ impl Analyzer<'_> {
             srcs.iter()
                 .filter(|s| alias.is_none_or(|a| a == s.alias) && !s.exhaustive)
                 .flat_map(|s| &s.open)
-                .map(|n| Upstream { node: n.clone(), column: col.to_string(), kind: Kind::Passthrough })
+                .map(|n| Upstream { node: n.clone(), column: col.into(), kind: Kind::Passthrough })
                 .collect()
         };
         let names: Vec<String> = parts.iter().map(|p| lower(&p.value)).collect();
@@ -702,16 +707,16 @@ impl Analyzer<'_> {
                     None if !exhaustive => Some(infer(sources, Some(alias), col)),
                     None => {
                         let s = sources.iter().find(|s| &s.alias == alias);
-                        let known: Vec<String> = s
+                        let known: Vec<&str> = s
                             .and_then(|s| s.columns.as_ref())
-                            .map(|cs| cs.iter().map(|c| c.name.clone()).collect())
+                            .map(|cs| cs.iter().map(|c| &*c.name).collect())
                             .unwrap_or_default();
                         let id = &parts[parts.len() - 1];
                         self.problem(
                             id,
                             id.value.chars().count(),
                             format!("column '{}' does not exist in {alias}", id.value),
-                            crate::diagnostics::did_you_mean(&id.value, known.iter().map(String::as_str))
+                            crate::diagnostics::did_you_mean(&id.value, known.iter().copied())
                                 .or_else(|| Some(format!("{alias} has: {}", known.join(", ")))),
                         );
                         Some(vec![])
@@ -776,13 +781,13 @@ impl Analyzer<'_> {
                         && !is_keyword_value(&id.value)
                         && id.quote_style.is_none_or(|q| q == '"')
                     {
-                        let known: Vec<String> =
-                            sources.iter().flat_map(|s| s.columns.iter().flatten().map(|c| c.name.clone())).collect();
+                        let known: Vec<&str> =
+                            sources.iter().flat_map(|s| s.columns.iter().flatten().map(|c| &*c.name)).collect();
                         self.problem(
                             id,
                             id.value.chars().count(),
                             format!("column '{}' does not exist in any relation the query reads", id.value),
-                            crate::diagnostics::did_you_mean(&id.value, known.iter().map(String::as_str)),
+                            crate::diagnostics::did_you_mean(&id.value, known.iter().copied()),
                         );
                     }
                 }
@@ -812,8 +817,8 @@ impl Analyzer<'_> {
             match item {
                 SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => {
                     let name = match item {
-                        SelectItem::ExprWithAlias { alias, .. } => alias.value.clone(),
-                        _ => expr_name(e),
+                        SelectItem::ExprWithAlias { alias, .. } => Name::from(alias.value.as_str()),
+                        _ => expr_name(e).into(),
                     };
                     let kind = match e {
                         Expr::Identifier(_) | Expr::CompoundIdentifier(_) => Kind::Passthrough,
@@ -827,7 +832,7 @@ impl Analyzer<'_> {
                 SelectItem::ExprWithAliases { expr, aliases } => {
                     let upstream = self.expr_upstream(expr, Kind::Transform, &sources, ctes, outer, &out);
                     for a in aliases {
-                        out.push(Col { name: a.value.clone(), upstream: upstream.clone() });
+                        out.push(Col { name: a.value.as_str().into(), upstream: upstream.clone() });
                     }
                 }
                 SelectItem::Wildcard(opts) => {
@@ -902,14 +907,14 @@ impl Analyzer<'_> {
             excluded.push(lower(&ex.first_element.value));
             excluded.extend(ex.additional_elements.iter().map(|i| lower(&i.value)));
         }
-        let mut renames: HashMap<String, String> = HashMap::new();
+        let mut renames: HashMap<String, Name> = HashMap::new();
         if let Some(r) = &opts.opt_rename {
             let items = match r {
                 sqlparser::ast::RenameSelectItem::Single(i) => vec![i.clone()],
                 sqlparser::ast::RenameSelectItem::Multiple(v) => v.clone(),
             };
             for i in items {
-                renames.insert(lower(&i.ident.value), i.alias.value.clone());
+                renames.insert(lower(&i.ident.value), Name::from(i.alias.value.as_str()));
             }
         }
         let mut replaced: HashMap<String, Vec<Upstream>> = HashMap::new();
@@ -926,7 +931,7 @@ impl Analyzer<'_> {
                 // (a query whose own output keeps the mark is incomplete).
                 let marks =
                     s.open.iter().map(|n| Upstream { node: n.clone(), column: OPEN.into(), kind: Kind::Passthrough });
-                match out.iter_mut().find(|c| c.name == OPEN) {
+                match out.iter_mut().find(|c| &*c.name == OPEN) {
                     Some(m) => m.upstream.extend(marks),
                     None => out.push(Col { name: OPEN.into(), upstream: marks.collect() }),
                 }

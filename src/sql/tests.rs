@@ -14,8 +14,8 @@ impl Catalog for TestCatalog {
             return Some(Relation { node: "source.shop.raw.orders".into(), columns: None, exhaustive: false });
         }
         self.0.iter().find(|(n, _)| n == name).map(|(n, cols)| Relation {
-            node: format!("model.shop.{n}"),
-            columns: Some(cols.iter().map(|c| c.to_string()).collect()),
+            node: format!("model.shop.{n}").into(),
+            columns: Some(cols.iter().map(|c| crate::sql::Name::from(*c)).collect()),
             exhaustive: *n != "events",
         })
     }
