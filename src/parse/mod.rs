@@ -1837,10 +1837,10 @@ fn unknown_config_keys(n: &Node, in_file: &Config) -> Vec<Diagnostic> {
     use crate::project::config::KNOWN_CONFIG_KEYS;
     let mut out = vec![];
     for key in in_file.0.keys() {
-        if KNOWN_CONFIG_KEYS.contains(&key.as_str()) {
+        if KNOWN_CONFIG_KEYS.contains(&key) {
             continue;
         }
-        let span = match n.raw_code.find(key.as_str()) {
+        let span = match n.raw_code.find(key) {
             Some(i) => Span::from_offsets(&n.original_file_path, &n.raw_code, i, i + key.len()),
             None => Span::file_only(&n.original_file_path),
         };

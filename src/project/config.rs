@@ -4,7 +4,7 @@
 //! key by key, hooks append, everything else is replaced.
 
 use serde_json::{Map, Value as Json};
-use std::collections::BTreeMap;
+use std::borrow::Cow;
 
 /// Config keys strata knows for models, seeds, analyses, snapshots and tests. A key outside this
 /// list is kept (macros can read it with `config.get`) but reported as a warning with a
@@ -122,12 +122,86 @@ pub fn canonical_key(key: &str) -> String {
 
 /// A resolved or partial configuration.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Config(pub BTreeMap<String, Json>);
+pub struct Config(pub Entries);
+
+/// A config's keys and values, sorted by key. A sorted vector of exactly its length (a B-tree
+/// map takes a 1 KB leaf for a handful of keys, and there is a config for every node), whose
+/// known keys are static strings rather than one allocation each.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Entries(Vec<(Cow<'static, str>, Json)>);
+
+impl Entries {
+    fn find(&self, key: &str) -> Result<usize, usize> {
+        self.0.binary_search_by(|(k, _)| k.as_ref().cmp(key))
+    }
+
+    /// The value of `key`.
+    pub fn get(&self, key: &str) -> Option<&Json> {
+        self.find(key).ok().map(|i| &self.0[i].1)
+    }
+
+    /// Set `key`, returning its previous value.
+    pub fn insert(&mut self, key: &str, value: Json) -> Option<Json> {
+        match self.find(key) {
+            Ok(i) => Some(std::mem::replace(&mut self.0[i].1, value)),
+            Err(i) => {
+                let key = match KNOWN_CONFIG_KEYS.iter().find(|k| **k == key) {
+                    Some(k) => Cow::Borrowed(*k),
+                    None => Cow::Owned(key.to_string()),
+                };
+                self.0.reserve_exact(1);
+                self.0.insert(i, (key, value));
+                None
+            }
+        }
+    }
+
+    /// Remove `key`, returning its value.
+    pub fn remove(&mut self, key: &str) -> Option<Json> {
+        let i = self.find(key).ok()?;
+        Some(self.0.remove(i).1)
+    }
+
+    /// (key, value) in key order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Json)> {
+        self.0.iter().map(|(k, v)| (k.as_ref(), v))
+    }
+
+    /// (key, mutable value) in key order.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&str, &mut Json)> {
+        self.0.iter_mut().map(|(k, v)| (&**k, v))
+    }
+
+    /// Keys in order.
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|(k, _)| k.as_ref())
+    }
+
+    /// Values in key order.
+    pub fn values(&self) -> impl Iterator<Item = &Json> {
+        self.0.iter().map(|(_, v)| v)
+    }
+
+    /// Whether `key` is set.
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.find(key).is_ok()
+    }
+
+    /// Whether there is no key.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// How many keys.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+}
 
 impl Config {
     /// Merge `overlay` (more specific) on top of self.
     pub fn merge(&mut self, overlay: &Config) {
-        for (k, v) in &overlay.0 {
+        for (k, v) in overlay.0.iter() {
             self.set(k, v.clone());
         }
     }
@@ -135,12 +209,13 @@ impl Config {
     /// Set one key with the merge rule for that key.
     pub fn set(&mut self, key: &str, value: Json) {
         let key = canonical_key(key);
-        match merge_kind(&key) {
+        let key = key.as_str();
+        match merge_kind(key) {
             MergeKind::Replace => {
                 self.0.insert(key, value);
             }
             MergeKind::Union => {
-                let mut list = self.0.get(&key).map(string_items).unwrap_or_default();
+                let mut list = self.0.get(key).map(string_items).unwrap_or_default();
                 for t in string_items(&value) {
                     if !list.contains(&t) {
                         list.push(t);
@@ -149,7 +224,7 @@ impl Config {
                 self.0.insert(key, Json::Array(list.into_iter().map(Json::String).collect()));
             }
             MergeKind::Dict => {
-                let mut base = match self.0.remove(&key) {
+                let mut base = match self.0.remove(key) {
                     Some(Json::Object(m)) => m,
                     _ => Map::new(),
                 };
@@ -166,7 +241,7 @@ impl Config {
                 }
             }
             MergeKind::Append => {
-                let mut list = match self.0.remove(&key) {
+                let mut list = match self.0.remove(key) {
                     Some(Json::Array(a)) => a,
                     Some(Json::Null) | None => vec![],
                     Some(other) => vec![other],
@@ -244,7 +319,7 @@ impl Config {
 
     /// As a JSON object.
     pub fn to_json(&self) -> Json {
-        Json::Object(self.0.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        Json::Object(self.0.iter().map(|(k, v)| (k.to_string(), v.clone())).collect())
     }
 }
 
@@ -279,5 +354,22 @@ mod tests {
         assert_eq!(base.tags(), vec!["a", "b"]);
         assert_eq!(base.get("meta"), Some(&json!({"owner": "x", "tier": 2})));
         assert_eq!(base.hooks("pre-hook"), vec!["select 1", "select 2"]);
+    }
+
+    #[test]
+    fn entries_are_a_sorted_map() {
+        let mut e = Entries::default();
+        assert_eq!(e.insert("tags", json!(["a"])), None);
+        assert_eq!(e.insert("my_custom_key", json!(1)), None);
+        assert_eq!(e.insert("alias", json!("x")), None);
+        assert_eq!(e.insert("tags", json!(["b"])), Some(json!(["a"])));
+        assert_eq!(e.keys().collect::<Vec<_>>(), vec!["alias", "my_custom_key", "tags"]);
+        assert_eq!(e.get("tags"), Some(&json!(["b"])));
+        assert!(e.contains_key("my_custom_key") && !e.contains_key("schema"));
+        assert_eq!(e.remove("alias"), Some(json!("x")));
+        assert_eq!(e.remove("alias"), None);
+        assert_eq!((e.len(), e.values().count()), (2, 2));
+        // Known keys are not allocated; others are.
+        assert!(e.0.iter().all(|(k, _)| matches!(k, Cow::Borrowed(_)) == (k == "tags")));
     }
 }
