@@ -356,7 +356,8 @@ struct NodeDetail<'a> {
     tags: Vec<String>,
 }
 
-/// A column of [`NodeDetail`]: upstream and downstream columns as `[node, column, kind]`.
+/// A column of a model's or a source's details: upstream and downstream columns as
+/// `[node, column, kind]`.
 #[derive(serde::Serialize)]
 struct ColumnDetail<'a> {
     name: &'a str,
@@ -385,14 +386,19 @@ struct Page {
 fn node_page(input: &SiteInput, links: &Links, id: &String) -> Option<Page> {
     let m = input.manifest;
     let mut warnings = vec![];
-    let downstream = |c: &str| -> Vec<Json> {
-        links
-            .downstream
-            .get(&(id.as_str(), Cow::Owned(c.to_lowercase())))
-            .map(|v| v.iter().map(|(n, col, k)| json!([n, col, k])).collect())
-            .unwrap_or_default()
-    };
     let tests = |c: Option<String>| links.tests_of.get(&(id.clone(), c)).cloned().unwrap_or_default();
+    // A column's entry: its tests and downstream readers are found by its lowercased name.
+    let column = |name, ty, description, upstream| {
+        let lower = str::to_lowercase(name);
+        ColumnDetail {
+            name,
+            ty,
+            description,
+            tests: tests(Some(lower.clone())),
+            upstream,
+            downstream: links.downstream.get(&(id.as_str(), Cow::Owned(lower))).map(Vec::as_slice).unwrap_or_default(),
+        }
+    };
     let children = || links.children_of.get(id).cloned().unwrap_or_default();
     let (detail, kind, name, package, text) = if let Some(n) = m.nodes.get(id) {
         let info = input.catalog.get(&rel_key(&n.relation));
@@ -424,18 +430,7 @@ fn node_page(input: &SiteInput, links: &Links, id: &String) -> Option<Page> {
                     .and_then(|l| l.columns.iter().find(|x| x.name.eq_ignore_ascii_case(c)))
                     .map(|x| x.upstream.iter().map(|u| (&*u.node, &*u.column, u.kind)).collect())
                     .unwrap_or_default();
-                ColumnDetail {
-                    name: c,
-                    ty: column_type(info, declared.map(|d| &d.data_type), c),
-                    description: markdown(desc),
-                    tests: tests(Some(c.to_lowercase())),
-                    upstream,
-                    downstream: links
-                        .downstream
-                        .get(&(id.as_str(), Cow::Owned(c.to_lowercase())))
-                        .map(Vec::as_slice)
-                        .unwrap_or_default(),
-                }
+                column(c, column_type(info, declared.map(|d| &d.data_type), c), markdown(desc), upstream)
             })
             .collect();
         if let Some(p) = markdown_problem(&n.description) {
@@ -482,18 +477,12 @@ fn node_page(input: &SiteInput, links: &Links, id: &String) -> Option<Page> {
             &mut names,
             info.map(|i| i.columns.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>()).unwrap_or_default(),
         );
-        let columns: Vec<Json> = names
+        let columns: Vec<ColumnDetail> = names
             .iter()
             .map(|c| {
                 let declared = t.columns.iter().find(|d| d.name.eq_ignore_ascii_case(c));
                 let ty = column_type(info, declared.map(|d| &d.data_type), c);
-                json!({
-                    "name": c, "type": ty,
-                    "description": markdown(&declared.map(|d| d.description.clone()).unwrap_or_default()),
-                    "tests": tests(Some(c.to_lowercase())),
-                    "upstream": [],
-                    "downstream": downstream(c),
-                })
+                column(c, ty, markdown(declared.map(|d| d.description.as_str()).unwrap_or_default()), vec![])
             })
             .collect();
         let name = format!("{}.{}", t.source_name, t.name);
