@@ -5,6 +5,7 @@
 //! as each node starts, finishes or is skipped.
 //! In: `(Plan, Adapter)`. Out: [`RunResults`].
 
+pub mod builtin;
 mod contract;
 pub mod external;
 mod foreign_keys;

@@ -35,14 +35,14 @@ pub(super) fn run_node(env: &Env, node: &Node, audits: &[&Node], progress: &Prog
     let mut results = vec![];
     let built = (|| {
         b.render()?;
-        let ctx = b.stage(!audits.is_empty())?;
-        b.hooks("pre-hook", &ctx)?;
+        b.stage(!audits.is_empty())?;
+        b.hooks("pre-hook")?;
         b.check_contract()?;
         b.set_aside_referencing()?;
-        let response = b.materialize(ctx.clone())?;
+        let response = b.materialize()?;
         results = b.audit(audits, progress);
         b.publish(&results)?;
-        b.hooks("post-hook", &ctx)?;
+        b.hooks("post-hook")?;
         Ok(response)
     })();
     let first = match built {
@@ -71,6 +71,14 @@ struct NodeBuild<'a> {
     external: Option<external::ExternalPlan>,
     /// Context the render step adds for the materialization (`sql`, a seed's `columns`, ...).
     extra: Vec<(String, Value)>,
+    /// The SQL the materialization builds from (its context's `sql`).
+    sql: Option<String>,
+    /// What the materialization writes over (its context's `existing`), and its scratch table
+    /// (`tmp_relation`): set by the stage step.
+    write_existing: Option<String>,
+    tmp: Option<Relation>,
+    /// The Jinja context of the hooks and the materialization, built when a template needs it.
+    ctx: Option<NodeContext>,
     compiled_sql: Option<String>,
     seed_rows: Option<usize>,
     /// A python model's staged result: read by the materialization, removed after it.
@@ -110,6 +118,10 @@ impl<'a> NodeBuild<'a> {
             is_incremental,
             external: None,
             extra: vec![],
+            sql: None,
+            write_existing: None,
+            tmp: None,
+            ctx: None,
             compiled_sql: None,
             seed_rows: None,
             py_result: None,
@@ -201,7 +213,7 @@ impl<'a> NodeBuild<'a> {
             );
             self.compiled_sql = Some(node.raw_code.to_string());
             let r = staged?;
-            self.extra.push(("sql".into(), Value::from(r.sql.clone())));
+            self.sql = Some(r.sql.clone());
             self.extra.push(("compiled_code".into(), Value::from(node.raw_code.clone())));
             env.compiler.record(
                 &node.unique_id,
@@ -214,17 +226,16 @@ impl<'a> NodeBuild<'a> {
                 .compile(node, Phase::Run, Some(env.conn.clone()), self.is_incremental)
                 .map_err(|d| diag_message(&d))?;
             let _ = env.files.send(vec![("compiled", self.rel_path.clone(), c.sql.clone())]);
-            self.extra.push(("sql".into(), Value::from(c.sql.clone())));
             self.extra.push(("compiled_code".into(), Value::from(c.sql.clone())));
+            self.sql = Some(c.sql.clone());
             self.compiled_sql = Some(c.sql);
         }
         Ok(())
     }
 
     /// Stage: decide where the materialization writes (the relation itself, or its staging
-    /// table when there are audits or an external location), prepare it, and build the
-    /// materialization's context.
-    fn stage(&mut self, audited: bool) -> Result<NodeContext, String> {
+    /// table when there are audits or an external location) and prepare it.
+    fn stage(&mut self, audited: bool) -> Result<(), String> {
         let (node, env) = (self.node, self.env);
         let rel = &node.relation;
         self.staged = (audited || self.external.is_some()).then(|| Relation {
@@ -232,51 +243,74 @@ impl<'a> NodeBuild<'a> {
             kind: Some("table".into()),
             ..rel.clone()
         });
-        let write_to = self.staged.clone().unwrap_or_else(|| rel.clone());
-        let mut write_existing = self.existing.clone();
+        let write_to = self.staged.as_ref().unwrap_or(rel);
+        self.write_existing = self.existing.clone();
         if let Some(st) = &self.staged {
             let mut prep = format!("drop table if exists {}", st.render());
             if self.is_incremental {
                 prep.push_str(&format!(";\ncreate table {} as select * from {}", st.render(), rel.render()));
             } else {
-                write_existing = None;
+                self.write_existing = None;
             }
             env.conn.execute(&prep).map_err(|e| format!("Database Error preparing the audit of {}: {e}", node.name))?;
             self.statements.push(prep);
         }
-        let mut extra = std::mem::take(&mut self.extra);
-        let existing_rel = write_existing
-            .as_ref()
-            .map(|k| Relation { kind: Some(k.clone()), ..write_to.clone() }.into_value())
-            .unwrap_or(Value::from(()));
-        extra.push(("existing".into(), existing_rel));
-        let tmp = Relation {
+        self.tmp = Some(Relation {
             identifier: Some(format!("{}__strata_tmp", write_to.identifier.as_deref().unwrap_or(""))),
             kind: Some("table".into()),
             ..write_to.clone()
-        };
-        extra.push(("tmp_relation".into(), tmp.into_value()));
-        extra.push(("full_refresh".into(), Value::from(self.full_refresh)));
+        });
         // Foreign keys (see run::foreign_keys): a table that has them is built under its final
         // name, or staged without them and given them when published.
         self.fk_model = foreign_keys::has_foreign_keys(node) && matches!(self.mat.as_str(), "table" | "incremental");
-        extra.push(("build_in_place".into(), Value::from(false)));
-        extra.push(("defer_constraints".into(), Value::from(false)));
-        let mut ctx = env.compiler.node_context(node, self.is_incremental);
-        ctx.extra = extra;
-        Ok(ctx)
+        Ok(())
+    }
+
+    /// The hooks' and the materialization's context (`this` is the relation itself; the
+    /// materialization sets it to where it writes).
+    fn context(&mut self) -> &NodeContext {
+        let ctx = match self.ctx.take() {
+            Some(ctx) => ctx,
+            None => {
+                let write_to = self.staged.as_ref().unwrap_or(&self.node.relation);
+                let mut extra = std::mem::take(&mut self.extra);
+                if let Some(sql) = &self.sql {
+                    extra.push(("sql".into(), Value::from(sql.as_str())));
+                }
+                let existing_rel = self
+                    .write_existing
+                    .as_ref()
+                    .map(|k| Relation { kind: Some(k.clone()), ..write_to.clone() }.into_value())
+                    .unwrap_or(Value::from(()));
+                extra.push(("existing".into(), existing_rel));
+                let tmp = self.tmp.clone().map(Relation::into_value).unwrap_or(Value::from(()));
+                extra.push(("tmp_relation".into(), tmp));
+                extra.push(("full_refresh".into(), Value::from(self.full_refresh)));
+                extra.push(("build_in_place".into(), Value::from(false)));
+                extra.push(("defer_constraints".into(), Value::from(false)));
+                let mut ctx = self.env.compiler.node_context(self.node, self.is_incremental);
+                ctx.extra = extra;
+                ctx
+            }
+        };
+        self.ctx.insert(ctx)
     }
 
     /// The node's `pre-hook`s or `post-hook`s, in order (`this` is the relation itself). What
     /// they run is recorded with the node's statements (target/run is written after the
     /// materialization, so it holds the pre-hooks').
-    fn hooks(&mut self, kind: &str, ctx: &NodeContext) -> Result<(), String> {
+    fn hooks(&mut self, kind: &str) -> Result<(), String> {
         let (node, env) = (self.node, self.env);
+        let hooks = node.config.hooks(kind);
+        if hooks.is_empty() {
+            return Ok(());
+        }
         let (engine, globals) = (env.compiler.engine(), env.compiler.globals());
-        for (i, hook) in node.config.hooks(kind).iter().enumerate() {
+        for (i, hook) in hooks.iter().enumerate() {
             let name = format!("{} ({kind} {})", node.original_file_path, i + 1);
+            let ctx = self.context().clone();
             let r = engine
-                .render(&name, hook, Phase::Run, globals, ctx.clone(), Some(env.conn.clone()))
+                .render(&name, hook, Phase::Run, globals, ctx, Some(env.conn.clone()))
                 .map_err(|d| diag_message(&d))?;
             self.statements.extend(r.statements);
             if !r.sql.trim().is_empty() {
@@ -324,44 +358,60 @@ impl<'a> NodeBuild<'a> {
         Ok(())
     }
 
-    /// Materialize: call the materialization macro (`this` is where it writes); returns the
-    /// database's response to the main statement.
-    fn materialize(&mut self, ctx: NodeContext) -> Result<Json, String> {
+    /// Materialize: call the materialization macro (`this` is where it writes), or run the
+    /// statement a built-in one would render (`run::builtin`); returns the database's response
+    /// to the main statement.
+    fn materialize(&mut self) -> Result<Json, String> {
         let (node, env) = (self.node, self.env);
-        let mut mat_ctx = ctx;
-        mat_ctx.this = Some(self.staged.clone().unwrap_or_else(|| node.relation.clone()));
-        for (k, v) in mat_ctx.extra.iter_mut() {
-            match k.as_str() {
-                "build_in_place" => *v = Value::from(self.fk_model && self.staged.is_none()),
-                "defer_constraints" => *v = Value::from(self.fk_model && self.staged.is_some()),
-                _ => {}
+        let write_to = self.staged.clone().unwrap_or_else(|| node.relation.clone());
+        let build_in_place = self.fk_model && self.staged.is_none();
+        let fast = match (&self.sql, &self.tmp) {
+            (Some(sql), Some(tmp)) => {
+                let t = super::builtin::Target { this: &write_to, existing: self.write_existing.as_deref(), tmp, sql };
+                super::builtin::statement(env.compiler.engine(), node, &self.mat, build_in_place, &t)
             }
-        }
-        let Some(mac) = materialization_macro(env.compiler, &self.mat) else {
-            return Err(format!("unknown materialization '{}'", self.mat));
+            _ => None,
         };
-        let (engine, globals) = (env.compiler.engine(), env.compiler.globals());
-        let response = match engine.call_macro(&mac, vec![], Phase::Run, globals, mat_ctx, Some(env.conn.clone())) {
-            Ok((_, r)) => {
-                self.statements.extend(r.statements);
-                r.main_response.unwrap_or(json!({"_message": "OK"}))
+        let response = if let Some(sql) = fast {
+            match env.conn.execute(&sql) {
+                Ok(r) => {
+                    self.statements.push(sql);
+                    serde_json::to_value(r).unwrap_or(Json::Null)
+                }
+                Err(e) => {
+                    self.drop_staged();
+                    return Err(self.db_error(&e));
+                }
             }
-            Err(d) => {
-                let compiled_file = env.opts.target_dir.join("compiled").join(&self.rel_path);
-                let msg = if d.code == "E0501" {
-                    format!(
-                        "Database Error in {} {} ({})\n  {}\n  compiled code at {}",
-                        node.resource_type.as_str(),
-                        node.name,
-                        node.original_file_path,
-                        d.message.trim_start_matches("database error: "),
-                        compiled_file.display()
-                    )
-                } else {
-                    diag_message(&d)
-                };
-                self.drop_staged();
-                return Err(msg);
+        } else {
+            let Some(mac) = materialization_macro(env.compiler, &self.mat) else {
+                return Err(format!("unknown materialization '{}'", self.mat));
+            };
+            let defer_constraints = self.fk_model && self.staged.is_some();
+            let mut mat_ctx = self.context().clone();
+            mat_ctx.this = Some(write_to);
+            for (k, v) in mat_ctx.extra.iter_mut() {
+                match k.as_str() {
+                    "build_in_place" => *v = Value::from(build_in_place),
+                    "defer_constraints" => *v = Value::from(defer_constraints),
+                    _ => {}
+                }
+            }
+            let (engine, globals) = (env.compiler.engine(), env.compiler.globals());
+            match engine.call_macro(&mac, vec![], Phase::Run, globals, mat_ctx, Some(env.conn.clone())) {
+                Ok((_, r)) => {
+                    self.statements.extend(r.statements);
+                    r.main_response.unwrap_or(json!({"_message": "OK"}))
+                }
+                Err(d) => {
+                    let msg = if d.code == "E0501" {
+                        self.db_error(&d.message.trim_start_matches("database error: "))
+                    } else {
+                        diag_message(&d)
+                    };
+                    self.drop_staged();
+                    return Err(msg);
+                }
             }
         };
         // A staged build's file is written when it is published (or not).
@@ -372,6 +422,18 @@ impl<'a> NodeBuild<'a> {
         // The python model's staged files have been read into its table.
         self.py_result = None;
         Ok(response)
+    }
+
+    /// The message of a statement of the materialization that the database refused.
+    fn db_error(&self, e: &dyn std::fmt::Display) -> String {
+        let node = self.node;
+        format!(
+            "Database Error in {} {} ({})\n  {e}\n  compiled code at {}",
+            node.resource_type.as_str(),
+            node.name,
+            node.original_file_path,
+            self.env.opts.target_dir.join("compiled").join(&self.rel_path).display()
+        )
     }
 
     /// Audit: run the node's tests against its staged rows (nothing without a staging table).

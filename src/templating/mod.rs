@@ -758,6 +758,16 @@ impl Engine {
         self.macros.get(name).is_some_and(|m| m.package == INTERNAL_PACKAGE)
     }
 
+    /// Whether strata's built-ins define `name` and no package or project does.
+    pub fn only_builtin(&self, name: &str) -> bool {
+        self.ns.names.iter().all(|(p, names)| (p == INTERNAL_PACKAGE) == names.contains(name))
+    }
+
+    /// Whether any package, strata's built-ins included, defines a macro named `name`.
+    pub fn defined_anywhere(&self, name: &str) -> bool {
+        self.ns.names.values().any(|names| names.contains(name))
+    }
+
     /// The number of macros in every package.
     pub fn macro_count(&self) -> usize {
         self.by_package.values().map(BTreeMap::len).sum()
