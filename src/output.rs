@@ -67,7 +67,7 @@ impl Printer {
     /// A debug line: in dbt.log, and on stderr under `--debug`, as dbt's debug level is.
     pub fn debug(&self, msg: &str) {
         if self.debug {
-            self.emit("debug", msg, None);
+            self.emit("debug", msg, || None);
         } else if let Ok(mut f) = self.log_file.lock() {
             if let Some(f) = f.as_mut() {
                 let now = chrono::Utc::now().with_timezone(&self.offset);
@@ -86,33 +86,38 @@ impl Printer {
 
     /// One informational line.
     pub fn info(&self, msg: &str) {
-        self.emit("info", msg, None);
+        self.emit("info", msg, || None);
     }
 
     /// A warning line.
     pub fn warn(&self, msg: &str) {
-        self.emit("warn", msg, None);
+        self.emit("warn", msg, || None);
     }
 
-    fn emit(&self, level: &str, msg: &str, data: Option<serde_json::Value>) {
+    /// One line (each line of `msg` stamped with the time), to stderr and dbt.log; `data` is the
+    /// JSON log's structured part, built only for that format.
+    fn emit(&self, level: &str, msg: &str, data: impl FnOnce() -> Option<serde_json::Value>) {
+        use chrono::Timelike;
         let now = chrono::Utc::now().with_timezone(&self.offset);
         let line = match self.format {
             LogFormat::Text => {
-                let mut out = String::new();
+                let stamp = format!("{:02}:{:02}:{:02}  ", now.hour(), now.minute(), now.second());
+                let mut out = String::with_capacity(msg.len() + stamp.len());
                 for (i, l) in msg.lines().enumerate() {
                     if i > 0 {
                         out.push('\n');
                     }
-                    out.push_str(&format!("{}  {l}", now.format("%H:%M:%S")));
+                    out.push_str(&stamp);
+                    out.push_str(l);
                 }
                 if msg.is_empty() {
-                    out = format!("{}  ", now.format("%H:%M:%S"));
+                    out = stamp;
                 }
                 out
             }
             LogFormat::Json => serde_json::json!({
                 "info": {"ts": now.to_rfc3339(), "level": level, "msg": strip_ansi(msg)},
-                "data": data.unwrap_or(serde_json::json!({})),
+                "data": data().unwrap_or(serde_json::json!({})),
             })
             .to_string(),
         };
@@ -164,11 +169,9 @@ impl Printer {
     /// `N of M START freshness of source.table`.
     pub fn freshness_started(&self, index: usize, total: usize, id: &str, name: &str) {
         let line = self.line(index, total, &format!("START freshness of {name}"), "RUN", "0");
-        self.emit(
-            "info",
-            &line,
-            Some(serde_json::json!({"node": id, "status": "started", "index": index, "total": total})),
-        );
+        self.emit("info", &line, || {
+            Some(serde_json::json!({"node": id, "status": "started", "index": index, "total": total}))
+        });
     }
 
     /// `N of M PASS freshness of source.table` (WARN, ERROR STALE, ERROR), as dbt prints it.
@@ -188,11 +191,9 @@ impl Printer {
         };
         let line =
             self.line(index, total, &format!("{label} freshness of {name}"), &format!("{label} in {secs:.2}s"), color);
-        self.emit(
-            if color == "31" { "error" } else { "info" },
-            &line,
-            Some(serde_json::json!({"node": r.unique_id, "status": r.status(), "execution_time": secs})),
-        );
+        self.emit(if color == "31" { "error" } else { "info" }, &line, || {
+            Some(serde_json::json!({"node": r.unique_id, "status": r.status(), "execution_time": secs}))
+        });
     }
 
     /// The end of `source freshness`: what ran, then each stale or failed source, as dbt does.
@@ -397,11 +398,9 @@ impl Printer {
     fn started(&self, index: usize, total: usize, node: &Node) {
         let msg = format!("START {}", describe(node));
         let line = self.line(index, total, &msg, "RUN", "0");
-        self.emit(
-            "info",
-            &line,
-            Some(serde_json::json!({"node": node.unique_id, "status": "started", "index": index, "total": total})),
-        );
+        self.emit("info", &line, || {
+            Some(serde_json::json!({"node": node.unique_id, "status": "started", "index": index, "total": total}))
+        });
     }
 
     fn finished(&self, index: usize, total: usize, node: &Node, r: &NodeResult) {
@@ -445,7 +444,7 @@ impl Printer {
         self.emit(
             if r.status.failed() { "error" } else { "info" },
             &line,
-            Some(serde_json::json!({"node": node.unique_id, "status": r.status, "message": r.message, "execution_time": r.execution_time, "failures": r.failures})),
+            || Some(serde_json::json!({"node": node.unique_id, "status": r.status, "message": r.message, "execution_time": r.execution_time, "failures": r.failures})),
         );
     }
 }

@@ -63,6 +63,22 @@ fn json_log_format_emits_json_lines() {
 }
 
 #[test]
+fn json_log_lines_carry_each_nodes_data() {
+    let p = TestProject::fixture("rebuild_keeps_table");
+    let out = p.run(&["seed", "--log-format", "json"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let lines: Vec<serde_json::Value> = out.stderr.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let data = |status: &str| lines.iter().find(|v| v["data"]["status"] == status).map(|v| v["data"].clone());
+    let started = data("started").unwrap_or_else(|| panic!("{}", out.stderr));
+    assert!(started["node"].as_str().unwrap().starts_with("seed."), "{started}");
+    assert!(started["index"] == 1 && started["total"].as_u64() > Some(0), "{started}");
+    let done = data("success").unwrap_or_else(|| panic!("{}", out.stderr));
+    assert_eq!(done["node"], started["node"]);
+    assert!(done["message"].as_str().unwrap().starts_with("INSERT "), "{done}");
+    assert!(done["execution_time"].is_number(), "{done}");
+}
+
+#[test]
 fn target_path_and_log_path_flags() {
     let p = TestProject::fixture("compile_features");
     let out = p.run(&["compile", "--target-path", "elsewhere", "--log-path", "mylogs"]);
