@@ -59,7 +59,15 @@ fn steps(
     let audit = matches!(settings.command, Cmd::Build) && !settings.no_audit;
     let jobs = crate::run::plan_jobs(&l.manifest, &l.dag, &plan, audit);
     let results = crate::run::execute(compiler, &l.manifest, &jobs, db.as_ref(), &opts, printer);
-    Ok(r.report(&results, &mut recorded, &fingerprints, threads, hooks))
+    let ending = r.on_run_end(&results, hooks);
+    // Nothing more is compiled or run: manifest.json is written, and the database closed (DuckDB
+    // checkpoints its file then), while the results are written.
+    l.compiled.finish();
+    drop((r, opts));
+    Ok(std::thread::scope(|s| {
+        s.spawn(move || drop((conn, db)));
+        report(settings, l, printer, &results, &mut recorded, &fingerprints, threads, ending)
+    }))
 }
 
 /// The plan, checked: the nodes to run, their materializations known and external locations
@@ -306,17 +314,10 @@ impl RunCommand<'_> {
         Ok((opts, fingerprints, hooks))
     }
 
-    /// on-run-end, then run_results.json, the build state and the summary; the exit code.
-    fn report(
-        &self,
-        results: &crate::results::RunResults,
-        recorded: &mut crate::state::BuildState,
-        fingerprints: &HashMap<String, String>,
-        threads: usize,
-        mut hooks: usize,
-    ) -> i32 {
-        let (settings, l, printer) = (self.settings, self.l, self.printer);
-        let cancelled = settings.cancel.is_cancelled();
+    /// on-run-end (not after an interrupt, as in dbt): how the run ends.
+    fn on_run_end(&self, results: &crate::results::RunResults, hooks: usize) -> Ending {
+        let (l, printer) = (self.l, self.printer);
+        let cancelled = self.settings.cancel.is_cancelled();
         let mut code = if cancelled {
             130
         } else if results.failed() {
@@ -324,7 +325,6 @@ impl RunCommand<'_> {
         } else {
             0
         };
-        // An interrupted run does not run on-run-end hooks (as in dbt).
         let end_hooks: &[String] = if cancelled { &[] } else { &l.project.config.on_run_end };
         match crate::run::run_hooks(
             self.compiler,
@@ -334,29 +334,51 @@ impl RunCommand<'_> {
             // Every result as JSON, with its node: built only for hooks that may read it.
             if end_hooks.is_empty() { vec![] } else { crate::run::on_run_end_context(&l.manifest, results) },
         ) {
-            Ok(n) => hooks += n,
+            Ok(n) => Ending { code, hooks: hooks + n, cancelled },
             Err(d) => {
                 printer.diagnostics(&[d]);
                 code = 1;
+                Ending { code, hooks, cancelled }
             }
         }
-        let args = json!({
-            "which": settings.command.name(), "select": settings.select, "exclude": settings.exclude,
-            "full_refresh": settings.full_refresh, "threads": threads, "vars": settings.vars,
-        });
-        recorded.record(results, fingerprints);
-        if let Err(e) = recorded.write(&l.target_dir) {
-            printer.warn(&format!("cannot write the build state: {e}"));
-        }
-        let rr = crate::artifacts::run_results_json(results, &l.invocation, args);
-        if let Err(e) = crate::artifacts::write_json(&l.target_dir, "run_results.json", &rr) {
-            printer.warn(&format!("cannot write run_results.json: {e}"));
-        }
-        let ran = results.results.iter().filter_map(|r| l.manifest.nodes.get(&r.unique_id).map(|n| &**n));
-        printer.summary(results, &crate::output::what_ran(ran, hooks), &l.manifest.nodes);
-        if cancelled {
-            printer.cancelled(results, &l.manifest.nodes);
-        }
-        code
     }
+}
+
+/// How a run ends: its exit code, the number of hooks that ran, and whether it was interrupted.
+struct Ending {
+    code: i32,
+    hooks: usize,
+    cancelled: bool,
+}
+
+/// run_results.json, the build state and the summary; the exit code.
+#[allow(clippy::too_many_arguments)]
+fn report(
+    settings: &Settings,
+    l: &Loaded,
+    printer: &Printer,
+    results: &crate::results::RunResults,
+    recorded: &mut crate::state::BuildState,
+    fingerprints: &HashMap<String, String>,
+    threads: usize,
+    ending: Ending,
+) -> i32 {
+    let args = json!({
+        "which": settings.command.name(), "select": settings.select, "exclude": settings.exclude,
+        "full_refresh": settings.full_refresh, "threads": threads, "vars": settings.vars,
+    });
+    recorded.record(results, fingerprints);
+    if let Err(e) = recorded.write(&l.target_dir) {
+        printer.warn(&format!("cannot write the build state: {e}"));
+    }
+    let rr = crate::artifacts::run_results_json(results, &l.invocation, args);
+    if let Err(e) = crate::artifacts::write_json(&l.target_dir, "run_results.json", &rr) {
+        printer.warn(&format!("cannot write run_results.json: {e}"));
+    }
+    let ran = results.results.iter().filter_map(|r| l.manifest.nodes.get(&r.unique_id).map(|n| &**n));
+    printer.summary(results, &crate::output::what_ran(ran, ending.hooks), &l.manifest.nodes);
+    if ending.cancelled {
+        printer.cancelled(results, &l.manifest.nodes);
+    }
+    ending.code
 }
