@@ -533,15 +533,17 @@ pub(super) fn project_command(settings: &Settings, act: fn(&Settings, &Loaded, &
                 built,
                 target_path: &target_path,
             });
-            crate::artifacts::manifest::write(
-                &l.target_dir,
-                &l.manifest,
-                &l.engine,
-                &l.project,
-                &l.invocation,
-                lineage,
-                compiled.as_ref(),
-            )
+            printer.timed("manifest.json written", || {
+                crate::artifacts::manifest::write(
+                    &l.target_dir,
+                    &l.manifest,
+                    &l.engine,
+                    &l.project,
+                    &l.invocation,
+                    lineage,
+                    compiled.as_ref(),
+                )
+            })
         });
         let code = {
             let _finish = crate::compile::FinishOnDrop(&l.compiled);

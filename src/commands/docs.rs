@@ -16,8 +16,15 @@ pub(super) fn docs_generate(settings: &Settings, l: &Loaded, printer: &Printer, 
         Err(c) => return c,
     };
     let ids = node_ids(l, &[ResourceType::Model, ResourceType::Analysis]);
-    let (compiled, errors) =
-        if no_compile { (HashMap::new(), vec![]) } else { compile_models(l, db.as_ref(), &ids, true) };
+    let (compiled, errors) = printer.timed("compiled", || {
+        if no_compile {
+            (HashMap::new(), vec![])
+        } else {
+            compile_models(l, db.as_ref(), &ids, true)
+        }
+    });
+    // Nothing more is compiled: manifest.json is written while the rest runs.
+    l.compiled.finish();
     let mut diags = Diagnostics::default();
     for e in errors {
         // A model that does not compile is documented without its compiled SQL.
@@ -29,25 +36,27 @@ pub(super) fn docs_generate(settings: &Settings, l: &Loaded, printer: &Printer, 
         crate::lineage::Mode::Strict => crate::lineage::Mode::Warn,
         m => m,
     };
-    let db_cols = crate::lineage::db_columns(conn.as_ref());
-    let lineage = crate::lineage::analyze(
-        &l.manifest,
-        &l.dag,
-        &compiled,
-        Some(&db_cols),
-        &l.project.root,
-        &l.target_dir,
-        l.analysis(mode),
-    );
+    let db_cols = printer.timed("database columns read", || crate::lineage::db_columns(conn.as_ref()));
+    let lineage = printer.timed("analysed", || {
+        crate::lineage::analyze(
+            &l.manifest,
+            &l.dag,
+            &compiled,
+            Some(&db_cols),
+            &l.project.root,
+            &l.target_dir,
+            l.analysis(mode),
+        )
+    });
     diags.extend(lineage.diagnostics.clone());
-    let tables = crate::artifacts::catalog::collect(&l.manifest, conn.as_ref());
-    let catalog = crate::artifacts::catalog::catalog_json(&l.manifest, &tables, &l.invocation);
-    if let Err(e) = crate::artifacts::write_json(&l.target_dir, "catalog.json", &catalog) {
-        printer.warn(&format!("cannot write catalog.json: {e}"));
-    }
-    if let Err(e) = lineage.write(&l.target_dir, &l.invocation) {
-        printer.warn(&format!("cannot write lineage.json: {e}"));
-    }
+    let tables = printer.timed("catalog read", || crate::artifacts::catalog::collect(&l.manifest, conn.as_ref()));
+    printer.timed("catalog.json written", || {
+        let catalog = crate::artifacts::catalog::catalog_json(&l.manifest, &tables, &l.invocation);
+        if let Err(e) = crate::artifacts::write_json(&l.target_dir, "catalog.json", &catalog) {
+            printer.warn(&format!("cannot write catalog.json: {e}"));
+        }
+    });
+
     let input = crate::docs::SiteInput {
         manifest: &l.manifest,
         lineage: &lineage,
@@ -78,7 +87,18 @@ pub(super) fn docs_generate(settings: &Settings, l: &Loaded, printer: &Printer, 
             })
             .collect(),
     };
-    match crate::docs::generate(&input, &l.target_dir) {
+    // lineage.json is written while the site is.
+    let site = std::thread::scope(|s| {
+        s.spawn(|| {
+            printer.timed("lineage.json written", || {
+                if let Err(e) = lineage.write(&l.target_dir, &l.invocation) {
+                    printer.warn(&format!("cannot write lineage.json: {e}"));
+                }
+            })
+        });
+        printer.timed("site written", || crate::docs::generate(&input, &l.target_dir))
+    });
+    match site {
         Ok(w) => diags.extend(w),
         Err(e) => {
             printer.diagnostics(&[Diagnostic::error("E1203", format!("cannot write the docs site: {e}"))]);
