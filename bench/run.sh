@@ -125,11 +125,13 @@ EOF2
   # 1, then DuckDB alone replaying what that build ran (target/run_results.json, target/run/).
   one_times=() replay_times=() pairs=() one="" RBEST="" one_peak=0
   for _ in $(seq "$RUNS"); do
-    rm -f "$dbf" "$small/target/strata_state.json"
+    # Each side starts with the other's writes on disk (sync), not being written back under it.
+    rm -f "$dbf" "$small/target/strata_state.json" && sync
     /usr/bin/time -o "$WORK/time.txt" -f "%e %M" "$BIN" build --project-dir "$small" --threads 1 >/dev/null 2>&1 || true
     out=$(tail -1 "$WORK/time.txt")
     secs=${out% *} kb=${out#* }
     [ $((kb / 1024)) -gt "$one_peak" ] && one_peak=$((kb / 1024))
+    sync
     rsecs=$(REPLAY_PRELUDE="$WORK/prelude.sql" "$EX/replay" "$small" "$WORK/replay/$(basename "$dbf")" 2>/dev/null)
     one_times+=("$secs") replay_times+=("$rsecs") pairs+=("$(ratio "$secs" "$rsecs")")
     if [ -z "$one" ] || awk "BEGIN{exit !($secs < $one)}"; then one=$secs; fi
