@@ -56,7 +56,6 @@ pub(super) fn docs_generate(settings: &Settings, l: &Loaded, printer: &Printer, 
             printer.warn(&format!("cannot write catalog.json: {e}"));
         }
     });
-
     let input = crate::docs::SiteInput {
         manifest: &l.manifest,
         lineage: &lineage,

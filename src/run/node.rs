@@ -71,7 +71,8 @@ struct NodeBuild<'a> {
     external: Option<external::ExternalPlan>,
     /// Context the render step adds for the materialization (`sql`, a seed's `columns`, ...).
     extra: Vec<(String, Value)>,
-    /// The SQL the materialization builds from (its context's `sql`).
+    /// What the materialization builds from (its context's `sql`) when it is not the compiled
+    /// SQL: a python model's staged result. See [`Self::materialized_sql`].
     sql: Option<String>,
     /// What the materialization writes over (its context's `existing`), and its scratch table
     /// (`tmp_relation`): set by the stage step.
@@ -214,7 +215,6 @@ impl<'a> NodeBuild<'a> {
             self.compiled_sql = Some(node.raw_code.to_string());
             let r = staged?;
             self.sql = Some(r.sql.clone());
-            self.extra.push(("compiled_code".into(), Value::from(node.raw_code.clone())));
             env.compiler.record(
                 &node.unique_id,
                 &crate::compile::CompiledNode { sql: node.raw_code.to_string(), ..Default::default() },
@@ -226,8 +226,6 @@ impl<'a> NodeBuild<'a> {
                 .compile(node, Phase::Run, Some(env.conn.clone()), self.is_incremental)
                 .map_err(|d| diag_message(&d))?;
             let _ = env.files.send(vec![("compiled", self.rel_path.clone(), c.sql.clone())]);
-            self.extra.push(("compiled_code".into(), Value::from(c.sql.clone())));
-            self.sql = Some(c.sql.clone());
             self.compiled_sql = Some(c.sql);
         }
         Ok(())
@@ -266,6 +264,12 @@ impl<'a> NodeBuild<'a> {
         Ok(())
     }
 
+    /// The SQL the materialization builds from: a python model's staged result, or the compiled
+    /// SQL (none for a seed).
+    fn materialized_sql(&self) -> Option<&str> {
+        self.sql.as_deref().or(self.compiled_sql.as_deref())
+    }
+
     /// The hooks' and the materialization's context (`this` is the relation itself; the
     /// materialization sets it to where it writes).
     fn context(&mut self) -> &NodeContext {
@@ -274,8 +278,11 @@ impl<'a> NodeBuild<'a> {
             None => {
                 let write_to = self.staged.as_ref().unwrap_or(&self.node.relation);
                 let mut extra = std::mem::take(&mut self.extra);
-                if let Some(sql) = &self.sql {
-                    extra.push(("sql".into(), Value::from(sql.as_str())));
+                if let Some(sql) = self.materialized_sql() {
+                    extra.push(("sql".into(), Value::from(sql)));
+                }
+                if let Some(code) = &self.compiled_sql {
+                    extra.push(("compiled_code".into(), Value::from(code.as_str())));
                 }
                 let existing_rel = self
                     .write_existing
@@ -365,7 +372,7 @@ impl<'a> NodeBuild<'a> {
         let (node, env) = (self.node, self.env);
         let write_to = self.staged.clone().unwrap_or_else(|| node.relation.clone());
         let build_in_place = self.fk_model && self.staged.is_none();
-        let fast = match (&self.sql, &self.tmp) {
+        let fast = match (self.materialized_sql(), &self.tmp) {
             (Some(sql), Some(tmp)) => {
                 let t = super::builtin::Target { this: &write_to, existing: self.write_existing.as_deref(), tmp, sql };
                 super::builtin::statement(env.compiler.engine(), node, &self.mat, build_in_place, &t)

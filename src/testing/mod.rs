@@ -247,11 +247,13 @@ pub fn fast_sql(
         return None;
     }
     let engine = compiler.engine();
-    let builtin = |m: &str| engine.is_builtin(m);
+    // Only strata's built-ins define them (a package's would win for its own nodes), as for
+    // the materializations (`run::builtin`).
+    let builtin = |m: &str| engine.only_builtin(m);
     let test = format!("test_{}", md.name);
     if !builtin(&test)
         || !builtin(&format!("default__{test}"))
-        || engine.has_macro(&format!("{}__{test}", engine.dialect.name))
+        || engine.defined_anywhere(&format!("{}__{test}", engine.dialect.name))
         || !builtin("get_where_subquery")
         || !builtin("should_store_failures")
     {
