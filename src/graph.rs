@@ -20,14 +20,19 @@ pub struct Dag {
 impl Dag {
     /// Build the graph; a cycle is a diagnostic naming every step and file.
     pub fn build(manifest: &Manifest) -> Result<Dag, Diagnostic> {
-        let mut graph = DiGraph::new();
-        let mut index = HashMap::new();
-        for id in manifest.sources.keys().chain(manifest.nodes.keys()) {
+        // Vertices in unique-id order, so that a vertex's index is its rank among the ids (the
+        // topological order breaks ties by it). Both maps are sorted: one merge.
+        let mut ids: Vec<&String> = manifest.sources.keys().chain(manifest.nodes.keys()).collect();
+        ids.sort();
+        let mut graph = DiGraph::with_capacity(ids.len(), ids.len());
+        let mut index = HashMap::with_capacity(ids.len());
+        for id in ids {
             index.insert(id.clone(), graph.add_node(id.clone()));
         }
         for n in manifest.nodes.values() {
+            let Some(&b) = index.get(&n.unique_id) else { continue };
             for d in &n.depends_on {
-                if let (Some(&a), Some(&b)) = (index.get(d), index.get(&n.unique_id)) {
+                if let Some(&a) = index.get(d) {
                     graph.add_edge(a, b, ());
                 }
             }
@@ -61,29 +66,23 @@ impl Dag {
         Ok(dag)
     }
 
-    /// Deterministic topological order: Kahn's algorithm, ties broken by unique id (compared
-    /// once, as ranks). None when a cycle leaves nodes unordered.
+    /// Deterministic topological order: Kahn's algorithm, ties broken by unique id (a vertex's
+    /// index, as [`Dag::build`] adds them in id order). None when a cycle leaves nodes unordered.
     fn topo(&self) -> Option<Vec<String>> {
         let g = &self.graph;
         let n = g.node_count();
-        let mut by_id: Vec<NodeIndex> = g.node_indices().collect();
-        by_id.sort_unstable_by(|a, b| g[*a].cmp(&g[*b]));
-        let mut rank = vec![0usize; n];
-        for (r, i) in by_id.iter().enumerate() {
-            rank[i.index()] = r;
-        }
         let mut indeg: Vec<usize> =
             g.node_indices().map(|i| g.neighbors_directed(i, Direction::Incoming).count()).collect();
         let mut ready: BinaryHeap<Reverse<usize>> =
-            g.node_indices().filter(|i| indeg[i.index()] == 0).map(|i| Reverse(rank[i.index()])).collect();
+            g.node_indices().filter(|i| indeg[i.index()] == 0).map(|i| Reverse(i.index())).collect();
         let mut out = Vec::with_capacity(n);
         while let Some(Reverse(r)) = ready.pop() {
-            let i = by_id[r];
+            let i = NodeIndex::new(r);
             out.push(g[i].clone());
             for c in g.neighbors_directed(i, Direction::Outgoing) {
                 indeg[c.index()] -= 1;
                 if indeg[c.index()] == 0 {
-                    ready.push(Reverse(rank[c.index()]));
+                    ready.push(Reverse(c.index()));
                 }
             }
         }

@@ -147,7 +147,6 @@ pub fn add_generic_tests(
         }
         manifest.nodes.insert(unique_id, Box::new(node));
     }
-    check_thresholds(project, manifest, diags);
 }
 
 /// One declared generic test as a node, or the diagnostics that stop it.
@@ -299,7 +298,7 @@ fn kwargs_without_model(k: &serde_json::Map<String, Json>) -> serde_json::Map<St
 }
 
 /// Malformed `warn_if` / `error_if` are errors, located where they are written.
-fn check_thresholds(project: &Project, manifest: &Manifest, diags: &mut Diagnostics) {
+pub(super) fn check_thresholds(project: &Project, manifest: &Manifest, diags: &mut Diagnostics) {
     for n in manifest.nodes.values().filter(|n| n.resource_type == ResourceType::Test) {
         for key in ["warn_if", "error_if"] {
             let Some(v) = n.config.get_str(key) else { continue };

@@ -463,10 +463,11 @@ type Parsed = (Node, Vec<Diagnostic>);
 
 struct Pending<'a> {
     file: &'a SourceFile,
-    package: &'a str,
+    package: &'a Package,
+    /// The dbt_project.yml tree its folder configs come from (`models`, `seeds`, ...).
+    kind: &'static str,
     resource_type: ResourceType,
     fqn: Vec<String>,
-    config: Config,
     patch: Option<&'a NodePatch>,
     /// The version a file defines, for a versioned model.
     version: Option<VersionInfo>,
@@ -714,24 +715,12 @@ pub fn parse(
                     }
                     None => fqn.push(f.stem()),
                 }
-                // dbt_project.yml folders first, then the property YAML's `config:` on top.
-                let mut config = folder_config(project, package, kind, &fqn);
                 let patch = match version {
                     Some((p, _)) => Some(p),
                     None => patches.get(&f.stem()).filter(|p| p.versions.is_empty()),
                 };
-                if let Some(p) = patch {
-                    // Property YAML configs render with target, var and env_var, as in dbt.
-                    match rendered_config(p, project, &globals.target) {
-                        Ok(c) => config.merge(&c),
-                        Err(d) => {
-                            diags.push(d);
-                            config.merge(&p.config);
-                        }
-                    }
-                }
                 let version = version.map(|(_, info)| info.clone());
-                pending.push(Pending { file: f, package: &package.name, resource_type, fqn, config, patch, version });
+                pending.push(Pending { file: f, package, kind, resource_type, fqn, patch, version });
             }
         }
     }
@@ -740,7 +729,7 @@ pub fn parse(
     // or from one render.
     let counts = [std::sync::atomic::AtomicUsize::new(0), std::sync::atomic::AtomicUsize::new(0)];
     let rendered: Vec<Result<Parsed, Vec<Diagnostic>>> =
-        pending.par_iter().map(|p| parse_file(p, engine, globals, &counts)).collect();
+        pending.par_iter().map(|p| parse_file(p, project, engine, globals, &counts)).collect();
     // Each node has its own copy of the config and fqn now: free these before the tests are made.
     drop(pending);
 
@@ -795,13 +784,16 @@ pub fn parse(
         data_tests::add_generic_tests(project, package, engine, globals, &mut manifest, &mut diags);
         unit_tests::add_unit_tests(project, package, &mut manifest, &mut diags);
     }
+    // Every test's warn_if and error_if, once all are made.
+    data_tests::check_thresholds(project, &manifest, &mut diags);
 
     name_relations(engine, globals, &mut manifest, &mut diags);
 
     // Contracts, and the tables foreign keys point at (dependencies, as in dbt).
-    let constraint_deps = contracts(project, &mut manifest, &mut diags);
-
+    // Contracts only fill in their foreign keys' relations: what refs resolve to is unchanged.
     let resolver = manifest.resolver();
+    let constraint_deps = contracts(project, &resolver, &mut manifest, &mut diags);
+
     resolve_dependencies(project, &resolver, constraint_deps, &mut manifest, &mut diags);
     resolve_exposures(project, &resolver, &mut manifest, &mut diags);
 
@@ -827,6 +819,40 @@ pub fn parse(
 /// give. `counts`: files read by the static parser, and files rendered.
 fn parse_file(
     p: &Pending,
+    project: &Project,
+    engine: &Engine,
+    globals: &Arc<Globals>,
+    counts: &[std::sync::atomic::AtomicUsize; 2],
+) -> Result<Parsed, Vec<Diagnostic>> {
+    // dbt_project.yml folders first, then the property YAML's `config:` on top.
+    let mut config = folder_config(project, p.package, p.kind, &p.fqn);
+    let mut config_problem = None;
+    if let Some(patch) = p.patch {
+        // Property YAML configs render with target, var and env_var, as in dbt.
+        match rendered_config(patch, project, &globals.target) {
+            Ok(c) => config.merge(&c),
+            Err(d) => {
+                config_problem = Some(d);
+                config.merge(&patch.config);
+            }
+        }
+    }
+    match parse_configured(p, config, engine, globals, counts) {
+        Ok((node, mut warnings)) => {
+            warnings.extend(config_problem);
+            Ok((node, warnings))
+        }
+        Err(mut ds) => {
+            ds.extend(config_problem);
+            Err(ds)
+        }
+    }
+}
+
+/// [`parse_file`] once the file's config is known.
+fn parse_configured(
+    p: &Pending,
+    config: Config,
     engine: &Engine,
     globals: &Arc<Globals>,
     counts: &[std::sync::atomic::AtomicUsize; 2],
@@ -835,7 +861,7 @@ fn parse_file(
         (Some(_), Some(patch)) => patch.name.clone(),
         _ => p.file.stem(),
     };
-    let pkg = p.package.to_string();
+    let pkg = p.package.name.clone();
     let unique_id = match &p.version {
         Some(v) => format!("{}.{}.{}.v{}", p.resource_type.as_str(), pkg, name, v.v),
         None => format!("{}.{}.{}", p.resource_type.as_str(), pkg, name),
@@ -849,7 +875,7 @@ fn parse_file(
         original_file_path: p.file.path.clone(),
         raw_code: p.file.source.clone(),
         fqn: p.fqn.clone(),
-        config: p.config.clone(),
+        config,
         description: p.patch.map(|x| x.description.clone()).unwrap_or_default(),
         columns: p.patch.map(|x| x.columns.clone()).unwrap_or_default(),
         patch_path: p.patch.map(|x| x.file.to_string_lossy().replace('\\', "/")),
@@ -884,7 +910,7 @@ fn parse_file(
                 name: name.clone(),
                 package: pkg.clone(),
                 this: Some(node.relation.clone()),
-                config: p.config.clone(),
+                config: node.config.clone(),
                 model: Arc::new(node.to_json()),
                 is_incremental: false,
                 overrides: None,
@@ -1104,21 +1130,22 @@ fn version_patches(project: &Project) -> VersionPatches {
 /// Relation names (`generate_database_name` / `generate_schema_name` / `generate_alias_name`,
 /// in parallel), and two nodes built as one relation reported.
 fn name_relations(engine: &Engine, globals: &Arc<Globals>, manifest: &mut Manifest, diags: &mut Diagnostics) {
-    let naming: Vec<(String, Result<Relation, Diagnostic>)> =
-        manifest.nodes.par_iter().map(|(id, n)| (id.clone(), relation_for(engine, globals, n))).collect();
-    for (id, r) in naming {
-        match r {
+    let mut nodes: Vec<&mut Box<Node>> = manifest.nodes.values_mut().collect();
+    let problems: Vec<Option<Diagnostic>> = nodes
+        .par_iter_mut()
+        .map(|n| match relation_for(engine, globals, n) {
             Ok(rel) => {
-                if let Some(n) = manifest.nodes.get_mut(&id) {
-                    n.relation = rel;
-                }
+                n.relation = rel;
+                None
             }
-            Err(d) => diags.push(d),
-        }
-    }
+            Err(d) => Some(d),
+        })
+        .collect();
+    diags.extend(problems.into_iter().flatten());
 
-    // Two nodes built as one relation (the same name in two packages, or an alias).
-    let mut built_as: BTreeMap<String, &Node> = BTreeMap::new();
+    // Two nodes built as one relation (the same name in two packages, or an alias). Reported in
+    // node order.
+    let mut built_as: std::collections::HashMap<String, &Node> = std::collections::HashMap::new();
     for n in manifest.nodes.values() {
         if !matches!(n.resource_type, ResourceType::Model | ResourceType::Seed) || n.materialized() == "ephemeral" {
             continue;
@@ -1146,79 +1173,94 @@ fn name_relations(engine: &Engine, globals: &Arc<Globals>, manifest: &mut Manife
 fn resolve_dependencies(
     project: &Project,
     resolver: &Resolver,
-    mut constraint_deps: BTreeMap<String, Vec<String>>,
+    constraint_deps: BTreeMap<String, Vec<String>>,
     manifest: &mut Manifest,
     diags: &mut Diagnostics,
 ) {
-    let mut deps: Vec<(String, Vec<String>)> = vec![];
-    for n in manifest.nodes.values() {
-        let mut d: BTreeSet<String> = constraint_deps.remove(&n.unique_id).unwrap_or_default().into_iter().collect();
-        for r in &n.refs {
-            match resolver.node(r, &n.package_name) {
-                Some(t) => {
-                    d.insert(t.unique_id.clone());
-                }
-                None => {
-                    let disabled = manifest.disabled.iter().any(|u| u.rsplit('.').next() == Some(r.name.as_str()));
-                    let versions: Vec<String> =
-                        resolver.nodes.get(&r.name).into_iter().flatten().filter_map(|c| c.version.clone()).collect();
-                    let (code, msg, help) = if disabled {
-                        (
-                            "E0205",
-                            format!("'{}' depends on '{}', which is disabled", n.name, r.name),
-                            Some("enable it, or remove the ref".to_string()),
-                        )
-                    } else if let (Some(v), false) = (&r.version, versions.is_empty()) {
-                        (
-                            "E0201",
-                            format!("ref('{}', v='{v}'): model '{}' has no version {v}", r.name, r.name),
-                            did_you_mean(v, versions.iter().map(String::as_str))
-                                .map(|h| h.replace("'?", "'? (v=...)"))
-                                .or_else(|| Some(format!("its versions are {}", versions.join(", ")))),
-                        )
-                    } else {
-                        let names: Vec<&str> = resolver.nodes.keys().map(String::as_str).collect();
-                        (
-                            "E0201",
-                            format!("ref('{}') does not match any model, seed or snapshot", r.name),
-                            did_you_mean(&r.name, names),
-                        )
-                    };
-                    diags.push(
-                        Diagnostic::error(code, msg)
-                            .with_span(decl_span(project, n).unwrap_or_else(|| call_span(n, "ref", &r.name)))
-                            .with_opt_help(help),
-                    );
-                }
+    // Each node on its own, on every core; the problems in node order.
+    let disabled = &manifest.disabled;
+    let mut nodes: Vec<&mut Box<Node>> = manifest.nodes.values_mut().collect();
+    let problems: Vec<Vec<Diagnostic>> = nodes
+        .par_iter_mut()
+        .map(|n| {
+            let mut problems = vec![];
+            let d = node_dependencies(project, resolver, constraint_deps.get(&n.unique_id), disabled, n, &mut problems);
+            n.depends_on = d;
+            problems
+        })
+        .collect();
+    for p in problems {
+        diags.extend(p);
+    }
+}
+
+/// What one node depends on: the nodes its refs, sources and foreign keys name.
+fn node_dependencies(
+    project: &Project,
+    resolver: &Resolver,
+    constraint_deps: Option<&Vec<String>>,
+    disabled: &BTreeSet<String>,
+    n: &Node,
+    diags: &mut Vec<Diagnostic>,
+) -> Vec<String> {
+    let mut d: BTreeSet<String> = constraint_deps.into_iter().flatten().cloned().collect();
+    for r in &n.refs {
+        match resolver.node(r, &n.package_name) {
+            Some(t) => {
+                d.insert(t.unique_id.clone());
+            }
+            None => {
+                let disabled = disabled.iter().any(|u| u.rsplit('.').next() == Some(r.name.as_str()));
+                let versions: Vec<String> =
+                    resolver.nodes.get(&r.name).into_iter().flatten().filter_map(|c| c.version.clone()).collect();
+                let (code, msg, help) = if disabled {
+                    (
+                        "E0205",
+                        format!("'{}' depends on '{}', which is disabled", n.name, r.name),
+                        Some("enable it, or remove the ref".to_string()),
+                    )
+                } else if let (Some(v), false) = (&r.version, versions.is_empty()) {
+                    (
+                        "E0201",
+                        format!("ref('{}', v='{v}'): model '{}' has no version {v}", r.name, r.name),
+                        did_you_mean(v, versions.iter().map(String::as_str))
+                            .map(|h| h.replace("'?", "'? (v=...)"))
+                            .or_else(|| Some(format!("its versions are {}", versions.join(", ")))),
+                    )
+                } else {
+                    let names: Vec<&str> = resolver.nodes.keys().map(String::as_str).collect();
+                    (
+                        "E0201",
+                        format!("ref('{}') does not match any model, seed or snapshot", r.name),
+                        did_you_mean(&r.name, names),
+                    )
+                };
+                diags.push(
+                    Diagnostic::error(code, msg)
+                        .with_span(decl_span(project, n).unwrap_or_else(|| call_span(n, "ref", &r.name)))
+                        .with_opt_help(help),
+                );
             }
         }
-        for (s, t) in &n.sources {
-            match resolver.sources.get(&(s.clone(), t.clone())) {
-                Some(x) => {
-                    d.insert(x.unique_id.clone());
-                }
-                None => {
-                    let names: Vec<String> = resolver.sources.keys().map(|(a, b)| format!("{a}.{b}")).collect();
-                    let help = did_you_mean(&format!("{s}.{t}"), names.iter().map(String::as_str))
-                        .unwrap_or_else(|| "declare it under `sources:` in a property file".into());
-                    diags.push(
-                        Diagnostic::error(
-                            "E0202",
-                            format!("source('{s}', '{t}') is not declared in any property file"),
-                        )
+    }
+    for (s, t) in &n.sources {
+        match resolver.sources.get(&(s.clone(), t.clone())) {
+            Some(x) => {
+                d.insert(x.unique_id.clone());
+            }
+            None => {
+                let names: Vec<String> = resolver.sources.keys().map(|(a, b)| format!("{a}.{b}")).collect();
+                let help = did_you_mean(&format!("{s}.{t}"), names.iter().map(String::as_str))
+                    .unwrap_or_else(|| "declare it under `sources:` in a property file".into());
+                diags.push(
+                    Diagnostic::error("E0202", format!("source('{s}', '{t}') is not declared in any property file"))
                         .with_span(decl_span(project, n).unwrap_or_else(|| call_span(n, "source", s)))
                         .with_help(help),
-                    );
-                }
+                );
             }
         }
-        deps.push((n.unique_id.clone(), d.into_iter().collect()));
     }
-    for (id, d) in deps {
-        if let Some(n) = manifest.nodes.get_mut(&id) {
-            n.depends_on = d;
-        }
-    }
+    d.into_iter().collect()
 }
 
 /// Each exposure's `depends_on`. An exposure on something that does not exist is reported, and
@@ -1364,10 +1406,14 @@ pub fn contract_enforced(n: &Node) -> bool {
 /// with a `data_type`; model-level constraints name declared columns; constraints on a view are
 /// ignored with dbt's warning. A foreign key's `to: ref(...)` / `source(...)` becomes the
 /// relation it names and a dependency, as in dbt. Returns the dependencies by node.
-fn contracts(project: &Project, manifest: &mut Manifest, diags: &mut Diagnostics) -> BTreeMap<String, Vec<String>> {
+fn contracts(
+    project: &Project,
+    resolver: &Resolver,
+    manifest: &mut Manifest,
+    diags: &mut Diagnostics,
+) -> BTreeMap<String, Vec<String>> {
     let call = regex::Regex::new(r#"^\s*(ref|source)\s*\(\s*['"]([^'"]+)['"]\s*(?:,\s*['"]([^'"]+)['"]\s*)?\)\s*$"#)
         .expect("constraint `to` pattern");
-    let resolver = manifest.resolver();
     let mut deps: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut resolved: Vec<(String, Option<usize>, usize, String)> = vec![];
     for n in manifest.nodes.values().filter(|n| n.resource_type == ResourceType::Model) {

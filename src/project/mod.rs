@@ -17,6 +17,7 @@ use profiles::Target;
 use properties::Properties;
 use rayon::prelude::*;
 use serde_json::{Map, Value as Json};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use yaml::YamlDoc;
 
@@ -272,8 +273,9 @@ fn load_package(root: &Path, dir: &Path, config: ProjectConfig, diags: &mut Diag
         }
         files
     };
+    let mut walker = Walker { root: dir, walked: HashMap::new() };
     let mut walk = |paths: &[String], exts: &[&str]| -> Vec<SourceFile> {
-        let (files, problems) = walk_files(dir, paths, exts);
+        let (files, problems) = walker.files(paths, exts);
         diags.extend(problems);
         fix(files)
     };
@@ -290,7 +292,7 @@ fn load_package(root: &Path, dir: &Path, config: ProjectConfig, diags: &mut Diag
     let docs = walk(&docs_paths, &["md"]);
     let yaml_paths = config.resource_paths();
     let yaml_files = walk(&yaml_paths, &["yml", "yaml"]);
-    let seeds = fix(walk_files_no_read(dir, &config.seed_paths, &["csv"]));
+    let seeds = fix(walker.files_no_read(&config.seed_paths, &["csv"]));
     models.sort_by(|a, b| a.path.cmp(&b.path));
 
     let parsed: Vec<Result<YamlDoc, Diagnostic>> =
@@ -350,62 +352,79 @@ fn load_target(opts: &LoadOptions, root: &Path, profile: &str) -> Result<Target,
     Ok(target)
 }
 
-/// A relative file path (not `:memory:`, not a URL such as `s3://` or `md:`).
-fn walk_paths(root: &Path, paths: &[String], exts: &[&str]) -> Vec<(PathBuf, String, String)> {
+/// A package's files under its folders, each folder walked once however many kinds of file are
+/// read from it (models, docs and property files share `models/`), in walkdir's order (by file
+/// name within each folder). Each file is (absolute path, path from the package, path from the
+/// folder walked).
+struct Walker<'a> {
+    root: &'a Path,
+    walked: HashMap<String, Vec<(PathBuf, String, String)>>,
+}
+
+impl Walker<'_> {
+    fn paths(&mut self, paths: &[String], exts: &[&str]) -> Vec<(PathBuf, String, String)> {
+        let root = self.root;
+        let mut out = vec![];
+        for base in paths {
+            let files = self.walked.entry(base.clone()).or_insert_with(|| walk_dir(root, base));
+            let wanted = |p: &Path| exts.contains(&p.extension().and_then(|e| e.to_str()).unwrap_or(""));
+            out.extend(files.iter().filter(|(p, ..)| wanted(p)).cloned());
+        }
+        out
+    }
+
+    fn files_no_read(&mut self, paths: &[String], exts: &[&str]) -> Vec<SourceFile> {
+        self.paths(paths, exts)
+            .into_iter()
+            .map(|(abs_path, path, resource_path)| SourceFile {
+                path,
+                resource_path,
+                abs_path,
+                source: std::sync::Arc::from(""),
+            })
+            .collect()
+    }
+
+    /// Every file with one of `exts` under `paths`, read in parallel, in walk order. A file that
+    /// cannot be read (or is not UTF-8) is a diagnostic.
+    fn files(&mut self, paths: &[String], exts: &[&str]) -> (Vec<SourceFile>, Vec<Diagnostic>) {
+        let read: Vec<Result<SourceFile, Diagnostic>> = self
+            .paths(paths, exts)
+            .into_par_iter()
+            .map(|(abs_path, path, resource_path)| match std::fs::read_to_string(&abs_path) {
+                Ok(source) => Ok(SourceFile { path, resource_path, abs_path, source: source.into() }),
+                Err(e) => Err(Diagnostic::error("E0007", format!("cannot read {path}: {e}"))
+                    .with_span(Span::file_only(&path))
+                    .with_help("project files must be UTF-8 text")),
+            })
+            .collect();
+        let mut files = vec![];
+        let mut diags = vec![];
+        for r in read {
+            match r {
+                Ok(f) => files.push(f),
+                Err(d) => diags.push(d),
+            }
+        }
+        (files, diags)
+    }
+}
+
+/// Every file under `root/base`.
+fn walk_dir(root: &Path, base: &str) -> Vec<(PathBuf, String, String)> {
     let mut out = vec![];
-    for base in paths {
-        let dir = root.join(base);
-        if !dir.is_dir() {
+    let dir = root.join(base);
+    if !dir.is_dir() {
+        return out;
+    }
+    for entry in walkdir::WalkDir::new(&dir).sort_by_file_name().into_iter().filter_map(Result::ok) {
+        if !entry.file_type().is_file() {
             continue;
         }
-        for entry in walkdir::WalkDir::new(&dir).sort_by_file_name().into_iter().filter_map(Result::ok) {
-            if !entry.file_type().is_file() {
-                continue;
-            }
-            let p = entry.path();
-            let ext = p.extension().and_then(|e| e.to_str()).unwrap_or("");
-            if !exts.contains(&ext) {
-                continue;
-            }
-            let rel = rel_path(root, p).to_string_lossy().replace('\\', "/");
-            let res = p.strip_prefix(&dir).unwrap_or(p).to_string_lossy().replace('\\', "/");
-            out.push((p.to_path_buf(), rel, res));
-        }
+        let p = entry.path();
+        let rel = rel_path(root, p).to_string_lossy().replace('\\', "/");
+        let res = p.strip_prefix(&dir).unwrap_or(p).to_string_lossy().replace('\\', "/");
+        out.push((p.to_path_buf(), rel, res));
     }
     out
-}
-
-fn walk_files_no_read(root: &Path, paths: &[String], exts: &[&str]) -> Vec<SourceFile> {
-    walk_paths(root, paths, exts)
-        .into_iter()
-        .map(|(abs_path, path, resource_path)| SourceFile {
-            path,
-            resource_path,
-            abs_path,
-            source: std::sync::Arc::from(""),
-        })
-        .collect()
-}
-
-/// Every file with one of `exts` under `paths`, read in parallel, sorted by path. A file that
-/// cannot be read (or is not UTF-8) is a diagnostic.
-pub fn walk_files(root: &Path, paths: &[String], exts: &[&str]) -> (Vec<SourceFile>, Vec<Diagnostic>) {
-    let read: Vec<Result<SourceFile, Diagnostic>> = walk_paths(root, paths, exts)
-        .into_par_iter()
-        .map(|(abs_path, path, resource_path)| match std::fs::read_to_string(&abs_path) {
-            Ok(source) => Ok(SourceFile { path, resource_path, abs_path, source: source.into() }),
-            Err(e) => Err(Diagnostic::error("E0007", format!("cannot read {path}: {e}"))
-                .with_span(Span::file_only(&path))
-                .with_help("project files must be UTF-8 text")),
-        })
-        .collect();
-    let mut files = vec![];
-    let mut diags = vec![];
-    for r in read {
-        match r {
-            Ok(f) => files.push(f),
-            Err(d) => diags.push(d),
-        }
-    }
-    (files, diags)
 }
