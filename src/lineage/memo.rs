@@ -1,4 +1,4 @@
-//! A memo of [`sql::analyze`] across runs, in `target/strata_analysis.json`: what an unchanged
+//! A memo of [`sql::analyze`] across runs, in `target/strata_analysis.bin`: what an unchanged
 //! model's analysis was, so that a compile or build with nothing changed does not parse and
 //! analyse every model again.
 //!
@@ -8,9 +8,10 @@
 //! made and a digest of the answer; it is reused only when the catalog gives the same answer to
 //! every one of those lookups now. A model whose upstream gained a column, or whose source
 //! appeared in the database, is analysed again.
-//! In: `target/strata_analysis.json` (anything unreadable, or written by another version of the
+//! In: `target/strata_analysis.bin` (anything unreadable, or written by another version of the
 //! analyser, counts as empty). Out: the same file, written only when an entry was added or
-//! dropped.
+//! dropped. It is postcard (serde's compact binary encoding): at 10,000 models the JSON it
+//! replaced took a tenth of a second to read, on every compile.
 
 use crate::sql::{self, Analysis, Catalog, Column, Flavor, Kind, Name, ParseFailure, Problem, Relation, Upstream};
 use md5::{Digest, Md5};
@@ -20,10 +21,13 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 /// The file's name in the target directory.
-pub const FILE: &str = "strata_analysis.json";
+pub const FILE: &str = "strata_analysis.bin";
+
+/// What earlier versions wrote (as JSON): removed when the memo is written.
+const OLD_FILE: &str = "strata_analysis.json";
 
 /// Bumped when the file's layout changes, or sqlparser is upgraded, so that an old file is ignored.
-const FORMAT: u32 = 1;
+const FORMAT: u32 = 2;
 
 /// Which analyser wrote the file: strata's version and the analyser's own source, so that a
 /// build with a changed analyser (between releases too) ignores what an older one found.
@@ -160,13 +164,12 @@ impl Memo {
     /// Read the memo from `target_dir`; a missing, unreadable or other-version file is empty.
     pub fn load(target_dir: &Path) -> Memo {
         let Ok(text) = std::fs::read(target_dir.join(FILE)) else { return Memo::default() };
-        let Ok(f) = serde_json::from_slice::<FileOut>(&text) else { return Memo::default() };
+        let Ok(f) = postcard::from_bytes::<FileOut>(&text) else { return Memo::default() };
         if f.analyser != analyser_id() {
             return Memo::default();
         }
-        let mut entries = HashMap::new();
+        let mut entries = HashMap::with_capacity(f.entries.len());
         for (k, e) in f.entries {
-            let Ok(k) = u128::from_str_radix(&k, 16) else { return Memo::default() };
             if !e.valid(f.strings.len() as u32) {
                 return Memo::default();
             }
@@ -197,15 +200,16 @@ impl Memo {
         let old = &self.strings.list;
         let entries = keys
             .into_iter()
-            .map(|k| (format!("{k:032x}"), self.entries[&k].map_strings(&mut |i| strings.id(&old[i as usize]))))
+            .map(|k| (k, self.entries[&k].map_strings(&mut |i| strings.id(&old[i as usize]))))
             .collect();
         let f = FileOut { analyser: analyser_id(), strings: strings.list, entries };
         std::fs::create_dir_all(target_dir)?;
         let tmp = target_dir.join(format!("{FILE}.tmp"));
-        let mut w = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
-        serde_json::to_writer(&mut w, &f).map_err(std::io::Error::other)?;
+        let w = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+        let mut w = postcard::to_io(&f, w).map_err(std::io::Error::other)?;
         std::io::Write::flush(&mut w)?;
         drop(w);
+        let _ = std::fs::remove_file(target_dir.join(OLD_FILE));
         std::fs::rename(tmp, target_dir.join(FILE))
     }
 }
@@ -241,12 +245,12 @@ impl Interner {
 
 const KINDS: [Kind; 6] = [Kind::Passthrough, Kind::Rename, Kind::Transform, Kind::Aggregate, Kind::Filter, Kind::Join];
 
-/// The file: strings once in a table, entries by key (hex) with indices into it.
+/// The file: strings once in a table, entries by key with indices into it.
 #[derive(Serialize, Deserialize)]
 struct FileOut {
     analyser: String,
     strings: Vec<Name>,
-    entries: Vec<(String, Stored)>,
+    entries: Vec<(u128, Stored)>,
 }
 
 /// An entry with its strings as indices into the string table.

@@ -42,7 +42,7 @@ fn strict_static_analysis_runs_nothing_and_warn_runs_everything() {
     assert!(!out.stderr.contains("W1001"), "{}", out.stderr);
 }
 
-/// A compile with nothing changed reuses the analyses in target/strata_analysis.json and reports
+/// A compile with nothing changed reuses the analyses in target/strata_analysis.bin and reports
 /// the same; a model whose SQL did not change is analysed again when what it reads did.
 #[test]
 fn analyses_are_reused_only_while_what_they_read_is_unchanged() {
@@ -62,9 +62,9 @@ fn analyses_are_reused_only_while_what_they_read_is_unchanged() {
     let cold = p.run(&["compile"]);
     assert_eq!(cold.code, 0, "{}", cold.stderr);
     assert!(cold.stderr.contains("emails: column 'email' does not exist"), "{}", cold.stderr);
-    let memo = p.read("target/strata_analysis.json");
+    let memo = std::fs::read(p.root.join("target/strata_analysis.bin")).unwrap();
     let inode =
-        || std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(p.root.join("target/strata_analysis.json")).unwrap());
+        || std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(p.root.join("target/strata_analysis.bin")).unwrap());
     let first = inode();
     let cold_lineage: serde_json::Value = serde_json::from_str(&p.read("target/lineage.json")).unwrap();
     let warm = p.run(&["compile"]);
@@ -81,7 +81,7 @@ fn analyses_are_reused_only_while_what_they_read_is_unchanged() {
     assert!(!out.stderr.contains("'email'"), "{}", out.stderr);
     assert!(out.stderr.contains("typo: column 'nmae' does not exist"), "{}", out.stderr);
     assert_ne!(inode(), first);
-    assert_ne!(p.read("target/strata_analysis.json"), memo);
+    assert_ne!(std::fs::read(p.root.join("target/strata_analysis.bin")).unwrap(), memo);
 }
 
 #[test]
