@@ -80,6 +80,8 @@ pub struct Compiler<'a> {
     engine: &'a Engine,
     globals: Arc<Globals>,
     manifest: &'a Manifest,
+    /// The same manifest, for what outlives a render (`model`, made when a template reads it).
+    shared: Arc<Manifest>,
     ephemerals: Mutex<HashMap<String, CompiledNode>>,
     /// Models compiled before the run (for static analysis) whose render was pure.
     precompiled: Mutex<HashMap<String, CompiledNode>>,
@@ -88,11 +90,12 @@ pub struct Compiler<'a> {
 
 impl<'a> Compiler<'a> {
     /// A compiler over a parsed manifest.
-    pub fn new(engine: &'a Engine, globals: Arc<Globals>, manifest: &'a Manifest) -> Compiler<'a> {
+    pub fn new(engine: &'a Engine, globals: Arc<Globals>, manifest: &'a Arc<Manifest>) -> Compiler<'a> {
         Compiler {
             engine,
             globals,
             manifest,
+            shared: manifest.clone(),
             ephemerals: Mutex::new(HashMap::new()),
             precompiled: Mutex::new(HashMap::new()),
             log: None,
@@ -142,11 +145,22 @@ impl<'a> Compiler<'a> {
             package: node.package_name.clone(),
             this: Some(node.relation.clone()),
             config: node.config.clone(),
-            model: std::sync::Arc::new(node.to_json()),
+            model: self.model_json(node),
             is_incremental,
             overrides: None,
             extra: vec![],
         }
+    }
+
+    /// `model` for a node: made from the manifest when a template reads it, or now for a node
+    /// that is not the manifest's own (a copy changed for one render).
+    fn model_json(&self, node: &Node) -> crate::templating::ModelJson {
+        let own = self.shared.nodes.get(&node.unique_id).is_some_and(|n| std::ptr::eq(&**n, node));
+        if !own {
+            return crate::templating::ModelJson::ready(node.to_json());
+        }
+        let (manifest, id) = (self.shared.clone(), node.unique_id.clone());
+        crate::templating::ModelJson::lazy(move || manifest.nodes.get(&id).map(|n| n.to_json()).unwrap_or_default())
     }
 
     /// Render one node and inject its ephemeral dependencies.

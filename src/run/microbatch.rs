@@ -146,12 +146,10 @@ pub(super) fn run(env: &Env, node: &Node, existing: Option<&str>, full_refresh: 
         }
         let mut ctx = compiler.node_context(node, created);
         ctx.overrides = Some(Arc::new(Overrides { relations, ..Default::default() }));
-        if let Some(m) = std::sync::Arc::make_mut(&mut ctx.model).as_object_mut() {
-            m.insert(
-                "batch".into(),
-                json!({"id": size.id(*b0), "event_time_start": b0.and_utc().to_rfc3339(), "event_time_end": b1.and_utc().to_rfc3339()}),
-            );
-        }
+        ctx.model = ctx.model.with(
+            "batch",
+            json!({"id": size.id(*b0), "event_time_start": b0.and_utc().to_rfc3339(), "event_time_end": b1.and_utc().to_rfc3339()}),
+        );
         let sql = match compiler.compile_in(node, ctx, Phase::Run, Some(conn.clone())) {
             Ok(c) => {
                 let sql = inject_ctes(&c.sql, &ctes);

@@ -189,8 +189,8 @@ pub struct NodeContext {
     pub this: Option<Relation>,
     /// The config as resolved so far (for `config.get`).
     pub config: Config,
-    /// `model` as a map (converted for Jinja only when a template reads it).
-    pub model: Arc<Json>,
+    /// `model` as a map (made, and converted for Jinja, only when a template reads it).
+    pub model: ModelJson,
     /// `is_incremental()`.
     pub is_incremental: bool,
     /// Extra context entries (`sql`, `pre_hooks` ... for materializations).
@@ -851,7 +851,7 @@ impl Engine {
         entries.insert("this".into(), n.this.clone().map(Relation::into_value).unwrap_or(Value::from(())));
         entries.insert("target".into(), g.cache.target.get_or_init(|| Value::from_serialize(&g.target)).clone());
         let model = n.model.clone();
-        entries.insert("model".into(), lazy_map(move || (*model).clone()));
+        entries.insert("model".into(), lazy_map(move || model.get()));
         entries.insert("project_name".into(), Value::from(g.project_name.as_str()));
         entries.insert("execute".into(), Value::from(rs.executes()));
         entries.insert("run_started_at".into(), modules::datetime_value(g.run_started_at.naive_utc()));
@@ -1725,6 +1725,52 @@ fn install_globals(env: &mut Environment<'static>) {
     env.add_function("__strata_add", datetime::add);
     env.add_function("__strata_sub", datetime::sub);
     modules::install(env);
+}
+
+/// A node's `model` map, made when a template first reads it (most never do: building it for
+/// every node was a sixth of compiling a model).
+#[derive(Clone)]
+pub struct ModelJson(Arc<dyn Fn() -> Json + Send + Sync>);
+
+impl ModelJson {
+    /// The map `build` makes.
+    pub fn lazy(build: impl Fn() -> Json + Send + Sync + 'static) -> ModelJson {
+        ModelJson(Arc::new(build))
+    }
+
+    /// A map made already.
+    pub fn ready(model: Json) -> ModelJson {
+        ModelJson(Arc::new(move || model.clone()))
+    }
+
+    /// The map.
+    pub fn get(&self) -> Json {
+        (self.0)()
+    }
+
+    /// The same map with one more entry.
+    pub fn with(self, key: &str, value: Json) -> ModelJson {
+        let key = key.to_string();
+        ModelJson::lazy(move || {
+            let mut model = self.get();
+            if let Some(m) = model.as_object_mut() {
+                m.insert(key.clone(), value.clone());
+            }
+            model
+        })
+    }
+}
+
+impl Default for ModelJson {
+    fn default() -> ModelJson {
+        ModelJson::ready(Json::Object(Default::default()))
+    }
+}
+
+impl std::fmt::Debug for ModelJson {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ModelJson")
+    }
 }
 
 /// A mapping built on first use (for `graph`, which most renders never read).

@@ -35,6 +35,7 @@ fn both_ways(root: &Path, store_failures: bool, staged: bool) -> Vec<(String, Op
     }
     let mut g = parse_globals(&project, &inv);
     g.resolver = manifest.resolver();
+    let manifest = Arc::new(manifest);
     let compiler = Compiler::new(&engine, Arc::new(g), &manifest);
     let mut out = vec![];
     for n in manifest.nodes.values() {
@@ -135,6 +136,7 @@ fn materialized_both_ways(root: &Path) -> Vec<(String, Option<String>, Vec<Strin
     let (manifest, _) = parse(&project, &engine, &Arc::new(parse_globals(&project, &inv))).unwrap();
     let mut g = parse_globals(&project, &inv);
     g.resolver = manifest.resolver();
+    let manifest = Arc::new(manifest);
     let compiler = Compiler::new(&engine, Arc::new(g), &manifest);
     let mut out = vec![];
     for n in manifest.nodes.values().filter(|n| n.resource_type == ResourceType::Model) {
