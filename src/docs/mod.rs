@@ -376,6 +376,7 @@ struct Page {
     kind: String,
     name: String,
     package: String,
+    /// What the search matches, lowercase.
     text: String,
     folder: String,
     schema: String,
@@ -520,6 +521,8 @@ fn node_page(input: &SiteInput, links: &Links, id: &String) -> Option<Page> {
     } else {
         (format!("{package}/exposures"), String::new())
     };
+    // Lowercased here, on the shard's worker: the search matches lowercase.
+    let text = text.to_lowercase();
     Some(Page { detail, kind, name, package, text, folder, schema, warnings })
 }
 
@@ -631,7 +634,7 @@ pub fn generate(input: &SiteInput, target_dir: &Path) -> std::io::Result<Vec<Dia
         warnings.extend(p.warnings);
         index_nodes.push((id, p.kind, p.name, p.package, shard, folders.index(&p.folder), schemas.index(&p.schema)));
         selectable.push(selector_fields(m, id, &mut tags, &mut materializations));
-        search.push(p.text.to_lowercase());
+        search.push(p.text);
     }
 
     let (macro_data, macro_list) = macro_pages(input, &mut folders);
@@ -659,11 +662,17 @@ pub fn generate(input: &SiteInput, target_dir: &Path) -> std::io::Result<Vec<Dia
         schemas: schemas.names,
         overview: overview(m, &links.children_of, input.run_results.as_ref()),
     };
-    std::fs::write(docs_dir.join("index.js"), format!("window.STRATA_INDEX = {};\n", script_safe(&index)))?;
-    std::fs::write(docs_dir.join("macros.js"), format!("window.STRATA_MACROS = {};\n", script_safe(&macro_data)))?;
     let select = json!({"tags": tags.names, "materialized": materializations.names, "nodes": selectable});
-    std::fs::write(docs_dir.join("select.js"), format!("window.STRATA_SELECT = {};\n", script_safe(&select)))?;
-    std::fs::write(docs_dir.join("search.js"), format!("window.STRATA_SEARCH = {};\n", script_safe(&search)))?;
+    // The index's four scripts (2-3 MB each at 10,000 models) are serialized and written on
+    // every core.
+    type Script<'s> = (&'static str, Box<dyn Fn() -> String + Send + Sync + 's>);
+    let scripts: [Script; 4] = [
+        ("index.js", Box::new(|| format!("window.STRATA_INDEX = {};\n", script_safe(&index)))),
+        ("macros.js", Box::new(|| format!("window.STRATA_MACROS = {};\n", script_safe(&macro_data)))),
+        ("select.js", Box::new(|| format!("window.STRATA_SELECT = {};\n", script_safe(&select)))),
+        ("search.js", Box::new(|| format!("window.STRATA_SEARCH = {};\n", script_safe(&search)))),
+    ];
+    scripts.par_iter().try_for_each(|(name, make)| std::fs::write(docs_dir.join(name), make()))?;
     let page = INDEX_HTML
         .replace("/*STYLE*/", STYLE_CSS)
         .replace("/*APP*/", APP_JS)

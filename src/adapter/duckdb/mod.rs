@@ -352,7 +352,23 @@ impl Connection for DuckConn {
         let sql =
             "select table_catalog, table_schema, table_name, column_name, data_type from information_schema.columns \
                    order by table_catalog, table_schema, table_name, ordinal_position";
-        Ok(grouped_columns(&self.query(sql, None)?))
+        // Read as strings straight from DuckDB (a project of 10,000 views has 100,000 rows here):
+        // no JSON value per cell.
+        self.with(|c| {
+            let mut stmt = c.prepare(sql).map_err(err)?;
+            let mut rows = stmt.query([]).map_err(err)?;
+            let mut out: Vec<(super::RelationName, Vec<Column>)> = vec![];
+            while let Some(row) = rows.next().map_err(err)? {
+                let s = |i: usize| row.get::<_, Option<String>>(i).map(Option::unwrap_or_default).map_err(err);
+                let column = Column { name: s(3)?, data_type: s(4)? };
+                let (d, sc, n) = (s(0)?, s(1)?, s(2)?);
+                match out.last_mut() {
+                    Some(((ld, ls, ln), cols)) if *ld == d && *ls == sc && *ln == n => cols.push(column),
+                    _ => out.push(((d, sc, n), vec![column])),
+                }
+            }
+            Ok(out)
+        })
     }
 
     fn relation_types(&self) -> Result<Vec<(super::RelationName, String)>, DbError> {
