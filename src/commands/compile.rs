@@ -2,14 +2,14 @@
 //! database -> static analysis -> print the compiled SQL of one node or the count.
 
 use super::context::{check_compiled, compile_globals, connect, inline_node, plan_for, Loaded};
-use crate::compile::{write_target_file, Compiler};
+use crate::compile::{write_target_file_in, Compiler};
 use crate::diagnostics::{Diagnostic, Diagnostics};
 use crate::output::Printer;
 use crate::parse::ResourceType;
 use crate::settings::Settings;
 use crate::templating::Phase;
 use rayon::prelude::*;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 pub(super) fn compile(settings: &Settings, l: &Loaded, printer: &Printer) -> i32 {
     let (db, _conn) = match connect(l, printer) {
@@ -39,8 +39,9 @@ pub(super) fn compile(settings: &Settings, l: &Loaded, printer: &Printer) -> i32
     let results: Vec<(String, Result<String, Diagnostic>)> = plan
         .par_iter()
         .map_init(
-            || db.connect().ok(),
-            |conn, id| {
+            // Each worker's connection, and the folders it has made (not made again per file).
+            || (db.connect().ok(), HashSet::new()),
+            |(conn, made), id| {
                 let node = &l.manifest.nodes[id];
                 let r = match crate::testing::fast_sql(&compiler, node, None) {
                     Some(sql) => {
@@ -50,7 +51,8 @@ pub(super) fn compile(settings: &Settings, l: &Loaded, printer: &Printer) -> i32
                     None => compiler.compile(node, Phase::Compile, conn.clone(), false).map(|c| c.sql),
                 };
                 if let Ok(sql) = &r {
-                    let _ = write_target_file(&l.target_dir, "compiled", &l.manifest.target_rel_path(node), sql);
+                    let path = l.manifest.target_rel_path(node);
+                    let _ = write_target_file_in(made, &l.target_dir, "compiled", &path, sql);
                 }
                 (id.clone(), r)
             },

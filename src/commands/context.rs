@@ -696,12 +696,14 @@ pub(super) fn compile_models(
     let results: Vec<(String, Result<String, Diagnostic>)> = ids
         .par_iter()
         .map_init(
-            || db.connect().ok(),
-            |conn, id| {
+            // Each worker's connection, and the folders it has made (not made again per file).
+            || (db.connect().ok(), std::collections::HashSet::new()),
+            |(conn, made), id| {
                 let node = &l.manifest.nodes[id];
                 let r = compiler.compile(node, Phase::Compile, conn.clone(), false).map(|c| c.sql);
                 if let (Ok(sql), true) = (&r, write) {
-                    let _ = write_target_file(&l.target_dir, "compiled", &l.manifest.target_rel_path(node), sql);
+                    let path = l.manifest.target_rel_path(node);
+                    let _ = crate::compile::write_target_file_in(made, &l.target_dir, "compiled", &path, sql);
                 }
                 (id.clone(), r)
             },
