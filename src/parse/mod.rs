@@ -730,7 +730,7 @@ pub fn parse(
     let counts = [std::sync::atomic::AtomicUsize::new(0), std::sync::atomic::AtomicUsize::new(0)];
     let rendered: Vec<Result<Parsed, Vec<Diagnostic>>> =
         pending.par_iter().map(|p| parse_file(p, project, engine, globals, &counts)).collect();
-    // Each node has its own copy of the config and fqn now: free these before the tests are made.
+    // Each node has its own copy of the fqn now: free these before the tests are made.
     drop(pending);
 
     let mut manifest = Manifest::default();
