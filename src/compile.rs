@@ -79,9 +79,8 @@ impl Drop for FinishOnDrop<'_> {
 pub struct Compiler<'a> {
     engine: &'a Engine,
     globals: Arc<Globals>,
-    manifest: &'a Manifest,
-    /// The same manifest, for what outlives a render (`model`, made when a template reads it).
-    shared: Arc<Manifest>,
+    /// Shared, for what outlives a render (`model`, made when a template reads it).
+    manifest: &'a Arc<Manifest>,
     ephemerals: Mutex<HashMap<String, CompiledNode>>,
     /// Models compiled before the run (for static analysis) whose render was pure.
     precompiled: Mutex<HashMap<String, CompiledNode>>,
@@ -95,7 +94,6 @@ impl<'a> Compiler<'a> {
             engine,
             globals,
             manifest,
-            shared: manifest.clone(),
             ephemerals: Mutex::new(HashMap::new()),
             precompiled: Mutex::new(HashMap::new()),
             log: None,
@@ -129,7 +127,7 @@ impl<'a> Compiler<'a> {
 
     /// The manifest it compiles.
     pub fn manifest(&self) -> &'a Manifest {
-        self.manifest
+        self.manifest.as_ref()
     }
 
     /// The engine.
@@ -155,11 +153,11 @@ impl<'a> Compiler<'a> {
     /// `model` for a node: made from the manifest when a template reads it, or now for a node
     /// that is not the manifest's own (a copy changed for one render).
     fn model_json(&self, node: &Node) -> crate::templating::ModelJson {
-        let own = self.shared.nodes.get(&node.unique_id).is_some_and(|n| std::ptr::eq(&**n, node));
+        let own = self.manifest.nodes.get(&node.unique_id).is_some_and(|n| std::ptr::eq(&**n, node));
         if !own {
             return crate::templating::ModelJson::ready(node.to_json());
         }
-        let (manifest, id) = (self.shared.clone(), node.unique_id.clone());
+        let (manifest, id) = (self.manifest.clone(), node.unique_id.clone());
         crate::templating::ModelJson::lazy(move || manifest.nodes.get(&id).map(|n| n.to_json()).unwrap_or_default())
     }
 

@@ -1130,10 +1130,10 @@ fn version_patches(project: &Project) -> VersionPatches {
 /// Relation names (`generate_database_name` / `generate_schema_name` / `generate_alias_name`,
 /// in parallel), and two nodes built as one relation reported.
 fn name_relations(engine: &Engine, globals: &Arc<Globals>, manifest: &mut Manifest, diags: &mut Diagnostics) {
-    let mut nodes: Vec<&mut Box<Node>> = manifest.nodes.values_mut().collect();
-    let problems: Vec<Option<Diagnostic>> = nodes
+    let problems: Vec<Option<Diagnostic>> = manifest
+        .nodes
         .par_iter_mut()
-        .map(|n| match relation_for(engine, globals, n) {
+        .map(|(_, n)| match relation_for(engine, globals, n) {
             Ok(rel) => {
                 n.relation = rel;
                 None
@@ -1179,10 +1179,10 @@ fn resolve_dependencies(
 ) {
     // Each node on its own, on every core; the problems in node order.
     let disabled = &manifest.disabled;
-    let mut nodes: Vec<&mut Box<Node>> = manifest.nodes.values_mut().collect();
-    let problems: Vec<Vec<Diagnostic>> = nodes
+    let problems: Vec<Vec<Diagnostic>> = manifest
+        .nodes
         .par_iter_mut()
-        .map(|n| {
+        .map(|(_, n)| {
             let mut problems = vec![];
             let d = node_dependencies(project, resolver, constraint_deps.get(&n.unique_id), disabled, n, &mut problems);
             n.depends_on = d;

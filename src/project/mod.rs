@@ -364,10 +364,10 @@ struct Walker<'a> {
 impl Walker<'_> {
     fn paths(&mut self, paths: &[String], exts: &[&str]) -> Vec<(PathBuf, String, String)> {
         let root = self.root;
+        let wanted = |p: &Path| exts.contains(&p.extension().and_then(|e| e.to_str()).unwrap_or(""));
         let mut out = vec![];
         for base in paths {
             let files = self.walked.entry(base.clone()).or_insert_with(|| walk_dir(root, base));
-            let wanted = |p: &Path| exts.contains(&p.extension().and_then(|e| e.to_str()).unwrap_or(""));
             out.extend(files.iter().filter(|(p, ..)| wanted(p)).cloned());
         }
         out
