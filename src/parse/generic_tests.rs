@@ -234,8 +234,15 @@ pub fn py_repr(v: &Json) -> String {
 }
 
 fn py_quote(s: &str) -> String {
-    let q = if s.contains('\'') && !s.contains('"') { '"' } else { '\'' };
     let mut out = String::with_capacity(s.len() + 2);
+    py_quote_into(&mut out, s);
+    out
+}
+
+/// [`py_quote`], appended to `out`.
+fn py_quote_into(out: &mut String, s: &str) {
+    let q = if s.contains('\'') && !s.contains('"') { '"' } else { '\'' };
+    out.reserve(s.len() + 2);
     out.push(q);
     for c in s.chars() {
         match c {
@@ -252,28 +259,54 @@ fn py_quote(s: &str) -> String {
         }
     }
     out.push(q);
-    out
 }
 
 /// The unique id's hash: the last 10 hex digits of md5(name + repr(metadata)), where metadata's
 /// leaves are all strings and its keys sorted, as dbt computes it.
 pub fn unique_id_hash(name: &str, test_name: &str, namespace: Option<&str>, kwargs: &Map<String, Json>) -> String {
-    fn hashable(v: &Json) -> Json {
+    /// repr() of dbt's hashable form of a value: every leaf as its str(), keys sorted.
+    fn value(out: &mut String, v: &Json) {
         match v {
-            Json::Object(m) => {
-                let mut keys: Vec<&String> = m.keys().collect();
-                keys.sort();
-                Json::Object(keys.into_iter().map(|k| (k.clone(), hashable(&m[k]))).collect())
+            Json::Object(m) => map(out, m),
+            Json::Array(a) => {
+                out.push('[');
+                for (i, v) in a.iter().enumerate() {
+                    if i > 0 {
+                        out.push_str(", ");
+                    }
+                    value(out, v);
+                }
+                out.push(']');
             }
-            Json::Array(a) => Json::Array(a.iter().map(hashable).collect()),
-            other => Json::String(py_str(other)),
+            Json::String(s) => py_quote_into(out, s),
+            other => py_quote_into(out, &py_repr(other)),
         }
     }
-    let mut md = Map::new();
-    md.insert("kwargs".into(), Json::Object(kwargs.clone()));
-    md.insert("name".into(), Json::String(test_name.into()));
-    md.insert("namespace".into(), namespace.map(|n| Json::String(n.into())).unwrap_or(Json::Null));
-    let text = format!("{name}{}", py_repr(&hashable(&Json::Object(md))));
+    fn map(out: &mut String, m: &Map<String, Json>) {
+        let mut entries: Vec<(&String, &Json)> = m.iter().collect();
+        entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        out.push('{');
+        for (i, (k, v)) in entries.into_iter().enumerate() {
+            if i > 0 {
+                out.push_str(", ");
+            }
+            py_quote_into(out, k);
+            out.push_str(": ");
+            value(out, v);
+        }
+        out.push('}');
+    }
+    // {'kwargs': ..., 'name': ..., 'namespace': ...} written straight into the hashed text; a
+    // test without a namespace has str(None) there.
+    let mut text = String::with_capacity(name.len() + 256);
+    text.push_str(name);
+    text.push_str("{'kwargs': ");
+    map(&mut text, kwargs);
+    text.push_str(", 'name': ");
+    py_quote_into(&mut text, test_name);
+    text.push_str(", 'namespace': ");
+    py_quote_into(&mut text, namespace.unwrap_or("None"));
+    text.push('}');
     let hex = md5_hex(&text);
     hex[hex.len() - 10..].to_string()
 }
@@ -378,6 +411,35 @@ mod tests {
         let t = interpret(&decl(named), Target::Node("stg_orders"), Some("status")).unwrap();
         assert_eq!((t.name.as_str(), t.config.tags()), ("order_status_is_known", vec!["s".to_string()]));
         assert!(!t.args.contains_key("tags"));
+    }
+
+    #[test]
+    fn the_hash_is_of_the_repr_of_the_hashable_metadata() {
+        // dbt's definition, built as values: every leaf as its str(), keys sorted, then repr().
+        fn hashable(v: &Json) -> Json {
+            match v {
+                Json::Object(m) => {
+                    let mut keys: Vec<&String> = m.keys().collect();
+                    keys.sort();
+                    Json::Object(keys.into_iter().map(|k| (k.clone(), hashable(&m[k]))).collect())
+                }
+                Json::Array(a) => Json::Array(a.iter().map(hashable).collect()),
+                other => Json::String(py_str(other)),
+            }
+        }
+        let kwargs = json!({
+            "model": "{{ get_where_subquery(ref('orders')) }}",
+            "column_name": "it's",
+            "values": [1, 2.5, true, null, "a\"b", {"z": 1, "a": [false]}],
+            "quote": false,
+            "where": "x = 'y'\n",
+        });
+        let kwargs = kwargs.as_object().unwrap();
+        for namespace in [None, Some("dbt_utils")] {
+            let md = json!({"kwargs": kwargs, "name": "accepted_values", "namespace": namespace});
+            let hex = md5_hex(&format!("t_name{}", py_repr(&hashable(&md))));
+            assert_eq!(unique_id_hash("t_name", "accepted_values", namespace, kwargs), hex[hex.len() - 10..]);
+        }
     }
 
     #[test]
