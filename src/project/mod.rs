@@ -295,12 +295,24 @@ fn load_package(root: &Path, dir: &Path, config: ProjectConfig, diags: &mut Diag
     let seeds = fix(walker.files_no_read(&config.seed_paths, &["csv"]));
     models.sort_by(|a, b| a.path.cmp(&b.path));
 
-    let parsed: Vec<Result<YamlDoc, Diagnostic>> =
-        yaml_files.into_par_iter().map(|f| YamlDoc::parse(Path::new(&f.path), f.source)).collect();
+    // Each property file is parsed and read on its own, on every core; they are merged in walk
+    // order, so a node described in two files is reported at the second.
+    let parsed: Vec<Result<(YamlDoc, Properties, Diagnostics), Diagnostic>> = yaml_files
+        .into_par_iter()
+        .map(|f| {
+            let doc = YamlDoc::parse(Path::new(&f.path), f.source)?;
+            let (mut props, mut problems) = (Properties::default(), Diagnostics::default());
+            props.add_file(&doc, &mut problems);
+            Ok((doc, props, problems))
+        })
+        .collect();
     let mut properties = Properties::default();
     for p in parsed {
         match p {
-            Ok(doc) => properties.add_file(&doc, diags),
+            Ok((doc, props, problems)) => {
+                diags.extend(problems.items);
+                properties.merge(props, &doc, diags);
+            }
             Err(d) => diags.push(d),
         }
     }

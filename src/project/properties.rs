@@ -755,6 +755,36 @@ impl Properties {
         }
     }
 
+    /// Add the properties of one more file (`file`, read from `doc` by [`Properties::add_file`]),
+    /// with the same rule for a node described twice as within one file.
+    pub fn merge(&mut self, file: Properties, doc: &YamlDoc, diags: &mut Diagnostics) {
+        let sections = [
+            ("model", &mut self.models, file.models),
+            ("seed", &mut self.seeds, file.seeds),
+            ("analysis", &mut self.analyses, file.analyses),
+            ("snapshot", &mut self.snapshots, file.snapshots),
+        ];
+        for (kind, target, patches) in sections {
+            for (name, patch) in patches {
+                match target.entry(name) {
+                    std::collections::btree_map::Entry::Occupied(prev) => diags.push(
+                        Diagnostic::error("E0102", format!("{kind} '{}' is described twice", patch.name))
+                            .with_span(doc.span(&patch.ypath.key("name")))
+                            .with_note(format!("first described in {}", prev.get().file.display()))
+                            .with_help("keep one entry per node across all property files"),
+                    ),
+                    std::collections::btree_map::Entry::Vacant(slot) => {
+                        slot.insert(patch);
+                    }
+                }
+            }
+        }
+        self.macros.extend(file.macros);
+        self.sources.extend(file.sources);
+        self.exposures.extend(file.exposures);
+        self.unit_tests.extend(file.unit_tests);
+    }
+
     fn add_source(&mut self, doc: &YamlDoc, src: &Mapping, p: &YPath, diags: &mut Diagnostics) {
         check_keys(doc, src, p, SOURCE_KEYS, "source", diags, true);
         let Some(source_name) = required_name(doc, src, p, "source", diags) else { return };
@@ -1074,5 +1104,29 @@ mod tests {
         assert!(diags.items.is_empty());
         assert_eq!(props.sources[1].identifier, "order_items");
         assert_eq!(props.sources[0].schema, "raw");
+    }
+
+    #[test]
+    fn a_node_described_in_two_files_is_reported_at_the_second() {
+        let first = "models:\n  - name: orders\n    description: first\nsources:\n  - name: raw\n    tables:\n      - name: a\n";
+        let second = "version: 2\nmodels:\n  - name: customers\n  - name: orders\n    description: second\nsources:\n  - name: raw2\n    tables:\n      - name: b\n";
+        let mut props = Properties::default();
+        let mut diags = Diagnostics::default();
+        for (path, text) in [("models/a.yml", first), ("models/b.yml", second)] {
+            let doc = YamlDoc::parse(Path::new(path), text.to_string()).unwrap();
+            let mut file = Properties::default();
+            file.add_file(&doc, &mut diags);
+            props.merge(file, &doc, &mut diags);
+        }
+        assert_eq!(diags.items.len(), 1, "{:?}", diags.items);
+        let d = &diags.items[0];
+        assert_eq!(d.code, "E0102");
+        let span = d.span.as_ref().unwrap();
+        assert_eq!((span.file.as_path(), span.line), (Path::new("models/b.yml"), 4));
+        assert_eq!(d.notes, vec!["first described in models/a.yml".to_string()]);
+        assert_eq!(props.models["orders"].description, "first");
+        assert!(props.models.contains_key("customers"));
+        let tables: Vec<&str> = props.sources.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(tables, ["a", "b"]);
     }
 }
