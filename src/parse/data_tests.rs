@@ -55,15 +55,22 @@ struct Declared<'a> {
     column: Option<&'a ColumnDef>,
 }
 
-/// Create a node for every generic test declared on models, seeds and source tables.
-pub fn add_generic_tests(
+/// The generic tests one package's property YAML declares, each made into its node (or the
+/// diagnostics that stop it), whether or not what it is attached to exists: that is checked
+/// when they are added ([`add_generic_tests`]), so they can be made while the nodes are.
+pub struct GenericTests<'a> {
+    declared: Vec<Declared<'a>>,
+    made: Vec<Made>,
+}
+
+/// Make a node for every generic test declared on models, seeds, snapshots and source tables
+/// of `package` (on every core).
+pub fn make_generic_tests<'a>(
     project: &Project,
-    package: &crate::project::Package,
+    package: &'a crate::project::Package,
     engine: &Engine,
     globals: &Arc<Globals>,
-    manifest: &mut Manifest,
-    diags: &mut Diagnostics,
-) {
+) -> GenericTests<'a> {
     let pkg = package.name.clone();
     let props = &package.properties;
     let mut declared: Vec<Declared> = vec![];
@@ -90,46 +97,37 @@ pub fn add_generic_tests(
             // Each version of a versioned model has the tests of its own columns.
             for v in &patch.versions {
                 let target_id = format!("{rt}.{pkg}.{name}.v{}", v.v);
-                if manifest.nodes.contains_key(&target_id) {
-                    let target = Target::Version(name, &v.v);
-                    declare(&mut declared, &patch.file, target, target_id, &v.tests, &v.columns);
-                }
+                let target = Target::Version(name, &v.v);
+                declare(&mut declared, &patch.file, target, target_id, &v.tests, &v.columns);
             }
             let target_id = format!("{rt}.{pkg}.{name}");
-            if manifest.nodes.contains_key(&target_id) {
-                declare(&mut declared, &patch.file, Target::Node(name), target_id, &patch.tests, &patch.columns);
-            }
+            declare(&mut declared, &patch.file, Target::Node(name), target_id, &patch.tests, &patch.columns);
         }
     }
     for t in &props.sources {
         let target_id = format!("source.{pkg}.{}.{}", t.source_name, t.name);
-        if !manifest.sources.contains_key(&target_id) {
-            continue;
-        }
         let target = Target::Source(&t.source_name, &t.name);
-        for d in &t.tests {
-            declared.push(Declared { file: &t.file, decl: d, target, target_id: target_id.clone(), column: None });
-        }
-        for c in &t.columns {
-            for d in &c.tests {
-                declared.push(Declared {
-                    file: &t.file,
-                    decl: d,
-                    target,
-                    target_id: target_id.clone(),
-                    column: Some(c),
-                });
-            }
-        }
+        declare(&mut declared, &t.file, target, target_id, &t.tests, &t.columns);
     }
 
     let test_macros: Vec<String> =
         engine.macros.keys().filter_map(|k| k.strip_prefix("test_").map(str::to_string)).collect();
-    // Each declaration becomes its node independently (in parallel); they are added in
-    // declaration order, so duplicates and diagnostics come out as they are written.
     let made: Vec<Made> =
         declared.par_iter().map(|d| test_node(project, package, engine, globals, &test_macros, d)).collect();
-    for (d, (node, ds)) in declared.iter().zip(made) {
+    GenericTests { declared, made }
+}
+
+/// Add the tests of [`make_generic_tests`] whose model, seed, snapshot or source is in the
+/// manifest, in declaration order, so duplicates and diagnostics come out as they are written.
+pub fn add_generic_tests(project: &Project, tests: GenericTests, manifest: &mut Manifest, diags: &mut Diagnostics) {
+    for (d, (node, ds)) in tests.declared.iter().zip(tests.made) {
+        let attached = match d.target {
+            Target::Source(..) => manifest.sources.contains_key(&d.target_id),
+            Target::Node(_) | Target::Version(..) => manifest.nodes.contains_key(&d.target_id),
+        };
+        if !attached {
+            continue;
+        }
         diags.extend(ds);
         let Some((node, name_path)) = node else { continue };
         let unique_id = node.unique_id.clone();

@@ -733,9 +733,71 @@ pub fn parse(
     // Each node has its own copy of the fqn now: free these before the tests are made.
     drop(pending);
 
-    let mut manifest = Manifest::default();
+    // The parsed nodes go into the manifest (one thread) while the generic tests are made (the
+    // other cores).
+    let (inserted, generic_tests) = rayon::join(
+        || insert_parsed(project, rendered),
+        || {
+            project
+                .packages
+                .iter()
+                .map(|p| data_tests::make_generic_tests(project, p, engine, globals))
+                .collect::<Vec<_>>()
+        },
+    );
+    let (mut manifest, by_name, problems) = inserted;
+    diags.extend(problems.items);
     let [read, rendered_count] = counts.map(std::sync::atomic::AtomicUsize::into_inner);
     manifest.parse_counts = (read, rendered_count);
+
+    let call = regex::Regex::new(r#"^\s*(ref|source)\s*\(\s*['"]([^'"]+)['"]\s*(?:,\s*['"]([^'"]+)['"]\s*)?\)\s*$"#)
+        .expect("exposure call pattern");
+    for (package, tests) in project.packages.iter().zip(generic_tests) {
+        unmatched_patches(project, package, &by_name, &manifest, &mut diags);
+        add_sources(project, package, globals, &mut manifest, &mut diags);
+        add_exposures(project, package, &call, &mut manifest, &mut diags);
+        // Generic tests declared in property YAML, and unit tests.
+        data_tests::add_generic_tests(project, tests, &mut manifest, &mut diags);
+        unit_tests::add_unit_tests(project, package, &mut manifest, &mut diags);
+    }
+    // Every test's warn_if and error_if, once all are made.
+    data_tests::check_thresholds(project, &manifest, &mut diags);
+
+    name_relations(engine, globals, &mut manifest, &mut diags);
+
+    // Contracts, and the tables foreign keys point at (dependencies, as in dbt).
+    // Contracts only fill in their foreign keys' relations: what refs resolve to is unchanged.
+    let resolver = manifest.resolver();
+    let constraint_deps = contracts(project, &resolver, &mut manifest, &mut diags);
+
+    resolve_dependencies(project, &resolver, constraint_deps, &mut manifest, &mut diags);
+    resolve_exposures(project, &resolver, &mut manifest, &mut diags);
+
+    check_versions(project, &manifest, &mut diags);
+    manifest.docs = docs_blocks(project, &mut diags);
+    render_descriptions(project, &mut manifest, &mut diags);
+    unused_config_paths(project, &manifest, &mut diags);
+    // `docs generate` documents what it can: a missing doc block leaves one description empty.
+    if globals.flags.get("WHICH").and_then(Json::as_str) == Some("generate") {
+        for d in diags.items.iter_mut().filter(|d| d.code == "E0206") {
+            d.severity = crate::diagnostics::Severity::Warning;
+        }
+    }
+    if diags.has_errors() {
+        Err(diags)
+    } else {
+        Ok((manifest, diags))
+    }
+}
+
+/// The parsed nodes, in a new manifest (a disabled one only by its id), with the duplicate
+/// names reported; and each (type, package, name)'s unique id.
+fn insert_parsed(
+    project: &Project,
+    rendered: Vec<Result<Parsed, Vec<Diagnostic>>>,
+) -> (Manifest, BTreeMap<(ResourceType, String, String), String>, Diagnostics) {
+    let mut diags = Diagnostics::default();
+    let mut manifest = Manifest::default();
     for p in project.packages.iter().filter(|p| p.dir != project.root) {
         let dir = crate::diagnostics::rel_path(&project.root, &p.dir).to_string_lossy().replace('\\', "/");
         manifest.package_dirs.insert(p.name.clone(), format!("{}/", dir.trim_end_matches('/')));
@@ -773,45 +835,7 @@ pub fn parse(
         by_name.insert((node.resource_type, node.package_name.clone(), node.name.clone()), node.unique_id.clone());
         manifest.nodes.insert(node.unique_id.clone(), Box::new(node));
     }
-
-    let call = regex::Regex::new(r#"^\s*(ref|source)\s*\(\s*['"]([^'"]+)['"]\s*(?:,\s*['"]([^'"]+)['"]\s*)?\)\s*$"#)
-        .expect("exposure call pattern");
-    for package in &project.packages {
-        unmatched_patches(project, package, &by_name, &manifest, &mut diags);
-        add_sources(project, package, globals, &mut manifest, &mut diags);
-        add_exposures(project, package, &call, &mut manifest, &mut diags);
-        // Generic tests declared in property YAML, and unit tests.
-        data_tests::add_generic_tests(project, package, engine, globals, &mut manifest, &mut diags);
-        unit_tests::add_unit_tests(project, package, &mut manifest, &mut diags);
-    }
-    // Every test's warn_if and error_if, once all are made.
-    data_tests::check_thresholds(project, &manifest, &mut diags);
-
-    name_relations(engine, globals, &mut manifest, &mut diags);
-
-    // Contracts, and the tables foreign keys point at (dependencies, as in dbt).
-    // Contracts only fill in their foreign keys' relations: what refs resolve to is unchanged.
-    let resolver = manifest.resolver();
-    let constraint_deps = contracts(project, &resolver, &mut manifest, &mut diags);
-
-    resolve_dependencies(project, &resolver, constraint_deps, &mut manifest, &mut diags);
-    resolve_exposures(project, &resolver, &mut manifest, &mut diags);
-
-    check_versions(project, &manifest, &mut diags);
-    manifest.docs = docs_blocks(project, &mut diags);
-    render_descriptions(project, &mut manifest, &mut diags);
-    unused_config_paths(project, &manifest, &mut diags);
-    // `docs generate` documents what it can: a missing doc block leaves one description empty.
-    if globals.flags.get("WHICH").and_then(Json::as_str) == Some("generate") {
-        for d in diags.items.iter_mut().filter(|d| d.code == "E0206") {
-            d.severity = crate::diagnostics::Severity::Warning;
-        }
-    }
-    if diags.has_errors() {
-        Err(diags)
-    } else {
-        Ok((manifest, diags))
-    }
+    (manifest, by_name, diags)
 }
 
 /// Parse one file: its node, with its `ref()`, `source()` and `config()` calls read by the
