@@ -45,7 +45,7 @@ pub fn valid_threshold(s: &str) -> bool {
 
 /// A declared test's node with the path of its name in the YAML (for a duplicate's
 /// diagnostic), or nothing; and the diagnostics it gave.
-type Made = (Option<(Node, YPath)>, Vec<Diagnostic>);
+type Made = (Option<(Box<Node>, YPath)>, Vec<Diagnostic>);
 
 struct Declared<'a> {
     file: &'a Path,
@@ -120,30 +120,35 @@ pub fn make_generic_tests<'a>(
 /// Add the tests of [`make_generic_tests`] whose model, seed, snapshot or source is in the
 /// manifest, in declaration order, so duplicates and diagnostics come out as they are written.
 pub fn add_generic_tests(project: &Project, tests: GenericTests, manifest: &mut Manifest, diags: &mut Diagnostics) {
-    for (d, (node, ds)) in tests.declared.iter().zip(tests.made) {
-        let attached = match d.target {
+    // Whether each test's model, seed, snapshot or source is there (looked up on every core).
+    let attached: Vec<bool> = tests
+        .declared
+        .par_iter()
+        .map(|d| match d.target {
             Target::Source(..) => manifest.sources.contains_key(&d.target_id),
             Target::Node(_) | Target::Version(..) => manifest.nodes.contains_key(&d.target_id),
-        };
+        })
+        .collect();
+    for ((d, (node, ds)), attached) in tests.declared.iter().zip(tests.made).zip(attached) {
         if !attached {
             continue;
         }
         diags.extend(ds);
         let Some((node, name_path)) = node else { continue };
-        let unique_id = node.unique_id.clone();
         if !node.config.enabled() {
-            manifest.disabled.insert(unique_id);
+            manifest.disabled.insert(node.unique_id.clone());
             continue;
         }
-        if manifest.nodes.contains_key(&unique_id) {
-            diags.push(
+        match manifest.nodes.entry(node.unique_id.clone()) {
+            std::collections::btree_map::Entry::Occupied(_) => diags.push(
                 Diagnostic::error("E0210", format!("test '{}' is declared twice", node.name))
                     .with_span(yaml_span(project, d.file, &name_path))
                     .with_help("give one of them a distinct `name:`"),
-            );
-            continue;
+            ),
+            std::collections::btree_map::Entry::Vacant(slot) => {
+                slot.insert(node);
+            }
         }
-        manifest.nodes.insert(unique_id, Box::new(node));
     }
 }
 
@@ -245,9 +250,17 @@ fn test_node(
         }
         Target::Source(s, tb) => sources.push((s.to_string(), tb.to_string())),
     }
+    let static_parser = globals.flags.get("STATIC_PARSER").and_then(Json::as_bool).unwrap_or(true);
     for v in t.args.values() {
         let Some(expr) = v.as_str().filter(|s| generic::looks_like_call(s)) else { continue };
         let src = format!("{{{{ {} }}}}", expr.trim());
+        // `to: ref('customers')` is read without rendering when the static parser can, as a
+        // model's calls are.
+        if let Some(x) = static_parser.then(|| engine.extract(&file, &src, "", globals)).flatten() {
+            refs.extend(x.refs);
+            sources.extend(x.sources);
+            continue;
+        }
         match engine.render(&file, &src, Phase::Parse, globals, NodeContext::default(), None) {
             Ok(r) => {
                 refs.extend(r.refs);
@@ -259,7 +272,7 @@ fn test_node(
             }
         }
     }
-    let node = Node {
+    let node = Box::new(Node {
         unique_id: unique_id.clone(),
         name: t.name.clone(),
         resource_type: ResourceType::Test,
@@ -287,7 +300,7 @@ fn test_node(
         language: crate::parse::Language::Sql,
         constraints: vec![],
         version: None,
-    };
+    });
     (Some((node, t.name_path)), diags)
 }
 
@@ -299,6 +312,12 @@ fn kwargs_without_model(k: &serde_json::Map<String, Json>) -> serde_json::Map<St
 pub(super) fn check_thresholds(project: &Project, manifest: &Manifest, diags: &mut Diagnostics) {
     for n in manifest.nodes.values().filter(|n| n.resource_type == ResourceType::Test) {
         for key in ["warn_if", "error_if"] {
+            // (A string, the usual case, is checked without a copy.)
+            if let Some(Json::String(s)) = n.config.get(key) {
+                if valid_threshold(s) {
+                    continue;
+                }
+            }
             let Some(v) = n.config.get_str(key) else { continue };
             if valid_threshold(&v) {
                 continue;
