@@ -359,19 +359,33 @@ impl Manifest {
     /// Lookup tables for ref() and source().
     pub fn resolver(&self) -> Resolver {
         let mut r = Resolver::default();
-        for n in self.nodes.values() {
-            if matches!(n.resource_type, ResourceType::Analysis | ResourceType::Test | ResourceType::UnitTest) {
-                continue;
-            }
-            let ephemeral = n.materialized() == "ephemeral";
-            r.nodes.entry(n.name.clone()).or_default().push(Resolved {
-                unique_id: n.unique_id.clone(),
-                package: n.package_name.clone(),
-                relation: if ephemeral { Relation::cte(n.relation.dialect, &n.cte_name()) } else { n.relation.clone() },
-                ephemeral,
-                version: n.version.as_ref().map(|v| v.v.clone()),
-                latest: n.version.as_ref().is_none_or(|v| v.is_latest()),
-            });
+        // Each entry is made on every core, then added in node order.
+        let entries: Vec<(String, Resolved)> = self
+            .nodes
+            .par_iter()
+            .filter(|(_, n)| {
+                !matches!(n.resource_type, ResourceType::Analysis | ResourceType::Test | ResourceType::UnitTest)
+            })
+            .map(|(_, n)| {
+                let ephemeral = n.materialized() == "ephemeral";
+                let relation =
+                    if ephemeral { Relation::cte(n.relation.dialect, &n.cte_name()) } else { n.relation.clone() };
+                (
+                    n.name.clone(),
+                    Resolved {
+                        unique_id: n.unique_id.clone(),
+                        package: n.package_name.clone(),
+                        relation,
+                        ephemeral,
+                        version: n.version.as_ref().map(|v| v.v.clone()),
+                        latest: n.version.as_ref().is_none_or(|v| v.is_latest()),
+                    },
+                )
+            })
+            .collect();
+        r.nodes.reserve(entries.len());
+        for (name, resolved) in entries {
+            r.nodes.entry(name).or_default().push(resolved);
         }
         for s in self.sources.values() {
             r.sources.insert(
@@ -1391,6 +1405,10 @@ fn check_versions(project: &Project, manifest: &Manifest, diags: &mut Diagnostic
         let at = deprecation_time(&text)?;
         Some((at.format("%Y-%m-%dT%H:%M:%S+00:00").to_string(), at))
     };
+    // (Only versioned models have a deprecation date: without one, nothing to look up.)
+    if !manifest.nodes.values().any(|n| n.version.as_ref().is_some_and(|v| v.deprecation_date.is_some())) {
+        return;
+    }
     for n in manifest.nodes.values() {
         if let Some((shown, _)) = deprecated(n).filter(|(_, at)| *at < now) {
             diags.push(
@@ -1453,7 +1471,6 @@ fn contracts(
             continue;
         };
         let at = |yp: &crate::project::yaml::YPath| yaml_span(project, &patch.file, yp);
-        let columns_path = patch.ypath.key("columns");
         if contract_enforced(n) {
             if n.columns.is_empty() {
                 diags.push(
@@ -1472,7 +1489,7 @@ fn contracts(
                                 c.name, n.name
                             ),
                         )
-                        .with_span(at(&columns_path.index(i).key("name")))
+                        .with_span(at(&patch.ypath.key("columns").index(i).key("name")))
                         .with_help("add `data_type: <type>`: an enforced contract checks every column's name and type"),
                     );
                 }
@@ -1762,8 +1779,19 @@ fn props_path(
 
 /// A file's path inside its package (the project-relative path without the packages folder).
 pub fn package_relative(package: &Package, project: &Project, file: &std::path::Path) -> String {
-    let prefix = crate::diagnostics::rel_path(&project.root, &package.dir);
-    file.strip_prefix(&prefix).unwrap_or(file).to_string_lossy().replace('\\', "/")
+    // The root project's files are relative to it already (the common case, and the cheap one).
+    let relative = if package.dir == project.root {
+        file
+    } else {
+        let prefix = crate::diagnostics::rel_path(&project.root, &package.dir);
+        file.strip_prefix(&prefix).unwrap_or(file)
+    };
+    let text = relative.to_string_lossy();
+    if text.contains('\\') {
+        text.replace('\\', "/")
+    } else {
+        text.into_owned()
+    }
 }
 
 /// For nodes declared in property YAML (generic and unit tests): where the declaration is.
@@ -1955,40 +1983,51 @@ fn docs_blocks(project: &Project, diags: &mut Diagnostics) -> BTreeMap<String, (
     docs
 }
 
-/// Resolve `{{ doc() }}` in node and column descriptions.
+/// Resolve `{{ doc() }}` in node and column descriptions (each node on any core; the problems
+/// in node order).
 fn render_descriptions(project: &Project, manifest: &mut Manifest, diags: &mut Diagnostics) {
     let texts: BTreeMap<String, String> = manifest.docs.iter().map(|(k, (t, _))| (k.clone(), t.clone())).collect();
-    for n in manifest.nodes.values_mut() {
-        let Some(package) = project.packages.iter().find(|p| p.name == n.package_name) else { continue };
-        let patches = &package.properties;
-        let patch = match n.resource_type {
-            ResourceType::Model => patches.models.get(&n.name),
-            ResourceType::Seed => patches.seeds.get(&n.name),
-            ResourceType::Snapshot => patches.snapshots.get(&n.name),
-            ResourceType::Analysis => patches.analyses.get(&n.name),
-            ResourceType::Source | ResourceType::Test | ResourceType::UnitTest => None,
-        };
-        let Some(patch) = patch else { continue };
-        let mut fields: Vec<(crate::project::yaml::YPath, &mut String)> =
-            vec![(patch.ypath.key("description"), &mut n.description)];
-        for (i, c) in n.columns.iter_mut().enumerate() {
-            fields.push((patch.ypath.key("columns").index(i).key("description"), &mut c.description));
-        }
-        for (yp, text) in fields {
-            match crate::templating::render_description(text, &texts) {
-                Ok(r) => *text = r,
-                Err((name, help)) => {
-                    let span = yaml_span(project, &patch.file, &yp);
-                    let msg = if name.is_empty() {
-                        "cannot render description".to_string()
-                    } else {
-                        format!("doc('{name}') does not match any docs block")
-                    };
-                    diags.push(Diagnostic::error("E0206", msg).with_span(span).with_opt_help(help));
+    let templated = |t: &str| t.contains("{{") || t.contains("{%");
+    let problems: Vec<Vec<Diagnostic>> = manifest
+        .nodes
+        .par_iter_mut()
+        .map(|(_, n)| {
+            let mut problems = vec![];
+            let Some(package) = project.packages.iter().find(|p| p.name == n.package_name) else { return problems };
+            let patches = &package.properties;
+            let patch = match n.resource_type {
+                ResourceType::Model => patches.models.get(&n.name),
+                ResourceType::Seed => patches.seeds.get(&n.name),
+                ResourceType::Snapshot => patches.snapshots.get(&n.name),
+                ResourceType::Analysis => patches.analyses.get(&n.name),
+                ResourceType::Source | ResourceType::Test | ResourceType::UnitTest => None,
+            };
+            let Some(patch) = patch else { return problems };
+            // (the node's own description: None; a column's: its index)
+            let mut fields: Vec<(Option<usize>, &mut String)> = vec![(None, &mut n.description)];
+            fields.extend(n.columns.iter_mut().enumerate().map(|(i, c)| (Some(i), &mut c.description)));
+            for (column, text) in fields.into_iter().filter(|(_, t)| templated(t)) {
+                match crate::templating::render_description(text, &texts) {
+                    Ok(r) => *text = r,
+                    Err((name, help)) => {
+                        let yp = match column {
+                            None => patch.ypath.key("description"),
+                            Some(i) => patch.ypath.key("columns").index(i).key("description"),
+                        };
+                        let span = yaml_span(project, &patch.file, &yp);
+                        let msg = if name.is_empty() {
+                            "cannot render description".to_string()
+                        } else {
+                            format!("doc('{name}') does not match any docs block")
+                        };
+                        problems.push(Diagnostic::error("E0206", msg).with_span(span).with_opt_help(help));
+                    }
                 }
             }
-        }
-    }
+            problems
+        })
+        .collect();
+    diags.extend(problems.into_iter().flatten());
 }
 
 #[cfg(test)]

@@ -111,12 +111,17 @@ enum MergeKind {
 
 /// Canonical spelling of a config key (`pre_hook` → `pre-hook`, `+x` → `x`, `data_tests` stays).
 pub fn canonical_key(key: &str) -> String {
+    canonical(key).into_owned()
+}
+
+/// [`canonical_key`], borrowed when the key is already canonical.
+fn canonical(key: &str) -> Cow<'_, str> {
     let key = key.strip_prefix('+').unwrap_or(key);
     match key {
         "pre_hook" => "pre-hook".into(),
         "post_hook" => "post-hook".into(),
         "materialised" => "materialized".into(),
-        other => other.to_string(),
+        other => Cow::Borrowed(other),
     }
 }
 
@@ -208,8 +213,8 @@ impl Config {
 
     /// Set one key with the merge rule for that key.
     pub fn set(&mut self, key: &str, value: Json) {
-        let key = canonical_key(key);
-        let key = key.as_str();
+        let key = canonical(key);
+        let key = key.as_ref();
         match merge_kind(key) {
             MergeKind::Replace => {
                 self.0.insert(key, value);
