@@ -44,8 +44,9 @@ pub fn valid_threshold(s: &str) -> bool {
 }
 
 /// A declared test's node with the path of its name in the YAML (for a duplicate's
-/// diagnostic), or nothing; and the diagnostics it gave.
-type Made = (Option<(Box<Node>, YPath)>, Vec<Diagnostic>);
+/// diagnostic) and its threshold problems (reported if it is added), or nothing; and the
+/// diagnostics it gave.
+type Made = (Option<(Box<Node>, YPath, Vec<Diagnostic>)>, Vec<Diagnostic>);
 
 struct Declared<'a> {
     file: &'a Path,
@@ -134,7 +135,7 @@ pub fn add_generic_tests(project: &Project, tests: GenericTests, manifest: &mut 
             continue;
         }
         diags.extend(ds);
-        let Some((node, name_path)) = node else { continue };
+        let Some((node, name_path, thresholds)) = node else { continue };
         if !node.config.enabled() {
             manifest.disabled.insert(node.unique_id.clone());
             continue;
@@ -146,6 +147,7 @@ pub fn add_generic_tests(project: &Project, tests: GenericTests, manifest: &mut 
                     .with_help("give one of them a distinct `name:`"),
             ),
             std::collections::btree_map::Entry::Vacant(slot) => {
+                diags.extend(thresholds);
                 slot.insert(node);
             }
         }
@@ -301,55 +303,57 @@ fn test_node(
         constraints: vec![],
         version: None,
     });
-    (Some((node, t.name_path)), diags)
+    let thresholds = threshold_problems(project, &node);
+    (Some((node, t.name_path, thresholds)), diags)
 }
 
 fn kwargs_without_model(k: &serde_json::Map<String, Json>) -> serde_json::Map<String, Json> {
     k.iter().filter(|(key, _)| key.as_str() != "model").map(|(a, b)| (a.clone(), b.clone())).collect()
 }
 
-/// Malformed `warn_if` / `error_if` are errors, located where they are written.
-pub(super) fn check_thresholds(project: &Project, manifest: &Manifest, diags: &mut Diagnostics) {
-    for n in manifest.nodes.values().filter(|n| n.resource_type == ResourceType::Test) {
-        for key in ["warn_if", "error_if"] {
-            // (A string, the usual case, is checked without a copy.)
-            if let Some(Json::String(s)) = n.config.get(key) {
-                if valid_threshold(s) {
-                    continue;
-                }
-            }
-            let Some(v) = n.config.get_str(key) else { continue };
-            if valid_threshold(&v) {
+/// A test's malformed `warn_if` / `error_if`: errors, located where they are written. Checked
+/// as each test is added to the manifest (its config is final by then).
+pub(super) fn threshold_problems(project: &Project, n: &Node) -> Vec<Diagnostic> {
+    let mut problems = vec![];
+    for key in ["warn_if", "error_if"] {
+        // (A string, the usual case, is checked without a copy.)
+        if let Some(Json::String(s)) = n.config.get(key) {
+            if valid_threshold(s) {
                 continue;
             }
-            let span = match n.test.as_ref().and_then(|t| t.decl.clone()) {
-                Some((file, yp)) => {
-                    let md = n.test.as_ref().and_then(|t| t.metadata.as_ref());
-                    let test = md
-                        .map(|m| match &m.namespace {
-                            Some(ns) => format!("{ns}.{}", m.name),
-                            None => m.name.clone(),
-                        })
-                        .unwrap_or_default();
-                    locate_config_key(project, &file, &yp, &test, key)
-                }
-                None => {
-                    let at = n.raw_code.find(key).unwrap_or(0);
-                    crate::diagnostics::Span::from_offsets(
-                        &n.original_file_path,
-                        &n.raw_code,
-                        at,
-                        at + if at == 0 { 0 } else { key.len() },
-                    )
-                }
-            };
-            diags.push(
-                Diagnostic::error("E0211", format!("{key} of test '{}' is not a threshold: '{v}'", n.name))
-                    .with_span(span)
-                    .with_help("write a comparison and a number, as in \"!= 0\", \">10\" or \">=5\""),
-            );
         }
+        let Some(v) = n.config.get_str(key) else { continue };
+        if valid_threshold(&v) {
+            continue;
+        }
+        let span = match n.test.as_ref().and_then(|t| t.decl.clone()) {
+            Some((file, yp)) => {
+                let md = n.test.as_ref().and_then(|t| t.metadata.as_ref());
+                let test = md
+                    .map(|m| match &m.namespace {
+                        Some(ns) => format!("{ns}.{}", m.name),
+                        None => m.name.clone(),
+                    })
+                    .unwrap_or_default();
+                locate_config_key(project, &file, &yp, &test, key)
+            }
+            None => {
+                let at = n.raw_code.find(key).unwrap_or(0);
+                crate::diagnostics::Span::from_offsets(
+                    &n.original_file_path,
+                    &n.raw_code,
+                    at,
+                    at + if at == 0 { 0 } else { key.len() },
+                )
+            }
+        };
+        problems.push(
+            Diagnostic::error("E0211", format!("{key} of test '{}' is not a threshold: '{v}'", n.name))
+                .with_span(span)
+                .with_help("write a comparison and a number, as in \"!= 0\", \">10\" or \">=5\""),
+        );
     }
+    problems
 }
 
 /// The span of a config key of a test entry, wherever it is written (inline or under config:).

@@ -232,6 +232,19 @@ fn bad_test_declarations_are_located_diagnostics_and_nothing_is_built() {
 }
 
 #[test]
+fn a_singular_tests_bad_threshold_is_located_in_its_file_unless_it_is_disabled() {
+    let p = TestProject::fixture("data_tests");
+    p.write("tests/bad_threshold.sql", "{{ config(error_if = 'lots') }}\nselect 1 as id where false\n");
+    p.write("tests/off.sql", "{{ config(enabled = false, warn_if = 'never') }}\nselect 1 as id where false\n");
+    let out = p.run(&["parse"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    let stderr = p.normalize(&out.stderr);
+    assert!(stderr.contains("error[E0211]: error_if of test 'bad_threshold' is not a threshold: 'lots'"), "{stderr}");
+    assert!(stderr.contains("tests/bad_threshold.sql:1:"), "{stderr}");
+    assert!(!stderr.contains("never"), "a disabled test's configs are not checked: {stderr}");
+}
+
+#[test]
 fn unit_test_rows_with_unknown_columns_are_diagnostics() {
     let p = TestProject::fixture("unit_tests");
     let yml = p
