@@ -29,13 +29,20 @@ impl Dag {
         for id in ids {
             index.insert(id.clone(), graph.add_node(id.clone()));
         }
-        for n in manifest.nodes.values() {
-            let Some(&b) = index.get(&n.unique_id) else { continue };
-            for d in &n.depends_on {
-                if let Some(&a) = index.get(d) {
-                    graph.add_edge(a, b, ());
-                }
-            }
+        // Each node's edges are looked up on every core, then added in node order.
+        let edges: Vec<Vec<(NodeIndex, NodeIndex)>> = {
+            use rayon::prelude::*;
+            manifest
+                .nodes
+                .par_iter()
+                .map(|(_, n)| {
+                    let Some(&b) = index.get(&n.unique_id) else { return vec![] };
+                    n.depends_on.iter().filter_map(|d| index.get(d).map(|&a| (a, b))).collect()
+                })
+                .collect()
+        };
+        for (a, b) in edges.into_iter().flatten() {
+            graph.add_edge(a, b, ());
         }
         let mut dag = Dag { graph, index, order: vec![] };
         // Kahn's algorithm orders every node unless there is a cycle; only then is it looked for.

@@ -702,7 +702,8 @@ pub fn parse(
     globals: &Arc<Globals>,
 ) -> Result<(Manifest, Diagnostics), Diagnostics> {
     let mut diags = Diagnostics::default();
-    let mut pending: Vec<Pending> = vec![];
+    type FileOf<'a> = (&'a SourceFile, &'a Package, &'static str, &'a BTreeMap<String, NodePatch>, ResourceType);
+    let mut files_of: Vec<FileOf> = vec![];
     let no_patches = BTreeMap::new();
     let snapshot_files = snapshot_sources(project, &mut diags);
     let versions = version_patches(project);
@@ -716,28 +717,34 @@ pub fn parse(
             (&snapshot_files[&package.name], "snapshots", &props.snapshots, ResourceType::Snapshot),
         ];
         for (files, kind, patches, resource_type) in kinds {
-            for f in files {
-                let version = (resource_type == ResourceType::Model)
-                    .then(|| versions.get(&(package.name.clone(), f.stem())))
-                    .flatten();
-                let mut fqn = vec![package.name.clone()];
-                fqn.extend(f.folders());
-                match version {
-                    Some((patch, info)) => {
-                        fqn.push(patch.name.clone());
-                        fqn.push(format!("v{}", info.v));
-                    }
-                    None => fqn.push(f.stem()),
-                }
-                let patch = match version {
-                    Some((p, _)) => Some(p),
-                    None => patches.get(&f.stem()).filter(|p| p.versions.is_empty()),
-                };
-                let version = version.map(|(_, info)| info.clone());
-                pending.push(Pending { file: f, package, kind, resource_type, fqn, patch, version });
-            }
+            files_of.extend(files.iter().map(|f| (f, package, kind, patches, resource_type)));
         }
     }
+    // Each file's fqn, property patch and version (on every core: three path operations each).
+    let pending: Vec<Pending> = files_of
+        .into_par_iter()
+        .map(|(f, package, kind, patches, resource_type)| {
+            let stem = f.stem();
+            let version = (resource_type == ResourceType::Model)
+                .then(|| versions.get(&(package.name.clone(), stem.clone())))
+                .flatten();
+            let mut fqn = vec![package.name.clone()];
+            fqn.extend(f.folders());
+            let patch = match version {
+                Some((p, _)) => Some(p),
+                None => patches.get(&stem).filter(|p| p.versions.is_empty()),
+            };
+            match version {
+                Some((patch, info)) => {
+                    fqn.push(patch.name.clone());
+                    fqn.push(format!("v{}", info.v));
+                }
+                None => fqn.push(stem),
+            }
+            let version = version.map(|(_, info)| info.clone());
+            Pending { file: f, package, kind, resource_type, fqn, patch, version }
+        })
+        .collect();
 
     // Each model's, analysis's and test's ref/source/config calls: read by the static parser,
     // or from one render.
@@ -774,8 +781,6 @@ pub fn parse(
         data_tests::add_generic_tests(project, tests, &mut manifest, &mut diags);
         unit_tests::add_unit_tests(project, package, &mut manifest, &mut diags);
     }
-    // Every test's warn_if and error_if, once all are made.
-    data_tests::check_thresholds(project, &manifest, &mut diags);
 
     name_relations(engine, globals, &mut manifest, &mut diags);
 
@@ -845,6 +850,9 @@ fn insert_parsed(
                 continue;
             }
             ref_names.insert(key, node.original_file_path.clone());
+        }
+        if node.resource_type == ResourceType::Test {
+            diags.extend(data_tests::threshold_problems(project, &node));
         }
         by_name.insert((node.resource_type, node.package_name.clone(), node.name.clone()), node.unique_id.clone());
         manifest.nodes.insert(node.unique_id.clone(), Box::new(node));
@@ -1168,27 +1176,38 @@ fn version_patches(project: &Project) -> VersionPatches {
 /// Relation names (`generate_database_name` / `generate_schema_name` / `generate_alias_name`,
 /// in parallel), and two nodes built as one relation reported.
 fn name_relations(engine: &Engine, globals: &Arc<Globals>, manifest: &mut Manifest, diags: &mut Diagnostics) {
-    let problems: Vec<Option<Diagnostic>> = manifest
+    // Each node's relation, and for a model or seed that is built, the relation's name as the
+    // database compares it.
+    // (A node whose relation cannot be named keeps the one it was parsed with.)
+    let named: Vec<(Option<Diagnostic>, Option<String>)> = manifest
         .nodes
         .par_iter_mut()
-        .map(|(_, n)| match relation_for(engine, globals, n) {
-            Ok(rel) => {
-                n.relation = rel;
-                None
-            }
-            Err(d) => Some(d),
+        .map(|(_, n)| {
+            let problem = match relation_for(engine, globals, n) {
+                Ok(rel) => {
+                    n.relation = rel;
+                    None
+                }
+                Err(d) => Some(d),
+            };
+            let built =
+                matches!(n.resource_type, ResourceType::Model | ResourceType::Seed) && n.materialized() != "ephemeral";
+            (problem, built.then(|| n.relation.to_string().to_lowercase()))
         })
         .collect();
-    diags.extend(problems.into_iter().flatten());
+    let keys: Vec<Option<String>> = named
+        .into_iter()
+        .map(|(problem, key)| {
+            diags.extend(problem);
+            key
+        })
+        .collect();
 
     // Two nodes built as one relation (the same name in two packages, or an alias). Reported in
     // node order.
     let mut built_as: std::collections::HashMap<String, &Node> = std::collections::HashMap::new();
-    for n in manifest.nodes.values() {
-        if !matches!(n.resource_type, ResourceType::Model | ResourceType::Seed) || n.materialized() == "ephemeral" {
-            continue;
-        }
-        let key = n.relation.to_string().to_lowercase();
+    for (n, key) in manifest.nodes.values().zip(keys) {
+        let Some(key) = key else { continue };
         match built_as.get(&key) {
             Some(prev) => diags.push(
                 Diagnostic::error(
