@@ -428,10 +428,9 @@ impl Walker<'_> {
 
 /// Every file under `root/base`.
 fn walk_dir(root: &Path, base: &str) -> Vec<(PathBuf, String, String)> {
-    let mut out = vec![];
     let dir = root.join(base);
     if !dir.is_dir() {
-        return out;
+        return vec![];
     }
     // Each path walked is `dir` and a relative path, and `dir` is `root/base`: when `base` is a
     // plain relative path, both relative paths are slices of the path's text (no component
@@ -442,21 +441,38 @@ fn walk_dir(root: &Path, base: &str) -> Vec<(PathBuf, String, String)> {
         _ => None,
     };
     let slash = |s: &str| if s.contains('\\') { s.replace('\\', "/") } else { s.to_string() };
-    for entry in walkdir::WalkDir::new(&dir).sort_by_file_name().into_iter().filter_map(Result::ok) {
-        if !entry.file_type().is_file() {
-            continue;
-        }
-        let p = entry.path();
-        let (rel, res) = match (prefixes, p.to_str()) {
-            (Some((r, d)), Some(text)) if text.len() > d => (slash(&text[r..]), slash(&text[d..])),
-            _ => (
-                rel_path(root, p).to_string_lossy().replace('\\', "/"),
-                p.strip_prefix(&dir).unwrap_or(p).to_string_lossy().replace('\\', "/"),
-            ),
-        };
-        out.push((p.to_path_buf(), rel, res));
-    }
-    out
+    files_under(&dir)
+        .into_iter()
+        .map(|p| {
+            let (rel, res) = match (prefixes, p.to_str()) {
+                (Some((r, d)), Some(text)) if text.len() > d => (slash(&text[r..]), slash(&text[d..])),
+                _ => (
+                    rel_path(root, &p).to_string_lossy().replace('\\', "/"),
+                    p.strip_prefix(&dir).unwrap_or(&p).to_string_lossy().replace('\\', "/"),
+                ),
+            };
+            (p, rel, res)
+        })
+        .collect()
+}
+
+/// The files under `dir`, depth first, each folder's entries in file-name order (a folder's
+/// files where its name sorts among them), as walkdir's `sort_by_file_name` walks; symlinks are
+/// neither followed nor listed, and what cannot be read is skipped. Sub-folders are read on
+/// every core.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let Ok(read) = std::fs::read_dir(dir) else { return vec![] };
+    let mut entries: Vec<(std::ffi::OsString, PathBuf, bool)> = read
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let t = e.file_type().ok()?;
+            (t.is_file() || t.is_dir()).then(|| (e.file_name(), e.path(), t.is_dir()))
+        })
+        .collect();
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    let parts: Vec<Vec<PathBuf>> =
+        entries.into_par_iter().map(|(_, path, is_dir)| if is_dir { files_under(&path) } else { vec![path] }).collect();
+    parts.into_iter().flatten().collect()
 }
 
 #[cfg(test)]
@@ -471,6 +487,12 @@ mod tests {
             let p = root.join(f);
             std::fs::create_dir_all(p.parent().unwrap()).unwrap();
             std::fs::write(p, "select 1").unwrap();
+        }
+        // Symlinks are neither followed nor listed (walkdir's default).
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink(root.join("models/b.sql"), root.join("models/link.sql")).unwrap();
+            std::os::unix::fs::symlink(root.join("other"), root.join("models/linked_dir")).unwrap();
         }
         let mut walker = Walker { root, walked: HashMap::new() };
         let rels = |w: &mut Walker, base: &str, exts: &[&str]| -> Vec<(String, String)> {
