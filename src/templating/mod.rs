@@ -717,15 +717,10 @@ impl Engine {
             } else {
                 format!("{header}{}{{% endmacro %}}", &file.source[block.body_start..block.body_end])
             };
-            // Keep line numbers: blank everything before the block, and pad a rewritten header.
-            let mut prefix = String::with_capacity(block.start);
-            for c in file.source[..block.start].chars() {
-                if c == '\n' {
-                    prefix.push('\n');
-                } else {
-                    prefix.push_str(&" ".repeat(c.len_utf8()));
-                }
-            }
+            // Keep line numbers: blank everything before the block (a space for each byte that is
+            // not a newline: byte offsets stay too), and pad a rewritten header.
+            let prefix: String =
+                file.source.as_bytes()[..block.start].iter().map(|&b| if b == b'\n' { '\n' } else { ' ' }).collect();
             let tname = macro_template_name(&file.package, &name);
             let full = format!("{prefix}{text}");
             let rewritten = mutable::rewrite(&full);
