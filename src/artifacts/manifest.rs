@@ -506,7 +506,7 @@ pub fn write(
     let root = project.root.to_string_lossy().to_string();
     // Everything after the nodes is made on another thread while the nodes are written.
     std::thread::scope(|scope| {
-        let rest = scope.spawn(|| serde_json::to_vec(&rest_of_manifest(m, engine, project)));
+        let rest = scope.spawn(|| rest_of_manifest(m, engine, project));
         write!(f, "{{\"metadata\":{},\"nodes\":{{", manifest_metadata(project, inv, lineage))?;
         let ids: Vec<(&String, &Node)> =
             m.nodes.iter().filter(|(_, n)| n.resource_type != ResourceType::UnitTest).map(|(k, n)| (k, &**n)).collect();
@@ -548,13 +548,10 @@ pub fn write(
             serialized = parts;
         }
         write_parts(&mut f, serialized)?;
-        let rest = rest
-            .join()
-            .map_err(|_| std::io::Error::other("manifest.json: a thread panicked"))?
-            .map_err(std::io::Error::other)?;
-        // The object's `{` is the nodes' closing `},`.
+        let rest = rest.join().map_err(|_| std::io::Error::other("manifest.json: a thread panicked"))?;
+        // Serialized straight into the file: the object's `{` is the nodes' closing `},`.
         f.write_all(b"},")?;
-        f.write_all(rest.get(1..).unwrap_or_default())
+        serde_json::to_writer(SkipFirstByte { inner: &mut f, skipped: false }, &rest).map_err(std::io::Error::other)
     })?;
     f.flush()
 }
@@ -577,6 +574,25 @@ fn manifest_metadata(project: &Project, inv: &Invocation, lineage: Option<&str>)
     md
 }
 
+/// A writer that drops the first byte written to it.
+struct SkipFirstByte<W> {
+    inner: W,
+    skipped: bool,
+}
+
+impl<W: std::io::Write> std::io::Write for SkipFirstByte<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if !self.skipped && !buf.is_empty() {
+            self.skipped = true;
+            return Ok(self.inner.write(&buf[1..])? + 1);
+        }
+        self.inner.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
 /// Everything after the nodes, in manifest.json's order and shapes.
 #[derive(Serialize)]
 struct RestOut<'a> {
@@ -596,8 +612,8 @@ struct RestOut<'a> {
     semantic_models: Map<String, Json>,
 }
 
-/// The unit tests and everything after them (serialized on their own thread while the nodes
-/// are written: at 10,000 models the parent and child maps alone are 6 MB of JSON).
+/// The unit tests and everything after them (what they borrow, serialized as the file is
+/// written: at 10,000 models the parent and child maps alone are 6 MB of JSON).
 fn rest_of_manifest<'a>(m: &'a Manifest, engine: &Engine, project: &Project) -> RestOut<'a> {
     let root_name = project.config.name.as_str();
     let unit_tests: Map<String, Json> = m

@@ -300,9 +300,11 @@ fn load_package(root: &Path, dir: &Path, config: ProjectConfig, diags: &mut Diag
     let parsed: Vec<Result<(YamlDoc, Properties, Diagnostics), Diagnostic>> = yaml_files
         .into_par_iter()
         .map(|f| {
-            let doc = YamlDoc::parse(Path::new(&f.path), f.source)?;
+            let mut doc = YamlDoc::parse(Path::new(&f.path), f.source)?;
             let (mut props, mut problems) = (Properties::default(), Diagnostics::default());
             props.add_file(&doc, &mut problems);
+            // The merge locates a duplicate in the text: the parsed tree is freed here.
+            doc.value = serde_yaml::Value::Null;
             Ok((doc, props, problems))
         })
         .collect();
