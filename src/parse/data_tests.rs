@@ -225,8 +225,7 @@ fn test_node(
     if let (true, Some(c)) = (column_quoted, d.column) {
         kwargs.insert("column_name".into(), Json::String(engine.dialect.quote(&c.name)));
     }
-    let raw_code =
-        generic::raw_code(&generic::GenericTest { args: kwargs_without_model(&kwargs), ..t.clone() }, d.target);
+    let raw_code = generic::raw_code(&t, &kwargs, d.target);
     // dbt's order for a generic test: dbt_project.yml, then config() inside the test's
     // definition (dbt_utils.equality sets its fail_calc there), then the YAML entry.
     let mut config = crate::parse::folder_config(project, package, "tests", &fqn);
@@ -305,10 +304,6 @@ fn test_node(
     });
     let thresholds = threshold_problems(project, &node);
     (Some((node, t.name_path, thresholds)), diags)
-}
-
-fn kwargs_without_model(k: &serde_json::Map<String, Json>) -> serde_json::Map<String, Json> {
-    k.iter().filter(|(key, _)| key.as_str() != "model").map(|(a, b)| (a.clone(), b.clone())).collect()
 }
 
 /// A test's malformed `warn_if` / `error_if`: errors, located where they are written. Checked

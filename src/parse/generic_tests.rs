@@ -64,13 +64,15 @@ pub type Problem = (String, YPath, Option<String>);
 /// Understand one entry: `unique`, `{accepted_values: {values: [...], config: {...}}}`,
 /// `{relationships: {arguments: {to: ..., field: ...}}}`.
 pub fn interpret(decl: &TestDecl, target: Target, column: Option<&str>) -> Result<GenericTest, Problem> {
-    let (full_test, body, name_path) = match &decl.value {
-        Json::String(s) => (s.clone(), Map::new(), decl.ypath.clone()),
+    // The entry's keys, read in place (`test_name` is the name, not a key of the body).
+    let empty = Map::new();
+    let (full_test, body, name_path, named) = match &decl.value {
+        Json::String(s) => (s.clone(), &empty, decl.ypath.clone(), false),
         Json::Object(m) if m.len() == 1 => {
             let (k, v) = m.iter().next().expect("one key");
             let body = match v {
-                Json::Object(b) => b.clone(),
-                Json::Null => Map::new(),
+                Json::Object(b) => b,
+                Json::Null => &empty,
                 _ => {
                     return Err((
                         format!("the arguments of test '{k}' must be a mapping"),
@@ -79,13 +81,11 @@ pub fn interpret(decl: &TestDecl, target: Target, column: Option<&str>) -> Resul
                     ))
                 }
             };
-            (k.clone(), body, decl.ypath.key(k))
+            (k.clone(), body, decl.ypath.key(k), false)
         }
         Json::Object(m) if m.contains_key("test_name") => {
             let name = m.get("test_name").and_then(Json::as_str).unwrap_or_default().to_string();
-            let mut body = m.clone();
-            body.remove("test_name");
-            (name, body, decl.ypath.key("test_name"))
+            (name, m, decl.ypath.key("test_name"), true)
         }
         _ => {
             return Err((
@@ -103,7 +103,7 @@ pub fn interpret(decl: &TestDecl, target: Target, column: Option<&str>) -> Resul
     let mut config = Config::default();
     let mut custom_name = None;
     let mut description = String::new();
-    for (k, v) in &body {
+    for (k, v) in body.iter().filter(|(k, _)| !named || k.as_str() != "test_name") {
         match k.as_str() {
             "config" => {
                 if let Json::Object(c) = v {
@@ -348,29 +348,27 @@ pub fn jinja_literal(v: &Json, top: bool) -> String {
 }
 
 /// The Jinja that runs the test: `{{ test_not_null(model=get_where_subquery(ref('orders')), column_name="id") }}`.
-pub fn raw_code(t: &GenericTest, target: Target) -> String {
-    let model = match target {
-        Target::Node(n) => format!("get_where_subquery(ref({}))", serde_json::to_string(n).unwrap_or_default()),
-        Target::Version(n, v) => format!(
-            "get_where_subquery(ref({}, version={}))",
-            serde_json::to_string(n).unwrap_or_default(),
-            serde_json::to_string(v).unwrap_or_default()
-        ),
-        Target::Source(s, tb) => format!(
-            "get_where_subquery(source({}, {}))",
-            serde_json::to_string(s).unwrap_or_default(),
-            serde_json::to_string(tb).unwrap_or_default()
-        ),
-    };
-    let mut parts = vec![format!("model={model}")];
-    for (k, v) in &t.args {
-        parts.push(format!("{k}={}", jinja_literal(v, true)));
+pub fn raw_code(t: &GenericTest, args: &Map<String, Json>, target: Target) -> String {
+    use std::fmt::Write;
+    let q = |s: &str| serde_json::to_string(s).unwrap_or_default();
+    let mut out = String::with_capacity(128);
+    out.push_str("{{ ");
+    if let Some(ns) = &t.namespace {
+        out.push_str(ns);
+        out.push('.');
     }
-    let mac = match &t.namespace {
-        Some(ns) => format!("{ns}.test_{}", t.test_name),
-        None => format!("test_{}", t.test_name),
+    let _ = write!(out, "test_{}(model=", t.test_name);
+    let _ = match target {
+        Target::Node(n) => write!(out, "get_where_subquery(ref({}))", q(n)),
+        Target::Version(n, v) => write!(out, "get_where_subquery(ref({}, version={}))", q(n), q(v)),
+        Target::Source(s, tb) => write!(out, "get_where_subquery(source({}, {}))", q(s), q(tb)),
     };
-    format!("{{{{ {mac}({}) }}}}", parts.join(", "))
+    // The arguments in the order written (`model` is the target's, above).
+    for (k, v) in args.iter().filter(|(k, _)| k.as_str() != "model") {
+        let _ = write!(out, ", {k}={}", jinja_literal(v, true));
+    }
+    out.push_str(") }}");
+    out
 }
 
 #[cfg(test)]

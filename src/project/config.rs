@@ -92,6 +92,15 @@ pub const KNOWN_CONFIG_KEYS: &[&str] = &[
     "loaded_at_query",
 ];
 
+/// [`KNOWN_CONFIG_KEYS`] sorted, for a binary search on every key a config gets (a constant
+/// table, made once).
+static KNOWN_SORTED: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock::new(|| {
+    let mut keys = KNOWN_CONFIG_KEYS.to_vec();
+    keys.sort_unstable();
+    keys.dedup();
+    keys
+});
+
 /// Keys whose values accumulate across layers instead of replacing.
 fn merge_kind(key: &str) -> MergeKind {
     match key {
@@ -150,9 +159,9 @@ impl Entries {
         match self.find(key) {
             Ok(i) => Some(std::mem::replace(&mut self.0[i].1, value)),
             Err(i) => {
-                let key = match KNOWN_CONFIG_KEYS.iter().find(|k| **k == key) {
-                    Some(k) => Cow::Borrowed(*k),
-                    None => Cow::Owned(key.to_string()),
+                let key = match KNOWN_SORTED.binary_search(&key) {
+                    Ok(at) => Cow::Borrowed(KNOWN_SORTED[at]),
+                    Err(_) => Cow::Owned(key.to_string()),
                 };
                 self.0.reserve_exact(1);
                 self.0.insert(i, (key, value));
