@@ -70,11 +70,23 @@ impl Loaded {
     }
 }
 
-/// For commands that run SQL on a database file that already exists, open it on another thread
-/// while the project is parsed (opening loads DuckDB's catalog). A file that does not exist is
-/// left alone, so a project with errors never creates its database.
+/// For commands that run SQL on a database file that already exists, or read its catalog
+/// (compile, show, docs generate), open it on another thread while the project is parsed
+/// (opening loads DuckDB's catalog). A file that does not exist is left alone, so a project with
+/// errors never creates its database.
 pub(super) fn open_early(settings: &Settings, project: &Project) -> Option<std::thread::JoinHandle<Opened>> {
-    let runs = matches!(settings.command, Cmd::Run | Cmd::Seed | Cmd::Snapshot | Cmd::Build | Cmd::Test | Cmd::Retry);
+    let runs = matches!(
+        settings.command,
+        Cmd::Run
+            | Cmd::Seed
+            | Cmd::Snapshot
+            | Cmd::Build
+            | Cmd::Test
+            | Cmd::Retry
+            | Cmd::Compile
+            | Cmd::Show
+            | Cmd::DocsGenerate { .. }
+    );
     let target = project.target.clone()?;
     let engine = project.engine();
     (runs && engine.database_exists(&target)).then(|| std::thread::spawn(move || (engine.open)(&target)))
