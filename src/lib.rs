@@ -17,6 +17,7 @@ pub mod cancel;
 pub mod diagnostics;
 pub mod diff;
 pub mod jinja;
+pub mod jsonout;
 pub mod pymodel;
 pub mod sql;
 

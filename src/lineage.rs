@@ -307,7 +307,6 @@ impl Lineage {
     /// Write `target/lineage.json` (compact): every analysed node's columns and upstream
     /// columns, and the columns of seeds and sources.
     pub fn write(&self, target_dir: &Path, invocation: &crate::Invocation) -> std::io::Result<()> {
-        use rayon::prelude::*;
         use std::io::Write;
         let metadata = json!({
             "strata_version": env!("CARGO_PKG_VERSION"),
@@ -320,43 +319,12 @@ impl Lineage {
         // a batch at a time (a batch is written while the next is serialized), as manifest.json's.
         write!(f, "{{\"metadata\":{metadata},\"nodes\":{{")?;
         let nodes: Vec<(&String, &NodeLineage)> = self.nodes.iter().collect();
-        let mut first = true;
-        let mut write_parts = |f: &mut std::io::BufWriter<std::fs::File>, parts: Vec<Vec<u8>>| {
-            for p in parts {
-                if !first {
-                    f.write_all(b",")?;
-                }
-                first = false;
-                f.write_all(&p)?;
-            }
-            Ok::<(), std::io::Error>(())
-        };
-        let mut serialized: Vec<Vec<u8>> = vec![];
         // (256 nodes, about 0.75 MB of JSON: two in flight add little to compile's peak.)
-        for batch in nodes.chunks(256) {
-            let (parts, written) = rayon::join(
-                || {
-                    batch
-                        .par_chunks(64)
-                        .map(|chunk| {
-                            let mut buf = Vec::with_capacity(chunk.len() * 1024);
-                            for (id, n) in chunk {
-                                serde_json::to_writer(&mut buf, id)?;
-                                buf.push(b':');
-                                serde_json::to_writer(&mut buf, n)?;
-                                buf.push(b',');
-                            }
-                            buf.pop();
-                            Ok(buf)
-                        })
-                        .collect::<serde_json::Result<Vec<Vec<u8>>>>()
-                },
-                || write_parts(&mut f, std::mem::take(&mut serialized)),
-            );
-            written?;
-            serialized = parts.map_err(std::io::Error::other)?;
-        }
-        write_parts(&mut f, serialized)?;
+        crate::jsonout::write_entries(&mut f, &nodes, 256, |(id, n), buf| {
+            serde_json::to_writer(&mut *buf, id)?;
+            buf.push(b':');
+            serde_json::to_writer(buf, n)
+        })?;
         f.write_all(b"},\"base_columns\":")?;
         serde_json::to_writer(&mut f, &self.base_columns).map_err(std::io::Error::other)?;
         f.write_all(b"}")?;

@@ -499,7 +499,6 @@ pub fn write(
     lineage: Option<&str>,
     compiled: Option<&Compiled>,
 ) -> std::io::Result<()> {
-    use rayon::prelude::*;
     use std::io::Write;
     std::fs::create_dir_all(target_dir)?;
     let mut f = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(target_dir.join("manifest.json"))?);
@@ -510,44 +509,14 @@ pub fn write(
         write!(f, "{{\"metadata\":{},\"nodes\":{{", manifest_metadata(project, inv, lineage))?;
         let ids: Vec<(&String, &Node)> =
             m.nodes.iter().filter(|(_, n)| n.resource_type != ResourceType::UnitTest).map(|(k, n)| (k, &**n)).collect();
-        let mut first = true;
-        let mut write_parts = |f: &mut std::io::BufWriter<std::fs::File>, parts: Vec<Vec<u8>>| {
-            for p in parts {
-                if !first {
-                    f.write_all(b",")?;
-                }
-                first = false;
-                f.write_all(&p)?;
-            }
-            Ok::<(), std::io::Error>(())
-        };
-        // Batches of 1,024 nodes (about 3 MB of JSON) are serialized on every core while the
-        // batch before is written: larger batches only hold more of the file in memory at once.
-        let mut serialized: Vec<Vec<u8>> = vec![];
-        for batch in ids.chunks(1024) {
-            let (parts, written) = rayon::join(
-                || {
-                    batch
-                        .par_chunks(128)
-                        .map(|chunk| {
-                            let mut buf = Vec::with_capacity(chunk.len() * 3072);
-                            for (id, n) in chunk {
-                                let _ = serde_json::to_writer(&mut buf, id);
-                                buf.push(b':');
-                                node_json(m, n, &root, project, compiled, &mut buf);
-                                buf.push(b',');
-                            }
-                            buf.pop();
-                            buf
-                        })
-                        .collect::<Vec<Vec<u8>>>()
-                },
-                || write_parts(&mut f, std::mem::take(&mut serialized)),
-            );
-            written?;
-            serialized = parts;
-        }
-        write_parts(&mut f, serialized)?;
+        // Batches of 1,024 nodes (about 3 MB of JSON): larger ones only hold more of the file in
+        // memory at once.
+        crate::jsonout::write_entries(&mut f, &ids, 1024, |(id, n), buf| {
+            serde_json::to_writer(&mut *buf, id)?;
+            buf.push(b':');
+            node_json(m, n, &root, project, compiled, buf);
+            Ok(())
+        })?;
         let rest = rest.join().map_err(|_| std::io::Error::other("manifest.json: a thread panicked"))?;
         // Serialized straight into the file: the object's `{` is the nodes' closing `},`.
         f.write_all(b"},")?;
