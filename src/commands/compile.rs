@@ -1,15 +1,14 @@
 //! `strata compile` (and `--inline`): load -> select -> compile the selected nodes against the
 //! database -> static analysis -> print the compiled SQL of one node or the count.
 
-use super::context::{check_compiled, compile_globals, connect, inline_node, plan_for, Loaded};
-use crate::compile::{write_target_file_in, Compiler};
+use super::context::{check_compiled, compile_each, compile_globals, connect, inline_node, plan_for, Loaded};
+use crate::compile::Compiler;
 use crate::diagnostics::{Diagnostic, Diagnostics};
 use crate::output::Printer;
 use crate::parse::ResourceType;
 use crate::settings::Settings;
 use crate::templating::Phase;
-use rayon::prelude::*;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 pub(super) fn compile(settings: &Settings, l: &Loaded, printer: &Printer) -> i32 {
     let (db, _conn) = match connect(l, printer) {
@@ -36,28 +35,7 @@ pub(super) fn compile(settings: &Settings, l: &Loaded, printer: &Printer) -> i32
         Ok(p) => p,
         Err(c) => return c,
     };
-    let results: Vec<(String, Result<String, Diagnostic>)> = plan
-        .par_iter()
-        .map_init(
-            // Each worker's connection, and the folders it has made (not made again per file).
-            || (db.connect().ok(), HashSet::new()),
-            |(conn, made), id| {
-                let node = &l.manifest.nodes[id];
-                let r = match crate::testing::fast_sql(&compiler, node, None) {
-                    Some(sql) => {
-                        compiler.record(id, &crate::compile::CompiledNode { sql: sql.clone(), ..Default::default() });
-                        Ok(sql)
-                    }
-                    None => compiler.compile(node, Phase::Compile, conn.clone(), false).map(|c| c.sql),
-                };
-                if let Ok(sql) = &r {
-                    let path = l.manifest.target_rel_path(node);
-                    let _ = write_target_file_in(made, &l.target_dir, "compiled", &path, sql);
-                }
-                (id.clone(), r)
-            },
-        )
-        .collect();
+    let results = compile_each(l, &compiler, db.as_ref(), &plan, true);
     // Everything is compiled: manifest.json is written while the SQL is checked.
     l.compiled.finish();
     let mut diags = Diagnostics::default();

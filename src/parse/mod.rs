@@ -1195,18 +1195,12 @@ fn name_relations(engine: &Engine, globals: &Arc<Globals>, manifest: &mut Manife
             (problem, built.then(|| n.relation.to_string().to_lowercase()))
         })
         .collect();
-    let keys: Vec<Option<String>> = named
-        .into_iter()
-        .map(|(problem, key)| {
-            diags.extend(problem);
-            key
-        })
-        .collect();
 
     // Two nodes built as one relation (the same name in two packages, or an alias). Reported in
     // node order.
     let mut built_as: std::collections::HashMap<String, &Node> = std::collections::HashMap::new();
-    for (n, key) in manifest.nodes.values().zip(keys) {
+    for (n, (problem, key)) in manifest.nodes.values().zip(named) {
+        diags.extend(problem);
         let Some(key) = key else { continue };
         match built_as.get(&key) {
             Some(prev) => diags.push(
@@ -2003,10 +1997,9 @@ fn docs_blocks(project: &Project, diags: &mut Diagnostics) -> BTreeMap<String, (
 }
 
 /// Resolve `{{ doc() }}` in node and column descriptions (each node on any core; the problems
-/// in node order).
+/// in node order; a description without Jinja stays as it is).
 fn render_descriptions(project: &Project, manifest: &mut Manifest, diags: &mut Diagnostics) {
     let texts: BTreeMap<String, String> = manifest.docs.iter().map(|(k, (t, _))| (k.clone(), t.clone())).collect();
-    let templated = |t: &str| t.contains("{{") || t.contains("{%");
     let problems: Vec<Vec<Diagnostic>> = manifest
         .nodes
         .par_iter_mut()
@@ -2025,9 +2018,10 @@ fn render_descriptions(project: &Project, manifest: &mut Manifest, diags: &mut D
             // (the node's own description: None; a column's: its index)
             let mut fields: Vec<(Option<usize>, &mut String)> = vec![(None, &mut n.description)];
             fields.extend(n.columns.iter_mut().enumerate().map(|(i, c)| (Some(i), &mut c.description)));
-            for (column, text) in fields.into_iter().filter(|(_, t)| templated(t)) {
+            for (column, text) in fields {
                 match crate::templating::render_description(text, &texts) {
-                    Ok(r) => *text = r,
+                    Ok(Some(r)) => *text = r,
+                    Ok(None) => {}
                     Err((name, help)) => {
                         let yp = match column {
                             None => patch.ypath.key("description"),

@@ -701,7 +701,7 @@ impl Properties {
         for (section, kind) in
             [("models", "model"), ("seeds", "seed"), ("analyses", "analysis"), ("snapshots", "snapshot")]
         {
-            for (i, item, p) in items(doc, map, section, diags) {
+            for (_, item, p) in items(doc, map, section, diags) {
                 let Some(patch) = node_patch(doc, item, &p, kind, diags) else { continue };
                 let target = match section {
                     "models" => &mut self.models,
@@ -709,16 +709,7 @@ impl Properties {
                     "analyses" => &mut self.analyses,
                     _ => &mut self.snapshots,
                 };
-                if let Some(prev) = target.get(&patch.name) {
-                    diags.push(
-                        Diagnostic::error("E0102", format!("{kind} '{}' is described twice", patch.name))
-                            .with_span(doc.span(&root.key(section).index(i).key("name")))
-                            .with_note(format!("first described in {}", prev.file.display()))
-                            .with_help("keep one entry per node across all property files"),
-                    );
-                    continue;
-                }
-                target.insert(patch.name.clone(), patch);
+                add_patch(target, kind, patch, doc, diags);
             }
         }
         for (_, item, p) in items(doc, map, "macros", diags) {
@@ -765,18 +756,8 @@ impl Properties {
             ("snapshot", &mut self.snapshots, file.snapshots),
         ];
         for (kind, target, patches) in sections {
-            for (name, patch) in patches {
-                match target.entry(name) {
-                    std::collections::btree_map::Entry::Occupied(prev) => diags.push(
-                        Diagnostic::error("E0102", format!("{kind} '{}' is described twice", patch.name))
-                            .with_span(doc.span(&patch.ypath.key("name")))
-                            .with_note(format!("first described in {}", prev.get().file.display()))
-                            .with_help("keep one entry per node across all property files"),
-                    ),
-                    std::collections::btree_map::Entry::Vacant(slot) => {
-                        slot.insert(patch);
-                    }
-                }
+            for patch in patches.into_values() {
+                add_patch(target, kind, patch, doc, diags);
             }
         }
         self.macros.extend(file.macros);
@@ -886,6 +867,28 @@ impl Properties {
                 source_name: source_name.clone(),
                 name,
             });
+        }
+    }
+}
+
+/// Add a model's, seed's, analysis's or snapshot's patch (read from `doc`); one already
+/// described is an error at the second description.
+fn add_patch(
+    target: &mut BTreeMap<String, NodePatch>,
+    kind: &str,
+    patch: NodePatch,
+    doc: &YamlDoc,
+    diags: &mut Diagnostics,
+) {
+    match target.entry(patch.name.clone()) {
+        std::collections::btree_map::Entry::Occupied(prev) => diags.push(
+            Diagnostic::error("E0102", format!("{kind} '{}' is described twice", patch.name))
+                .with_span(doc.span(&patch.ypath.key("name")))
+                .with_note(format!("first described in {}", prev.get().file.display()))
+                .with_help("keep one entry per node across all property files"),
+        ),
+        std::collections::btree_map::Entry::Vacant(slot) => {
+            slot.insert(patch);
         }
     }
 }

@@ -1808,11 +1808,14 @@ impl Object for LazyMap {
     }
 }
 
-/// Render a description that uses `{{ doc('name') }}`. An unknown doc block comes back as
-/// `Err((name, did-you-mean))`.
-pub fn render_description(text: &str, docs: &BTreeMap<String, String>) -> Result<String, (String, Option<String>)> {
+/// Render a description that uses `{{ doc('name') }}`; `None` for one without Jinja, which
+/// stays as written. An unknown doc block comes back as `Err((name, did-you-mean))`.
+pub fn render_description(
+    text: &str,
+    docs: &BTreeMap<String, String>,
+) -> Result<Option<String>, (String, Option<String>)> {
     if !text.contains("{{") && !text.contains("{%") {
-        return Ok(text.to_string());
+        return Ok(None);
     }
     let missing: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
     let mut env = Environment::new();
@@ -1833,7 +1836,7 @@ pub fn render_description(text: &str, docs: &BTreeMap<String, String>) -> Result
         std::env::var(&name).ok().or(default).unwrap_or_default()
     });
     match env.render_str(text, ()) {
-        Ok(s) => Ok(s),
+        Ok(s) => Ok(Some(s)),
         Err(e) => {
             let name = missing.lock().unwrap_or_else(|e| e.into_inner()).take();
             match name {
@@ -2003,7 +2006,8 @@ mod tests {
     #[test]
     fn descriptions_resolve_doc_blocks() {
         let docs: BTreeMap<String, String> = [("status".to_string(), "The status.".to_string())].into_iter().collect();
-        assert_eq!(render_description("{{ doc('status') }}", &docs).unwrap(), "The status.");
+        assert_eq!(render_description("{{ doc('status') }}", &docs).unwrap().as_deref(), Some("The status."));
+        assert_eq!(render_description("Plain text.", &docs), Ok(None), "stays as written");
         assert_eq!(
             render_description("{{ doc('statuz') }}", &docs).unwrap_err(),
             ("statuz".to_string(), Some("did you mean 'status'?".to_string()))
