@@ -4,6 +4,7 @@
 
 use crate::diagnostics::Diagnostic;
 use crate::parse::Manifest;
+use crate::templating::FastMap;
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::Direction;
 use std::cmp::Reverse;
@@ -12,8 +13,10 @@ use std::collections::{BTreeSet, BinaryHeap, HashMap, VecDeque};
 /// The DAG of one project.
 #[derive(Debug, Clone, Default)]
 pub struct Dag {
-    graph: DiGraph<String, ()>,
-    index: HashMap<String, NodeIndex>,
+    /// Vertex `i` is `ids[i]`: the ids are sorted, so a vertex is found by a binary search and
+    /// vertices compare as their ids do.
+    graph: DiGraph<(), ()>,
+    ids: Vec<String>,
     order: Vec<String>,
 }
 
@@ -24,10 +27,11 @@ impl Dag {
         // topological order breaks ties by it). Both maps are sorted: one merge.
         let mut ids: Vec<&String> = manifest.sources.keys().chain(manifest.nodes.keys()).collect();
         ids.sort();
+        let index: FastMap<&str, NodeIndex> =
+            ids.iter().enumerate().map(|(i, id)| (id.as_str(), NodeIndex::new(i))).collect();
         let mut graph = DiGraph::with_capacity(ids.len(), ids.len());
-        let mut index = HashMap::with_capacity(ids.len());
-        for id in ids {
-            index.insert(id.clone(), graph.add_node(id.clone()));
+        for _ in &ids {
+            graph.add_node(());
         }
         // Each node's edges are looked up on every core, then added in node order.
         let edges: Vec<Vec<(NodeIndex, NodeIndex)>> = {
@@ -35,16 +39,17 @@ impl Dag {
             manifest
                 .nodes
                 .par_iter()
-                .map(|(_, n)| {
-                    let Some(&b) = index.get(&n.unique_id) else { return vec![] };
-                    n.depends_on.iter().filter_map(|d| index.get(d).map(|&a| (a, b))).collect()
+                .map(|(id, n)| {
+                    let Some(&b) = index.get(id.as_str()) else { return vec![] };
+                    n.depends_on.iter().filter_map(|d| index.get(d.as_str()).map(|&a| (a, b))).collect()
                 })
                 .collect()
         };
+        drop(index);
+        let mut dag = Dag { graph, ids: ids.into_iter().cloned().collect(), order: vec![] };
         for (a, b) in edges.into_iter().flatten() {
-            graph.add_edge(a, b, ());
+            dag.graph.add_edge(a, b, ());
         }
-        let mut dag = Dag { graph, index, order: vec![] };
         // Kahn's algorithm orders every node unless there is a cycle; only then is it looked for.
         if let Some(order) = dag.topo() {
             dag.order = order;
@@ -85,7 +90,7 @@ impl Dag {
         let mut out = Vec::with_capacity(n);
         while let Some(Reverse(r)) = ready.pop() {
             let i = NodeIndex::new(r);
-            out.push(g[i].clone());
+            out.push(self.ids[r].clone());
             for c in g.neighbors_directed(i, Direction::Outgoing) {
                 indeg[c.index()] -= 1;
                 if indeg[c.index()] == 0 {
@@ -98,8 +103,9 @@ impl Dag {
 
     fn find_cycle(&self) -> Option<Vec<String>> {
         let mut sccs = petgraph::algo::tarjan_scc(&self.graph);
-        sccs.iter_mut().for_each(|s| s.sort_by(|a, b| self.graph[*a].cmp(&self.graph[*b])));
-        sccs.sort_by(|a, b| self.graph[a[0]].cmp(&self.graph[b[0]]));
+        // Vertices are numbered in id order.
+        sccs.iter_mut().for_each(|s| s.sort_unstable());
+        sccs.sort_by_key(|s| s[0]);
         for scc in sccs {
             if scc.len() == 1 && !self.graph.contains_edge(scc[0], scc[0]) {
                 continue;
@@ -112,7 +118,7 @@ impl Dag {
             while let Some(cur) = queue.pop_front() {
                 let mut next: Vec<NodeIndex> =
                     self.graph.neighbors_directed(cur, Direction::Outgoing).filter(|n| set.contains(n)).collect();
-                next.sort_by(|a, b| self.graph[*a].cmp(&self.graph[*b]));
+                next.sort_unstable();
                 for n in next {
                     if n == start {
                         let mut path = vec![cur];
@@ -122,7 +128,7 @@ impl Dag {
                             path.push(p);
                         }
                         path.reverse();
-                        return Some(path.into_iter().map(|i| self.graph[i].clone()).collect());
+                        return Some(path.into_iter().map(|i| self.ids[i.index()].clone()).collect());
                     }
                     if let std::collections::hash_map::Entry::Vacant(e) = prev.entry(n) {
                         e.insert(cur);
@@ -151,14 +157,14 @@ impl Dag {
 
     /// Direct parents, borrowed and in no order (a parent may repeat): for hot loops.
     pub fn parents_iter<'a>(&'a self, id: &str) -> impl Iterator<Item = &'a str> + 'a {
-        let i = self.index.get(id).copied();
-        i.into_iter()
-            .flat_map(move |i| self.graph.neighbors_directed(i, Direction::Incoming).map(|n| self.graph[n].as_str()))
+        self.index(id).into_iter().flat_map(move |i| {
+            self.graph.neighbors_directed(i, Direction::Incoming).map(|n| self.ids[n.index()].as_str())
+        })
     }
 
     fn neighbors(&self, id: &str, dir: Direction) -> Vec<String> {
-        let Some(&i) = self.index.get(id) else { return vec![] };
-        let mut v: Vec<String> = self.graph.neighbors_directed(i, dir).map(|n| self.graph[n].clone()).collect();
+        let Some(i) = self.index(id) else { return vec![] };
+        let mut v: Vec<String> = self.graph.neighbors_directed(i, dir).map(|n| self.ids[n.index()].clone()).collect();
         v.sort();
         v.dedup();
         v
@@ -168,14 +174,14 @@ impl Dag {
     pub fn walk(&self, id: &str, upstream: bool, depth: Option<usize>) -> BTreeSet<String> {
         let dir = if upstream { Direction::Incoming } else { Direction::Outgoing };
         let mut seen = BTreeSet::new();
-        let Some(&start) = self.index.get(id) else { return seen };
+        let Some(start) = self.index(id) else { return seen };
         let mut queue = VecDeque::from([(start, 0usize)]);
         while let Some((cur, d)) = queue.pop_front() {
             if depth.is_some_and(|max| d >= max) {
                 continue;
             }
             for n in self.graph.neighbors_directed(cur, dir) {
-                if seen.insert(self.graph[n].clone()) {
+                if seen.insert(self.ids[n.index()].clone()) {
                     queue.push_back((n, d + 1));
                 }
             }
@@ -185,7 +191,12 @@ impl Dag {
 
     /// Whether the id is in the graph.
     pub fn contains(&self, id: &str) -> bool {
-        self.index.contains_key(id)
+        self.index(id).is_some()
+    }
+
+    /// The vertex of an id.
+    fn index(&self, id: &str) -> Option<NodeIndex> {
+        self.ids.binary_search_by(|x| x.as_str().cmp(id)).ok().map(NodeIndex::new)
     }
 }
 

@@ -121,29 +121,39 @@ pub fn make_generic_tests<'a>(
 /// Add the tests of [`make_generic_tests`] whose model, seed, snapshot or source is in the
 /// manifest, in declaration order, so duplicates and diagnostics come out as they are written.
 pub fn add_generic_tests(project: &Project, tests: GenericTests, manifest: &mut Manifest, diags: &mut Diagnostics) {
-    // Whether each test's model, seed, snapshot or source is there (looked up on every core).
-    let attached: Vec<bool> = tests
-        .declared
-        .par_iter()
-        .map(|d| match d.target {
-            Target::Source(..) => manifest.sources.contains_key(&d.target_id),
-            Target::Node(_) | Target::Version(..) => manifest.nodes.contains_key(&d.target_id),
+    let GenericTests { declared, made } = tests;
+    // On every core: whether each test's model, seed, snapshot or source is there (a test of
+    // nothing is dropped with its diagnostics), and whether the test is enabled; the
+    // declarations are freed there too.
+    type Checked<'a> = (&'a Path, Vec<Diagnostic>, Option<(Box<Node>, YPath, Vec<Diagnostic>, bool)>);
+    let checked: Vec<Option<Checked>> = declared
+        .into_par_iter()
+        .zip(made.into_par_iter())
+        .map(|(d, (node, ds))| {
+            let attached = match d.target {
+                Target::Source(..) => manifest.sources.contains_key(&d.target_id),
+                Target::Node(_) | Target::Version(..) => manifest.nodes.contains_key(&d.target_id),
+            };
+            attached.then(|| {
+                let node = node.map(|(n, name_path, thresholds)| {
+                    let enabled = n.config.enabled();
+                    (n, name_path, thresholds, enabled)
+                });
+                (d.file, ds, node)
+            })
         })
         .collect();
-    for ((d, (node, ds)), attached) in tests.declared.iter().zip(tests.made).zip(attached) {
-        if !attached {
-            continue;
-        }
+    for (file, ds, node) in checked.into_iter().flatten() {
         diags.extend(ds);
-        let Some((node, name_path, thresholds)) = node else { continue };
-        if !node.config.enabled() {
+        let Some((node, name_path, thresholds, enabled)) = node else { continue };
+        if !enabled {
             manifest.disabled.insert(node.unique_id.clone());
             continue;
         }
         match manifest.nodes.entry(node.unique_id.clone()) {
             std::collections::btree_map::Entry::Occupied(_) => diags.push(
                 Diagnostic::error("E0210", format!("test '{}' is declared twice", node.name))
-                    .with_span(yaml_span(project, d.file, &name_path))
+                    .with_span(yaml_span(project, file, &name_path))
                     .with_help("give one of them a distinct `name:`"),
             ),
             std::collections::btree_map::Entry::Vacant(slot) => {

@@ -792,6 +792,9 @@ pub fn parse(
     resolve_dependencies(project, &resolver, constraint_deps, &mut manifest, &mut diags);
     resolve_exposures(project, &resolver, &mut manifest, &mut diags);
 
+    // Freed on a worker: a map entry per model with five strings each.
+    rayon::spawn(move || drop(resolver));
+
     check_versions(project, &manifest, &mut diags);
     manifest.docs = docs_blocks(project, &mut diags);
     render_descriptions(project, &mut manifest, &mut diags);
@@ -1192,13 +1195,13 @@ fn name_relations(engine: &Engine, globals: &Arc<Globals>, manifest: &mut Manife
             };
             let built =
                 matches!(n.resource_type, ResourceType::Model | ResourceType::Seed) && n.materialized() != "ephemeral";
-            (problem, built.then(|| n.relation.to_string().to_lowercase()))
+            (problem, built.then(|| n.relation.render().to_lowercase()))
         })
         .collect();
 
     // Two nodes built as one relation (the same name in two packages, or an alias). Reported in
     // node order.
-    let mut built_as: std::collections::HashMap<String, &Node> = std::collections::HashMap::new();
+    let mut built_as: crate::templating::FastMap<String, &Node> = Default::default();
     for (n, (problem, key)) in manifest.nodes.values().zip(named) {
         diags.extend(problem);
         let Some(key) = key else { continue };
@@ -1861,7 +1864,7 @@ fn call_span(n: &Node, func: &str, arg: &str) -> Span {
 fn relation_for(engine: &Engine, globals: &Arc<Globals>, n: &Node) -> Result<Relation, Diagnostic> {
     let custom = |k: &str| n.config.get_str(k);
     // Legacy snapshots name their schema (and database) exactly.
-    if let (ResourceType::Snapshot, Some(schema)) = (n.resource_type, custom("target_schema")) {
+    if let Some(schema) = (n.resource_type == ResourceType::Snapshot).then(|| custom("target_schema")).flatten() {
         let database = custom("target_database").unwrap_or_else(|| globals.target_database.clone());
         let alias = custom("alias").unwrap_or_else(|| n.name.clone());
         return Ok(Relation::new(globals.dialect, &database, &schema, &alias));

@@ -84,13 +84,16 @@ pub struct Resolved {
     pub latest: bool,
 }
 
+/// A hash map with a fast fixed-seed hasher (the keys are the project's own names).
+pub type FastMap<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
+
 /// Lookup tables for ref() and source(), filled after parse.
 #[derive(Debug, Default)]
 pub struct Resolver {
     /// Nodes by name (several packages may share a name).
-    pub nodes: HashMap<String, Vec<Resolved>>,
+    pub nodes: FastMap<String, Vec<Resolved>>,
     /// Source tables by (source, table).
-    pub sources: HashMap<(String, String), Resolved>,
+    pub sources: FastMap<(String, String), Resolved>,
 }
 
 impl Resolver {

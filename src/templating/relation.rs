@@ -65,12 +65,14 @@ impl Relation {
             return self.identifier.clone().unwrap_or_default();
         }
         let database = if self.dialect.writes_database { &self.database } else { &None };
-        [database, &self.schema, &self.identifier]
-            .iter()
-            .filter_map(|p| p.as_ref())
-            .map(|p| self.dialect.quote(p))
-            .collect::<Vec<_>>()
-            .join(".")
+        let mut out = String::new();
+        for part in [database, &self.schema, &self.identifier].into_iter().flatten() {
+            if !out.is_empty() {
+                out.push('.');
+            }
+            out.push_str(&self.dialect.quote(part));
+        }
+        out
     }
 
     /// As a Jinja value.

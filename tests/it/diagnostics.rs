@@ -104,6 +104,20 @@ fn unknown_doc_block_is_an_error_with_suggestion() {
 }
 
 #[test]
+fn a_generic_test_declared_twice_is_located_at_the_second() {
+    // The same test on the same column twice has one unique id, as in dbt: the first is kept,
+    // the second is the error. A disabled copy is no clash; other tests are unaffected.
+    let p = TestProject::fixture("compile_features");
+    p.write(
+        "models/tests.yml",
+        "version: 2\nmodels:\n  - name: events\n    columns:\n      - name: user_id\n        data_tests:\n          - not_null\n          - unique\n          - not_null\n  - name: base_users\n    columns:\n      - name: id\n        data_tests:\n          - not_null:\n              config:\n                enabled: false\n          - not_null\n",
+    );
+    let out = p.run(&["parse"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    insta::assert_snapshot!(p.normalize(&out.stderr));
+}
+
+#[test]
 fn unreadable_file_is_a_diagnostic() {
     let p = TestProject::fixture("compile_features");
     std::fs::write(p.root.join("models/latin1.sql"), b"select '\xe9t\xe9' as x\n").unwrap();

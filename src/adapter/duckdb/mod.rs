@@ -223,7 +223,16 @@ pub fn database_file(target: &Target) -> Option<std::path::PathBuf> {
 
 /// Quote an identifier for DuckDB.
 pub fn quote_ident(s: &str) -> String {
-    format!("\"{}\"", s.replace('"', "\"\""))
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for (i, part) in s.split('"').enumerate() {
+        if i > 0 {
+            out.push_str("\"\"");
+        }
+        out.push_str(part);
+    }
+    out.push('"');
+    out
 }
 
 impl Adapter for DuckDb {
@@ -532,6 +541,14 @@ fn to_json(v: DValue) -> Json {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn identifiers_are_quoted_with_their_quotes_doubled() {
+        assert_eq!(quote_ident("orders"), "\"orders\"");
+        assert_eq!(quote_ident(""), "\"\"");
+        assert_eq!(quote_ident("we\"ird\""), "\"we\"\"ird\"\"\"");
+        assert_eq!(quote_ident("\""), "\"\"\"\"");
+    }
 
     #[test]
     fn secrets_and_attachments_render_as_dbt_duckdb_writes_them() {
