@@ -56,15 +56,18 @@ impl Serialize for ConfigOut<'_> {
             map.serialize_entry(k, &hooks(&n.config, k))?;
         }
         if n.resource_type == ResourceType::Model {
-            let defaults = [
-                ("access", json!("protected")),
-                ("on_schema_change", json!("ignore")),
-                ("contract", json!({"enforced": false, "alias_types": true})),
-            ];
-            for (k, d) in defaults {
+            for (k, d) in [("access", "protected"), ("on_schema_change", "ignore")] {
                 if !c.contains_key(k) {
-                    map.serialize_entry(k, &d)?;
+                    map.serialize_entry(k, d)?;
                 }
+            }
+            if !c.contains_key("contract") {
+                #[derive(Serialize)]
+                struct ContractDefault {
+                    enforced: bool,
+                    alias_types: bool,
+                }
+                map.serialize_entry("contract", &ContractDefault { enforced: false, alias_types: true })?;
             }
         }
         if n.resource_type == ResourceType::Test {
@@ -83,7 +86,7 @@ impl Serialize for ConfigOut<'_> {
 /// A model's `contract`: enforced, alias_types and, when enforced, a checksum of what the
 /// contract covers (each column's name, type and constraints; the materialization and model
 /// constraints), which `state:modified.contract` compares.
-fn contract_json(n: &Node) -> Json {
+fn contract_json(n: &Node) -> ContractOut {
     let enforced = crate::parse::contract_enforced(n);
     let checksum = enforced.then(|| {
         let mut cols: Vec<&crate::project::properties::ColumnDef> = n.columns.iter().collect();
@@ -97,14 +100,21 @@ fn contract_json(n: &Node) -> Json {
         state.push_str(&format!("{}{}", n.materialized(), Json::from(ks)));
         Checksum::of(&state).checksum
     });
-    json!({"enforced": enforced, "alias_types": true, "checksum": checksum})
+    ContractOut { enforced, alias_types: true, checksum }
 }
 
-fn relation_name(n: &Node) -> Json {
+#[derive(Serialize)]
+struct ContractOut {
+    enforced: bool,
+    alias_types: bool,
+    checksum: Option<String>,
+}
+
+fn relation_name(n: &Node) -> Option<String> {
     if n.is_test() || n.resource_type == ResourceType::Analysis || n.materialized() == "ephemeral" {
-        return Json::Null;
+        return None;
     }
-    json!(n.relation.to_string())
+    Some(n.relation.render())
 }
 
 #[derive(Serialize)]
@@ -205,7 +215,7 @@ struct NodeOut<'a> {
     meta: &'a Json,
     docs: DocsOut,
     patch_path: Option<String>,
-    relation_name: Json,
+    relation_name: Option<String>,
     raw_code: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     language: Option<&'a str>,
@@ -229,13 +239,13 @@ struct NodeOut<'a> {
     constraints: Option<Vec<Json>>,
     /// A model's version, latest version and deprecation date (null when unversioned).
     #[serde(skip_serializing_if = "Option::is_none")]
-    version: Option<Json>,
+    version: Option<Option<&'a Json>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    latest_version: Option<Json>,
+    latest_version: Option<Option<&'a Json>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    deprecation_date: Option<Json>,
+    deprecation_date: Option<Option<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    contract: Option<Json>,
+    contract: Option<ContractOut>,
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     compiled: Option<CompiledOut<'a>>,
 }
@@ -356,15 +366,14 @@ fn node_json<'a>(
         constraints: (n.resource_type == ResourceType::Model)
             .then(|| n.constraints.iter().map(|k| k.to_json(true)).collect()),
         contract: (n.resource_type == ResourceType::Model).then(|| contract_json(n)),
-        version: (n.resource_type == ResourceType::Model).then(|| json!(n.version.as_ref().map(|v| &v.v_json))),
-        latest_version: (n.resource_type == ResourceType::Model)
-            .then(|| json!(n.version.as_ref().map(|v| &v.latest_json))),
+        version: (n.resource_type == ResourceType::Model).then(|| n.version.as_ref().map(|v| &v.v_json)),
+        latest_version: (n.resource_type == ResourceType::Model).then(|| n.version.as_ref().map(|v| &v.latest_json)),
         deprecation_date: (n.resource_type == ResourceType::Model).then(|| {
-            json!(n.version.as_ref().and_then(|v| v.deprecation_date.as_deref()).map(|d| {
+            n.version.as_ref().and_then(|v| v.deprecation_date.as_deref()).map(|d| {
                 crate::parse::deprecation_time(d)
                     .map(|t| t.format("%Y-%m-%dT%H:%M:%S+00:00").to_string())
                     .unwrap_or_else(|| d.to_string())
-            }))
+            })
         }),
         compiled: CompiledOut::of(m, n, compiled),
     };
@@ -517,10 +526,18 @@ pub fn write(
             node_json(m, n, &root, project, compiled, buf);
             Ok(())
         })?;
-        let rest = rest.join().map_err(|_| std::io::Error::other("manifest.json: a thread panicked"))?;
-        // Serialized straight into the file: the object's `{` is the nodes' closing `},`.
+        let (rest, maps) = rest.join().map_err(|_| std::io::Error::other("manifest.json: a thread panicked"))?;
+        // The small objects after the nodes (their object's braces dropped: it continues the
+        // file's), then the parent and child maps (6 MB of JSON at 10,000 models) written as
+        // the nodes are, on every core, then the empty objects that end the file.
+        let rest = serde_json::to_vec(&rest).map_err(std::io::Error::other)?;
         f.write_all(b"},")?;
-        serde_json::to_writer(SkipFirstByte { inner: &mut f, skipped: false }, &rest).map_err(std::io::Error::other)
+        f.write_all(&rest[1..rest.len() - 1])?;
+        f.write_all(br#","parent_map":{"#)?;
+        crate::jsonout::write_entries(&mut f, &maps.parents, 4096, key_value)?;
+        f.write_all(br#"},"child_map":{"#)?;
+        crate::jsonout::write_entries(&mut f, &maps.children, 4096, key_value)?;
+        f.write_all(br#"},"group_map":{},"saved_queries":{},"semantic_models":{}}"#)
     })?;
     f.flush()
 }
@@ -543,28 +560,16 @@ fn manifest_metadata(project: &Project, inv: &Invocation, lineage: Option<&str>)
     md
 }
 
-/// A writer that drops the first byte written to it.
-struct SkipFirstByte<W> {
-    inner: W,
-    skipped: bool,
-}
-
-impl<W: std::io::Write> std::io::Write for SkipFirstByte<W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        if !self.skipped && !buf.is_empty() {
-            self.skipped = true;
-            return Ok(self.inner.write(&buf[1..])? + 1);
-        }
-        self.inner.write(buf)
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
-    }
+/// `"key":value`, as an object's entry.
+fn key_value<V: Serialize>((key, value): &(&str, V), buf: &mut Vec<u8>) -> serde_json::Result<()> {
+    serde_json::to_writer(&mut *buf, key)?;
+    buf.push(b':');
+    serde_json::to_writer(buf, value)
 }
 
 /// Everything after the nodes, in manifest.json's order and shapes.
 #[derive(Serialize)]
-struct RestOut<'a> {
+struct RestOut {
     unit_tests: Map<String, Json>,
     sources: Map<String, Json>,
     macros: Map<String, Json>,
@@ -574,16 +579,18 @@ struct RestOut<'a> {
     groups: Map<String, Json>,
     selectors: Map<String, Json>,
     disabled: Map<String, Json>,
-    parent_map: BTreeMap<&'a str, &'a [String]>,
-    child_map: BTreeMap<&'a str, Vec<&'a str>>,
-    group_map: Map<String, Json>,
-    saved_queries: Map<String, Json>,
-    semantic_models: Map<String, Json>,
 }
 
-/// The unit tests and everything after them (what they borrow, serialized as the file is
-/// written: at 10,000 models the parent and child maps alone are 6 MB of JSON).
-fn rest_of_manifest<'a>(m: &'a Manifest, engine: &Engine, project: &Project) -> RestOut<'a> {
+/// manifest.json's `parent_map` and `child_map`, in id order (written after [`RestOut`], then
+/// the empty `group_map`, `saved_queries` and `semantic_models`).
+struct Maps<'a> {
+    parents: Vec<(&'a str, &'a [String])>,
+    children: Vec<(&'a str, Vec<&'a str>)>,
+}
+
+/// The unit tests and everything after them: the small objects, and the parent and child maps
+/// (borrowed from the manifest; at 10,000 models they are 6 MB of JSON).
+fn rest_of_manifest<'a>(m: &'a Manifest, engine: &Engine, project: &Project) -> (RestOut, Maps<'a>) {
     let root_name = project.config.name.as_str();
     let unit_tests: Map<String, Json> = m
         .nodes
@@ -648,28 +655,40 @@ fn rest_of_manifest<'a>(m: &'a Manifest, engine: &Engine, project: &Project) -> 
             }),
         );
     }
-    // parent_map / child_map over nodes, sources, exposures and unit tests.
-    let mut parents: BTreeMap<&str, &[String]> = BTreeMap::new();
-    for (id, n) in &m.nodes {
-        parents.insert(id, &n.depends_on);
-    }
-    for id in m.sources.keys() {
-        parents.insert(id, &[]);
-    }
-    for (id, e) in &m.exposures {
-        parents.insert(id, &e.depends_on);
-    }
-    let mut children: BTreeMap<&str, Vec<&str>> = parents.keys().map(|k| (*k, vec![])).collect();
+    // parent_map / child_map over nodes, sources, exposures and unit tests, in id order (the
+    // three maps are sorted: the sort merges them).
+    let mut parents: Vec<(&str, &[String])> = m
+        .nodes
+        .iter()
+        .map(|(id, n)| (id.as_str(), n.depends_on.as_slice()))
+        .chain(m.sources.keys().map(|id| (id.as_str(), &[][..])))
+        .chain(m.exposures.iter().map(|(id, e)| (id.as_str(), e.depends_on.as_slice())))
+        .collect();
+    parents.sort_by(|a, b| a.0.cmp(b.0));
+    let mut children: Vec<(&str, Vec<&str>)> = parents.iter().map(|(id, _)| (*id, vec![])).collect();
+    let index: crate::templating::FastMap<&str, usize> =
+        parents.iter().enumerate().map(|(i, (id, _))| (*id, i)).collect();
+    // A dependency that is no node has children too (none is expected).
+    let mut elsewhere: Vec<(&str, &str)> = vec![];
     for (id, ps) in &parents {
         for p in ps.iter() {
-            children.entry(p).or_default().push(id);
+            match index.get(p.as_str()) {
+                Some(&i) => children[i].1.push(id),
+                None => elsewhere.push((p, id)),
+            }
         }
     }
-    for c in children.values_mut() {
+    for (p, id) in elsewhere {
+        match children.binary_search_by(|(k, _)| (*k).cmp(p)) {
+            Ok(i) => children[i].1.push(id),
+            Err(i) => children.insert(i, (p, vec![id])),
+        }
+    }
+    for (_, c) in children.iter_mut() {
         c.sort_unstable();
         c.dedup();
     }
-    RestOut {
+    let rest = RestOut {
         unit_tests,
         sources,
         macros,
@@ -679,10 +698,6 @@ fn rest_of_manifest<'a>(m: &'a Manifest, engine: &Engine, project: &Project) -> 
         groups: Map::new(),
         selectors: Map::new(),
         disabled: Map::new(),
-        parent_map: parents,
-        child_map: children,
-        group_map: Map::new(),
-        saved_queries: Map::new(),
-        semantic_models: Map::new(),
-    }
+    };
+    (rest, Maps { parents, children })
 }

@@ -15,7 +15,7 @@ use crate::templating::{Engine, Globals, Phase};
 use crate::Invocation;
 use rayon::prelude::*;
 use serde_json::json;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -209,7 +209,11 @@ pub(super) fn compile_globals(l: &Loaded) -> Arc<Globals> {
 }
 
 pub(super) fn counts(m: &Manifest, macros: usize) -> String {
-    let n = |t: ResourceType| m.nodes.values().filter(|x| x.resource_type == t).count();
+    let mut by_type: BTreeMap<ResourceType, usize> = BTreeMap::new();
+    for x in m.nodes.values() {
+        *by_type.entry(x.resource_type).or_default() += 1;
+    }
+    let n = |t: ResourceType| by_type.get(&t).copied().unwrap_or(0);
     let plural = |n: usize, s: &str, p: &str| format!("{n} {}", if n == 1 { s } else { p });
     let mut parts = vec![plural(n(ResourceType::Model), "model", "models")];
     if n(ResourceType::Snapshot) > 0 {

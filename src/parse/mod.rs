@@ -781,6 +781,8 @@ pub fn parse(
         data_tests::add_generic_tests(project, tests, &mut manifest, &mut diags);
         unit_tests::add_unit_tests(project, package, &mut manifest, &mut diags);
     }
+    // Freed on a worker: three strings for each node.
+    rayon::spawn(move || drop(by_name));
 
     name_relations(engine, globals, &mut manifest, &mut diags);
 
@@ -1388,7 +1390,8 @@ pub fn deprecation_time(text: &str) -> Option<chrono::DateTime<chrono::Utc>> {
 fn check_versions(project: &Project, manifest: &Manifest, diags: &mut Diagnostics) {
     let now = chrono::Utc::now();
     for package in &project.packages {
-        let stems: Vec<String> = package.models.iter().map(|f| f.stem()).collect();
+        // The model files' names, for a suggestion (only when a version has no file).
+        let stems = std::cell::OnceCell::new();
         for patch in package.properties.models.values().filter(|p| !p.versions.is_empty()) {
             for v in &patch.versions {
                 let id = format!("model.{}.{}.v{}", package.name, patch.name, v.v);
@@ -1406,7 +1409,14 @@ fn check_versions(project: &Project, manifest: &Manifest, diags: &mut Diagnostic
                     )
                     .with_span(yaml_span(project, &patch.file, &v.ypath.key("v")))
                     .with_help(
-                        did_you_mean(&stem, stems.iter().map(String::as_str)).unwrap_or_else(|| {
+                        did_you_mean(
+                            &stem,
+                            stems
+                                .get_or_init(|| package.models.iter().map(|f| f.stem()).collect::<Vec<String>>())
+                                .iter()
+                                .map(String::as_str),
+                        )
+                        .unwrap_or_else(|| {
                             format!(
                             "create {stem}.sql under the model paths, or set `defined_in:` to the file that defines it"
                         )
