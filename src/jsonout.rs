@@ -50,6 +50,16 @@ pub fn write_entries<T: Sync, W: std::io::Write + Send>(
     write_parts(f, serialized)
 }
 
+/// `"key":value`, an object's entry as [`write_entries`] writes it.
+pub fn key_value<K: serde::Serialize, V: serde::Serialize>(
+    (key, value): &(K, V),
+    buf: &mut Vec<u8>,
+) -> serde_json::Result<()> {
+    serde_json::to_writer(&mut *buf, key)?;
+    buf.push(b':');
+    serde_json::to_writer(buf, value)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -59,12 +69,7 @@ mod tests {
         for n in [0, 1, 7, 8, 9, 2500] {
             let items: Vec<(String, Vec<usize>)> = (0..n).map(|i| (format!("k{i:05}"), vec![i; i % 3])).collect();
             let mut out = b"{".to_vec();
-            write_entries(&mut out, &items, 8, |(k, v), buf| {
-                serde_json::to_writer(&mut *buf, k)?;
-                buf.push(b':');
-                serde_json::to_writer(buf, v)
-            })
-            .unwrap();
+            write_entries(&mut out, &items, 8, key_value).unwrap();
             out.push(b'}');
             let expected: std::collections::BTreeMap<&String, &Vec<usize>> =
                 items.iter().map(|(k, v)| (k, v)).collect();

@@ -320,11 +320,7 @@ impl Lineage {
         write!(f, "{{\"metadata\":{metadata},\"nodes\":{{")?;
         let nodes: Vec<(&String, &NodeLineage)> = self.nodes.iter().collect();
         // (256 nodes, about 0.75 MB of JSON: two in flight add little to compile's peak.)
-        crate::jsonout::write_entries(&mut f, &nodes, 256, |(id, n), buf| {
-            serde_json::to_writer(&mut *buf, id)?;
-            buf.push(b':');
-            serde_json::to_writer(buf, n)
-        })?;
+        crate::jsonout::write_entries(&mut f, &nodes, 256, crate::jsonout::key_value)?;
         f.write_all(b"},\"base_columns\":")?;
         serde_json::to_writer(&mut f, &self.base_columns).map_err(std::io::Error::other)?;
         f.write_all(b"}")?;

@@ -534,9 +534,9 @@ pub fn write(
         f.write_all(b"},")?;
         f.write_all(&rest[1..rest.len() - 1])?;
         f.write_all(br#","parent_map":{"#)?;
-        crate::jsonout::write_entries(&mut f, &maps.parents, 4096, key_value)?;
+        crate::jsonout::write_entries(&mut f, &maps.parents, 4096, crate::jsonout::key_value)?;
         f.write_all(br#"},"child_map":{"#)?;
-        crate::jsonout::write_entries(&mut f, &maps.children, 4096, key_value)?;
+        crate::jsonout::write_entries(&mut f, &maps.children, 4096, crate::jsonout::key_value)?;
         f.write_all(br#"},"group_map":{},"saved_queries":{},"semantic_models":{}}"#)
     })?;
     f.flush()
@@ -560,11 +560,32 @@ fn manifest_metadata(project: &Project, inv: &Invocation, lineage: Option<&str>)
     md
 }
 
-/// `"key":value`, as an object's entry.
-fn key_value<V: Serialize>((key, value): &(&str, V), buf: &mut Vec<u8>) -> serde_json::Result<()> {
-    serde_json::to_writer(&mut *buf, key)?;
-    buf.push(b':');
-    serde_json::to_writer(buf, value)
+/// Each id's dependents (sorted, once each), in id order, from each id's dependencies (in id
+/// order). A dependency that is not among the ids has its dependents too (none is expected).
+fn child_map<'a>(parents: &[(&'a str, &'a [String])]) -> Vec<(&'a str, Vec<&'a str>)> {
+    let mut children: Vec<(&str, Vec<&str>)> = parents.iter().map(|(id, _)| (*id, vec![])).collect();
+    let index: crate::templating::FastMap<&str, usize> =
+        parents.iter().enumerate().map(|(i, (id, _))| (*id, i)).collect();
+    let mut elsewhere: Vec<(&str, &str)> = vec![];
+    for (id, ps) in parents {
+        for p in ps.iter() {
+            match index.get(p.as_str()) {
+                Some(&i) => children[i].1.push(id),
+                None => elsewhere.push((p, id)),
+            }
+        }
+    }
+    for (p, id) in elsewhere {
+        match children.binary_search_by(|(k, _)| (*k).cmp(p)) {
+            Ok(i) => children[i].1.push(id),
+            Err(i) => children.insert(i, (p, vec![id])),
+        }
+    }
+    for (_, c) in children.iter_mut() {
+        c.sort_unstable();
+        c.dedup();
+    }
+    children
 }
 
 /// Everything after the nodes, in manifest.json's order and shapes.
@@ -665,29 +686,7 @@ fn rest_of_manifest<'a>(m: &'a Manifest, engine: &Engine, project: &Project) -> 
         .chain(m.exposures.iter().map(|(id, e)| (id.as_str(), e.depends_on.as_slice())))
         .collect();
     parents.sort_by(|a, b| a.0.cmp(b.0));
-    let mut children: Vec<(&str, Vec<&str>)> = parents.iter().map(|(id, _)| (*id, vec![])).collect();
-    let index: crate::templating::FastMap<&str, usize> =
-        parents.iter().enumerate().map(|(i, (id, _))| (*id, i)).collect();
-    // A dependency that is no node has children too (none is expected).
-    let mut elsewhere: Vec<(&str, &str)> = vec![];
-    for (id, ps) in &parents {
-        for p in ps.iter() {
-            match index.get(p.as_str()) {
-                Some(&i) => children[i].1.push(id),
-                None => elsewhere.push((p, id)),
-            }
-        }
-    }
-    for (p, id) in elsewhere {
-        match children.binary_search_by(|(k, _)| (*k).cmp(p)) {
-            Ok(i) => children[i].1.push(id),
-            Err(i) => children.insert(i, (p, vec![id])),
-        }
-    }
-    for (_, c) in children.iter_mut() {
-        c.sort_unstable();
-        c.dedup();
-    }
+    let children = child_map(&parents);
     let rest = RestOut {
         unit_tests,
         sources,
@@ -700,4 +699,31 @@ fn rest_of_manifest<'a>(m: &'a Manifest, engine: &Engine, project: &Project) -> 
         disabled: Map::new(),
     };
     (rest, Maps { parents, children })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn child_map_is_each_ids_dependents_in_order() {
+        let deps = |ids: &[&str]| ids.iter().map(|s| s.to_string()).collect::<Vec<String>>();
+        let (none, b, c, d) = (deps(&[]), deps(&["a", "x"]), deps(&["b", "a", "b"]), deps(&["c", "a", "0"]));
+        let parents: Vec<(&str, &[String])> = vec![("a", &none), ("b", &b), ("c", &c), ("d", &d)];
+        // What the B-tree it replaced made: every id, and every dependency, with its dependents.
+        let mut expected: BTreeMap<&str, Vec<&str>> = parents.iter().map(|(id, _)| (*id, vec![])).collect();
+        for (id, ps) in &parents {
+            for p in ps.iter() {
+                expected.entry(p).or_default().push(id);
+            }
+        }
+        for c in expected.values_mut() {
+            c.sort_unstable();
+            c.dedup();
+        }
+        let got = child_map(&parents);
+        assert_eq!(got, expected.into_iter().collect::<Vec<_>>());
+        assert_eq!(got.iter().map(|(k, _)| *k).collect::<Vec<_>>(), ["0", "a", "b", "c", "d", "x"]);
+        assert_eq!(got[1], ("a", vec!["b", "c", "d"]));
+    }
 }
