@@ -701,7 +701,7 @@ impl Properties {
         for (section, kind) in
             [("models", "model"), ("seeds", "seed"), ("analyses", "analysis"), ("snapshots", "snapshot")]
         {
-            for (_, item, p) in items(doc, map, section, diags) {
+            for (item, p) in items(doc, map, section, diags) {
                 let Some(patch) = node_patch(doc, item, &p, kind, diags) else { continue };
                 let target = match section {
                     "models" => &mut self.models,
@@ -712,7 +712,7 @@ impl Properties {
                 add_patch(target, kind, patch, doc, diags);
             }
         }
-        for (_, item, p) in items(doc, map, "macros", diags) {
+        for (item, p) in items(doc, map, "macros", diags) {
             check_keys(doc, item, &p, MACRO_KEYS, "macro", diags, true);
             if let Some(name) = item.get("name").and_then(as_string) {
                 let description = item.get("description").and_then(as_string).unwrap_or_default();
@@ -735,13 +735,13 @@ impl Properties {
                 self.macros.insert(name.clone(), MacroPatch { name, description, arguments, file: doc.path.clone() });
             }
         }
-        for (_, item, p) in items(doc, map, "sources", diags) {
+        for (item, p) in items(doc, map, "sources", diags) {
             self.add_source(doc, item, &p, diags);
         }
-        for (_, item, p) in items(doc, map, "exposures", diags) {
+        for (item, p) in items(doc, map, "exposures", diags) {
             self.exposures.push((doc.path.clone(), p, to_json(&Yaml::Mapping(item.clone()))));
         }
-        for (_, item, p) in items(doc, map, "unit_tests", diags) {
+        for (item, p) in items(doc, map, "unit_tests", diags) {
             self.unit_tests.push((doc.path.clone(), p, to_json(&Yaml::Mapping(item.clone()))));
         }
     }
@@ -893,12 +893,7 @@ fn add_patch(
     }
 }
 
-fn items<'a>(
-    doc: &YamlDoc,
-    map: &'a Mapping,
-    section: &str,
-    diags: &mut Diagnostics,
-) -> Vec<(usize, &'a Mapping, YPath)> {
+fn items<'a>(doc: &YamlDoc, map: &'a Mapping, section: &str, diags: &mut Diagnostics) -> Vec<(&'a Mapping, YPath)> {
     let p = YPath::default().key(section);
     match map.get(Yaml::String(section.into())) {
         None | Some(Yaml::Null) => vec![],
@@ -906,7 +901,7 @@ fn items<'a>(
             .iter()
             .enumerate()
             .filter_map(|(i, item)| match item {
-                Yaml::Mapping(m) => Some((i, m, p.index(i))),
+                Yaml::Mapping(m) => Some((m, p.index(i))),
                 _ => {
                     diags.push(
                         Diagnostic::error(
