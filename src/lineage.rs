@@ -314,17 +314,18 @@ impl Lineage {
             "invocation_id": invocation.id,
         });
         std::fs::create_dir_all(target_dir)?;
-        let mut f = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(target_dir.join("lineage.json"))?);
-        // {"metadata":...,"nodes":{...},"base_columns":{...}}, the nodes serialized on every core
-        // a batch at a time (a batch is written while the next is serialized), as manifest.json's.
-        write!(f, "{{\"metadata\":{metadata},\"nodes\":{{")?;
-        let nodes: Vec<(&String, &NodeLineage)> = self.nodes.iter().collect();
-        // (256 nodes, about 0.75 MB of JSON: two in flight add little to compile's peak.)
-        crate::jsonout::write_entries(&mut f, &nodes, 256, crate::jsonout::key_value)?;
-        f.write_all(b"},\"base_columns\":")?;
-        serde_json::to_writer(&mut f, &self.base_columns).map_err(std::io::Error::other)?;
-        f.write_all(b"}")?;
-        f.flush()
+        crate::jsonout::replace_file(&target_dir.join("lineage.json"), |f| {
+            // {"metadata":...,"nodes":{...},"base_columns":{...}}, the nodes serialized on every
+            // core a batch at a time (a batch is written while the next is serialized), as
+            // manifest.json's.
+            write!(f, "{{\"metadata\":{metadata},\"nodes\":{{")?;
+            let nodes: Vec<(&String, &NodeLineage)> = self.nodes.iter().collect();
+            // (256 nodes, about 0.75 MB of JSON: two in flight add little to compile's peak.)
+            crate::jsonout::write_entries(f, &nodes, 256, crate::jsonout::key_value)?;
+            f.write_all(b"},\"base_columns\":")?;
+            serde_json::to_writer(&mut *f, &self.base_columns).map_err(std::io::Error::other)?;
+            f.write_all(b"}")
+        })
     }
 
     /// Whether `column` of `node` is read by anything analysed, as (node, column, kind).

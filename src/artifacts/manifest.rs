@@ -510,36 +510,40 @@ pub fn write(
 ) -> std::io::Result<()> {
     use std::io::Write;
     std::fs::create_dir_all(target_dir)?;
-    let mut f = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(target_dir.join("manifest.json"))?);
     let root = project.root.to_string_lossy().to_string();
     // Everything after the nodes is made on another thread while the nodes are written.
-    std::thread::scope(|scope| {
-        let rest = scope.spawn(|| rest_of_manifest(m, engine, project));
-        write!(f, "{{\"metadata\":{},\"nodes\":{{", manifest_metadata(project, inv, lineage))?;
-        let ids: Vec<(&String, &Node)> =
-            m.nodes.iter().filter(|(_, n)| n.resource_type != ResourceType::UnitTest).map(|(k, n)| (k, &**n)).collect();
-        // Batches of 1,024 nodes (about 3 MB of JSON): larger ones only hold more of the file in
-        // memory at once.
-        crate::jsonout::write_entries(&mut f, &ids, 1024, |(id, n), buf| {
-            serde_json::to_writer(&mut *buf, id)?;
-            buf.push(b':');
-            node_json(m, n, &root, project, compiled, buf);
-            Ok(())
-        })?;
-        let (rest, maps) = rest.join().map_err(|_| std::io::Error::other("manifest.json: a thread panicked"))?;
-        // The small objects after the nodes (their object's braces dropped: it continues the
-        // file's), then the parent and child maps (6 MB of JSON at 10,000 models) written as
-        // the nodes are, on every core, then the empty objects that end the file.
-        let rest = serde_json::to_vec(&rest).map_err(std::io::Error::other)?;
-        f.write_all(b"},")?;
-        f.write_all(&rest[1..rest.len() - 1])?;
-        f.write_all(br#","parent_map":{"#)?;
-        crate::jsonout::write_entries(&mut f, &maps.parents, 4096, crate::jsonout::key_value)?;
-        f.write_all(br#"},"child_map":{"#)?;
-        crate::jsonout::write_entries(&mut f, &maps.children, 4096, crate::jsonout::key_value)?;
-        f.write_all(br#"},"group_map":{},"saved_queries":{},"semantic_models":{}}"#)
-    })?;
-    f.flush()
+    crate::jsonout::replace_file(&target_dir.join("manifest.json"), |f| {
+        std::thread::scope(|scope| {
+            let rest = scope.spawn(|| rest_of_manifest(m, engine, project));
+            write!(f, "{{\"metadata\":{},\"nodes\":{{", manifest_metadata(project, inv, lineage))?;
+            let ids: Vec<(&String, &Node)> = m
+                .nodes
+                .iter()
+                .filter(|(_, n)| n.resource_type != ResourceType::UnitTest)
+                .map(|(k, n)| (k, &**n))
+                .collect();
+            // Batches of 1,024 nodes (about 3 MB of JSON): larger ones only hold more of the file in
+            // memory at once.
+            crate::jsonout::write_entries(f, &ids, 1024, |(id, n), buf| {
+                serde_json::to_writer(&mut *buf, id)?;
+                buf.push(b':');
+                node_json(m, n, &root, project, compiled, buf);
+                Ok(())
+            })?;
+            let (rest, maps) = rest.join().map_err(|_| std::io::Error::other("manifest.json: a thread panicked"))?;
+            // The small objects after the nodes (their object's braces dropped: it continues the
+            // file's), then the parent and child maps (6 MB of JSON at 10,000 models) written as
+            // the nodes are, on every core, then the empty objects that end the file.
+            let rest = serde_json::to_vec(&rest).map_err(std::io::Error::other)?;
+            f.write_all(b"},")?;
+            f.write_all(&rest[1..rest.len() - 1])?;
+            f.write_all(br#","parent_map":{"#)?;
+            crate::jsonout::write_entries(f, &maps.parents, 4096, crate::jsonout::key_value)?;
+            f.write_all(br#"},"child_map":{"#)?;
+            crate::jsonout::write_entries(f, &maps.children, 4096, crate::jsonout::key_value)?;
+            f.write_all(br#"},"group_map":{},"saved_queries":{},"semantic_models":{}}"#)
+        })
+    })
 }
 
 /// manifest.json's `metadata`.
