@@ -104,6 +104,10 @@ pub(super) fn docs_generate(settings: &Settings, l: &Loaded, printer: &Printer, 
             return 2;
         }
     }
+    // Freed on a thread nobody waits for, as the project is (`project_command`): the lineage
+    // alone was 20 ms of freeing at 10,000 models.
+    drop(input);
+    std::thread::spawn(move || drop((lineage, compiled, db_cols, tables)));
     diags.sort();
     printer.diagnostics(&diags.items);
     printer.info(&format!("Catalog written to {}", l.target_dir.join("catalog.json").display()));
