@@ -5,6 +5,7 @@
 use super::config::{canonical_key, Config, KNOWN_CONFIG_KEYS};
 use super::yaml::{as_string, key_string, string_list, to_json, YPath, YamlDoc};
 use crate::diagnostics::{did_you_mean, Diagnostic, Diagnostics};
+use rayon::prelude::*;
 use serde_json::Value as Json;
 use serde_yaml::{Mapping, Value as Yaml};
 use std::collections::BTreeMap;
@@ -701,8 +702,18 @@ impl Properties {
         for (section, kind) in
             [("models", "model"), ("seeds", "seed"), ("analyses", "analysis"), ("snapshots", "snapshot")]
         {
-            for (item, p) in items(doc, map, section, diags) {
-                let Some(patch) = node_patch(doc, item, &p, kind, diags) else { continue };
+            // Each entry read on every core (one large file is otherwise one thread's work while
+            // the others wait), then added in order.
+            let read: Vec<(Option<NodePatch>, Diagnostics)> = items(doc, map, section, diags)
+                .into_par_iter()
+                .map(|(item, p)| {
+                    let mut problems = Diagnostics::default();
+                    (node_patch(doc, item, &p, kind, &mut problems), problems)
+                })
+                .collect();
+            for (patch, problems) in read {
+                diags.extend(problems.items);
+                let Some(patch) = patch else { continue };
                 let target = match section {
                     "models" => &mut self.models,
                     "seeds" => &mut self.seeds,
@@ -756,6 +767,11 @@ impl Properties {
             ("snapshot", &mut self.snapshots, file.snapshots),
         ];
         for (kind, target, patches) in sections {
+            // Nothing yet to clash with (the first file, often the only large one): taken whole.
+            if target.is_empty() {
+                *target = patches;
+                continue;
+            }
             for patch in patches.into_values() {
                 add_patch(target, kind, patch, doc, diags);
             }
