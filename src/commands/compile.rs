@@ -1,7 +1,9 @@
 //! `strata compile` (and `--inline`): load -> select -> compile the selected nodes against the
 //! database -> static analysis -> print the compiled SQL of one node or the count.
 
-use super::context::{check_compiled, compile_each, compile_globals, connect, inline_node, plan_for, Loaded};
+use super::context::{
+    check_compiled, compile_each, compile_globals, connect, free_later, inline_node, plan_for, Loaded,
+};
 use crate::compile::Compiler;
 use crate::diagnostics::{Diagnostic, Diagnostics};
 use crate::output::Printer;
@@ -68,8 +70,9 @@ pub(super) fn compile(settings: &Settings, l: &Loaded, printer: &Printer) -> i32
             return 2;
         }
     };
-    if let Err(code) = check_compiled(settings, l, &models, conn.as_ref(), printer) {
-        return code;
+    match check_compiled(settings, l, &models, conn.as_ref(), printer) {
+        Ok(lineage) => free_later((lineage, models)),
+        Err(code) => return code,
     }
     if let Some((name, sql)) = single {
         printer.info(&format!("Compiled node '{name}' is:"));
