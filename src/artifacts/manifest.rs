@@ -575,8 +575,9 @@ fn manifest_metadata(project: &Project, inv: &Invocation, lineage: Option<&str>)
 }
 
 /// Each id's dependents (sorted, once each), in id order, from each id's dependencies (in id
-/// order). A dependency that is not among the ids has its dependents too (none is expected).
-fn child_map<'a>(parents: &[(&'a str, &'a [String])]) -> Vec<(&'a str, Vec<&'a str>)> {
+/// order, as [`Manifest::dependencies`] lists them). A dependency that is not among the ids has
+/// its dependents too (none is expected).
+pub fn child_map<'a>(parents: &[(&'a str, &'a [String])]) -> Vec<(&'a str, Vec<&'a str>)> {
     let mut children: Vec<(&str, Vec<&str>)> = parents.iter().map(|(id, _)| (*id, vec![])).collect();
     let index: crate::templating::FastMap<&str, usize> =
         parents.iter().enumerate().map(|(i, (id, _))| (*id, i)).collect();
@@ -690,16 +691,8 @@ fn rest_of_manifest<'a>(m: &'a Manifest, engine: &Engine, project: &Project) -> 
             }),
         );
     }
-    // parent_map / child_map over nodes, sources, exposures and unit tests, in id order (the
-    // three maps are sorted: the sort merges them).
-    let mut parents: Vec<(&str, &[String])> = m
-        .nodes
-        .iter()
-        .map(|(id, n)| (id.as_str(), n.depends_on.as_slice()))
-        .chain(m.sources.keys().map(|id| (id.as_str(), &[][..])))
-        .chain(m.exposures.iter().map(|(id, e)| (id.as_str(), e.depends_on.as_slice())))
-        .collect();
-    parents.sort_by(|a, b| a.0.cmp(b.0));
+    // parent_map / child_map over nodes, sources, exposures and unit tests, in id order.
+    let parents = m.dependencies();
     let children = child_map(&parents);
     let rest = RestOut {
         unit_tests,

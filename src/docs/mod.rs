@@ -270,7 +270,7 @@ fn relation_schema(r: &crate::templating::relation::Relation, held: bool) -> Str
 /// The overview page's data: the `__overview__` doc block, models by materialization, the most
 /// referenced models, documentation coverage (models with a description, with a data test) and
 /// the last run's results.
-fn overview(m: &Manifest, children_of: &Children, run_results: Option<&Json>) -> Json {
+fn overview(m: &Manifest, children: &Children, run_results: Option<&Json>) -> Json {
     let models: Vec<&crate::parse::Node> =
         m.nodes.values().filter(|n| n.resource_type == ResourceType::Model).map(|n| &**n).collect();
     let mut by_materialization: BTreeMap<String, usize> = BTreeMap::new();
@@ -291,8 +291,8 @@ fn overview(m: &Manifest, children_of: &Children, run_results: Option<&Json>) ->
     let mut referenced: Vec<(&str, usize)> = models
         .iter()
         .map(|n| {
-            let readers = children_of.get(n.unique_id.as_str()).map(|c| c.iter().filter(|c| !is_test(c)).count());
-            (n.unique_id.as_str(), readers.unwrap_or(0))
+            let readers = children_of(children, &n.unique_id).iter().filter(|c| !is_test(c)).count();
+            (n.unique_id.as_str(), readers)
         })
         .filter(|(_, k)| *k > 0)
         .collect();
@@ -337,13 +337,13 @@ type Reader<'a> = (&'a str, &'a str, crate::sql::Kind);
 /// What every node's page reads besides the input: children, each column's downstream readers
 /// (node, column, kind), and tests by the node and column they test.
 struct Links<'a> {
-    children_of: Children<'a>,
+    children: Children<'a>,
     downstream: Downstream<'a>,
     tests_of: TestsOf<'a>,
 }
 
-/// Each node's children, in id order.
-type Children<'a> = FastMap<&'a str, Vec<&'a str>>;
+/// Each id's children, in id order (manifest.json's `child_map`).
+type Children<'a> = Vec<(&'a str, Vec<&'a str>)>;
 /// Each column's readers, by the node and the lowercased column.
 type Downstream<'a> = FastMap<(&'a str, Cow<'a, str>), Vec<Reader<'a>>>;
 /// Tests' names by the node and lowercased column (None: the node) they test.
@@ -419,7 +419,7 @@ fn node_page<'a>(input: &SiteInput<'a>, links: &Links<'a>, id: &str, out: &mut V
             downstream: links.downstream.get(&(id, Cow::Owned(lower))).map(Vec::as_slice).unwrap_or_default(),
         }
     };
-    let children = || links.children_of.get(id).cloned().unwrap_or_default();
+    let children = || children_of(&links.children, id).to_vec();
     // (Serializing into a Vec cannot fail: every map these details hold has string keys.)
     let (kind, name, package, text) = if let Some(n) = m.nodes.get(id) {
         let info = input.catalog.get(&rel_key(&n.relation));
@@ -548,30 +548,29 @@ fn node_page<'a>(input: &SiteInput<'a>, links: &Links<'a>, id: &str, out: &mut V
     Some(Page { kind, name, package, text, folder, schema, select, warnings })
 }
 
-/// Each node's and exposure's children (in id order) and the index's edges (parent, child) by
-/// position in `ids`, children in id order and each one's parents as it lists them.
+/// Each node's, source's and exposure's children (as manifest.json's `child_map`) and the
+/// index's edges (parent, child) by position in `ids` (sorted), children in id order and each
+/// one's parents as it lists them.
 fn children_and_edges<'a>(m: &'a Manifest, ids: &[&str]) -> (Children<'a>, Vec<(usize, usize)>) {
-    let index_of: FastMap<&str, usize> = ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
-    let mut parents_of: Vec<(&str, &[String])> = m
-        .nodes
-        .iter()
-        .map(|(id, n)| (id.as_str(), &n.depends_on[..]))
-        .chain(m.exposures.iter().map(|(id, e)| (id.as_str(), &e.depends_on[..])))
-        .collect();
-    if !m.exposures.is_empty() {
-        parents_of.sort_by_key(|(id, _)| *id);
-    }
+    let parents = m.dependencies();
+    let position = |id: &str| ids.binary_search(&id).ok();
     let mut edges: Vec<(usize, usize)> = vec![];
-    let mut children_of = Children::default();
-    for (child, ps) in parents_of {
-        for p in ps {
-            if let (Some(&a), Some(&b)) = (index_of.get(p.as_str()), index_of.get(child)) {
+    for (child, ps) in &parents {
+        for p in ps.iter() {
+            if let (Some(a), Some(b)) = (position(p), position(child)) {
                 edges.push((a, b));
             }
-            children_of.entry(p.as_str()).or_default().push(child);
         }
     }
-    (children_of, edges)
+    (crate::artifacts::manifest::child_map(&parents), edges)
+}
+
+/// `id`'s children.
+fn children_of<'c>(children: &'c Children, id: &str) -> &'c [&'c str] {
+    match children.binary_search_by(|(k, _)| (*k).cmp(id)) {
+        Ok(i) => &children[i].1,
+        Err(_) => &[],
+    }
 }
 
 /// Each column's downstream readers, keyed by the node and the lowercased column (borrowed when
@@ -678,11 +677,11 @@ pub fn generate(input: &SiteInput, target_dir: &Path) -> std::io::Result<Vec<Dia
     let shards = shard_count(ids.len());
     let files = SiteDir::open(target_dir.join("docs"), shards)?;
     // What every page reads besides the input, the three parts made on every core.
-    let ((children_of, edges), (downstream, tests_of)) = rayon::join(
+    let ((children, edges), (downstream, tests_of)) = rayon::join(
         || children_and_edges(m, &ids),
         || rayon::join(|| downstream_of(input.lineage), || tests_by_target(m)),
     );
-    let links = Links { children_of, downstream, tests_of };
+    let links = Links { children, downstream, tests_of };
     // Every shard on every core, each written as soon as its pages are made: the site's details
     // are never all in memory at once. What the index needs comes back, in id order.
     let mut members: Vec<Vec<usize>> = vec![vec![]; shards];
@@ -725,7 +724,7 @@ pub fn generate(input: &SiteInput, target_dir: &Path) -> std::io::Result<Vec<Dia
         || macro_pages(input),
         || {
             rayon::join(
-                move || overview(m, &links.children_of, run_results),
+                move || overview(m, &links.children, run_results),
                 || {
                     let mut warnings = vec![];
                     let mut index_nodes: Vec<IndexNode> = vec![];

@@ -339,6 +339,21 @@ pub struct Exposure {
 }
 
 impl Manifest {
+    /// Every node's, source's and exposure's dependencies (a source has none), in id order:
+    /// manifest.json's `parent_map`, and what the children of each are found from.
+    pub fn dependencies(&self) -> Vec<(&str, &[String])> {
+        let mut all: Vec<(&str, &[String])> = self
+            .nodes
+            .iter()
+            .map(|(id, n)| (id.as_str(), n.depends_on.as_slice()))
+            .chain(self.sources.keys().map(|id| (id.as_str(), &[][..])))
+            .chain(self.exposures.iter().map(|(id, e)| (id.as_str(), e.depends_on.as_slice())))
+            .collect();
+        // The three maps are sorted: the sort merges them.
+        all.sort_by(|a, b| a.0.cmp(b.0));
+        all
+    }
+
     /// The schemas the project's nodes and sources live in, lowercased (what a run reads of the
     /// database's catalog).
     pub fn schemas(&self) -> BTreeSet<String> {
