@@ -61,12 +61,48 @@ pub struct Lineage {
     pub diagnostics: Vec<Diagnostic>,
 }
 
-/// Columns of relations that exist in the database, by lowercased (database, schema, name).
-pub type DbColumns = HashMap<(String, String, String), Vec<Name>>;
+/// Columns of the relations in the database, by lowercased (database, schema, name): read with
+/// one query the first time an analysis asks for a relation the project cannot answer for (a
+/// source, a table it does not build, a model whose columns are unknown), or given. A build
+/// whose models read only the project's own seeds and models never asks; reading the catalog
+/// is DuckDB's costliest first query (it binds every built-in view to list their columns).
+pub struct DbColumns<'a> {
+    conn: Option<&'a dyn crate::adapter::Connection>,
+    /// The columns, and how long reading them took.
+    read: std::sync::OnceLock<(ColumnsByRelation, std::time::Duration)>,
+}
+
+/// Column names by lowercased (database, schema, name).
+pub type ColumnsByRelation = HashMap<(String, String, String), Vec<Name>>;
+
+impl<'a> DbColumns<'a> {
+    /// Read from `conn` when first asked.
+    pub fn lazy(conn: &'a dyn crate::adapter::Connection) -> DbColumns<'a> {
+        DbColumns { conn: Some(conn), read: std::sync::OnceLock::new() }
+    }
+
+    /// Columns already read.
+    pub fn given(columns: ColumnsByRelation) -> DbColumns<'static> {
+        DbColumns { conn: None, read: std::sync::OnceLock::from((columns, std::time::Duration::ZERO)) }
+    }
+
+    fn get(&self, key: &(String, String, String)) -> Option<&Vec<Name>> {
+        let (columns, _) = self.read.get_or_init(|| {
+            let start = std::time::Instant::now();
+            (self.conn.map(db_columns).unwrap_or_default(), start.elapsed())
+        });
+        columns.get(key)
+    }
+
+    /// What was read and how long it took (None when nobody asked).
+    pub fn into_read(self) -> Option<(ColumnsByRelation, std::time::Duration)> {
+        self.read.into_inner()
+    }
+}
 
 /// Read every relation's columns from the database (one query).
-pub fn db_columns(conn: &dyn crate::adapter::Connection) -> DbColumns {
-    let mut out: DbColumns = HashMap::new();
+pub fn db_columns(conn: &dyn crate::adapter::Connection) -> ColumnsByRelation {
+    let mut out: ColumnsByRelation = HashMap::new();
     for ((d, s, n), columns) in conn.all_columns().unwrap_or_default() {
         out.entry((d.to_lowercase(), s.to_lowercase(), n.to_lowercase()))
             .or_default()
@@ -82,7 +118,7 @@ struct ProjectCatalog<'a> {
     columns: &'a HashMap<Name, Vec<Name>>,
     /// Sources' declared columns, by node id.
     declared: &'a HashMap<Name, Vec<Name>>,
-    db: Option<&'a DbColumns>,
+    db: Option<&'a DbColumns<'a>>,
     database: &'a str,
     schema: &'a str,
 }
@@ -122,7 +158,7 @@ pub fn analyze(
     m: &Manifest,
     dag: &Dag,
     compiled: &HashMap<String, String>,
-    db: Option<&DbColumns>,
+    db: Option<&DbColumns<'_>>,
     root: &Path,
     target_dir: &Path,
     opts: Options,

@@ -651,7 +651,7 @@ pub(super) fn check_compiled(
     if mode == crate::lineage::Mode::Off {
         return Ok(Default::default());
     }
-    let db = crate::lineage::db_columns(conn);
+    let db = crate::lineage::DbColumns::lazy(conn);
     let lineage = crate::lineage::analyze(
         &l.manifest,
         &l.dag,
@@ -668,7 +668,10 @@ pub(super) fn check_compiled(
     if let Err(e) = lineage.write(&l.target_dir, &l.invocation) {
         printer.warn(&format!("cannot write lineage.json: {e}"));
     }
-    free_later(db);
+    if let Some((read, took)) = db.into_read() {
+        printer.debug(&format!("database columns read: {:.3}s", took.as_secs_f64()));
+        free_later(read);
+    }
     if d.has_errors() {
         printer.info("Static analysis found problems (--static-analysis strict): nothing was run.");
         return Err(2);
@@ -693,7 +696,7 @@ pub(super) fn compile_and_analyse(
         d.sort();
         return Err(d.items);
     }
-    let columns = crate::lineage::db_columns(conn);
+    let columns = crate::lineage::DbColumns::lazy(conn);
     let lineage = crate::lineage::analyze(
         &l.manifest,
         &l.dag,

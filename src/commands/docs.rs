@@ -36,7 +36,15 @@ pub(super) fn docs_generate(settings: &Settings, l: &Loaded, printer: &Printer, 
         crate::lineage::Mode::Strict => crate::lineage::Mode::Warn,
         m => m,
     };
-    let db_cols = printer.timed("database columns read", || crate::lineage::db_columns(conn.as_ref()));
+    // One read of the catalog: catalog.json's relations, and the columns the analysis asks for.
+    let tables = printer.timed("catalog read", || crate::artifacts::catalog::collect(&l.manifest, conn.as_ref()));
+    let db_cols = crate::lineage::DbColumns::given(
+        tables
+            .iter()
+            .filter(|(_, t)| !t.columns.is_empty())
+            .map(|(k, t)| (k.clone(), t.columns.iter().map(|(n, _)| crate::sql::Name::from(n.as_str())).collect()))
+            .collect(),
+    );
     let lineage = printer.timed("analysed", || {
         crate::lineage::analyze(
             &l.manifest,
@@ -49,7 +57,6 @@ pub(super) fn docs_generate(settings: &Settings, l: &Loaded, printer: &Printer, 
         )
     });
     diags.extend(lineage.diagnostics.clone());
-    let tables = printer.timed("catalog read", || crate::artifacts::catalog::collect(&l.manifest, conn.as_ref()));
     printer.timed("catalog.json written", || {
         let catalog = crate::artifacts::catalog::catalog_json(&l.manifest, &tables, &l.invocation);
         if let Err(e) = crate::artifacts::write_json(&l.target_dir, "catalog.json", &catalog) {

@@ -88,6 +88,26 @@ fn target_path_and_log_path_flags() {
     assert!(p.root.join("mylogs/dbt.log").exists());
 }
 
+/// The database's columns are read for the static analysis only when a model reads a relation
+/// the project does not build, such as a source: a project whose models read only its seeds and
+/// models never asks.
+#[test]
+fn the_database_columns_are_read_only_when_a_model_needs_them() {
+    let p = TestProject::fixture("rebuild_keeps_table");
+    let out = p.run(&["build", "--debug"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stderr.contains("compiled and analysed: "), "{}", out.stderr);
+    assert!(!out.stderr.contains("database columns read:"), "{}", out.stderr);
+    assert_eq!(p.query("rebuild.duckdb", "select count(*) from facts_view"), vec![vec!["3".to_string()]]);
+
+    let p = TestProject::fixture("open_sources");
+    std::fs::remove_file(p.root.join("models/bad.sql")).unwrap();
+    let out = p.run(&["build", "--debug"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stderr.contains("database columns read: "), "{}", out.stderr);
+    assert_eq!(p.query("open.duckdb", "select count(*) from fct_orders"), vec![vec!["3".to_string()]]);
+}
+
 #[test]
 fn debug_lines_go_to_the_log_file_and_to_stderr_under_debug() {
     let p = TestProject::fixture("rebuild_keeps_table");
