@@ -193,10 +193,14 @@ pub fn plan_jobs(m: &Manifest, dag: &Dag, plan: &[String], audit: bool) -> Vec<J
     jobs
 }
 
+/// The workers' shared state. Jobs are their positions in the plan's list: a ready job with the
+/// lowest position goes first.
 struct Sched {
-    waiting: HashMap<String, usize>,
-    ready: BTreeSet<(usize, String)>,
-    outcome: HashMap<String, Status>,
+    /// Parents each job still waits for.
+    waiting: Vec<usize>,
+    ready: BTreeSet<usize>,
+    /// How each job that ran ended.
+    outcome: Vec<Option<Status>>,
     running: usize,
     next_index: usize,
     stop: bool,
@@ -292,26 +296,23 @@ pub fn execute(
     reporter: &dyn Reporter,
 ) -> RunResults {
     let started = Instant::now();
-    let order: HashMap<&String, usize> = jobs.iter().enumerate().map(|(i, j)| (&j.id, i)).collect();
-    let by_id: HashMap<&String, &Job> = jobs.iter().map(|j| (&j.id, j)).collect();
-    let mut children_of: HashMap<String, Vec<String>> = HashMap::new();
-    let mut waiting = HashMap::new();
-    let mut ready = BTreeSet::new();
-    for j in jobs {
-        for p in &j.parents {
-            children_of.entry(p.clone()).or_default().push(j.id.clone());
-        }
-        if j.parents.is_empty() {
-            ready.insert((order[&j.id], j.id.clone()));
-        } else {
-            waiting.insert(j.id.clone(), j.parents.len());
+    let position: HashMap<&str, usize> = jobs.iter().enumerate().map(|(i, j)| (j.id.as_str(), i)).collect();
+    // Each job's parents and children by position (a parent that is not a job never finishes).
+    let parents_of: Vec<Vec<usize>> =
+        jobs.iter().map(|j| j.parents.iter().filter_map(|p| position.get(p.as_str()).copied()).collect()).collect();
+    let mut children_of: Vec<Vec<usize>> = vec![vec![]; jobs.len()];
+    for (i, parents) in parents_of.iter().enumerate() {
+        for &p in parents {
+            children_of[p].push(i);
         }
     }
+    let waiting: Vec<usize> = jobs.iter().map(|j| j.parents.len()).collect();
+    let ready: BTreeSet<usize> = (0..jobs.len()).filter(|&i| waiting[i] == 0).collect();
     let total = jobs.len() + jobs.iter().map(|j| j.audits.len()).sum::<usize>();
     let sched = Mutex::new(Sched {
         waiting,
         ready,
-        outcome: HashMap::new(),
+        outcome: vec![None; jobs.len()],
         running: 0,
         next_index: 0,
         stop: false,
@@ -335,8 +336,7 @@ pub fn execute(
             let files = files_tx.clone();
             let sched = &sched;
             let cv = &cv;
-            let order = &order;
-            let by_id = &by_id;
+            let parents_of = &parents_of;
             let children_of = &children_of;
             scope.spawn(move || {
                 let thread_id = format!("Thread-{}", t + 1);
@@ -364,20 +364,21 @@ pub fn execute(
                         cv.notify_all();
                         break;
                     }
-                    let Some(item) = s.ready.iter().next().cloned() else { break };
-                    s.ready.remove(&item);
-                    let id = item.1;
-                    let job = by_id[&id];
-                    let node = &manifest.nodes[&id];
-                    let failed_parent =
-                        job.parents.iter().find(|p| s.outcome.get(*p).is_some_and(Status::blocks)).cloned();
+                    let Some(at) = s.ready.pop_first() else { break };
+                    let job = &jobs[at];
+                    let id = &job.id;
+                    let node = &manifest.nodes[id];
+                    let failed_parent = parents_of[at]
+                        .iter()
+                        .find(|&&p| s.outcome[p].as_ref().is_some_and(Status::blocks))
+                        .map(|&p| &jobs[p].id);
                     let results = if s.stop || failed_parent.is_some() {
                         let msg = match failed_parent {
-                            Some(p) => format!("skipped because upstream {} did not succeed", short(&p)),
+                            Some(p) => format!("skipped because upstream {} did not succeed", short(p)),
                             None => "skipped because of --fail-fast".to_string(),
                         };
                         let mut out = vec![];
-                        for tid in std::iter::once(&id).chain(&job.audits) {
+                        for tid in std::iter::once(id).chain(&job.audits) {
                             s.next_index += 1;
                             let n = &manifest.nodes[tid];
                             let r = skipped(n, &thread_id, msg.clone());
@@ -411,15 +412,12 @@ pub fn execute(
                         }
                         rs
                     };
-                    s.outcome.insert(id.clone(), results[0].status);
+                    s.outcome[at] = Some(results[0].status);
                     s.results.extend(results);
-                    for c in children_of.get(&id).into_iter().flatten() {
-                        if let Some(w) = s.waiting.get_mut(c) {
-                            *w -= 1;
-                            if *w == 0 {
-                                s.waiting.remove(c);
-                                s.ready.insert((order[c], c.clone()));
-                            }
+                    for &c in &children_of[at] {
+                        s.waiting[c] -= 1;
+                        if s.waiting[c] == 0 {
+                            s.ready.insert(c);
                         }
                     }
                     drop(s);
