@@ -52,12 +52,16 @@ fn steps(
     printer.timed("schemas created", || r.create_schemas())?;
     let (compiled, lineage) = printer.timed("compiled and analysed", || r.compile_and_analyse())?;
     let mut recorded = crate::state::BuildState::read(&l.target_dir);
-    let (opts, fingerprints, hooks) = r.prepare(threads, &compiled, &lineage, &recorded, batches)?;
+    let audit = matches!(settings.command, Cmd::Build) && !settings.no_audit;
+    // The jobs depend only on the plan: they are made while the run prepares.
+    let (prepared, jobs) = rayon::join(
+        || r.prepare(threads, &compiled, &lineage, &recorded, batches),
+        || crate::run::plan_jobs(&l.manifest, &l.dag, &plan, audit),
+    );
+    let (opts, fingerprints, hooks) = prepared?;
     // From here Ctrl-C winds the run down: nothing new starts, running queries stop and roll
     // back, and what finished is written (exit 130); a second Ctrl-C exits at once.
     settings.cancel.wind_down_on_interrupt();
-    let audit = matches!(settings.command, Cmd::Build) && !settings.no_audit;
-    let jobs = crate::run::plan_jobs(&l.manifest, &l.dag, &plan, audit);
     let results = crate::run::execute(compiler, &l.manifest, &jobs, db.as_ref(), &opts, printer);
     let ending = r.on_run_end(&results, hooks);
     // Nothing more is compiled or run: manifest.json is written, and the database closed (DuckDB
