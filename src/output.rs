@@ -98,33 +98,44 @@ impl Printer {
     /// JSON log's structured part, built only for that format.
     fn emit(&self, level: &str, msg: &str, data: impl FnOnce() -> Option<serde_json::Value>) {
         use chrono::Timelike;
+        use std::fmt::Write as _;
         let now = chrono::Utc::now().with_timezone(&self.offset);
-        let line = match self.format {
+        // The line and its newline, written to stderr at once.
+        let mut line = match self.format {
             LogFormat::Text => {
-                let stamp = format!("{:02}:{:02}:{:02}  ", now.hour(), now.minute(), now.second());
-                let mut out = String::with_capacity(msg.len() + stamp.len());
+                let mut stamp = [0u8; 10];
+                let stamp = two_digits(&mut stamp, [now.hour(), now.minute(), now.second()]);
+                let mut out = String::with_capacity(msg.len() + stamp.len() + 1);
                 for (i, l) in msg.lines().enumerate() {
                     if i > 0 {
                         out.push('\n');
                     }
-                    out.push_str(&stamp);
+                    out.push_str(stamp);
                     out.push_str(l);
                 }
                 if msg.is_empty() {
-                    out = stamp;
+                    out.push_str(stamp);
                 }
                 out
             }
-            LogFormat::Json => serde_json::json!({
-                "info": {"ts": now.to_rfc3339(), "level": level, "msg": strip_ansi(msg)},
-                "data": data().unwrap_or(serde_json::json!({})),
-            })
-            .to_string(),
+            LogFormat::Json => {
+                let mut out = String::new();
+                let _ = write!(
+                    out,
+                    "{}",
+                    serde_json::json!({
+                        "info": {"ts": now.to_rfc3339(), "level": level, "msg": strip_ansi(msg)},
+                        "data": data().unwrap_or(serde_json::json!({})),
+                    })
+                );
+                out
+            }
         };
-        eprintln!("{line}");
+        line.push('\n');
+        let _ = std::io::stderr().write_all(line.as_bytes());
         if let Ok(mut f) = self.log_file.lock() {
             if let Some(f) = f.as_mut() {
-                let _ = writeln!(f, "{}", strip_ansi(&line));
+                let _ = f.write_all(strip_ansi(&line).as_bytes());
             }
         }
     }
@@ -147,10 +158,18 @@ impl Printer {
     }
 
     fn line(&self, index: usize, total: usize, msg: &str, status: &str, status_color: &str) -> String {
-        let prefix = format!("{index} of {total} {msg} ");
-        let plain_status = format!("[{status}]");
-        let dots = WIDTH.saturating_sub(prefix.chars().count() + plain_status.chars().count() + 1).max(1);
-        format!("{prefix}{} {}", ".".repeat(dots), self.paint(status_color, &plain_status))
+        use std::fmt::Write as _;
+        let mut out = String::with_capacity(WIDTH + 16 + msg.len());
+        let _ = write!(out, "{index} of {total} {msg} ");
+        let dots = WIDTH.saturating_sub(out.chars().count() + status.chars().count() + 3).max(1);
+        out.extend(std::iter::repeat_n('.', dots));
+        out.push(' ');
+        if self.color {
+            let _ = write!(out, "\x1b[{status_color}m[{status}]\x1b[0m");
+        } else {
+            let _ = write!(out, "[{status}]");
+        }
+        out
     }
 
     /// After an interrupted run: the nodes the interrupt stopped and those that never started.
@@ -329,7 +348,21 @@ fn unit_label(n: &Node) -> String {
     format!("{model}::{}", n.name)
 }
 
-fn strip_ansi(s: &str) -> String {
+/// `HH:MM:SS  ` from the hour, minute and second, in `buf`.
+fn two_digits(buf: &mut [u8; 10], hms: [u32; 3]) -> &str {
+    for (i, v) in hms.into_iter().enumerate() {
+        buf[i * 3] = b'0' + (v / 10 % 10) as u8;
+        buf[i * 3 + 1] = b'0' + (v % 10) as u8;
+        buf[i * 3 + 2] = if i < 2 { b':' } else { b' ' };
+    }
+    buf[9] = b' ';
+    std::str::from_utf8(buf).unwrap_or_default()
+}
+
+fn strip_ansi(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.contains('\x1b') {
+        return std::borrow::Cow::Borrowed(s);
+    }
     let mut out = String::with_capacity(s.len());
     let mut chars = s.chars();
     while let Some(c) = chars.next() {
@@ -343,7 +376,7 @@ fn strip_ansi(s: &str) -> String {
             out.push(c);
         }
     }
-    out
+    std::borrow::Cow::Owned(out)
 }
 
 /// What ran, counted by kind as dbt words it: `1 project hook, 5 seeds, 4 table models`.
