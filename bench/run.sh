@@ -10,7 +10,8 @@
 # Every figure is RUNS runs (3 by default), all listed, of the release build (`cargo build
 # --release`, what users install). Environment: RUNS, DBT=0 to leave dbt-core out (it is
 # compared when `dbt` is on PATH: `pip install 'dbt-core<1.11' dbt-duckdb`), DBT_THREADS (the
-# threads both tools build with in the side-by-side, default 4).
+# threads both tools build with in the side-by-side, default 4), PAIRS (build / replay pairs for
+# the build overhead, default 9: one pair varies by 10 % or more on a shared machine).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/strata/target}"
@@ -19,6 +20,7 @@ BIG=${2:-10000}
 SMALL=${3:-1000}
 RUNS=${RUNS:-3}
 DBT_THREADS=${DBT_THREADS:-4}
+PAIRS=${PAIRS:-9}
 case "$GEN" in
   synth | gen_project) GENS=$GEN ;;
   both) GENS="synth gen_project" ;;
@@ -124,7 +126,7 @@ EOF2
   # In pairs, so that both sides of a ratio meet the same machine: a fresh build with --threads
   # 1, then DuckDB alone replaying what that build ran (target/run_results.json, target/run/).
   one_times=() replay_times=() pairs=() one="" RBEST="" one_peak=0
-  for _ in $(seq "$RUNS"); do
+  for _ in $(seq "$PAIRS"); do
     # Each side starts with the other's writes on disk (sync), not being written back under it.
     rm -f "$dbf" "$small/target/strata_state.json" && sync
     /usr/bin/time -o "$WORK/time.txt" -f "%e %M" "$BIN" build --project-dir "$small" --threads 1 >/dev/null 2>&1 || true
@@ -141,8 +143,9 @@ EOF2
   one_list="${one_list% / } s" RLIST="${RLIST% / } s"
   median=$(printf '%s\n' "${pairs[@]}" | sort -n | awk '{a[NR]=$1} END{print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}')
   echo "build   $SMALL models and their tests, fresh database: $one_list with --threads 1 (peak $one_peak MB), $two_list with --threads 2"
-  echo "duckdb alone, the same statements in one connection, each run right after the build before it: $RLIST"
-  echo "ratio: $(ratio "$one" "$RBEST") best / best, $median the median of the pairs ($(printf '%s ' "${pairs[@]}")) with --threads 1 (target <= 1.05)"
+  echo "duckdb alone (opening the database, then the same statements in one connection), each run right after the build before it: $RLIST"
+  mean=$(printf '%s\n' "${pairs[@]}" | awk '{s+=$1} END{printf "%.2f", s/NR}')
+  echo "ratio: $(ratio "$one" "$RBEST") best / best, $median the median of the $PAIRS pairs, $mean their mean ($(printf '%s ' "${pairs[@]}")) with --threads 1 (target <= 1.05)"
   rm -f "$dbf" "$small/target/strata_state.json"
   "$BIN" build --project-dir "$small" >/dev/null 2>&1 || true
   measure "$BIN" build --project-dir "$small"
