@@ -104,7 +104,7 @@ impl Printer {
         let mut line = match self.format {
             LogFormat::Text => {
                 let mut stamp = [0u8; 10];
-                let stamp = two_digits(&mut stamp, [now.hour(), now.minute(), now.second()]);
+                let stamp = time_stamp(&mut stamp, [now.hour(), now.minute(), now.second()]);
                 let mut out = String::with_capacity(msg.len() + stamp.len() + 1);
                 for (i, l) in msg.lines().enumerate() {
                     if i > 0 {
@@ -349,7 +349,7 @@ fn unit_label(n: &Node) -> String {
 }
 
 /// `HH:MM:SS  ` from the hour, minute and second, in `buf`.
-fn two_digits(buf: &mut [u8; 10], hms: [u32; 3]) -> &str {
+fn time_stamp(buf: &mut [u8; 10], hms: [u32; 3]) -> &str {
     for (i, v) in hms.into_iter().enumerate() {
         buf[i * 3] = b'0' + (v / 10 % 10) as u8;
         buf[i * 3 + 1] = b'0' + (v % 10) as u8;
@@ -479,5 +479,28 @@ impl Printer {
             &line,
             || Some(serde_json::json!({"node": node.unique_id, "status": r.status, "message": r.message, "execution_time": r.execution_time, "failures": r.failures})),
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_lines_keep_dbts_shape() {
+        let mut buf = [0u8; 10];
+        assert_eq!(time_stamp(&mut buf, [9, 5, 7]), "09:05:07  ");
+        assert_eq!(time_stamp(&mut buf, [23, 59, 0]), "23:59:00  ");
+        let p = Printer::new(false, LogFormat::Text, None);
+        let line = p.line(3, 12, "START sql view model main.orders", "RUN", "0");
+        assert_eq!(line, format!("3 of 12 START sql view model main.orders {} [RUN]", ".".repeat(WIDTH - 47)));
+        assert_eq!(line.chars().count(), WIDTH);
+        // The dots never vanish, however long the name.
+        let long = p.line(1, 1, &"x".repeat(90), "OK in 0.01s", "32");
+        assert!(long.ends_with(" . [OK in 0.01s]"), "{long}");
+        let colored = Printer { color: true, ..Printer::new(false, LogFormat::Text, None) };
+        assert!(colored.line(1, 2, "PASS t", "PASS", "32").ends_with(" \x1b[32m[PASS]\x1b[0m"));
+        assert_eq!(strip_ansi("\x1b[32m[PASS]\x1b[0m done"), "[PASS] done");
+        assert!(matches!(strip_ansi("plain"), std::borrow::Cow::Borrowed("plain")));
     }
 }
