@@ -101,7 +101,7 @@ impl<'a> DbColumns<'a> {
 }
 
 /// Read every relation's columns from the database (one query).
-pub fn db_columns(conn: &dyn crate::adapter::Connection) -> ColumnsByRelation {
+fn db_columns(conn: &dyn crate::adapter::Connection) -> ColumnsByRelation {
     let mut out: ColumnsByRelation = HashMap::new();
     for ((d, s, n), columns) in conn.all_columns().unwrap_or_default() {
         out.entry((d.to_lowercase(), s.to_lowercase(), n.to_lowercase()))

@@ -51,10 +51,21 @@ impl Printer {
     }
 
     fn paint(&self, code: &str, s: &str) -> String {
+        let mut out = String::with_capacity(s.len() + 9);
+        self.paint_into(&mut out, code, s);
+        out
+    }
+
+    /// `s` appended to `out`, coloured with `code` when colour is on.
+    fn paint_into(&self, out: &mut String, code: &str, s: &str) {
         if self.color {
-            format!("\x1b[{code}m{s}\x1b[0m")
+            out.push_str("\x1b[");
+            out.push_str(code);
+            out.push('m');
+            out.push_str(s);
+            out.push_str("\x1b[0m");
         } else {
-            s.to_string()
+            out.push_str(s);
         }
     }
 
@@ -98,7 +109,6 @@ impl Printer {
     /// JSON log's structured part, built only for that format.
     fn emit(&self, level: &str, msg: &str, data: impl FnOnce() -> Option<serde_json::Value>) {
         use chrono::Timelike;
-        use std::fmt::Write as _;
         let now = chrono::Utc::now().with_timezone(&self.offset);
         // The line and its newline, written to stderr at once.
         let mut line = match self.format {
@@ -118,18 +128,11 @@ impl Printer {
                 }
                 out
             }
-            LogFormat::Json => {
-                let mut out = String::new();
-                let _ = write!(
-                    out,
-                    "{}",
-                    serde_json::json!({
-                        "info": {"ts": now.to_rfc3339(), "level": level, "msg": strip_ansi(msg)},
-                        "data": data().unwrap_or(serde_json::json!({})),
-                    })
-                );
-                out
-            }
+            LogFormat::Json => serde_json::json!({
+                "info": {"ts": now.to_rfc3339(), "level": level, "msg": strip_ansi(msg)},
+                "data": data().unwrap_or(serde_json::json!({})),
+            })
+            .to_string(),
         };
         line.push('\n');
         let _ = std::io::stderr().write_all(line.as_bytes());
@@ -164,11 +167,7 @@ impl Printer {
         let dots = WIDTH.saturating_sub(out.chars().count() + status.chars().count() + 3).max(1);
         out.extend(std::iter::repeat_n('.', dots));
         out.push(' ');
-        if self.color {
-            let _ = write!(out, "\x1b[{status_color}m[{status}]\x1b[0m");
-        } else {
-            let _ = write!(out, "[{status}]");
-        }
+        self.paint_into(&mut out, status_color, &format!("[{status}]"));
         out
     }
 

@@ -297,7 +297,7 @@ pub fn execute(
 ) -> RunResults {
     let started = Instant::now();
     let position: HashMap<&str, usize> = jobs.iter().enumerate().map(|(i, j)| (j.id.as_str(), i)).collect();
-    // Each job's parents and children by position (a parent that is not a job never finishes).
+    // Each job's parents and children by position (plan_jobs names only jobs as parents).
     let parents_of: Vec<Vec<usize>> =
         jobs.iter().map(|j| j.parents.iter().filter_map(|p| position.get(p.as_str()).copied()).collect()).collect();
     let mut children_of: Vec<Vec<usize>> = vec![vec![]; jobs.len()];
@@ -306,7 +306,7 @@ pub fn execute(
             children_of[p].push(i);
         }
     }
-    let waiting: Vec<usize> = jobs.iter().map(|j| j.parents.len()).collect();
+    let waiting: Vec<usize> = parents_of.iter().map(Vec::len).collect();
     let ready: BTreeSet<usize> = (0..jobs.len()).filter(|&i| waiting[i] == 0).collect();
     let total = jobs.len() + jobs.iter().map(|j| j.audits.len()).sum::<usize>();
     let sched = Mutex::new(Sched {
