@@ -124,17 +124,30 @@ EOF2
   done <"$WORK/hooks.txt"
   mkdir -p "$WORK/replay"
   # In pairs, so that both sides of a ratio meet the same machine: a fresh build with --threads
-  # 1, then DuckDB alone replaying what that build ran (target/run_results.json, target/run/).
+  # 1 and DuckDB alone replaying what a build ran (target/run_results.json, target/run/; every
+  # build runs the same statements). The order alternates, so that a machine speeding up or
+  # slowing down over the run favours neither side: the first pair builds first.
   one_times=() replay_times=() pairs=() one="" RBEST="" one_peak=0
-  for _ in $(seq "$PAIRS"); do
+  build_one() {
     # Each side starts with the other's writes on disk (sync), not being written back under it.
     rm -f "$dbf" "$small/target/strata_state.json" && sync
     /usr/bin/time -o "$WORK/time.txt" -f "%e %M" "$BIN" build --project-dir "$small" --threads 1 >/dev/null 2>&1 || true
     out=$(tail -1 "$WORK/time.txt")
     secs=${out% *} kb=${out#* }
-    [ $((kb / 1024)) -gt "$one_peak" ] && one_peak=$((kb / 1024))
+    if [ $((kb / 1024)) -gt "$one_peak" ]; then one_peak=$((kb / 1024)); fi
+  }
+  replay_one() {
     sync
     rsecs=$(REPLAY_PRELUDE="$WORK/prelude.sql" "$EX/replay" "$small" "$WORK/replay/$(basename "$dbf")" 2>/dev/null)
+  }
+  for i in $(seq "$PAIRS"); do
+    if [ $((i % 2)) = 1 ]; then
+      build_one
+      replay_one
+    else
+      replay_one
+      build_one
+    fi
     one_times+=("$secs") replay_times+=("$rsecs") pairs+=("$(ratio "$secs" "$rsecs")")
     if [ -z "$one" ] || awk "BEGIN{exit !($secs < $one)}"; then one=$secs; fi
     if [ -z "$RBEST" ] || awk "BEGIN{exit !($rsecs < $RBEST)}"; then RBEST=$rsecs; fi
