@@ -56,7 +56,7 @@ pub(super) struct Loaded {
     /// Databases to attach on connecting: (path, catalog name), for --defer to another file.
     pub(super) attach: Vec<(String, String)>,
     /// The database, being opened while the project parses (see [`open_early`]).
-    pub(super) early_db: std::sync::Mutex<Option<std::thread::JoinHandle<Opened>>>,
+    pub(super) early_db: std::sync::Mutex<EarlyDb>,
     /// What this invocation compiles and runs, for manifest.json.
     pub(super) compiled: crate::compile::CompiledLog,
     /// The unique ids the command selects (`selected_resources`).
@@ -70,26 +70,56 @@ impl Loaded {
     }
 }
 
-/// For commands that run SQL on a database file that already exists, or read its catalog
-/// (compile, show, docs generate), open it on another thread while the project is parsed
-/// (opening loads DuckDB's catalog). A file that does not exist is left alone, so a project with
-/// errors never creates its database.
-pub(super) fn open_early(settings: &Settings, project: &Project) -> Option<std::thread::JoinHandle<Opened>> {
-    let runs = matches!(
-        settings.command,
-        Cmd::Run
-            | Cmd::Seed
-            | Cmd::Snapshot
-            | Cmd::Build
-            | Cmd::Test
-            | Cmd::Retry
-            | Cmd::Compile
-            | Cmd::Show
-            | Cmd::DocsGenerate { .. }
-    );
-    let target = project.target.clone()?;
+/// For commands that run SQL on a database file, or read its catalog (compile, show, docs
+/// generate) from a file that exists, open it on another thread while the project is parsed
+/// (opening loads DuckDB's catalog, or creates the file). A command that ends before it connects
+/// (a project with errors, a selection that cannot run) leaves no file it created behind: see
+/// [`EarlyDb`].
+pub(super) fn open_early(settings: &Settings, project: &Project) -> EarlyDb {
+    let executes =
+        matches!(settings.command, Cmd::Run | Cmd::Seed | Cmd::Snapshot | Cmd::Build | Cmd::Test | Cmd::Retry);
+    let reads = matches!(settings.command, Cmd::Compile | Cmd::Show | Cmd::DocsGenerate { .. });
+    let Some(target) = project.target.clone() else { return EarlyDb::default() };
     let engine = project.engine();
-    (runs && engine.database_exists(&target)).then(|| std::thread::spawn(move || (engine.open)(&target)))
+    let Some(file) = (engine.database_file)(&target) else { return EarlyDb::default() };
+    let exists = file.is_file();
+    // A new file only where its folder exists: opening would create the folder too.
+    let creates = !exists && executes && file.parent().is_some_and(|d| d.as_os_str().is_empty() || d.is_dir());
+    if !(exists && (executes || reads)) && !creates {
+        return EarlyDb::default();
+    }
+    let handle = std::thread::spawn(move || (engine.open)(&target));
+    EarlyDb { handle: Some(handle), created: (!exists).then_some(file) }
+}
+
+/// A database being opened on another thread. If nothing takes it ([`connect`]), dropping it
+/// waits for the open, closes the database and removes the file the open created (and its WAL),
+/// so that a command which stopped before connecting leaves the folder as it found it.
+#[derive(Default)]
+pub(super) struct EarlyDb {
+    handle: Option<std::thread::JoinHandle<Opened>>,
+    created: Option<PathBuf>,
+}
+
+impl EarlyDb {
+    /// The opened database, for a command that connects: the file is kept.
+    fn take(&mut self) -> Option<Opened> {
+        self.created = None;
+        self.handle.take().and_then(|h| h.join().ok())
+    }
+}
+
+impl Drop for EarlyDb {
+    fn drop(&mut self) {
+        let Some(handle) = self.handle.take() else { return };
+        drop(handle.join());
+        if let Some(file) = self.created.take() {
+            let mut wal = file.clone().into_os_string();
+            wal.push(".wal");
+            let _ = std::fs::remove_file(&file);
+            let _ = std::fs::remove_file(wal);
+        }
+    }
 }
 
 /// `invocation_args_dict`: the arguments as dbt names them (lowercase, flags' defaults filled).
@@ -589,9 +619,9 @@ pub(super) fn connect(l: &Loaded, printer: &Printer) -> Result<Connected, i32> {
     let Some(target) = &l.project.target else { return Err(2) };
     let engine = l.project.engine();
     let early = l.early_db.lock().unwrap_or_else(|e| e.into_inner()).take();
-    let opened = match early.map(|h| h.join()) {
-        Some(Ok(r)) => r,
-        _ => (engine.open)(target),
+    let opened = match early {
+        Some(r) => r,
+        None => (engine.open)(target),
     };
     let attached = |c: Arc<dyn Connection>| -> Result<Arc<dyn Connection>, crate::adapter::DbError> {
         for (path, name) in &l.attach {

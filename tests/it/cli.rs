@@ -108,6 +108,23 @@ fn the_database_columns_are_read_only_when_a_model_needs_them() {
     assert_eq!(p.query("open.duckdb", "select count(*) from fct_orders"), vec![vec!["3".to_string()]]);
 }
 
+/// A run opens its database while the project parses, a new file included. A command that stops
+/// before it connects (here at an unknown selector, found after parsing) leaves no file behind;
+/// one that connects keeps it.
+#[test]
+fn a_build_that_stops_before_connecting_leaves_no_new_database() {
+    let p = TestProject::fixture("data_tests");
+    assert!(!p.root.join("dt.duckdb").exists());
+    let out = p.run(&["build", "--selector", "nope"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("error[E0603]: no selector named 'nope'"), "{}", out.stderr);
+    assert!(!p.root.join("dt.duckdb").exists(), "the database opened early was left behind");
+    assert!(!p.root.join("dt.duckdb.wal").exists());
+    let out = p.run(&["build", "-s", "greetings", "+calendar_days"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(p.root.join("dt.duckdb").exists());
+}
+
 #[test]
 fn debug_lines_go_to_the_log_file_and_to_stderr_under_debug() {
     let p = TestProject::fixture("rebuild_keeps_table");
