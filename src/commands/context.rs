@@ -83,9 +83,13 @@ pub(super) fn open_early(settings: &Settings, project: &Project) -> EarlyDb {
     let engine = project.engine();
     let Some(file) = (engine.database_file)(&target) else { return EarlyDb::default() };
     let exists = file.is_file();
-    // A new file only where its folder exists: opening would create the folder too.
-    let creates = !exists && executes && file.parent().is_some_and(|d| d.as_os_str().is_empty() || d.is_dir());
-    if !(exists && (executes || reads)) && !creates {
+    let opens = if exists {
+        executes || reads
+    } else {
+        // A new file only where its folder exists: opening would create the folder too.
+        executes && file.parent().is_some_and(|d| d.as_os_str().is_empty() || d.is_dir())
+    };
+    if !opens {
         return EarlyDb::default();
     }
     let handle = std::thread::spawn(move || (engine.open)(&target));
