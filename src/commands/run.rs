@@ -294,6 +294,19 @@ impl RunCommand<'_> {
         if start_hooks {
             (fingerprints, unchanged) = self.fingerprint(true, compiled, recorded, &existing, rebuild_microbatch);
         }
+        // Foreign keys matter only to a table the run replaces (`run::node`): a fresh build
+        // replaces none, and does not read them.
+        let replaces_a_table = !matches!(settings.command, Cmd::Test)
+            && plan.iter().any(|id| {
+                let r = &l.manifest.nodes[id].relation;
+                let part = |p: &Option<String>| p.clone().unwrap_or_default();
+                existing.get(&(part(&r.database), part(&r.schema), part(&r.identifier))).is_some_and(|k| k == "table")
+            });
+        let fk_targets = if replaces_a_table {
+            self.printer.timed("foreign keys read", || crate::run::foreign_key_targets(self.conn.as_ref()))
+        } else {
+            Default::default()
+        };
         let opts = RunOptions {
             threads,
             fail_fast: settings.fail_fast,
@@ -308,11 +321,7 @@ impl RunCommand<'_> {
             python: crate::run::python::interpreter(std::env::var("STRATA_PYTHON").ok()),
             module_paths: duckdb(l).map(|d| d.module_paths.clone()).unwrap_or_default(),
             selected: plan.iter().cloned().collect(),
-            fk_targets: if matches!(settings.command, Cmd::Test) {
-                Default::default()
-            } else {
-                self.printer.timed("foreign keys read", || crate::run::foreign_key_targets(self.conn.as_ref()))
-            },
+            fk_targets,
             cancel: settings.cancel.clone(),
         };
         Ok((opts, fingerprints, hooks))

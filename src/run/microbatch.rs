@@ -193,7 +193,7 @@ pub(super) fn run(env: &Env, node: &Node, existing: Option<&str>, full_refresh: 
         last_sql = Some(stmt);
     }
     if let Some(sql) = &last_sql {
-        let _ = env.files.send(vec![("run", compiler.manifest().target_rel_path(node), sql.clone())]);
+        env.files.write([("run", compiler.manifest().target_rel_path(node), sql.clone())]);
         compiler.record_built(&node.unique_id);
     }
     let fmt = |v: &[(NaiveDateTime, NaiveDateTime)]| -> Vec<[String; 2]> {

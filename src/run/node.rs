@@ -225,7 +225,7 @@ impl<'a> NodeBuild<'a> {
                 .compiler
                 .compile(node, Phase::Run, Some(env.conn.clone()), self.is_incremental)
                 .map_err(|d| diag_message(&d))?;
-            let _ = env.files.send(vec![("compiled", self.rel_path.clone(), c.sql.clone())]);
+            env.files.write([("compiled", self.rel_path.clone(), c.sql.clone())]);
             self.compiled_sql = Some(c.sql);
         }
         Ok(())
@@ -568,7 +568,7 @@ impl<'a> NodeBuild<'a> {
             text.push('\n');
             text.push_str(p);
         }
-        let _ = self.env.files.send(vec![("run", self.rel_path.clone(), text)]);
+        self.env.files.write([("run", self.rel_path.clone(), text)]);
     }
 
     /// Record: the node's success result.
