@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Build overhead counted in instructions rather than seconds (not part of CI): a fresh
+# `strata build --threads 1` of a generated project and examples/replay.rs running the statements
+# that build executed, each under valgrind's callgrind, which counts the instructions a process
+# executes whatever else the machine is doing; DuckDB runs on one thread on both sides (see
+# below). The wall-clock pairs of bench/run.sh measure the same ratio in time, but this machine's
+# speed drifts by 10-30 % from one run to the next; the counts repeat. They leave out what is not
+# an instruction of the process: the kernel's work (system calls, page faults) and waiting.
+#
+#   bench/instructions.sh [synth|gen_project] [models]
+#
+# Needs valgrind (Debian's package). Both runs go at once, one per core: a count does not depend
+# on what else runs. About 3 minutes for synth 1,000 and 8 for gen_project 1,000 on 2 cores.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/strata/target}"
+GEN=${1:-synth}
+MODELS=${2:-1000}
+command -v valgrind >/dev/null || { echo "bench/instructions.sh needs valgrind (apt-get install valgrind)" >&2; exit 2; }
+cargo build --release --bin strata --example synth --example replay >/dev/null 2>&1
+BIN="$CARGO_TARGET_DIR/release/strata"
+EX="$CARGO_TARGET_DIR/release/examples"
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+
+p="$WORK/project" r="$WORK/replayed"
+case "$GEN" in
+  synth) "$EX/synth" "$MODELS" "$p" >/dev/null 2>&1 ;;
+  gen_project) python3 ../shared/bench/gen_project.py --models "$MODELS" --out "$p" --seed 42 >/dev/null ;;
+  *) echo "usage: bench/instructions.sh [synth|gen_project] [models]" >&2; exit 2 ;;
+esac
+db=$(grep -o 'path: *[^ ]*' "$p/profiles.yml" | head -1 | sed 's/path: *//; s/["'"'"']//g')
+# DuckDB on one thread on both sides (the target's `settings`, and the replay's first statement):
+# with its default of one worker per core, how its threads share a query's work, and how long
+# the idle ones poll, change from run to run, and so did the counts (by up to 9 %).
+printf '      settings:\n        threads: 1\n' >>"$p/profiles.yml"
+
+# A build outside valgrind gives the replay its statements (target/run/, run_results.json), on a
+# copy of the project, so that the counted build writes its own.
+"$BIN" build --project-dir "$p" --threads 1 >/dev/null 2>&1
+cp -r "$p" "$r"
+rm -f "$p/$db" "$p/$db.wal" "$p/target/strata_state.json"
+# What the replay runs first, as bench/run.sh: the schemas, then the on-run-start hooks compiled.
+echo "set threads = 1;" >"$WORK/prelude.sql"
+python3 - "$r/target/manifest.json" >>"$WORK/prelude.sql" <<'EOF'
+import json, sys
+nodes = json.load(open(sys.argv[1]))["nodes"].values()
+for db, schema in sorted({(n["database"], n["schema"]) for n in nodes if n["resource_type"] in ("model", "seed", "snapshot")}):
+    print(f'create schema if not exists "{db}"."{schema}";')
+EOF
+python3 - "$r/dbt_project.yml" >"$WORK/hooks.txt" <<'EOF'
+import sys, yaml
+hooks = (yaml.safe_load(open(sys.argv[1])) or {}).get("on-run-start") or []
+for h in [hooks] if isinstance(hooks, str) else hooks:
+    print(h.replace("\n", " "))
+EOF
+while IFS= read -r hook; do
+  "$BIN" compile --project-dir "$r" --inline "$hook" 2>/dev/null >>"$WORK/prelude.sql"
+  echo ";" >>"$WORK/prelude.sql"
+done <"$WORK/hooks.txt"
+
+# The file's name is the database's: the statements name it.
+mkdir -p "$WORK/replay"
+count() { # log file: the instructions callgrind counted
+  grep -o 'I *refs: *[0-9,]*' "$1" | tr -dc '0-9'
+}
+valgrind --tool=callgrind --callgrind-out-file=/dev/null "$BIN" build --project-dir "$p" --threads 1 \
+  >/dev/null 2>"$WORK/build.log" &
+build=$!
+REPLAY_PRELUDE="$WORK/prelude.sql" valgrind --tool=callgrind --callgrind-out-file=/dev/null \
+  "$EX/replay" "$r" "$WORK/replay/$(basename "$db")" >/dev/null 2>"$WORK/replay.log" &
+replay=$!
+wait "$build" || { tail -5 "$WORK/build.log" >&2; echo "the build failed under valgrind" >&2; exit 1; }
+wait "$replay" || { tail -5 "$WORK/replay.log" >&2; echo "the replay failed under valgrind" >&2; exit 1; }
+b=$(count "$WORK/build.log") d=$(count "$WORK/replay.log")
+echo "$GEN $MODELS models, fresh build with --threads 1: $b instructions; DuckDB alone, the same statements: $d"
+echo "ratio $(awk "BEGIN{printf \"%.4f\", $b / $d}") (target <= 1.05)"
