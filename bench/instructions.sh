@@ -13,6 +13,7 @@
 # on what else runs. About 3 minutes for synth 1,000 and 8 for gen_project 1,000 on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/strata/target}"
 GEN=${1:-synth}
 MODELS=${2:-1000}
@@ -29,7 +30,7 @@ case "$GEN" in
   gen_project) python3 ../shared/bench/gen_project.py --models "$MODELS" --out "$p" --seed 42 >/dev/null ;;
   *) echo "usage: bench/instructions.sh [synth|gen_project] [models]" >&2; exit 2 ;;
 esac
-db=$(grep -o 'path: *[^ ]*' "$p/profiles.yml" | head -1 | sed 's/path: *//; s/["'"'"']//g')
+db=$(dbfile "$p")
 # DuckDB on one thread on both sides (the target's `settings`, and the replay's first statement):
 # with its default of one worker per core, how its threads share a query's work, and how long
 # the idle ones poll, change from run to run, and so did the counts (by up to 9 %).
@@ -41,23 +42,7 @@ printf '      settings:\n        threads: 1\n' >>"$p/profiles.yml"
 cp -r "$p" "$r"
 rm -f "$p/$db" "$p/$db.wal" "$p/target/strata_state.json"
 # What the replay runs first, as bench/run.sh: the schemas, then the on-run-start hooks compiled.
-echo "set threads = 1;" >"$WORK/prelude.sql"
-python3 - "$r/target/manifest.json" >>"$WORK/prelude.sql" <<'EOF'
-import json, sys
-nodes = json.load(open(sys.argv[1]))["nodes"].values()
-for db, schema in sorted({(n["database"], n["schema"]) for n in nodes if n["resource_type"] in ("model", "seed", "snapshot")}):
-    print(f'create schema if not exists "{db}"."{schema}";')
-EOF
-python3 - "$r/dbt_project.yml" >"$WORK/hooks.txt" <<'EOF'
-import sys, yaml
-hooks = (yaml.safe_load(open(sys.argv[1])) or {}).get("on-run-start") or []
-for h in [hooks] if isinstance(hooks, str) else hooks:
-    print(h.replace("\n", " "))
-EOF
-while IFS= read -r hook; do
-  "$BIN" compile --project-dir "$r" --inline "$hook" 2>/dev/null >>"$WORK/prelude.sql"
-  echo ";" >>"$WORK/prelude.sql"
-done <"$WORK/hooks.txt"
+{ echo "set threads = 1;" && replay_prelude "$BIN" "$r"; } >"$WORK/prelude.sql"
 
 # The file's name is the database's: the statements name it.
 mkdir -p "$WORK/replay"

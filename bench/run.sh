@@ -14,6 +14,7 @@
 # the build overhead, default 9: one pair varies by 10 % or more on a shared machine).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/strata/target}"
 GEN=${1:-both}
 BIG=${2:-10000}
@@ -74,8 +75,6 @@ replay() { # project db [env...]
   RLIST=$(printf '%s / ' "${times[@]}")
   RLIST="${RLIST% / } s"
 }
-# the DuckDB file a generated project's profiles.yml names (relative to the project)
-dbfile() { grep -o 'path: *[^ ]*' "$1/profiles.yml" | head -1 | sed 's/path: *//; s/["'"'"']//g'; }
 ratio() { awk "BEGIN{printf \"%.2f\", $1 / $2}"; }
 
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -srm); $RUNS runs each, release build"
@@ -104,24 +103,7 @@ for g in $GENS; do
   dbf="$small/$(dbfile "$small")"
   PREP='rm -f "$dbf" "$small/target/strata_state.json"' measure "$BIN" build --project-dir "$small" --threads 2
   two_list=$LIST
-  # The schemas strata creates first (from manifest.json), then the hooks, compiled: what the
-  # replay runs before the nodes' statements.
-  python3 - "$small/target/manifest.json" >"$WORK/prelude.sql" <<'EOF2'
-import json, sys
-nodes = json.load(open(sys.argv[1]))["nodes"].values()
-for db, schema in sorted({(n["database"], n["schema"]) for n in nodes if n["resource_type"] in ("model", "seed", "snapshot")}):
-    print(f'create schema if not exists "{db}"."{schema}";')
-EOF2
-  python3 - "$small/dbt_project.yml" >"$WORK/hooks.txt" <<'EOF2'
-import sys, yaml
-hooks = (yaml.safe_load(open(sys.argv[1])) or {}).get("on-run-start") or []
-for h in [hooks] if isinstance(hooks, str) else hooks:
-    print(h.replace("\n", " "))
-EOF2
-  while IFS= read -r hook; do
-    "$BIN" compile --project-dir "$small" --inline "$hook" 2>/dev/null >>"$WORK/prelude.sql"
-    echo ";" >>"$WORK/prelude.sql"
-  done <"$WORK/hooks.txt"
+  replay_prelude "$BIN" "$small" >"$WORK/prelude.sql"
   mkdir -p "$WORK/replay"
   # In pairs, so that both sides of a ratio meet the same machine: a fresh build with --threads
   # 1 and DuckDB alone replaying what a build ran (target/run_results.json, target/run/; every

@@ -160,10 +160,7 @@ pub fn unchanged(
     recorded: &BuildState,
     existing: &HashMap<(String, String, String), String>,
 ) -> HashSet<String> {
-    let exists = |r: &crate::templating::relation::Relation| {
-        let l = |s: &Option<String>| s.clone().unwrap_or_default();
-        existing.contains_key(&(l(&r.database), l(&r.schema), l(&r.identifier)))
-    };
+    let exists = |r: &crate::templating::relation::Relation| existing.contains_key(&r.catalog_key());
     plan.iter()
         .filter(|id| {
             let Some(n) = m.nodes.get(*id) else { return false };

@@ -331,10 +331,6 @@ pub(super) fn defer(settings: &Settings, l: &mut Loaded, printer: &Printer) -> R
         let (_db, conn) = connect(l, printer)?;
         existing = conn.relations_in(&l.manifest.schemas()).unwrap_or_default();
     }
-    let key = |r: &crate::templating::relation::Relation| {
-        let s = |x: &Option<String>| x.clone().unwrap_or_default();
-        (s(&r.database), s(&r.schema), s(&r.identifier))
-    };
     let mut deferred = 0;
     let mut databases = std::collections::BTreeSet::new();
     let manifest = Arc::make_mut(&mut l.manifest);
@@ -343,7 +339,7 @@ pub(super) fn defer(settings: &Settings, l: &mut Loaded, printer: &Printer) -> R
         if !kind
             || n.materialized() == "ephemeral"
             || chosen.contains(&n.unique_id)
-            || existing.contains_key(&key(&n.relation))
+            || existing.contains_key(&n.relation.catalog_key())
         {
             continue;
         }

@@ -297,11 +297,9 @@ impl RunCommand<'_> {
         // Foreign keys matter only to a table the run replaces (`run::node`): a fresh build
         // replaces none, and does not read them.
         let replaces_a_table = !matches!(settings.command, Cmd::Test)
-            && plan.iter().any(|id| {
-                let r = &l.manifest.nodes[id].relation;
-                let part = |p: &Option<String>| p.clone().unwrap_or_default();
-                existing.get(&(part(&r.database), part(&r.schema), part(&r.identifier))).is_some_and(|k| k == "table")
-            });
+            && plan
+                .iter()
+                .any(|id| existing.get(&l.manifest.nodes[id].relation.catalog_key()).is_some_and(|k| k == "table"));
         let fk_targets = if replaces_a_table {
             self.printer.timed("foreign keys read", || crate::run::foreign_key_targets(self.conn.as_ref()))
         } else {

@@ -97,13 +97,7 @@ struct NodeBuild<'a> {
 impl<'a> NodeBuild<'a> {
     fn new(env: &'a Env<'a>, node: &'a Node) -> Self {
         let opts = env.opts;
-        let rel = &node.relation;
-        let key = (
-            rel.database.clone().unwrap_or_default(),
-            rel.schema.clone().unwrap_or_default(),
-            rel.identifier.clone().unwrap_or_default(),
-        );
-        let existing = opts.existing.get(&key).cloned();
+        let existing = opts.existing.get(&node.relation.catalog_key()).cloned();
         let mat = node.materialized();
         let full_refresh = node.config.get_bool("full_refresh").unwrap_or(opts.full_refresh);
         let is_incremental = mat == "incremental" && existing.as_deref() == Some("table") && !full_refresh;

@@ -27,6 +27,13 @@ pub struct Relation {
 }
 
 impl Relation {
+    /// Its key in a catalog read from the database (`(database, schema, identifier)`, as
+    /// `Connection::relations` returns them; a missing part is empty).
+    pub fn catalog_key(&self) -> (String, String, String) {
+        let part = |p: &Option<String>| p.clone().unwrap_or_default();
+        (part(&self.database), part(&self.schema), part(&self.identifier))
+    }
+
     /// A full three-part relation of an engine.
     pub fn new(dialect: &'static Dialect, database: &str, schema: &str, identifier: &str) -> Relation {
         Relation {
