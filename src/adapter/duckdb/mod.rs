@@ -159,6 +159,15 @@ pub fn attach_sql(a: &Attach) -> String {
     )
 }
 
+/// The relations of every attached database as information_schema.tables has them (the same
+/// rows and names, table_type 'BASE TABLE', 'LOCAL TEMPORARY' or 'VIEW'), read from DuckDB's
+/// catalog functions: information_schema.tables is a view of these two with nine more columns,
+/// and binding it cost twice as much as the query itself (68 million instructions of a fresh
+/// 1,000-model build's catalog read, about 1 ms).
+const RELATIONS: &str = "(select database_name as table_catalog, schema_name as table_schema, table_name, \
+     case when temporary then 'LOCAL TEMPORARY' else 'BASE TABLE' end as table_type from duckdb_tables() \
+     union all select database_name, schema_name, view_name, 'VIEW' from duckdb_views() where not internal)";
+
 /// DuckDB's SQL: double-quoted identifiers, `''` in literals, sqlparser's DuckDB dialect, and
 /// the macros of `templates/duckdb/`.
 pub const DIALECT: super::Dialect = super::Dialect {
@@ -172,7 +181,7 @@ pub const DIALECT: super::Dialect = super::Dialect {
     },
     relations_sql: |db, schema| {
         format!(
-            "select table_name, table_type from information_schema.tables where table_catalog = {} and table_schema = {} order by 1",
+            "select table_name, table_type from {RELATIONS} where table_catalog = {} and table_schema = {} order by 1",
             lit(db),
             lit(schema)
         )
@@ -320,7 +329,7 @@ impl Connection for DuckConn {
 
     fn relation_kind(&self, database: &str, schema: &str, name: &str) -> Result<Option<String>, DbError> {
         let sql = format!(
-            "select table_type from information_schema.tables where table_catalog = {} and table_schema = {} and table_name = {}",
+            "select table_type from {RELATIONS} where table_catalog = {} and table_schema = {} and table_name = {}",
             lit(database),
             lit(schema),
             lit(name)
@@ -336,8 +345,8 @@ impl Connection for DuckConn {
     }
 
     fn relations(&self) -> Result<std::collections::HashMap<(String, String, String), String>, DbError> {
-        let t = self
-            .query("select table_catalog, table_schema, table_name, table_type from information_schema.tables", None)?;
+        let t =
+            self.query(&format!("select table_catalog, table_schema, table_name, table_type from {RELATIONS}"), None)?;
         Ok(t.rows
             .into_iter()
             .map(|r| {
@@ -388,9 +397,9 @@ impl Connection for DuckConn {
     }
 
     fn relation_types(&self) -> Result<Vec<(super::RelationName, String)>, DbError> {
-        let sql = "select table_catalog, table_schema, table_name, table_type from information_schema.tables";
+        let sql = format!("select table_catalog, table_schema, table_name, table_type from {RELATIONS}");
         Ok(self
-            .query(sql, None)?
+            .query(&sql, None)?
             .rows
             .iter()
             .map(|r| {
