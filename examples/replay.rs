@@ -16,6 +16,11 @@
 use std::time::Instant;
 use strata::run::PUBLISHED;
 
+/// The allocator strata's binary has (src/main.rs): mimalloc, for Rust and, through its
+/// override of malloc and free, for DuckDB's C++ as well.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn read_json(path: &str) -> serde_json::Value {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))

@@ -1,6 +1,8 @@
 //! The `strata` binary: parse argv, run, exit with the command's code.
 
-/// mimalloc instead of the system allocator: strata allocates many small strings and maps.
+/// mimalloc instead of the system allocator: strata allocates many small strings and maps, and
+/// (the crate's `override` feature) DuckDB's C++ allocates through malloc and free, which
+/// mimalloc replaces in this binary.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
