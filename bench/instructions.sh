@@ -5,12 +5,15 @@
 # executes whatever else the machine is doing; DuckDB runs on one thread on both sides (see
 # below). The wall-clock pairs of bench/run.sh measure the same ratio in time, but this machine's
 # speed drifts by 10-30 % from one run to the next; the counts repeat. They leave out what is not
-# an instruction of the process: the kernel's work (system calls, page faults) and waiting.
+# an instruction of the process: the kernel's work (system calls, page faults) and waiting. Under
+# valgrind the CPU reports no SHA extensions, so sha2 hashes in software: strata's SHA-256 (the
+# manifest's checksums, the build state's fingerprints) counts about 77 million instructions at
+# synth 1,000, several times what it runs natively.
 #
 #   bench/instructions.sh [synth|gen_project] [models]
 #
 # Needs valgrind (Debian's package). Both runs go at once, one per core: a count does not depend
-# on what else runs. About 3 minutes for synth 1,000 and 8 for gen_project 1,000 on 2 cores.
+# on what else runs. About 4 minutes for synth 1,000 and 11 for gen_project 1,000 on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
