@@ -23,6 +23,16 @@ pub struct Dag {
 impl Dag {
     /// Build the graph; a cycle is a diagnostic naming every step and file.
     pub fn build(manifest: &Manifest) -> Result<Dag, Diagnostic> {
+        match Dag::build_with_cycle(manifest) {
+            (dag, None) => Ok(dag),
+            (_, Some(d)) => Err(d),
+        }
+    }
+
+    /// The graph, and a cycle's diagnostic (an error) when there is one. With a cycle the order
+    /// holds only the nodes outside it and before it (what Kahn's algorithm reached): enough for
+    /// `parse`, which dbt runs to the end on a cyclic project.
+    pub fn build_with_cycle(manifest: &Manifest) -> (Dag, Option<Diagnostic>) {
         // Vertices in unique-id order, so that a vertex's index is its rank among the ids (the
         // topological order breaks ties by it). Both maps are sorted: one merge.
         let mut ids: Vec<&String> = manifest.sources.keys().chain(manifest.nodes.keys()).collect();
@@ -51,9 +61,10 @@ impl Dag {
             dag.graph.add_edge(a, b, ());
         }
         // Kahn's algorithm orders every node unless there is a cycle; only then is it looked for.
-        if let Some(order) = dag.topo() {
-            dag.order = order;
-            return Ok(dag);
+        let (order, complete) = dag.topo();
+        dag.order = order;
+        if complete {
+            return (dag, None);
         }
         if let Some(mut cycle) = dag.find_cycle() {
             // The path follows edges from a dependency to its dependent; report it in ref order
@@ -73,14 +84,14 @@ impl Dag {
                 let file = manifest.nodes.get(id).map(|n| n.original_file_path.clone()).unwrap_or_default();
                 d = d.with_note(format!("{} ({file}) refs {}", short(id), short(next)));
             }
-            return Err(d);
+            return (dag, Some(d));
         }
-        Ok(dag)
+        (dag, None)
     }
 
     /// Deterministic topological order: Kahn's algorithm, ties broken by unique id (a vertex's
-    /// index, as [`Dag::build`] adds them in id order). None when a cycle leaves nodes unordered.
-    fn topo(&self) -> Option<Vec<String>> {
+    /// index, as [`Dag::build`] adds them in id order); false when a cycle left nodes unordered.
+    fn topo(&self) -> (Vec<String>, bool) {
         let g = &self.graph;
         let n = g.node_count();
         let mut indeg: Vec<usize> =
@@ -98,7 +109,8 @@ impl Dag {
                 }
             }
         }
-        (out.len() == n).then_some(out)
+        let complete = out.len() == n;
+        (out, complete)
     }
 
     fn find_cycle(&self) -> Option<Vec<String>> {

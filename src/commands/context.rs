@@ -202,10 +202,17 @@ pub(super) fn load(settings: &Settings, printer: &mut Printer) -> Result<Loaded,
             return Err(2);
         }
     };
-    let dag = match Dag::build(&manifest) {
-        Ok(d) => d,
-        Err(d) => {
-            diags.push(d);
+    let dag = match Dag::build_with_cycle(&manifest) {
+        (d, None) => d,
+        // dbt's parse does not look for cycles and writes the manifest; its compile and every
+        // command after it stop at one. strata's parse says where the cycle is, and goes on.
+        (d, Some(cycle)) if matches!(settings.command, Cmd::Parse) => {
+            let cycle = cycle.with_note("compile, run, build and the other commands stop at this cycle");
+            diags.push(Diagnostic { code: "W0203", severity: crate::diagnostics::Severity::Warning, ..cycle });
+            d
+        }
+        (_, Some(cycle)) => {
+            diags.push(cycle);
             diags.sort();
             printer.diagnostics(&diags.items);
             return Err(2);

@@ -51,6 +51,24 @@ fn missing_profile() {
     insta::assert_snapshot!(check("err_missing_profile", "run"));
 }
 
+/// dbt's parse runs to the end on a cyclic project and exits 0 (dbt-core 1.10: `dbt parse`
+/// exits 0, `dbt compile` exits 2 with "Found a cycle"): strata's parse warns where the cycle
+/// is, writes the manifest and exits 0; compile stops at it, as `cycle` above shows for build.
+#[test]
+fn parse_warns_of_a_cycle_and_writes_the_manifest() {
+    let p = TestProject::fixture("err_cycle");
+    let out = p.run(&["parse"]);
+    assert_eq!(out.code, 0, "stderr:\n{}", out.stderr);
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(p.root.join("target/manifest.json")).unwrap()).unwrap();
+    let a = &manifest["nodes"]["model.p.a"];
+    assert_eq!(a["depends_on"]["nodes"], serde_json::json!(["model.p.b"]), "{a}");
+    insta::assert_snapshot!(p.normalize(&out.stderr));
+    let out = p.run(&["compile"]);
+    assert_eq!(out.code, 2, "stderr:\n{}", out.stderr);
+    assert!(out.stderr.contains("error[E0203]: dependency cycle: a -> b -> c -> a"), "{}", out.stderr);
+}
+
 #[test]
 fn missing_project_file() {
     let p = TestProject::fixture("err_cycle");
