@@ -17,22 +17,19 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/strata/target}"
 GEN=${1:-synth}
 MODELS=${2:-1000}
+case "$GEN" in
+  synth | gen_project) ;;
+  *) echo "usage: bench/instructions.sh [synth|gen_project] [models]" >&2; exit 2 ;;
+esac
 command -v valgrind >/dev/null || { echo "bench/instructions.sh needs valgrind (apt-get install valgrind)" >&2; exit 2; }
-cargo build --release --bin strata --example synth --example replay >/dev/null 2>&1
-BIN="$CARGO_TARGET_DIR/release/strata"
-EX="$CARGO_TARGET_DIR/release/examples"
+release_build
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 
 p="$WORK/project" r="$WORK/replayed"
-case "$GEN" in
-  synth) "$EX/synth" "$MODELS" "$p" >/dev/null 2>&1 ;;
-  gen_project) python3 ../shared/bench/gen_project.py --models "$MODELS" --out "$p" --seed 42 >/dev/null ;;
-  *) echo "usage: bench/instructions.sh [synth|gen_project] [models]" >&2; exit 2 ;;
-esac
+generate "$GEN" "$MODELS" "$p"
 db=$(dbfile "$p")
 # DuckDB on one thread on both sides (the target's `settings`, and the replay's first statement):
 # with its default of one worker per core, how its threads share a query's work, and how long

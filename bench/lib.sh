@@ -1,5 +1,22 @@
 # Shared by bench/run.sh and bench/instructions.sh (sourced).
 
+# The release build of strata and of the examples the benchmarks run (CARGO_TARGET_DIR, by
+# default the cache .ci/run uses); sets BIN (strata) and EX (the examples' folder).
+release_build() {
+  export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/strata/target}"
+  cargo build --release --bin strata --example synth --example replay >/dev/null 2>&1
+  BIN="$CARGO_TARGET_DIR/release/strata"
+  EX="$CARGO_TARGET_DIR/release/examples"
+}
+
+# A generated project (after release_build): generate synth|gen_project models dir.
+generate() {
+  case "$1" in
+    synth) "$EX/synth" "$2" "$3" 2>/dev/null ;;
+    gen_project) python3 ../shared/bench/gen_project.py --models "$2" --out "$3" --seed 42 >/dev/null ;;
+  esac
+}
+
 # The DuckDB file a generated project's profiles.yml names (relative to the project).
 dbfile() { grep -o 'path: *[^ ]*' "$1/profiles.yml" | head -1 | sed 's/path: *//; s/["'"'"']//g'; }
 

@@ -15,7 +15,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/strata/target}"
 GEN=${1:-both}
 BIG=${2:-10000}
 SMALL=${3:-1000}
@@ -28,18 +27,9 @@ case "$GEN" in
   *) echo "usage: bench/run.sh [synth|gen_project|both] [models_for_parse] [models_for_build]" >&2; exit 2 ;;
 esac
 DBT=${DBT:-$(command -v dbt >/dev/null 2>&1 && echo 1 || echo 0)}
-cargo build --release --bin strata --example synth --example replay >/dev/null 2>&1
-BIN="$CARGO_TARGET_DIR/release/strata"
-EX="$CARGO_TARGET_DIR/release/examples"
+release_build
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
-
-generate() { # generator models dir
-  case "$1" in
-    synth) "$EX/synth" "$2" "$3" 2>/dev/null ;;
-    gen_project) python3 ../shared/bench/gen_project.py --models "$2" --out "$3" --seed 42 >/dev/null ;;
-  esac
-}
 
 # RUNS runs of a command, each after the untimed shell command $PREP (default none). Sets
 # LIST ("a / b / c"), BEST (min seconds) and PEAK (max RSS, MB).

@@ -21,18 +21,10 @@ pub struct Dag {
 }
 
 impl Dag {
-    /// Build the graph; a cycle is a diagnostic naming every step and file.
-    pub fn build(manifest: &Manifest) -> Result<Dag, Diagnostic> {
-        match Dag::build_with_cycle(manifest) {
-            (dag, None) => Ok(dag),
-            (_, Some(d)) => Err(d),
-        }
-    }
-
-    /// The graph, and a cycle's diagnostic (an error) when there is one. With a cycle the order
-    /// holds only the nodes outside it and before it (what Kahn's algorithm reached): enough for
-    /// `parse`, which dbt runs to the end on a cyclic project.
-    pub fn build_with_cycle(manifest: &Manifest) -> (Dag, Option<Diagnostic>) {
+    /// Build the graph; a cycle is a diagnostic (an error) naming every step and file. With a
+    /// cycle the order holds only the nodes outside it and before it (what Kahn's algorithm
+    /// reached): enough for `parse`, which dbt runs to the end on a cyclic project.
+    pub fn build(manifest: &Manifest) -> (Dag, Option<Diagnostic>) {
         // Vertices in unique-id order, so that a vertex's index is its rank among the ids (the
         // topological order breaks ties by it). Both maps are sorted: one merge.
         let mut ids: Vec<&String> = manifest.sources.keys().chain(manifest.nodes.keys()).collect();

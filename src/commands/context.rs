@@ -202,7 +202,7 @@ pub(super) fn load(settings: &Settings, printer: &mut Printer) -> Result<Loaded,
             return Err(2);
         }
     };
-    let dag = match Dag::build_with_cycle(&manifest) {
+    let dag = match Dag::build(&manifest) {
         (d, None) => d,
         // dbt's parse does not look for cycles and writes the manifest; its compile and every
         // command after it stop at one. strata's parse says where the cycle is, and goes on.
